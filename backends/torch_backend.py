@@ -1,0 +1,151 @@
+"""The torch backend: array_api_compat.torch where torch deviates from the standard
+(dtype promotion against 0-d tensors, reductions over several axes), torch itself
+otherwise. CPU and CUDA devices.
+
+torch is imported inside the functions below, never at import time.
+"""
+
+import importlib.util
+
+import polygrad
+
+_torch = None
+
+
+def _t():
+    global _torch
+    if _torch is None:
+        import torch
+        _torch = torch
+    return _torch
+
+
+def _load():
+    import array_api_compat.torch as xp
+    return xp
+
+
+def _array_types():
+    return (_t().Tensor,)
+
+
+def _to_numpy(array):
+    return array.detach().cpu().numpy()
+
+
+def _from_numpy(array, *, device=None):
+    torch = _t()
+    out = torch.from_numpy(array.copy())
+    return out.to(device) if device not in (None, "cpu") else out
+
+
+def _devices():
+    if importlib.util.find_spec("torch") is None:
+        return ()
+    torch = _t()
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return ("cpu",) + tuple(f"cuda:{i}" for i in range(n))
+
+
+def _native_device(name):
+    return _t().device(name)
+
+
+def _scatter_add(xp, g, shape, key):
+    torch = _t()
+    z = torch.zeros(shape, dtype=g.dtype, device=g.device)
+    n = z.numel()
+    positions = torch.arange(n, device=g.device).reshape(shape)[key].reshape(-1)
+    z.view(-1).index_add_(0, positions, g.reshape(-1))
+    return z
+
+
+def _bce_with_logits(xp, z, y):
+    # torch's native fused kernel (elementwise loss, unreduced)
+    return _t().nn.functional.binary_cross_entropy_with_logits(z, y, reduction="none")
+
+
+class _Rng:
+    def __init__(self):
+        self.torch = _t()
+        self.gens = {}
+        self._seed = None
+
+    def _gen(self, device):
+        key = str(device or "cpu")
+        gen = self.gens.get(key)
+        if gen is None:
+            gen = self.gens[key] = self.torch.Generator(device=key)
+            if self._seed is not None:
+                gen.manual_seed(self._seed)
+            else:
+                gen.seed()
+        return gen
+
+    def seed(self, seed):
+        self._seed = seed
+        for gen in self.gens.values():
+            gen.manual_seed(seed)
+
+    def random(self, shape, *, dtype=None, device=None):
+        return self.torch.rand(shape, dtype=dtype, device=device, generator=self._gen(device))
+
+    def normal(self, shape, *, dtype=None, device=None):
+        return self.torch.randn(shape, dtype=dtype, device=device, generator=self._gen(device))
+
+
+def _synchronize():
+    torch = _t()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _device_timer(device):
+    """CUDA events for the profiler's device-time columns."""
+    torch = _t()
+    if str(device).startswith("cuda"):
+        start = torch.cuda.Event(enable_timing=True)
+        stop = torch.cuda.Event(enable_timing=True)
+        return start, stop
+    return None
+
+
+def _info():
+    torch = _t()
+    info = {"torch": torch.__version__}
+    if torch.cuda.is_available():
+        info["cuda"] = str(torch.version.cuda)
+        info["device"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _device_of(array):
+    dev = array.device
+    return "cpu" if dev.type == "cpu" else f"{dev.type}:{dev.index or 0}"
+
+
+backend = polygrad.Backend(
+    name="torch",
+    module="torch",
+    load=_load,
+    array_types=_array_types,
+    to_numpy=_to_numpy,
+    from_numpy=_from_numpy,
+    devices=_devices,
+    dtypes=("bool", "int8", "int16", "int32", "int64", "uint8", "float16", "bfloat16",
+            "float32", "float64", "complex64", "complex128"),
+    rng=_Rng,
+    synchronize=_synchronize,
+    device_of=_device_of,
+    native_device=_native_device,
+    overrides={"scatter_add": _scatter_add},
+    fused={},
+    info=_info,
+    device_timer=_device_timer,
+    from_dlpack=lambda obj: _t().from_dlpack(obj),
+)
+
+
+@polygrad.hookimpl
+def register_backends(register):
+    register(backend)

@@ -1,0 +1,357 @@
+"""Creating tensors: the default backend, constructors, random numbers.
+
+Every constructor takes ``backend=``, ``device=``, ``dtype=`` and
+``requires_grad=``. Without ``backend=``, a tensor is made on the current
+default backend: ``POLYGRAD_BACKEND``, ``set_default_backend()`` or the
+innermost ``use_backend()`` block (thread-local), else numpy. Wrapping an
+existing array picks the backend that owns its type.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+
+from .dtypes import DEFAULT_FLOAT, DType, as_dtype
+from .engine import AccumulateGrad
+
+__all__ = ["tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty", "eye",
+           "arange", "linspace", "zeros_like", "ones_like", "full_like", "empty_like",
+           "rand", "randn", "randint", "rand_like", "randn_like", "manual_seed",
+           "set_default_backend", "get_default_backend", "use_backend", "default_backend"]
+
+DEFAULT_BACKEND = "numpy"      # the embedded default; only its name is known here
+
+
+class _Defaults(threading.local):
+    stack = ()
+
+
+_defaults = _Defaults()
+_global = {"name": None}
+
+
+def set_default_backend(name):
+    """Make ``name`` the backend for new tensors in every thread.
+
+    >>> import polygrad
+    >>> polygrad.set_default_backend("numpy")
+    """
+    from .plugins import get_backend
+    get_backend(name).xp          # fail now, with a clear error, if it cannot run
+    _global["name"] = name
+
+
+def get_default_backend():
+    """The name of the backend new tensors are made on."""
+    return default_backend().name
+
+
+@contextlib.contextmanager
+def use_backend(name):
+    """Make new tensors on ``name`` inside the block (thread-local).
+
+    >>> import polygrad
+    >>> with polygrad.use_backend("numpy"):
+    ...     polygrad.zeros(2).backend
+    'numpy'
+    """
+    from .plugins import get_backend
+    backend = get_backend(name)
+    backend.xp
+    _defaults.stack = _defaults.stack + (backend,)
+    try:
+        yield backend
+    finally:
+        _defaults.stack = _defaults.stack[:-1]
+
+
+def default_backend():
+    from .plugins import get_backend
+    if _defaults.stack:
+        return _defaults.stack[-1]
+    name = _global["name"] or os.environ.get("POLYGRAD_BACKEND") or DEFAULT_BACKEND
+    return get_backend(name)
+
+
+def _backend(backend):
+    from .plugins import get_backend
+    return default_backend() if backend is None else get_backend(backend)
+
+
+def _finish(array, backend, requires_grad):
+    from .tensor import _make
+    t = _make(array, backend)
+    if requires_grad:
+        t.requires_grad = True       # validates the dtype
+    return t
+
+
+def _shape(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    return tuple(int(s) for s in size)
+
+
+def _float_or(backend, dtype):
+    return backend.native_dtype(DEFAULT_FLOAT if dtype is None else dtype)
+
+
+# -- from data ------------------------------------------------------------------------------
+
+def tensor(data, *, dtype=None, device=None, requires_grad=False, backend=None):
+    """A new leaf tensor holding a copy of ``data`` (nested lists, scalars or arrays).
+
+    Python floats become float32, as in torch.
+
+    >>> import polygrad
+    >>> polygrad.tensor([[1., 2.], [3., 4.]]).shape
+    (2, 2)
+    """
+    from .tensor import Tensor
+    if isinstance(data, Tensor):
+        data = data.detach()
+        out = data.to(backend, device=device, dtype=dtype) if backend or device else data
+        out = out.astype(dtype) if dtype is not None else out.clone()
+        return _finish(out._st.array, out._backend, requires_grad)
+    from .plugins import owner_of
+    owner = owner_of(data)
+    if owner is not None and backend is None:
+        backend = owner
+    b = _backend(backend)
+    if owner is not None and owner is not b:
+        array = b.from_numpy(owner.to_numpy(data), device=device)
+        device = None
+    else:
+        array = data
+    xp = b.xp
+    dev = b.to_native_device(device)
+    nat = b.native_dtype(dtype)
+    if nat is None and owner is None and _has_float(data):
+        nat = b.native_dtype(DEFAULT_FLOAT)
+    kw = {"dtype": nat} if nat is not None else {}
+    if dev is not None:
+        kw["device"] = dev
+    array = xp.asarray(array, copy=True, **kw) if owner is not None else xp.asarray(array, **kw)
+    return _finish(array, b, requires_grad)
+
+
+def _has_float(data):
+    if isinstance(data, float):
+        return True
+    if isinstance(data, (list, tuple)):
+        return any(_has_float(d) for d in data)
+    return False
+
+
+def asarray(obj, /, *, dtype=None, device=None, copy=None, backend=None, requires_grad=False):
+    """Wrap ``obj`` without copying where possible; an existing array keeps its backend.
+
+    >>> import numpy, polygrad
+    >>> polygrad.asarray(numpy.ones(3)).dtype
+    polygrad.float64
+    """
+    from .plugins import owner_of
+    from .tensor import Tensor
+    if isinstance(obj, Tensor):
+        out = obj
+        if backend is not None or device is not None or dtype is not None:
+            out = obj.to(backend, device=device, dtype=dtype)
+        if copy:
+            out = out.clone()
+        if requires_grad:
+            out = out.detach() if out is obj and not out.requires_grad else out
+            out.requires_grad_(True)
+        return out
+    owner = owner_of(obj)
+    if owner is not None and (backend is None or _backend(backend) is owner):
+        b = owner
+        array = obj
+        if dtype is not None or device is not None or copy:
+            kw = {}
+            if dtype is not None:
+                kw["dtype"] = b.native_dtype(dtype)
+            if device is not None:
+                kw["device"] = b.to_native_device(device)
+            array = b.xp.asarray(obj, copy=copy, **kw)
+        return _finish(array, b, requires_grad)
+    return tensor(obj, dtype=dtype, device=device, requires_grad=requires_grad, backend=backend)
+
+
+def from_numpy(array, *, backend=None, device=None, requires_grad=False, dtype=None):
+    """A tensor on ``backend`` made from a host numpy array through the backend's from_numpy."""
+    b = _backend(backend)
+    out = b.from_numpy(array, device=device)
+    if dtype is not None:
+        out = b.xp.astype(out, b.native_dtype(dtype))
+    return _finish(out, b, requires_grad)
+
+
+# -- filled -----------------------------------------------------------------------------------
+
+def _filled(kind, size, fill, dtype, device, requires_grad, backend):
+    b = _backend(backend)
+    xp = b.xp
+    shape = _shape(size)
+    nat = _float_or(b, dtype) if dtype is not None or not isinstance(fill, (bool, int)) or \
+        kind != "full" else None
+    dev = b.to_native_device(device)
+    kw = {"dtype": nat}
+    if dev is not None:
+        kw["device"] = dev
+    if kind == "zeros":
+        arr = xp.zeros(shape, **kw)
+    elif kind == "ones":
+        arr = xp.ones(shape, **kw)
+    elif kind == "empty":
+        arr = xp.empty(shape, **kw)
+    else:
+        if kw["dtype"] is None:
+            kw["dtype"] = b.native_dtype("bool" if isinstance(fill, bool) else "int64")
+        arr = xp.full(shape, fill, **kw)
+    return _finish(arr, b, requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False, backend=None):
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``.
+
+    >>> import polygrad
+    >>> polygrad.zeros(2, 3).shape
+    (2, 3)
+    """
+    return _filled("zeros", size, 0.0, dtype, device, requires_grad, backend)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False, backend=None):
+    """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``."""
+    return _filled("ones", size, 1.0, dtype, device, requires_grad, backend)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False, backend=None):
+    """An uninitialised tensor."""
+    return _filled("empty", size, 0.0, dtype, device, requires_grad, backend)
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, backend=None):
+    """A tensor filled with ``fill_value``."""
+    return _filled("full", (size,) if isinstance(size, int) else (tuple(size),), fill_value,
+                   dtype, device, requires_grad, backend)
+
+
+def _like(kind, t, fill, dtype, device, requires_grad, backend):
+    from .tensor import Tensor
+    if not isinstance(t, Tensor):
+        t = asarray(t)
+    return _filled(kind, (t.shape,), fill, dtype or t.dtype, device or t.device,
+                   requires_grad, backend or t._backend)
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False, backend=None):
+    return _like("zeros", input, 0.0, dtype, device, requires_grad, backend)
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad=False, backend=None):
+    return _like("ones", input, 1.0, dtype, device, requires_grad, backend)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False, backend=None):
+    return _like("empty", input, 0.0, dtype, device, requires_grad, backend)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, backend=None):
+    return _like("full", input, fill_value, dtype, device, requires_grad, backend)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, backend=None, k=0):
+    """An ``n x m`` identity matrix (QS-5 uses ``eye(4, 5)``)."""
+    b = _backend(backend)
+    kw = {"dtype": _float_or(b, dtype)}
+    dev = b.to_native_device(device)
+    if dev is not None:
+        kw["device"] = dev
+    return _finish(b.xp.eye(n, m, k=k, **kw), b, requires_grad)
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False, backend=None):
+    """Values from ``start`` to ``end`` (exclusive), torch and Array API style."""
+    b = _backend(backend)
+    if end is None:
+        start, end = 0, start
+    kw = {}
+    if dtype is not None:
+        kw["dtype"] = b.native_dtype(dtype)
+    elif any(isinstance(v, float) for v in (start, end, step)):
+        kw["dtype"] = b.native_dtype(DEFAULT_FLOAT)
+    dev = b.to_native_device(device)
+    if dev is not None:
+        kw["device"] = dev
+    return _finish(b.xp.arange(start, end, step, **kw), b, requires_grad)
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, backend=None):
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (YT-1).
+
+    >>> import polygrad
+    >>> polygrad.linspace(0, 1, steps=3)
+    tensor([0.0000, 0.5000, 1.0000])
+    """
+    b = _backend(backend)
+    kw = {"dtype": _float_or(b, dtype)}
+    dev = b.to_native_device(device)
+    if dev is not None:
+        kw["device"] = dev
+    return _finish(b.xp.linspace(start, end, int(steps), **kw), b, requires_grad)
+
+
+# -- random -----------------------------------------------------------------------------------
+
+def manual_seed(seed):
+    """Seed every backend's generator (and those of backends loaded later).
+
+    >>> import polygrad
+    >>> _ = polygrad.manual_seed(0)
+    """
+    from .random import seed_all
+    return seed_all(int(seed))
+
+
+def _random(kind, size, dtype, device, requires_grad, backend):
+    b = _backend(backend)
+    nat = _float_or(b, dtype)
+    arr = getattr(b.random(), kind)(_shape(size), dtype=nat, device=b.to_native_device(device))
+    return _finish(arr, b, requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False, backend=None, generator=None):
+    """Uniform random numbers in [0, 1)."""
+    return _random("random", size, dtype, device, requires_grad, backend)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False, backend=None, generator=None):
+    """Standard normal random numbers."""
+    return _random("normal", size, dtype, device, requires_grad, backend)
+
+
+def rand_like(input, *, dtype=None, device=None, requires_grad=False):
+    return rand(input.shape, dtype=dtype or input.dtype, device=device or input.device,
+                requires_grad=requires_grad, backend=input._backend)
+
+
+def randn_like(input, *, dtype=None, device=None, requires_grad=False):
+    return randn(input.shape, dtype=dtype or input.dtype, device=device or input.device,
+                 requires_grad=requires_grad, backend=input._backend)
+
+
+def randint(low, high=None, size=(), *, dtype=None, device=None, backend=None):
+    """Random integers in [low, high)."""
+    if high is None:
+        low, high = 0, low
+    u = rand(size, dtype="float64", device=device, backend=backend)
+    b = u._backend
+    arr = b.xp.floor(u._st.array * (high - low)) + low
+    return _finish(b.xp.astype(arr, b.native_dtype(dtype or "int64")), b, False)
+
+
+del AccumulateGrad, DType, math, as_dtype

@@ -1,0 +1,415 @@
+"""The engine: graph nodes, ``apply`` (run one primitive and record it), and the
+backward pass (a topological order and a reverse loop).
+
+It is backend-blind: it calls ``backend.op(name)`` for forward work and passes a
+namespace to the primitive's rules. Broadcast gradients are summed back to each
+input's shape here, once, for every op. This module does not define any op or
+any Tensor method; those live in ``primitives`` and ``tensor``.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+
+from . import grad_mode
+from .errors import BackendMismatchError
+
+_mode = grad_mode._mode
+
+# Set by polygrad.tensor at import (the Tensor class and its constructor helpers).
+Tensor = None
+_make = None
+_wrap_raw = None
+# Set by the profiler / anomaly mode / forward-mode AD while they are active.
+observer = None
+anomaly = None
+
+
+class _ForwardAD:
+    level = 0          # > 0 while a forward-AD (dual) level is open
+
+
+forward_ad_state = _ForwardAD()
+
+FREED_MSG = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward.")
+
+
+class Storage:
+    """A tensor's buffer, shared by tensors that share memory (``detach()``, ``.data``).
+
+    ``saved`` counts graph nodes that hold this buffer for backward: an in-place
+    op copies first while it is positive (copy-on-write), and writes in place
+    otherwise. ``version`` is torch's ``_version`` counter.
+    """
+
+    __slots__ = ("array", "saved", "version")
+
+    def __init__(self, array):
+        self.array = array
+        self.saved = 0
+        self.version = 0
+
+
+class Node:
+    """A node of the backward graph, named after the op as torch names it (``MulBackward0``).
+
+    ``next_functions`` gives, for each input, ``(node, 0)`` or ``(None, 0)`` for constants.
+    """
+
+    __slots__ = ("prim", "opts", "saved", "parents", "shapes", "backend", "pins", "hooks",
+                 "retain", "tangents", "metadata", "__weakref__")
+
+    def __init__(self, prim, opts, xs, out, parents, backend, pins):
+        self.prim = prim
+        self.opts = opts
+        self.saved = (xs, out)
+        self.parents = parents
+        self.shapes = tuple(getattr(x, "shape", None) for x in xs)
+        self.backend = backend
+        self.pins = pins
+        self.hooks = None
+        self.retain = None
+        self.tangents = None
+        self.metadata = None
+        for st, _ in pins:
+            st.saved += 1
+
+    @property
+    def next_functions(self):
+        return tuple((p, 0) for p in self.parents)
+
+    def name(self):
+        return type(self).__name__
+
+    def register_hook(self, fn):
+        """Run ``fn(grad)`` on the gradient arriving at this node; a returned value replaces it."""
+        if self.hooks is None:
+            self.hooks = []
+        self.hooks.append(fn)
+        return _RemovableHandle(self.hooks, fn)
+
+    def release(self):
+        """Free the saved values (after a backward pass without retain_graph)."""
+        if self.saved is None:
+            return
+        self.saved = None
+        for st, arr in self.pins:
+            if st.array is arr:
+                st.saved -= 1
+        self.pins = ()
+
+    def __del__(self):
+        pins = self.pins
+        if pins:
+            for st, arr in pins:
+                if st.array is arr:
+                    st.saved -= 1
+
+    def __repr__(self):
+        return f"<{type(self).__name__} object at {hex(id(self))}>"
+
+    # -- the backward step --------------------------------------------------------------
+    def apply_vjp(self, g, create_graph):
+        if self.saved is None:
+            raise RuntimeError(FREED_MSG)
+        prim = self.prim
+        xs, out = self.saved
+        if create_graph:
+            from . import ops as ns
+            xs, out = self._snapshots(xs, out)
+        else:
+            ns = self.backend.ns
+        opts = self.opts
+        if prim.wants_needs:
+            grads = prim.vjp(ns, g, out, *xs, _needs=tuple(p is not None for p in self.parents),
+                             **opts)
+        else:
+            grads = prim.vjp(ns, g, out, *xs, **opts)
+        result = []
+        for gi, shape in zip(grads, self.shapes):
+            if gi is not None and shape is not None and gi.shape != shape:
+                gi = unbroadcast(ns, gi, shape)
+            result.append(gi)
+        return result
+
+    def _snapshots(self, xs, out):
+        """Tensors for the saved values, connected to the graph (for create_graph)."""
+        tangents = self.tangents or (None,) * (len(xs) + 1)
+        snaps = tuple(
+            _make(x, self.backend, p, tangents[i]) if hasattr(x, "shape") else x
+            for i, (x, p) in enumerate(zip(xs, self.parents)))
+        return snaps, _make(out, self.backend, self, tangents[-1])
+
+
+class AccumulateGrad(Node):
+    """The node of a leaf tensor: backward adds the arriving gradient into ``variable.grad``."""
+
+    __slots__ = ("_variable",)
+
+    def __init__(self, tensor):
+        self.parents = ()
+        self.saved = ()
+        self.pins = ()
+        self.hooks = None
+        self.retain = None
+        self.tangents = None
+        self.metadata = None
+        self._variable = weakref.ref(tensor)
+
+    @property
+    def variable(self):
+        return self._variable()
+
+
+class _RemovableHandle:
+    def __init__(self, hooks, fn):
+        self._hooks, self._fn = hooks, fn
+
+    def remove(self):
+        if self._fn in self._hooks:
+            self._hooks.remove(self._fn)
+
+
+def attach_node_class(prim):
+    """Give a primitive its own Node subclass so that nodes print as torch's do."""
+    prim.node_cls = type(prim.node_name, (Node,), {"__slots__": ()})
+
+
+def unbroadcast(ns, g, shape):
+    """Sum a broadcast gradient back to ``shape`` (the one place this happens)."""
+    extra = g.ndim - len(shape)
+    if extra < 0:
+        return ns.broadcast_to(g, shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, s in enumerate(shape) if s == 1 and g.shape[i + extra] != 1)
+    if axes:
+        g = ns.sum(g, axis=axes, keepdims=True)
+    if extra:
+        g = ns.reshape(g, shape)
+    return g
+
+
+# -- forward: run a primitive and record it -----------------------------------------------
+
+def apply(prim, *args, **opts):
+    """Run primitive ``prim`` on tensors (and Python scalars) and record a node if needed."""
+    if observer is not None:
+        return observer(_apply, prim, args, opts)
+    return _apply(prim, args, opts)
+
+
+def _apply(prim, args, opts):
+    backend = None
+    arrays = []
+    parents = []
+    track = False
+    for a in args:
+        if isinstance(a, Tensor):
+            b = a._backend
+            if backend is not b:
+                if backend is None:
+                    backend = b
+                else:
+                    _mismatch(prim, backend, b)
+            arrays.append(a._st.array)
+            node = a._node
+            parents.append(node)
+            if node is not None:
+                track = True
+        elif isinstance(a, (bool, int, float, complex)) or a is None:
+            arrays.append(a)
+            parents.append(None)
+        else:
+            t = _wrap_raw(a, prim)
+            if t is None:            # shapes, axes, dtypes: passed through untouched
+                arrays.append(a)
+            else:
+                if backend is None:
+                    backend = t._backend
+                elif t._backend is not backend:
+                    _mismatch(prim, backend, t._backend)
+                arrays.append(t._st.array)
+            parents.append(None)
+    if backend is None:
+        raise TypeError(f"{prim.name}() needs at least one polygrad Tensor or array argument")
+    fn = backend._ops.get(prim.name)
+    if fn is None:
+        fn = backend.op(prim.name, prim.impl)
+    try:
+        out_array = fn(*arrays, **opts)
+    except Exception as exc:
+        raise _diagnose(prim, args, exc) from exc
+    out = _make(out_array, backend)
+    if track and prim.vjp is not None and _mode.enabled:
+        pins = [(a._st, a._st.array) for a in args if isinstance(a, Tensor)]
+        pins.append((out._st, out_array))
+        node = prim.node_cls(prim, opts, arrays, out_array, parents, backend, pins)
+        if anomaly is not None:
+            anomaly.on_create(node)
+        out._node = node
+    if forward_ad_state.level:
+        _forward_tangent(prim, args, opts, out)
+    return out
+
+
+def _forward_tangent(prim, args, opts, out):
+    tangents = [getattr(a, "_tangent", None) for a in args]
+    if all(t is None for t in tangents) or prim.jvp is None:
+        return
+    from . import ops as ns
+    xs = [a for a in args]
+    state = forward_ad_state
+    level, state.level = state.level, 0      # rules must not differentiate themselves
+    try:
+        t = prim.jvp(ns, tuple(tangents), out.detach(), *xs, **opts)
+    finally:
+        state.level = level
+    if t is not None and tuple(t.shape) != tuple(out.shape):
+        t = ns.broadcast_to(t, out.shape)
+    out._tangent = t
+    node = out._node
+    if node is not None and node.tangents is None:
+        node.tangents = (*tangents, t)
+
+
+def _mismatch(prim, a, b):
+    raise BackendMismatchError(
+        f"{prim.name}() got tensors from two backends, {a.name!r} and {b.name!r}. Move one "
+        f"first, e.g. x.to({a.name!r}) or x.to({b.name!r}); polygrad never moves data silently.")
+
+
+def _diagnose(prim, args, exc):
+    """Turn a backend's shape error into one that names the op and both shapes."""
+    shapes = [tuple(a.shape) for a in args if hasattr(a, "shape")]
+    if prim.name == "matmul" and len(shapes) == 2 and min(map(len, shapes)) >= 1:
+        a, b = shapes
+        inner_b = b[-2] if len(b) > 1 else b[0]
+        if a[-1] != inner_b:
+            return ValueError(
+                f"matmul(): shapes {a} and {b} are not aligned: the last dimension of the first "
+                f"({a[-1]}) must equal the {'second-to-last' if len(b) > 1 else 'only'} dimension "
+                f"of the second ({inner_b}). Transpose one operand (.mT) or reshape it.")
+    elif len(shapes) >= 2 and not _broadcastable(*shapes):
+        return ValueError(
+            f"{prim.name}(): shapes {' and '.join(str(s) for s in shapes)} cannot be broadcast "
+            f"together. Make trailing dimensions equal or 1 (reshape or expand_dims one input).")
+    return exc
+
+
+def _broadcastable(*shapes):
+    for dims in zip(*(reversed(s) for s in shapes)):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            return False
+    return True
+
+
+# -- backward --------------------------------------------------------------------------------
+
+def toposort(roots):
+    """Nodes reachable from ``roots``, each after every node that feeds it (iterative DFS)."""
+    order, seen = [], set()
+    stack = [(r, False) for r in roots if r is not None]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        for p in node.parents:
+            if p is not None and p not in seen:
+                stack.append((p, False))
+    return order
+
+
+def run_backward(roots, seeds, *, retain_graph, create_graph, capture=None, accumulate=True,
+                 only=None):
+    """The backward pass: propagate ``seeds`` from ``roots`` in reverse topological order.
+
+    ``capture``: nodes whose arriving gradient is returned (autograd.grad);
+    ``accumulate``: write leaf gradients into ``.grad``; ``only``: restrict
+    accumulation to these AccumulateGrad nodes (``backward(inputs=...)``).
+    Leaf ``.grad`` values are written only after the whole pass succeeded, so a
+    failing backward leaves every ``.grad`` as it was.
+    """
+    order = toposort(roots)
+    grads = {}
+    for node, seed in zip(roots, seeds):
+        prev = grads.get(node)
+        grads[node] = seed if prev is None else prev + seed
+    handed = {id(s) for s in seeds}          # arrays a .grad must not alias
+    leaf_updates, retained, captured = [], [], {}
+    with grad_mode.set_grad_enabled(create_graph):
+        for node in reversed(order):
+            g = grads.pop(node, None)
+            if g is None:
+                continue
+            if node.hooks:
+                g = _run_hooks(node, g, create_graph)
+            if capture is not None and node in capture:
+                captured[node] = g
+            if type(node) is AccumulateGrad:
+                if accumulate and (only is None or node in only):
+                    leaf_updates.append((node, g))
+                continue
+            if node.retain is not None:
+                retained.append((node.retain, g))
+            for parent, gi in zip(node.parents, node.apply_vjp(g, create_graph)):
+                if parent is None or gi is None:
+                    continue
+                prev = grads.get(parent)
+                grads[parent] = gi if prev is None else prev + gi
+    for node, g in leaf_updates:
+        _accumulate(node.variable, g, node, handed, create_graph)
+    for ref, g in retained:
+        _accumulate(ref(), g, None, handed, create_graph)
+    if not retain_graph:
+        for node in order:
+            if type(node) is not AccumulateGrad:
+                node.release()
+    return captured
+
+
+def _run_hooks(node, g, create_graph):
+    for hook in list(node.hooks):
+        gt = g if create_graph else _make(g, _backend_of_node(node))
+        r = hook(gt)
+        if r is not None:
+            g = r if create_graph else r._st.array
+    return g
+
+
+def _backend_of_node(node):
+    if type(node) is AccumulateGrad:
+        return node.variable._backend
+    return node.backend
+
+
+def _accumulate(tensor, g, node, handed, create_graph):
+    if tensor is None:
+        return
+    if create_graph:
+        tensor._grad = g if tensor._grad is None else tensor._grad + g
+        return
+    if id(g) in handed:
+        g = tensor._backend.xp.asarray(g, copy=True)
+    handed.add(id(g))
+    if tensor._grad is None:
+        tensor._grad = _make(g, tensor._backend)
+    else:
+        st = tensor._grad._st           # update in place for anyone holding .grad
+        st.array = st.array + g
+        st.version += 1
+
+
+def numel(shape):
+    return math.prod(shape)

@@ -1,0 +1,317 @@
+"""The plugin host: discovers backends through the ``polygrad`` entry-point group.
+
+Discovery is lazy (the first backend lookup runs it, never ``import polygrad``),
+idempotent, and deterministic (entry points sorted by name, then distribution).
+Built-in backends are entry points of polygrad's own distribution and load
+exactly like third-party ones. Environment switches:
+
+- ``POLYGRAD_DISABLE_PLUGINS=a,b``: skip these entry points;
+- ``POLYGRAD_LOAD_PLUGINS=a,b``: load only these (an allow-list; empty loads none);
+- ``POLYGRAD_STRICT_PLUGINS=1``: a plugin that fails to load raises instead of warning.
+
+This module owns the registry and the listing; it does not run ops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import os
+import re
+import sys
+import threading
+import warnings
+from dataclasses import dataclass
+
+import pluggy
+
+from . import hookspecs
+from .backend import Backend
+from .errors import PluginError, UnknownBackendError
+
+__all__ = ["get_backend", "backend_names", "register_plugin", "unregister_plugin",
+           "describe", "owner_of", "reload_plugins", "PluginStatus"]
+
+GROUP = "polygrad"
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass
+class PluginStatus:
+    """One row of ``python -m polygrad plugins``."""
+
+    name: str
+    distribution: str
+    version: str
+    status: str                      # loaded | failed: why | disabled | not installed | unavailable: why
+    backends: tuple = ()
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+class _Host:
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.loaded = False
+        self.pm = None
+        self.backends: dict[str, Backend] = {}
+        self.provider: dict[str, str] = {}          # backend name -> plugin name
+        self.status: dict[str, PluginStatus] = {}
+        self.primitives: list = []
+        self.owners: dict[type, Backend] = {}
+        self.warned: set = set()
+
+    def reset(self):
+        self.__init__()
+
+
+_host = _Host()
+
+
+def _env_list(var):
+    raw = os.environ.get(var)
+    if raw is None:
+        return None
+    return {p.strip() for p in raw.split(",") if p.strip()}
+
+
+def _new_manager():
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(hookspecs)
+    if os.environ.get("POLYGRAD_TRACE_PLUGINS"):
+        pm.trace.root.setwriter(print)
+        pm.enable_tracing()
+    return pm
+
+
+def _ensure_loaded():
+    if _host.loaded:
+        return
+    with _host.lock:
+        if _host.loaded:
+            return
+        _host.pm = _new_manager()
+        strict = os.environ.get("POLYGRAD_STRICT_PLUGINS", "") not in ("", "0")
+        disabled = _env_list("POLYGRAD_DISABLE_PLUGINS") or set()
+        allowed = _env_list("POLYGRAD_LOAD_PLUGINS")
+        eps = sorted(importlib.metadata.entry_points(group=GROUP),
+                     key=lambda ep: (ep.name, ep.dist.name if ep.dist else ""))
+        for ep in eps:
+            dist = ep.dist.name if ep.dist else "?"
+            version = ep.dist.version if ep.dist else "?"
+            if ep.name in _host.status:      # the same plugin seen twice (editable installs)
+                continue
+            if ep.name in disabled or (allowed is not None and ep.name not in allowed):
+                _host.status[ep.name] = PluginStatus(ep.name, dist, version, "disabled")
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:  # noqa: BLE001 - any import error is the plugin's
+                why = f"{type(exc).__name__}: {exc}"
+                _host.status[ep.name] = PluginStatus(ep.name, dist, version, f"failed: {why}")
+                msg = (f"polygrad: plugin {ep.name!r} ({dist} {version}) failed to load: {why}; "
+                       f"run 'python -m polygrad plugins' for details")
+                if strict:
+                    raise PluginError(msg) from exc
+                if ep.name not in _host.warned:
+                    _host.warned.add(ep.name)
+                    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+                continue
+            _register(module, ep.name, dist, version)
+        _host.loaded = True
+
+
+def _register(plugin, name, dist="", version=""):
+    """Register a plugin object and run its hooks with a per-plugin ``register`` callback."""
+    pm = _host.pm
+    try:
+        pm.register(plugin, name=name)
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        if pm.is_registered(plugin):
+            pm.unregister(plugin)
+        raise PluginError(f"plugin {name!r} ({dist}) is malformed: {exc}") from exc
+    except Exception as exc:
+        if pm.is_registered(plugin):
+            pm.unregister(plugin)
+        raise PluginError(
+            f"plugin {name!r} ({dist}) implements a hook polygrad does not know: {exc}. "
+            f"The hooks are {', '.join(_hook_names())}.") from exc
+    added = []
+    try:
+        for impl in pm.hook.register_backends.get_hookimpls():
+            if impl.plugin is plugin:
+                impl.function(register=lambda b: added.append(_validate(b, name, dist)))
+        for impl in pm.hook.register_primitives.get_hookimpls():
+            if impl.plugin is plugin:
+                impl.function(register=lambda p: _host.primitives.append((name, p)))
+    except Exception:
+        pm.unregister(plugin)
+        raise
+    for b in added:
+        b._plugin = name
+        _host.backends[b.name] = b
+        _host.provider[b.name] = name
+    _host.owners.clear()
+    _host.status[name] = PluginStatus(name, dist, version, "loaded", tuple(b.name for b in added))
+    if _host.primitives:
+        from .primitives import register_primitive
+        for pname, prim in _host.primitives:
+            register_primitive(prim, plugin=pname)
+        _host.primitives.clear()
+
+
+def _hook_names():
+    return sorted(n for n in dir(hookspecs) if n.startswith("register_"))
+
+
+def _validate(backend, plugin, dist):
+    where = f"plugin {plugin!r} ({dist})"
+    if not isinstance(backend, Backend):
+        raise PluginError(f"{where} registered {backend!r}, which is not a polygrad.Backend")
+    if not isinstance(backend.name, str) or not _NAME_RE.match(backend.name):
+        raise PluginError(f"{where} registered a backend named {backend.name!r}; names are "
+                          f"lower-case letters, digits and underscores, starting with a letter")
+    for fname in ("load", "array_types", "to_numpy", "from_numpy", "devices"):
+        if not callable(getattr(backend, fname)):
+            raise PluginError(f"{where}: backend {backend.name!r} field {fname!r} must be callable")
+    if backend.name in _host.backends:
+        other = _host.provider.get(backend.name, "?")
+        raise PluginError(f"{where} registers backend {backend.name!r}, which plugin {other!r} "
+                          f"already registered; rename one or disable a plugin with "
+                          f"POLYGRAD_DISABLE_PLUGINS={plugin}")
+    from .dtypes import DTYPES
+    bad = [d for d in backend.dtypes if d not in DTYPES]
+    if bad:
+        raise PluginError(f"{where}: backend {backend.name!r} declares unknown dtypes {bad}; "
+                          f"use Array API names such as {sorted(DTYPES)[:4]}")
+    return backend
+
+
+# -- public API -----------------------------------------------------------------------------
+
+def register_plugin(plugin, name=None):
+    """Register a plugin object (a module or any object with hook implementations) by hand.
+
+    Tests and notebooks use this; installed plugins use the ``polygrad`` entry-point group.
+
+    >>> import polygrad
+    >>> class P:
+    ...     @polygrad.hookimpl
+    ...     def register_backends(self, register):
+    ...         pass
+    >>> polygrad.plugins.register_plugin(P(), name="empty")
+    >>> polygrad.plugins.unregister_plugin("empty")
+    """
+    _ensure_loaded()
+    name = name or getattr(plugin, "__name__", type(plugin).__name__)
+    with _host.lock:
+        if name in _host.status and _host.status[name].status == "loaded":
+            raise PluginError(f"a plugin named {name!r} is already registered")
+        _register(plugin, name, dist="(registered in-process)", version="")
+
+
+def unregister_plugin(name):
+    """Remove a plugin registered with ``register_plugin`` and the backends it added."""
+    with _host.lock:
+        plugin = _host.pm.get_plugin(name) if _host.pm else None
+        if plugin is not None:
+            _host.pm.unregister(plugin)
+        for bname in [b for b, p in _host.provider.items() if p == name]:
+            del _host.backends[bname]
+            del _host.provider[bname]
+        _host.status.pop(name, None)
+        _host.owners.clear()
+        from .primitives import unregister_plugin_primitives
+        unregister_plugin_primitives(name)
+
+
+def reload_plugins():
+    """Forget everything discovered and discover again on next use (tests, after pip install)."""
+    with _host.lock:
+        _host.reset()
+
+
+def backend_names(usable=True):
+    """Sorted names of registered backends; with ``usable`` only those that can run here.
+
+    >>> "numpy" in backend_names()
+    True
+    """
+    _ensure_loaded()
+    names = sorted(_host.backends)
+    if usable:
+        names = [n for n in names if _host.backends[n].unavailable_reason() is None]
+    return names
+
+
+def get_backend(name):
+    """The registered Backend called ``name``; the error lists the installed ones.
+
+    >>> get_backend("numpy").name
+    'numpy'
+    """
+    if isinstance(name, Backend):
+        return name
+    b = _host.backends.get(name)
+    if b is None:
+        _ensure_loaded()
+        b = _host.backends.get(name)
+        if b is None:
+            raise UnknownBackendError(
+                f"unknown backend {name!r}; installed backends: "
+                f"{', '.join(backend_names(usable=False)) or 'none'}. Install a plugin that "
+                f"provides it, or see 'python -m polygrad plugins'.")
+    return b
+
+
+def owner_of(array):
+    """The backend that owns a raw array's type, or None. Only libraries already imported are asked."""
+    b = _host.owners.get(type(array))
+    if b is not None:
+        return b
+    _ensure_loaded()
+    for name in sorted(_host.backends):
+        backend = _host.backends[name]
+        if backend.module.split(".")[0] not in sys.modules:
+            continue          # the library was never imported, so it owns no live array
+        try:
+            types = backend.array_types()
+        except Exception:  # noqa: BLE001 - a broken backend must not break ownership lookups
+            continue
+        for t in types:
+            _host.owners.setdefault(t, backend)
+    return _host.owners.get(type(array))
+
+
+def describe(load=False):
+    """Rows for ``python -m polygrad plugins``: one per plugin and backend."""
+    _ensure_loaded()
+    rows = []
+    for pname in sorted(_host.status):
+        st = _host.status[pname]
+        if not st.backends:
+            rows.append({"plugin": pname, "name": pname, "distribution": st.distribution,
+                         "version": st.version, "status": st.status, "devices": [], "dtypes": []})
+            continue
+        for bname in st.backends:
+            b = _host.backends[bname]
+            reason = b.unavailable_reason()
+            if reason and not b.installed():
+                status = "not installed"
+            elif reason:
+                status = f"unavailable: {reason}"
+            else:
+                status = "loaded"
+            row = {"plugin": pname, "name": bname, "distribution": st.distribution,
+                   "version": st.version, "status": status,
+                   "devices": list(b.devices()) if status == "loaded" else [],
+                   "dtypes": list(b.dtypes), "unsupported": dict(b.unsupported),
+                   "fused": sorted(b.fused), "lazy": b.lazy}
+            if status == "not installed":
+                row["reason"] = reason
+            if load and status == "loaded" and b.info is not None:
+                row["info"] = dict(b.info())
+            rows.append(row)
+    return rows

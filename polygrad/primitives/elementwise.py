@@ -1,0 +1,86 @@
+"""Elementwise primitives: each row gives only its partial derivatives.
+
+``out`` is the op's output and is reused where the derivative is cheaper that
+way (exp, tanh, sqrt). Broadcasting is handled by the engine, not here.
+"""
+
+from . import def_elementwise as ew, def_gated as gated, def_linear as linear, def_nondifferentiable as nondifferentiable
+
+
+def _pow_dy(ns, out, x, y):
+    # d/dy x**y = out * log(x); where x == 0 the limit is 0 (torch does the same)
+    return ns.where(x == 0, 0.0, out * ns.log(ns.where(x == 0, 1.0, x)))
+
+
+# -- linear ops: a transpose is all they need -----------------------------------------------
+linear("add", lambda ns, g, out, x, y: (g, g))
+linear("subtract", lambda ns, g, out, x, y: (g, -g))
+linear("negative", lambda ns, g, out, x: (-g,))
+linear("positive", lambda ns, g, out, x: (g,))
+linear("real", lambda ns, g, out, x: (g,))
+linear("conj", lambda ns, g, out, x: (g,))
+
+# -- arithmetic ---------------------------------------------------------------------------
+ew("multiply", lambda ns, out, x, y: y, lambda ns, out, x, y: x)
+ew("divide", lambda ns, out, x, y: 1.0 / y, lambda ns, out, x, y: -out / y)
+ew("pow", lambda ns, out, x, y: y * x ** (y - 1), _pow_dy)
+ew("square", lambda ns, out, x: 2.0 * x)
+ew("sqrt", lambda ns, out, x: 0.5 / out)
+ew("reciprocal", lambda ns, out, x: -(out * out))
+ew("abs", lambda ns, out, x: ns.sign(x))
+gated("maximum", lambda ns, out, x, y: x > y, lambda ns, out, x, y: y > x, ties=True)
+gated("minimum", lambda ns, out, x, y: x < y, lambda ns, out, x, y: y < x, ties=True)
+ew("copysign", lambda ns, out, x, y: ns.sign(x) * ns.sign(out), None)
+ew("hypot", lambda ns, out, x, y: x / out, lambda ns, out, x, y: y / out)
+
+# -- exponentials and logarithms ------------------------------------------------------------
+ew("exp", lambda ns, out, x: out)
+ew("expm1", lambda ns, out, x: out + 1.0)
+ew("log", lambda ns, out, x: 1.0 / x)
+ew("log1p", lambda ns, out, x: 1.0 / (x + 1.0))
+ew("log2", lambda ns, out, x: 1.0 / (x * 0.6931471805599453))
+ew("log10", lambda ns, out, x: 1.0 / (x * 2.302585092994046))
+ew("logaddexp", lambda ns, out, x, y: ns.exp(x - out), lambda ns, out, x, y: ns.exp(y - out))
+
+# -- trigonometric and hyperbolic -----------------------------------------------------------
+ew("sin", lambda ns, out, x: ns.cos(x))
+ew("cos", lambda ns, out, x: -ns.sin(x))
+ew("tan", lambda ns, out, x: 1.0 + out * out)
+ew("asin", lambda ns, out, x: 1.0 / ns.sqrt(1.0 - x * x))
+ew("acos", lambda ns, out, x: -1.0 / ns.sqrt(1.0 - x * x))
+ew("atan", lambda ns, out, x: 1.0 / (1.0 + x * x))
+ew("atan2", lambda ns, out, y, x: x / (x * x + y * y), lambda ns, out, y, x: -y / (x * x + y * y))
+ew("sinh", lambda ns, out, x: ns.cosh(x))
+ew("cosh", lambda ns, out, x: ns.sinh(x))
+ew("tanh", lambda ns, out, x: 1.0 - out * out)
+ew("asinh", lambda ns, out, x: 1.0 / ns.sqrt(x * x + 1.0))
+ew("acosh", lambda ns, out, x: 1.0 / ns.sqrt(x * x - 1.0))
+ew("atanh", lambda ns, out, x: 1.0 / (1.0 - x * x))
+
+# -- piecewise constant: zero gradient almost everywhere (as torch) -----------------------
+for _name in ("sign", "floor", "ceil", "round", "trunc"):
+    ew(_name, lambda ns, out, x: ns.zeros_like(x))
+
+# -- selection ------------------------------------------------------------------------------
+gated("where", None, lambda ns, out, c, x, y: c, lambda ns, out, c, x, y: ~c)
+gated("clip", lambda ns, out, x, min=None, max=None: _in_range(x, min, max))
+
+
+def _in_range(x, lo, hi):
+    mask = None
+    if lo is not None:
+        mask = x >= lo
+    if hi is not None:
+        mask = (x <= hi) if mask is None else (mask & (x <= hi))
+    return mask if mask is not None else (x == x)
+
+
+# -- comparisons and logical ops: no gradient ------------------------------------------------
+nondifferentiable(
+    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+    "logical_and", "logical_or", "logical_xor", "logical_not",
+    "isnan", "isinf", "isfinite", "signbit",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_invert",
+    "bitwise_left_shift", "bitwise_right_shift", "floor_divide", "remainder",
+    "nextafter",
+)

@@ -1,0 +1,75 @@
+"""Indexing primitives: getitem (basic, integer-array and boolean keys), its
+transpose scatter_add, take, and the functional setitem behind ``x[key] = v``.
+
+``scatter_add`` is not an Array API function: its generic form uses only the
+standard (setitem for basic keys, a one-hot product for array keys); backends
+override it with a native scatter (numpy's ``add.at``, torch's ``index_add_``).
+"""
+
+from . import def_linear as linear, def_primitive as primitive
+
+
+def _is_basic(key):
+    items = key if isinstance(key, tuple) else (key,)
+    return all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in items)
+
+
+def _getitem_impl(xp, x, key):
+    return x[key]
+
+
+def scatter_add_generic(xp, g, shape, key):
+    """``zeros(shape)`` with ``g`` added at ``key``; repeated indices add up."""
+    z = xp.zeros(shape, dtype=g.dtype, device=getattr(g, "device", None))
+    if _is_basic(key):
+        z[key] = g
+        return z
+    n = 1
+    for s in shape:
+        n *= s
+    positions = xp.reshape(xp.reshape(xp.arange(n, device=getattr(g, "device", None)), shape)[key], (-1,))
+    onehot = xp.astype(positions[:, None] == xp.arange(n, device=getattr(g, "device", None))[None, :], g.dtype)
+    flat = xp.matmul(xp.reshape(g, (1, -1)), onehot)
+    return xp.reshape(flat, shape)
+
+
+def _setitem_impl(xp, x, value, key):
+    y = xp.asarray(x, copy=True)
+    y[key] = value
+    return y
+
+
+def _setitem_vjp(ns, g, out, x, value, key, _needs=(True, True)):
+    gx = ns.setitem(g, 0.0, key=key) if _needs[0] else None
+    gv = g[key] if _needs[1] else None
+    return gx, gv
+
+
+def _setitem_jvp(ns, tangents, out, x, value, key):
+    tx, tv = tangents
+    base = tx if tx is not None else ns.zeros_like(x)
+    return ns.setitem(base, tv if tv is not None else 0.0, key=key)
+
+
+_setitem_vjp.wants_needs = True
+
+
+def _take_impl(xp, x, indices, axis=None):
+    return xp.take(x, indices, axis=axis)
+
+
+def _take_vjp(ns, g, out, x, indices, axis=None):
+    if axis is None:
+        return (ns.reshape(ns.scatter_add(g, shape=(x.size,), key=(indices,)), x.shape), None)
+    key = (slice(None),) * (axis % x.ndim) + (indices,)
+    return (ns.scatter_add(g, shape=x.shape, key=key), None)
+
+
+linear("getitem", lambda ns, g, out, x, key: (ns.scatter_add(g, shape=x.shape, key=key),),
+       impl=_getitem_impl, node_name="IndexBackward0", view=True)
+linear("scatter_add", lambda ns, g, out, x, shape, key: (g[key],),
+       impl=scatter_add_generic, node_name="IndexPutBackward0")
+primitive("setitem", _setitem_vjp, _setitem_jvp, impl=_setitem_impl, node_name="CopySlices")
+primitive("take", _take_vjp,
+          lambda ns, t, out, x, indices, axis=None: ns.take(t[0], indices, axis=axis),
+          impl=_take_impl, nondiff_args=(1,), node_name="TakeBackward0")

@@ -1,0 +1,131 @@
+"""Reductions: sum, mean, prod, max, min, var, std, cumulative sums and logsumexp.
+
+Every VJP first puts the reduced axes back (``_unreduce``) and lets broadcasting
+spread the gradient; the engine then checks the shape once.
+"""
+
+import math
+
+from . import def_linear as linear, def_nondifferentiable as nondifferentiable, def_primitive as primitive
+
+
+def _axes(x, axis):
+    if axis is None:
+        return tuple(range(x.ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    return tuple(a % x.ndim for a in axis) if x.ndim else ()
+
+
+def _unreduce(ns, g, x, axis, keepdims):
+    """Reshape a reduced gradient so that it broadcasts against ``x``."""
+    if keepdims or x.ndim == 0:
+        return g
+    shape = list(x.shape)
+    for a in _axes(x, axis):
+        shape[a] = 1
+    return ns.reshape(g, tuple(shape))
+
+
+def _count(x, axis):
+    return math.prod(x.shape[a] for a in _axes(x, axis))
+
+
+def _sum_vjp(ns, g, out, x, axis=None, dtype=None, keepdims=False):
+    return (ns.broadcast_to(_unreduce(ns, g, x, axis, keepdims), x.shape),)
+
+
+def _mean_vjp(ns, g, out, x, axis=None, keepdims=False):
+    return (ns.broadcast_to(_unreduce(ns, g, x, axis, keepdims) / _count(x, axis), x.shape),)
+
+
+def _prod_vjp(ns, g, out, x, axis=None, dtype=None, keepdims=False):
+    # out / x is exact away from zeros; inputs with zeros need the product of the others.
+    o = _unreduce(ns, out, x, axis, keepdims)
+    return (_unreduce(ns, g, x, axis, keepdims) * ns.where(x == 0, 0.0, o / ns.where(x == 0, 1.0, x)),)
+
+
+def _extremum_vjp(ns, g, out, x, axis=None, keepdims=False):
+    # Ties share the gradient equally, as torch's amax/amin do.
+    mask = x == _unreduce(ns, out, x, axis, keepdims)
+    count = ns.sum(ns.astype(mask, x.dtype), axis=axis, keepdims=True)
+    gx = ns.where(mask, _unreduce(ns, g, x, axis, keepdims), 0.0)
+    return (gx / count,)
+
+
+def _extremum_jvp(ns, tangents, out, x, axis=None, keepdims=False):
+    mask = x == _unreduce(ns, out, x, axis, keepdims)
+    count = ns.sum(ns.astype(mask, x.dtype), axis=axis, keepdims=keepdims)
+    return ns.sum(ns.where(mask, tangents[0], 0.0), axis=axis, keepdims=keepdims) / count
+
+
+def _var_vjp(ns, g, out, x, axis=None, correction=0.0, keepdims=False):
+    n = _count(x, axis)
+    centered = x - ns.mean(x, axis=axis, keepdims=True)
+    return (_unreduce(ns, g, x, axis, keepdims) * centered * (2.0 / max(n - correction, 0)),)
+
+
+def _var_jvp(ns, tangents, out, x, axis=None, correction=0.0, keepdims=False):
+    n = _count(x, axis)
+    centered = x - ns.mean(x, axis=axis, keepdims=True)
+    return ns.sum(centered * tangents[0], axis=axis, keepdims=keepdims) * (2.0 / max(n - correction, 0))
+
+
+def _std_vjp(ns, g, out, x, axis=None, correction=0.0, keepdims=False):
+    (gv,) = _var_vjp(ns, g, out, x, axis=axis, correction=correction, keepdims=keepdims)
+    return (gv / (2.0 * _unreduce(ns, out, x, axis, keepdims)),)
+
+
+def _std_jvp(ns, tangents, out, x, axis=None, correction=0.0, keepdims=False):
+    return _var_jvp(ns, tangents, out, x, axis=axis, correction=correction,
+                    keepdims=keepdims) / (2.0 * out)
+
+
+def _cumsum_vjp(ns, g, out, x, axis=None, dtype=None, include_initial=False):
+    ax = axis if axis is not None else 0
+    if include_initial:
+        g = _drop_first(ns, g, ax)
+    return (ns.flip(ns.cumulative_sum(ns.flip(g, axis=ax), axis=ax), axis=ax),)
+
+
+def _drop_first(ns, g, axis):
+    key = [slice(None)] * g.ndim
+    key[axis] = slice(1, None)
+    return g[tuple(key)]
+
+
+def _logsumexp_impl(xp, x, axis=None, keepdims=False):
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0.0)
+    s = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    if not keepdims:
+        s = xp.reshape(s, tuple(d for i, d in enumerate(x.shape) if i not in _axes(x, axis)))
+    return s
+
+
+def _logsumexp_vjp(ns, g, out, x, axis=None, keepdims=False):
+    return (_unreduce(ns, g, x, axis, keepdims) * ns.exp(x - _unreduce(ns, out, x, axis, keepdims)),)
+
+
+def _logsumexp_jvp(ns, tangents, out, x, axis=None, keepdims=False):
+    w = ns.exp(x - _unreduce(ns, out, x, axis, keepdims))
+    return ns.sum(w * tangents[0], axis=axis, keepdims=keepdims)
+
+
+linear("sum", _sum_vjp, node_name="SumBackward0")
+linear("mean", _mean_vjp, node_name="MeanBackward0")
+linear("cumulative_sum", _cumsum_vjp)
+primitive("prod", _prod_vjp,
+          lambda ns, t, out, x, **o: ns.sum(_prod_vjp(ns, 1.0, out, x, **o)[0] * t[0],
+                                            axis=o.get("axis"), keepdims=o.get("keepdims", False)))
+primitive("max", _extremum_vjp, _extremum_jvp, node_name="MaxBackward1")
+primitive("min", _extremum_vjp, _extremum_jvp, node_name="MinBackward1")
+primitive("var", _var_vjp, _var_jvp)
+primitive("std", _std_vjp, _std_jvp)
+# Not in the standard, but every softmax-like loss needs a stable one; backends may fuse it.
+primitive("logsumexp", _logsumexp_vjp, _logsumexp_jvp, impl=_logsumexp_impl,
+          node_name="LogsumexpBackward0")
+
+nondifferentiable("argmax", "argmin", "all", "any", "count_nonzero", "argsort", "nonzero",
+                  "searchsorted", "unique_values", "unique_counts", "unique_inverse",
+                  "unique_all")

@@ -1,0 +1,83 @@
+"""Shape primitives: reshape, permute_dims, expand_dims, squeeze, broadcast_to,
+concat, stack, flip, astype. All are linear, so each row is a transpose.
+
+``broadcast_to``'s transpose is the identity: the engine sums the gradient back
+to the input's shape, as it does for every op.
+"""
+
+from . import def_linear as linear
+
+
+def _inverse(perm):
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return tuple(inv)
+
+
+def _split(ns, g, xs, axis, stacked):
+    grads, start = [], 0
+    for x in xs:
+        size = 1 if stacked else x.shape[axis]
+        key = [slice(None)] * g.ndim
+        key[axis] = start if stacked else slice(start, start + size)
+        grads.append(g[tuple(key)])
+        start += size
+    return tuple(grads)
+
+
+def _concat_vjp(ns, g, out, *xs, axis=0):
+    if axis is None:   # concat of flattened arrays
+        grads, start = [], 0
+        for x in xs:
+            n = x.size
+            grads.append(ns.reshape(g[start:start + n], x.shape))
+            start += n
+        return tuple(grads)
+    return _split(ns, g, xs, axis % g.ndim, stacked=False)
+
+
+def _concat_jvp(ns, tangents, out, *xs, axis=0):
+    ts = [t if t is not None else ns.zeros_like(x) for t, x in zip(tangents, xs)]
+    return ns.concat(ts, axis=axis)
+
+
+def _stack_vjp(ns, g, out, *xs, axis=0):
+    return _split(ns, g, xs, axis % g.ndim, stacked=True)
+
+
+def _stack_jvp(ns, tangents, out, *xs, axis=0):
+    ts = [t if t is not None else ns.zeros_like(x) for t, x in zip(tangents, xs)]
+    return ns.stack(ts, axis=axis)
+
+
+linear("reshape", lambda ns, g, out, x, shape, copy=None: (ns.reshape(g, x.shape),),
+       nondiff_args=(1,), view=True)
+linear("permute_dims", lambda ns, g, out, x, axes: (ns.permute_dims(g, _inverse(axes)),),
+       nondiff_args=(1,), view=True)
+linear("matrix_transpose", lambda ns, g, out, x: (ns.matrix_transpose(g),), view=True)
+linear("expand_dims", lambda ns, g, out, x, axis=0: (ns.reshape(g, x.shape),), view=True)
+linear("squeeze", lambda ns, g, out, x, axis=None: (ns.reshape(g, x.shape),), view=True)
+linear("broadcast_to", lambda ns, g, out, x, shape: (g,), nondiff_args=(1,), view=True)
+linear("flip", lambda ns, g, out, x, axis=None: (ns.flip(g, axis=axis),), view=True)
+linear("astype", lambda ns, g, out, x, dtype, copy=True, device=None: (ns.astype(g, x.dtype),),
+       nondiff_args=(1,))
+
+# concat and stack take a sequence of arrays; polygrad passes them as positional inputs
+# (``concat(*arrays, axis=...)``) so that each gets its own gradient and graph edge.
+from . import def_primitive as primitive  # noqa: E402
+
+primitive("concat", _concat_vjp, _concat_jvp, node_name="CatBackward0",
+          impl=lambda xp, *xs, axis=0: xp.concat(xs, axis=axis))
+primitive("stack", _stack_vjp, _stack_jvp, node_name="StackBackward0",
+          impl=lambda xp, *xs, axis=0: xp.stack(xs, axis=axis))
+
+
+def _copy_impl(xp, x, src):
+    return xp.astype(xp.broadcast_to(src, x.shape), x.dtype, copy=True)
+
+
+# x.copy_(src): the result is src's values in x's dtype; x itself gets no gradient.
+primitive("copy", lambda ns, g, out, x, src: (None, ns.astype(g, src.dtype)),
+          lambda ns, t, out, x, src: ns.astype(t[1], out.dtype) if t[1] is not None else None,
+          impl=_copy_impl, node_name="CopyBackwards")
