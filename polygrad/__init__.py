@@ -3,7 +3,7 @@
 ``import polygrad as torch`` runs the PyTorch autograd tutorials on numpy (the
 default), torch, cupy or any backend plugin. What lives where:
 
-- ``polygrad.tensor``: the Tensor; ``polygrad.engine``: graph and backward pass;
+- ``polygrad._tensor``: the Tensor class; ``polygrad.engine``: graph and backward pass;
 - ``polygrad.primitives``: the table of ops and their rules, named by the Array API;
 - ``polygrad.ops``: the differentiable Array API namespace;
 - ``polygrad.plugins``: the plugin host; built-in backends are in ``polygrad_backends``;
@@ -27,7 +27,7 @@ from .errors import (BackendMismatchError, BackendUnavailableError, PluginError,
 from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
                         set_grad_enabled)
 from .hookspecs import hookimpl
-from .tensor import Tensor
+from ._tensor import Tensor
 from . import ops as _ops
 from . import plugins  # noqa: F401  (the module; discovery itself is lazy)
 from .torch_api import *  # noqa: F401,F403

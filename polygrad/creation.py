@@ -82,7 +82,7 @@ def _backend(backend):
 
 
 def _finish(array, backend, requires_grad):
-    from .tensor import _make
+    from ._tensor import _make
     t = _make(array, backend)
     if requires_grad:
         t.requires_grad = True       # validates the dtype
@@ -110,7 +110,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, backend=None):
     >>> polygrad.tensor([[1., 2.], [3., 4.]]).shape
     (2, 2)
     """
-    from .tensor import Tensor
+    from ._tensor import Tensor
     if isinstance(data, Tensor):
         data = data.detach()
         out = data.to(backend, device=device, dtype=dtype) if backend or device else data
@@ -154,7 +154,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None, backend=None, require
     polygrad.float64
     """
     from .plugins import owner_of
-    from .tensor import Tensor
+    from ._tensor import Tensor
     if isinstance(obj, Tensor):
         out = obj
         if backend is not None or device is not None or dtype is not None:
@@ -241,7 +241,7 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, back
 
 
 def _like(kind, t, fill, dtype, device, requires_grad, backend):
-    from .tensor import Tensor
+    from ._tensor import Tensor
     if not isinstance(t, Tensor):
         t = asarray(t)
     return _filled(kind, (t.shape,), fill, dtype or t.dtype, device or t.device,

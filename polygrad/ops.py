@@ -28,7 +28,7 @@ newaxis = None
 
 
 def _backend_of(args):
-    from .tensor import Tensor
+    from ._tensor import Tensor
     for a in args:
         if isinstance(a, Tensor):
             return a._backend
@@ -83,7 +83,7 @@ def broadcast_to(x, /, shape):
 
 
 def clip(x, /, min=None, max=None):
-    from .tensor import Tensor
+    from ._tensor import Tensor
     if isinstance(min, Tensor) or isinstance(max, Tensor):     # tensor bounds get gradients too
         out = x
         if min is not None:
@@ -95,7 +95,7 @@ def clip(x, /, min=None, max=None):
 
 
 def take(x, indices, /, *, axis=None):
-    from .tensor import _raw_operand
+    from ._tensor import _raw_operand
     return apply(PRIMITIVES["take"], x, _raw_operand(indices, x), axis=axis)
 
 

@@ -7,7 +7,7 @@ Each accepts the Array API spelling too (``axis=``, ``keepdims=``).
 from __future__ import annotations
 
 from . import ops as _ops
-from .tensor import Tensor
+from ._tensor import Tensor
 
 __all__ = ["sum", "mean", "prod", "amax", "amin", "max", "min", "var", "std", "logsumexp",
            "cat", "concat", "stack", "t", "transpose", "permute", "reshape", "flatten",

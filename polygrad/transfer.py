@@ -97,7 +97,7 @@ def move_array(array, src, dst, device=None):
 
 
 def _to_vjp(ns, g, out, *, src, src_device):
-    from .tensor import Tensor
+    from ._tensor import Tensor
     if isinstance(g, Tensor):
         return (g.to(src.name, device=src_device),)
     return (move_array(g, _backend_of_array(g, out), src, src_device),)
@@ -114,7 +114,7 @@ TO_PRIM.jvp = lambda ns, t, out, x, *, src, src_device: None
 
 def to(t, *args, backend=None, device=None, dtype=None, copy=False):
     from .plugins import get_backend
-    from .tensor import _make
+    from ._tensor import _make
     backend, device, dtype = _parse(args, backend, device, dtype)
     src = t._backend
     if backend is not None:

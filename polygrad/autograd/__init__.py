@@ -26,7 +26,7 @@ def _as_seq(x):
 
 def _seeds(outputs, grad_outputs, create_graph):
     from ..creation import asarray, ones_like
-    from ..tensor import Tensor
+    from .._tensor import Tensor
     roots, seeds = [], []
     grad_outputs = _as_seq(grad_outputs) or [None] * len(outputs)
     if len(grad_outputs) != len(outputs):
@@ -91,7 +91,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     (tensor(12.),)
     """
     from ..creation import zeros_like
-    from ..tensor import _make
+    from .._tensor import _make
     outputs = _as_seq(outputs)
     single = not isinstance(inputs, (list, tuple))
     inputs = _as_seq(inputs)
