@@ -1,0 +1,1 @@
+"""polygrad's conformance suite (installed as ``polygrad_conformance``)."""

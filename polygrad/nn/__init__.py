@@ -1,0 +1,1 @@
+"""polygrad.nn: modules and functional ops of the tutorials."""

@@ -1,0 +1,1 @@
+"""polygrad.optim: optimizers of the tutorials."""
