@@ -415,7 +415,7 @@ class Tensor:
         st, new = self._st, out._st
         node = out._node
         if node is not None:
-            node.pins = [(st, a) if s is new else (s, a) for s, a in node.pins]
+            node.stores = [st if s is new else s for s in node.stores]
         st.array, st.saved = new.array, new.saved
         st.version += 1
         self._node = node

@@ -60,25 +60,28 @@ class Node:
     """A node of the backward graph, named after the op as torch names it (``MulBackward0``).
 
     ``next_functions`` gives, for each input, ``(node, 0)`` or ``(None, 0)`` for constants.
+    ``saved`` holds the inputs and output the rules need, ``stores`` their Storages
+    (None for non-tensor inputs, last the output's), counted in ``Storage.saved``
+    until ``release``.
     """
 
-    __slots__ = ("prim", "opts", "saved", "parents", "shapes", "backend", "pins", "hooks",
+    __slots__ = ("prim", "opts", "saved", "parents", "backend", "stores", "hooks",
                  "retain", "tangents", "metadata", "__weakref__")
 
-    def __init__(self, prim, opts, xs, out, parents, backend, pins):
+    def __init__(self, prim, opts, xs, out, parents, backend, stores):
         self.prim = prim
         self.opts = opts
         self.saved = (xs, out)
         self.parents = parents
-        self.shapes = tuple(getattr(x, "shape", None) for x in xs)
         self.backend = backend
-        self.pins = pins
+        self.stores = stores
         self.hooks = None
         self.retain = None
         self.tangents = None
         self.metadata = None
-        for st, _ in pins:
-            st.saved += 1
+        for st in stores:
+            if st is not None:
+                st.saved += 1
 
     @property
     def next_functions(self):
@@ -96,20 +99,24 @@ class Node:
 
     def release(self):
         """Free the saved values (after a backward pass without retain_graph)."""
-        if self.saved is None:
+        saved = self.saved
+        if saved is None:
             return
         self.saved = None
-        for st, arr in self.pins:
-            if st.array is arr:
+        self._unpin(saved)
+
+    def _unpin(self, saved):
+        stores, self.stores = self.stores, ()
+        if not stores:
+            return
+        xs, out = saved
+        for st, arr in zip(stores, (*xs, out)):
+            if st is not None and st.array is arr:
                 st.saved -= 1
-        self.pins = ()
 
     def __del__(self):
-        pins = self.pins
-        if pins:
-            for st, arr in pins:
-                if st.array is arr:
-                    st.saved -= 1
+        if self.stores and self.saved is not None:
+            self._unpin(self.saved)
 
     def __repr__(self):
         return f"<{type(self).__name__} object at {hex(id(self))}>"
@@ -124,19 +131,22 @@ class Node:
             from . import ops as ns
             xs, out = self._snapshots(xs, out)
         else:
-            ns = self.backend.ns
+            ns = self.backend._ns or self.backend.ns
         opts = self.opts
         if prim.wants_needs:
-            grads = prim.vjp(ns, g, out, *xs, _needs=tuple(p is not None for p in self.parents),
+            grads = prim.vjp(ns, g, out, *xs, _needs=[p is not None for p in self.parents],
                              **opts)
         else:
             grads = prim.vjp(ns, g, out, *xs, **opts)
-        result = []
-        for gi, shape in zip(grads, self.shapes):
-            if gi is not None and shape is not None and gi.shape != shape:
-                gi = unbroadcast(ns, gi, shape)
-            result.append(gi)
-        return result
+        saved_xs, parents = self.saved[0], self.parents
+        for i, gi in enumerate(grads):
+            # inputs' shapes come from the saved inputs; constants need no gradient
+            if gi is not None and parents[i] is not None and i < len(saved_xs):
+                shape = saved_xs[i].shape
+                if gi.shape != shape:
+                    grads = list(grads)
+                    grads[i] = unbroadcast(ns, gi, shape)
+        return grads
 
     def _snapshots(self, xs, out):
         """Tensors for the saved values, connected to the graph (for create_graph)."""
@@ -155,7 +165,7 @@ class AccumulateGrad(Node):
     def __init__(self, tensor):
         self.parents = ()
         self.saved = ()
-        self.pins = ()
+        self.stores = ()
         self.hooks = None
         self.retain = None
         self.tangents = None
@@ -208,6 +218,7 @@ def _apply(prim, args, opts):
     backend = None
     arrays = []
     parents = []
+    stores = []
     track = False
     for a in args:
         if isinstance(a, Tensor):
@@ -217,14 +228,16 @@ def _apply(prim, args, opts):
                     backend = b
                 else:
                     _mismatch(prim, backend, b)
-            arrays.append(a._st.array)
+            st = a._st
+            arrays.append(st.array)
+            stores.append(st)
             node = a._node
             parents.append(node)
             if node is not None:
                 track = True
-        elif isinstance(a, (bool, int, float, complex)) or a is None:
+            continue
+        if a is None or isinstance(a, (bool, int, float, complex)):
             arrays.append(a)
-            parents.append(None)
         else:
             t = _wrap_raw(a, prim)
             if t is None:            # shapes, axes, dtypes: passed through untouched
@@ -235,7 +248,8 @@ def _apply(prim, args, opts):
                 elif t._backend is not backend:
                     _mismatch(prim, backend, t._backend)
                 arrays.append(t._st.array)
-            parents.append(None)
+        stores.append(None)
+        parents.append(None)
     if backend is None:
         raise TypeError(f"{prim.name}() needs at least one polygrad Tensor or array argument")
     fn = backend._ops.get(prim.name)
@@ -247,9 +261,8 @@ def _apply(prim, args, opts):
         raise _diagnose(prim, args, exc) from exc
     out = _make(out_array, backend)
     if track and prim.vjp is not None and _mode.enabled:
-        pins = [(a._st, a._st.array) for a in args if isinstance(a, Tensor)]
-        pins.append((out._st, out_array))
-        node = prim.node_cls(prim, opts, arrays, out_array, parents, backend, pins)
+        stores.append(out._st)
+        node = prim.node_cls(prim, opts, arrays, out_array, parents, backend, stores)
         if anomaly is not None:
             anomaly.on_create(node)
         out._node = node

@@ -134,8 +134,7 @@ def to(t, *args, backend=None, device=None, dtype=None, copy=False):
             t._st.saved += 1
         if t._node is not None and _mode.enabled:
             node = TO_PRIM.node_cls(TO_PRIM, {"src": src, "src_device": str(t.device)},
-                                    (), None, (t._node,), dst, [])
-            node.shapes = (None,)
+                                    (), None, (t._node,), dst, ())
             out._node = node
     if dtype is not None and as_dtype(dtype) != out.dtype:
         out = out.astype(dtype)

@@ -127,10 +127,23 @@ def def_elementwise(name, *partials, **kw):
     never differentiated. VJP and JVP are derived: ``g * d_i`` and
     ``sum_i d_i * t_i``. Only the partials of inputs that need them are computed.
     """
-    def vjp(ns, g, out, *xs, _needs=None, **opts):
-        return tuple(
-            None if (p is None or (_needs is not None and not _needs[i])) else g * p(ns, out, *xs, **opts)
-            for i, p in enumerate(partials))
+    if len(partials) == 1:
+        (p0,) = partials
+
+        def vjp(ns, g, out, x, _needs=None, **opts):
+            return (g * p0(ns, out, x, **opts),)
+    elif len(partials) == 2:       # unrolled: binary ops sit on every hot path
+        p0, p1 = partials
+
+        def vjp(ns, g, out, x, y, _needs=(True, True), **opts):
+            return (g * p0(ns, out, x, y, **opts) if _needs[0] and p0 is not None else None,
+                    g * p1(ns, out, x, y, **opts) if _needs[1] and p1 is not None else None)
+    else:
+        def vjp(ns, g, out, *xs, _needs=None, **opts):
+            return tuple(
+                g * p(ns, out, *xs, **opts)
+                if p is not None and (_needs is None or _needs[i]) else None
+                for i, p in enumerate(partials))
 
     def jvp(ns, tangents, out, *xs, **opts):
         total = None
