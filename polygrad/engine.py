@@ -151,8 +151,9 @@ class Node:
     def _snapshots(self, xs, out):
         """Tensors for the saved values, connected to the graph (for create_graph)."""
         tangents = self.tangents or (None,) * (len(xs) + 1)
+        raw = self.prim.nondiff_args      # index arrays and the like stay raw
         snaps = tuple(
-            _make(x, self.backend, p, tangents[i]) if hasattr(x, "shape") else x
+            _make(x, self.backend, p, tangents[i]) if hasattr(x, "shape") and i not in raw else x
             for i, (x, p) in enumerate(zip(xs, self.parents)))
         return snaps, _make(out, self.backend, self, tangents[-1])
 

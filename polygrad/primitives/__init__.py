@@ -22,6 +22,8 @@ package, one per family: elementwise, reductions, shape, linalg, indexing.
 
 from __future__ import annotations
 
+import sys
+
 __all__ = ["Primitive", "PRIMITIVES", "def_elementwise", "def_gated", "def_linear",
            "def_primitive", "def_nondifferentiable", "register_primitive", "get_primitive"]
 
@@ -41,7 +43,7 @@ class Primitive:
     """
 
     __slots__ = ("name", "vjp", "jvp", "node_name", "impl", "nondiff_args", "node_cls",
-                 "view", "doc", "wants_needs", "__weakref__")
+                 "view", "doc", "wants_needs", "module", "__weakref__")
 
     def __init__(self, name, vjp=None, jvp=None, *, node_name=None, impl=None,
                  nondiff_args=(), view=False, doc=""):
@@ -55,6 +57,7 @@ class Primitive:
         self.doc = doc
         self.node_cls = None        # set by the engine: one Node subclass per primitive
         self.wants_needs = getattr(vjp, "wants_needs", False)   # vjp takes _needs=(bool, ...)
+        self.module = _defining_module()    # where the row was written (tests find their cases)
 
     @property
     def differentiable(self):
@@ -62,6 +65,13 @@ class Primitive:
 
     def __repr__(self):
         return f"<Primitive {self.name}>"
+
+
+def _defining_module():
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return frame.f_globals.get("__name__", "") if frame is not None else ""
 
 
 _TORCH_NAMES = {
