@@ -71,6 +71,7 @@ backend = polygrad.Backend(
     rng=_Rng,
     device_of=lambda array: "cpu",
     overrides={"scatter_add": _scatter_add},
+    owns=lambda array: getattr(array, "base", 0) is None and array.flags.writeable,
     info=_info,
 )
 

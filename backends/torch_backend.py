@@ -141,6 +141,7 @@ backend = polygrad.Backend(
     overrides={"scatter_add": _scatter_add},
     fused={},
     info=_info,
+    owns=lambda array: array._base is None and array.is_contiguous(),
     device_timer=_device_timer,
     from_dlpack=lambda obj: _t().from_dlpack(obj),
 )

@@ -94,6 +94,9 @@ class Backend:
     info: Callable[[], Mapping[str, str]] | None = None
     #: ``timer(device) -> (start, stop)`` callables for device time in the profiler
     device_timer: Callable[[Any], Any] | None = None
+    #: ``owns(array) -> bool``: the array owns its memory (is no view), so backward may keep
+    #: it as a leaf's ``.grad`` without copying; None: always copy
+    owns: Callable[[Any], bool] | None = None
     #: ``from_dlpack(obj) -> array``; default ``xp.from_dlpack``
     from_dlpack: Callable[[Any], Any] | None = None
 

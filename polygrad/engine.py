@@ -414,7 +414,9 @@ def _accumulate(tensor, g, node, handed, create_graph):
     if create_graph:
         tensor._grad = g if tensor._grad is None else tensor._grad + g
         return
-    if id(g) in handed:
+    owns = tensor._backend.owns
+    if id(g) in handed or owns is None or not owns(g):
+        # a .grad must own its buffer: no view of a seed, of another grad or of a broadcast
         g = tensor._backend.xp.asarray(g, copy=True)
     handed.add(id(g))
     if tensor._grad is None:
