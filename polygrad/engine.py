@@ -300,6 +300,11 @@ def _mismatch(prim, a, b):
 
 def _diagnose(prim, args, exc):
     """Turn a backend's shape error into one that names the op and both shapes."""
+    devices = sorted({str(a.device) for a in args if isinstance(a, Tensor)})
+    if len(devices) > 1:      # checked only on failure: the hot path never compares devices
+        return BackendMismatchError(
+            f"{prim.name}() got tensors on two devices, {' and '.join(devices)}. Move one "
+            f"first, e.g. x.to({devices[0]!r}); polygrad never moves data silently.")
     shapes = [tuple(a.shape) for a in args if hasattr(a, "shape")]
     if prim.name == "matmul" and len(shapes) == 2 and min(map(len, shapes)) >= 1:
         a, b = shapes

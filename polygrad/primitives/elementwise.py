@@ -12,6 +12,22 @@ def _pow_dy(ns, out, x, y):
     return ns.where(x == 0, 0.0, out * ns.log(ns.where(x == 0, 1.0, x)))
 
 
+def _divide_impl(xp, x, y):
+    # The standard divides floating-point arrays only (array-api-strict refuses integers);
+    # integer arrays divide in the other operand's float dtype, else float32, as torch does.
+    fx, fy = _float_dtype(xp, x), _float_dtype(xp, y)
+    if fx is None and hasattr(x, "dtype"):
+        x = xp.astype(x, fy or xp.float32)
+    if fy is None and hasattr(y, "dtype"):
+        y = xp.astype(y, fx or xp.float32)
+    return xp.divide(x, y)
+
+
+def _float_dtype(xp, x):
+    dt = getattr(x, "dtype", None)
+    return dt if dt is not None and xp.isdtype(dt, ("real floating", "complex floating")) else None
+
+
 # -- linear ops: a transpose is all they need -----------------------------------------------
 linear("add", lambda ns, g, out, x, y: (g, g))
 linear("subtract", lambda ns, g, out, x, y: (g, -g))
@@ -22,7 +38,7 @@ linear("conj", lambda ns, g, out, x: (g,))
 
 # -- arithmetic ---------------------------------------------------------------------------
 ew("multiply", lambda ns, out, x, y: y, lambda ns, out, x, y: x)
-ew("divide", lambda ns, out, x, y: 1.0 / y, lambda ns, out, x, y: -out / y)
+ew("divide", lambda ns, out, x, y: 1.0 / y, lambda ns, out, x, y: -out / y, impl=_divide_impl)
 ew("pow", lambda ns, out, x, y: y * x ** (y - 1), _pow_dy)
 ew("square", lambda ns, out, x: 2.0 * x)
 ew("sqrt", lambda ns, out, x: 0.5 / out)

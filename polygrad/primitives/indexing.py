@@ -14,20 +14,60 @@ def _is_basic(key):
     return all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in items)
 
 
+def standard_key(key, ndim):
+    """``key`` as the Array API spells it: a numpy-style partial basic key (``x[1]`` on a
+    matrix) gains the trailing Ellipsis the standard requires."""
+    items = key if isinstance(key, tuple) else (key,)
+    if not _is_basic(items) or Ellipsis in items:
+        return key
+    if len(items) - sum(k is None for k in items) < ndim:
+        return (*items, Ellipsis)
+    return key
+
+
+def _take_axis(items):
+    """The axis of the one integer-array index in a key of otherwise full slices, or None.
+
+    The standard only indexes with integer arrays on every axis at once; one array among
+    full slices (``x[idx]``, ``x[:, idx]``) is ``take`` in its vocabulary.
+    """
+    axis = None
+    for i, k in enumerate(items):
+        if hasattr(k, "shape"):
+            if axis is not None or "int" not in str(k.dtype):
+                return None
+            axis = i
+        elif k is Ellipsis:
+            if i != len(items) - 1:
+                return None
+        elif not (isinstance(k, slice) and k == slice(None)):
+            return None
+    return axis
+
+
 def _getitem_impl(xp, x, key):
-    return x[key]
+    items = key if isinstance(key, tuple) else (key,)
+    axis = _take_axis(items)
+    if axis is None:
+        return x[standard_key(key, x.ndim)]
+    idx = items[axis]
+    if idx.ndim == 1:
+        return xp.take(x, idx, axis=axis)
+    out = xp.take(x, xp.reshape(idx, (-1,)), axis=axis)
+    return xp.reshape(out, x.shape[:axis] + idx.shape + x.shape[axis + 1:])
 
 
 def scatter_add_generic(xp, g, shape, key):
     """``zeros(shape)`` with ``g`` added at ``key``; repeated indices add up."""
     z = xp.zeros(shape, dtype=g.dtype, device=getattr(g, "device", None))
     if _is_basic(key):
-        z[key] = g
+        z[standard_key(key, len(shape))] = g
         return z
     n = 1
     for s in shape:
         n *= s
-    positions = xp.reshape(xp.reshape(xp.arange(n, device=getattr(g, "device", None)), shape)[key], (-1,))
+    where = xp.reshape(xp.arange(n, device=getattr(g, "device", None)), shape)
+    positions = xp.reshape(_getitem_impl(xp, where, key), (-1,))
     onehot = xp.astype(positions[:, None] == xp.arange(n, device=getattr(g, "device", None))[None, :], g.dtype)
     flat = xp.matmul(xp.reshape(g, (1, -1)), onehot)
     return xp.reshape(flat, shape)
@@ -35,13 +75,13 @@ def scatter_add_generic(xp, g, shape, key):
 
 def _setitem_impl(xp, x, value, key):
     y = xp.asarray(x, copy=True)
-    y[key] = value
+    y[standard_key(key, y.ndim)] = value
     return y
 
 
 def _setitem_vjp(ns, g, out, x, value, key, _needs=(True, True)):
     gx = ns.setitem(g, 0.0, key=key) if _needs[0] else None
-    gv = g[key] if _needs[1] else None
+    gv = ns.getitem(g, key) if _needs[1] else None
     return gx, gv
 
 
@@ -67,7 +107,7 @@ def _take_vjp(ns, g, out, x, indices, axis=None):
 
 linear("getitem", lambda ns, g, out, x, key: (ns.scatter_add(g, shape=x.shape, key=key),),
        impl=_getitem_impl, node_name="IndexBackward0", view=True)
-linear("scatter_add", lambda ns, g, out, x, shape, key: (g[key],),
+linear("scatter_add", lambda ns, g, out, x, shape, key: (ns.getitem(g, key),),
        impl=scatter_add_generic, node_name="IndexPutBackward0")
 primitive("setitem", _setitem_vjp, _setitem_jvp, impl=_setitem_impl, node_name="CopySlices")
 primitive("take", _take_vjp,
