@@ -24,8 +24,8 @@ from .dtypes import (DType, bfloat16, bool, complex64, complex128, double, float
                      float32, float64, half, int, int8, int16, int32, int64, long, uint8)
 from .errors import (BackendMismatchError, BackendUnavailableError, PluginError,
                      UnknownBackendError, UnsupportedOperation)
-from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
-                        set_grad_enabled)
+from .grad_mode import (enable_grad, inference_mode, is_grad_enabled,
+                        is_inference_mode_enabled, no_grad, set_grad_enabled)
 from .hookspecs import hookimpl
 from ._tensor import Tensor
 from . import ops as _ops
