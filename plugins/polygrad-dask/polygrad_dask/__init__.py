@@ -1,0 +1,128 @@
+"""polygrad-dask: a lazy polygrad backend over dask.array.
+
+Forward and backward build dask graphs; nothing runs until a value is asked for
+(``.numpy()``, ``.item()``, ``bool()``, ``polygrad.compute(*tensors)``), and then
+it runs on whatever scheduler is active: a ``dask.distributed.Client`` when one
+exists, dask's threaded scheduler otherwise. polygrad's rules are written in Array
+API vocabulary, so they run on chunked arrays unchanged.
+
+This module owns the Backend declaration and its hook. dask is imported inside the
+functions below, never when the plugin is imported.
+"""
+
+import polygrad
+
+__all__ = ["backend", "register_backends", "materialize"]
+
+#: chunking of tensors made by polygrad's constructors; wrap a dask array to choose your own
+CHUNKS = "auto"
+
+# Ops whose output shape depends on the data: dask gives such arrays unknown (nan) sizes,
+# which polygrad's graph cannot record.
+UNSUPPORTED = {
+    name: "its output shape depends on the data, and dask arrays of unknown shape cannot "
+          "enter polygrad's graph; compute the input first (polygrad.compute) and move it "
+          "to numpy"
+    for name in ("nonzero", "unique_all", "unique_counts", "unique_inverse", "unique_values")
+}
+
+
+def _load():
+    import array_api_compat.dask.array as xp
+    return xp
+
+
+def _array_types():
+    import dask.array
+    return (dask.array.Array,)
+
+
+def _to_numpy(array):
+    import numpy
+    return numpy.asarray(array.compute())
+
+
+def _from_numpy(array, *, device=None):
+    import dask.array
+    return dask.array.from_array(array.copy(), chunks=CHUNKS)
+
+
+def materialize(arrays):
+    """Compute lazy arrays together, keeping them as dask arrays (on the workers when a
+    distributed Client is active), so that later graphs start from the results.
+
+    >>> import dask.array as da
+    >>> materialize([da.ones(3) + 1])[0].sum().compute()
+    np.float64(6.0)
+    """
+    import dask
+    persisted = dask.persist(*arrays)
+    try:
+        from distributed import default_client, wait
+        wait(list(persisted), timeout=None) if default_client() is not None else None
+    except (ImportError, ValueError):   # no distributed, or no client: persist was synchronous
+        pass
+    return list(persisted)
+
+
+def _scatter_add(xp, g, shape, key):
+    """zeros(shape) with g added at key (repeated indices add up): a weighted bincount over
+    the flat positions the key selects, which chunks well whatever the key."""
+    import math
+
+    import dask.array
+    from polygrad.primitives.indexing import _is_basic, scatter_add_generic
+    if _is_basic(key):
+        return scatter_add_generic(xp, g, shape, key)
+    n = math.prod(shape)
+    positions = xp.reshape(_getitem(xp, xp.reshape(xp.arange(n), shape), key), (-1,))
+    weights = xp.reshape(g, (-1,)).rechunk(positions.chunks)
+    flat = dask.array.bincount(positions, weights=weights, minlength=n)
+    return xp.reshape(xp.astype(flat, g.dtype), shape)
+
+
+def _getitem(xp, x, key):
+    # A boolean mask selects a data-dependent number of elements: dask leaves the size
+    # unknown (nan), so the mask is computed here to give the graph a shape.
+    from polygrad.primitives.indexing import _getitem_impl
+    out = _getitem_impl(xp, x, key)
+    if any(s != s for s in out.shape):
+        out = out.compute_chunk_sizes()
+    return out
+
+
+def _info():
+    import dask
+    info = {"dask": dask.__version__}
+    try:
+        from distributed import default_client
+        info["scheduler"] = default_client().scheduler.address
+    except (ImportError, ValueError):
+        info["scheduler"] = "local (no distributed Client)"
+    return info
+
+
+backend = polygrad.Backend(
+    name="dask",
+    module="dask",
+    load=_load,
+    array_types=_array_types,
+    to_numpy=_to_numpy,
+    from_numpy=_from_numpy,
+    devices=lambda: ("cpu",),
+    dtypes=("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+            "float32", "float64", "complex64", "complex128"),
+    rng=None,                       # polygrad's host generator, moved in with from_numpy
+    device_of=lambda array: "cpu",
+    unsupported=UNSUPPORTED,
+    overrides={"scatter_add": _scatter_add, "getitem": _getitem},
+    lazy=True,
+    materialize=materialize,
+    info=_info,
+)
+
+
+@polygrad.hookimpl
+def register_backends(register):
+    """Register the ``dask`` backend."""
+    register(backend)
