@@ -30,7 +30,7 @@ from .backend import Backend
 from .errors import PluginError, UnknownBackendError
 
 __all__ = ["get_backend", "backend_names", "register_plugin", "unregister_plugin",
-           "describe", "owner_of", "reload_plugins", "PluginStatus"]
+           "describe", "owner_of", "reload_plugins", "PluginStatus", "check_import_is_light"]
 
 GROUP = "polygrad"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -315,3 +315,48 @@ def describe(load=False):
                 row["info"] = dict(b.info())
             rows.append(row)
     return rows
+
+
+_LIGHT_CHECK = r"""
+import importlib.metadata, json, sys
+import polygrad
+name = sys.argv[1]
+eps = [ep for ep in importlib.metadata.entry_points(group="polygrad") if ep.name == name]
+if not eps:
+    print(json.dumps({"error": f"no entry point named {name!r} in group 'polygrad'"}))
+    sys.exit()
+before = set(sys.modules)
+plugin = eps[0].load()
+added = {m.split(".")[0] for m in set(sys.modules) - before}
+found = []
+hook = getattr(plugin, "register_backends", None)
+if hook is not None:
+    hook(register=found.append)
+heavy = sorted({b.module for b in found if b.module.split(".")[0] in added})
+print(json.dumps({"heavy": heavy, "value": eps[0].value}))
+"""
+
+
+def check_import_is_light(entry_point_name):
+    """None when importing the plugin ``entry_point_name`` imports none of its backends'
+    array libraries; otherwise what is wrong. Runs in a fresh interpreter.
+
+    >>> check_import_is_light("numpy") is None
+    True
+    """
+    import json
+    import subprocess
+    proc = subprocess.run([sys.executable, "-c", _LIGHT_CHECK, entry_point_name],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return f"plugin {entry_point_name!r} failed to import: {last}"
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if "error" in result:
+        return result["error"]
+    if result["heavy"]:
+        mods = ", ".join(repr(m) for m in result["heavy"])
+        return (f"plugin {entry_point_name!r} ({result['value']}) imports {mods} at import time; "
+                f"move the import into Backend.load and the functions it calls, so that "
+                f"'import polygrad' and plugin listing stay light")
+    return None
