@@ -107,18 +107,19 @@ def _ensure_loaded():
                 continue
             try:
                 module = ep.load()
+                # a malformed plugin (unknown hook, duplicate backend name) fails like a
+                # broken import: the other plugins keep working
+                _register(module, ep.name, dist, version)
             except Exception as exc:  # noqa: BLE001 - any import error is the plugin's
                 why = f"{type(exc).__name__}: {exc}"
-                _host.status[ep.name] = PluginStatus(ep.name, dist, version, f"failed: {why}")
                 msg = (f"polygrad: plugin {ep.name!r} ({dist} {version}) failed to load: {why}; "
                        f"run 'python -m polygrad plugins' for details")
-                if strict:
+                if strict:       # nothing recorded: the next lookup raises again
                     raise PluginError(msg) from exc
+                _host.status[ep.name] = PluginStatus(ep.name, dist, version, f"failed: {why}")
                 if ep.name not in _host.warned:
                     _host.warned.add(ep.name)
                     warnings.warn(msg, RuntimeWarning, stacklevel=3)
-                continue
-            _register(module, ep.name, dist, version)
         _host.loaded = True
 
 

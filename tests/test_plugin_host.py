@@ -1,0 +1,227 @@
+"""The plugin host, tested with real installed distributions.
+
+Each test writes throwaway distributions into a temp dir (a ``<name>-0.1.dist-info``
+with METADATA and entry_points.txt, beside the plugin module) and runs polygrad in a
+``python -c`` subprocess with PYTHONPATH pointing there, so importlib.metadata finds
+them exactly as it finds pip-installed plugins.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# A working backend: numpy's namespace under another name, imported lazily.
+GOOD = '''
+import polygrad
+
+def _load():
+    import numpy
+    return numpy
+
+backend = polygrad.Backend(
+    name="{backend}", module="{module}", load=_load,
+    array_types=lambda: (__import__("numpy").ndarray,),
+    to_numpy=lambda a: a, from_numpy=lambda a, device=None: a.copy())
+
+@polygrad.hookimpl
+def register_backends(register):
+    register(backend)
+'''
+
+PLUGINS = {
+    "good": GOOD.format(backend="good", module="numpy"),
+    "broken": "import frobnicate_not_installed\n",
+    "twin_a": GOOD.format(backend="twin", module="numpy"),
+    "twin_b": GOOD.format(backend="twin", module="numpy"),
+    "misspelt": GOOD.format(backend="misspelt", module="numpy").replace(
+        "def register_backends", "def register_backend"),
+    "heavy": "import heavylib  # imported at import time: the check must flag it\n"
+             + GOOD.format(backend="heavy", module="heavylib"),
+    "absent": GOOD.format(backend="absent", module="absentlib_not_installed"),
+    "marker": "import os\nopen(os.environ['MARKER'], 'w').close()\n"
+              + GOOD.format(backend="marker", module="numpy"),
+}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A directory of installed throwaway distributions, one per plugin above."""
+    root = tmp_path_factory.mktemp("site")
+    (root / "heavylib").mkdir()
+    (root / "heavylib" / "__init__.py").write_text("from numpy import *  # noqa\n")
+    for name, source in PLUGINS.items():
+        dist = f"polygrad-{name.replace('_', '-')}"
+        (root / f"polygrad_{name}.py").write_text(source)
+        info = root / f"{dist.replace('-', '_')}-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text(f"[polygrad]\n{name} = polygrad_{name}\n")
+    return root
+
+
+def run(site, code, **env):
+    """Run ``code`` in a fresh interpreter that sees the throwaway distributions;
+    returns the JSON it prints last (or the CompletedProcess when ``raw``)."""
+    raw = env.pop("raw", False)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("POLYGRAD_")}
+    base["PYTHONPATH"] = os.pathsep.join([str(site), base.get("PYTHONPATH", "")])
+    base.update(env)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, env=base, timeout=120)
+    if raw:
+        return proc
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+LOAD_AND_WARN = """
+    import json, warnings
+    import polygrad
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        names = polygrad.backends()
+        polygrad.backends()
+        x = polygrad.ones(3, backend="good").sum().item()
+    rows = {r["plugin"]: r["status"] for r in polygrad.plugins.describe()}
+    print(json.dumps({"names": names, "warnings": [str(w.message) for w in caught],
+                      "status": rows, "x": x}))
+"""
+
+
+@pytest.mark.parametrize("bad, needle", [
+    ("broken", "ModuleNotFoundError: No module named 'frobnicate_not_installed'"),
+    ("misspelt", "register_backend"),
+    ("twin_b", "registers backend 'twin', which plugin 'twin_a' already registered"),
+])
+def test_a_bad_plugin_warns_once_and_the_others_keep_working(site, bad, needle):
+    out = run(site, LOAD_AND_WARN, POLYGRAD_LOAD_PLUGINS=f"numpy,good,twin_a,{bad}")
+    assert out["x"] == 3.0 and {"numpy", "good"} <= set(out["names"])
+    assert len(out["warnings"]) == 1, out["warnings"]
+    msg = out["warnings"][0]
+    dist = f"polygrad-{bad.replace('_', '-')} 0.1"
+    assert f"plugin {bad!r} ({dist}) failed to load" in msg and needle in msg
+    assert out["status"][bad].startswith("failed: ") and needle in out["status"][bad]
+    assert out["status"]["good"] == "loaded"
+
+
+@pytest.mark.parametrize("bad, needle", [
+    ("broken", "frobnicate_not_installed"),
+    ("misspelt", "unknown hook 'register_backend'"),
+    ("twin_b", "'twin_b'.*'twin'.*'twin_a'"),
+])
+def test_strict_mode_raises_plugin_error(site, bad, needle):
+    proc = run(site, "import polygrad; polygrad.backends()", raw=True,
+               POLYGRAD_LOAD_PLUGINS=f"numpy,twin_a,{bad}", POLYGRAD_STRICT_PLUGINS="1")
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("polygrad.errors.PluginError: polygrad: plugin ")
+    assert pytest.importorskip("re").search(needle, last), last
+
+
+def test_import_time_array_library_is_flagged(site):
+    out = run(site, """
+        import json
+        from polygrad.plugins import check_import_is_light
+        print(json.dumps([check_import_is_light(n) for n in ("heavy", "good", "nope")]))
+    """)
+    heavy, good, nope = out
+    assert "plugin 'heavy' (polygrad_heavy) imports 'heavylib' at import time" in heavy
+    assert "Backend.load" in heavy
+    assert good is None
+    assert nope == "no entry point named 'nope' in group 'polygrad'"
+
+
+@pytest.mark.parametrize("env, loaded, disabled", [
+    ({"POLYGRAD_DISABLE_PLUGINS": "good,broken,twin_b,misspelt"}, {"numpy", "twin_a"},
+     {"good", "broken", "twin_b", "misspelt"}),
+    ({"POLYGRAD_LOAD_PLUGINS": "numpy,good"}, {"numpy", "good"}, {"broken", "twin_a", "heavy"}),
+    ({"POLYGRAD_LOAD_PLUGINS": "numpy", "POLYGRAD_DISABLE_PLUGINS": "numpy"}, set(), {"numpy"}),
+])
+def test_disable_and_load_lists(site, env, loaded, disabled):
+    out = run(site, """
+        import json, warnings
+        warnings.simplefilter("ignore")
+        import polygrad
+        rows = polygrad.plugins.describe()
+        print(json.dumps({r["plugin"]: r["status"] for r in rows}))
+    """, **env)
+    assert all(out[name] == "disabled" for name in disabled), out
+    assert all(out[name] == "loaded" for name in loaded), out
+
+
+def test_listing_json_shows_every_status(site):
+    out = run(site, """
+        import json, subprocess, sys
+        p = subprocess.run([sys.executable, "-m", "polygrad", "plugins", "--json"],
+                           capture_output=True, text=True, check=True)
+        print(json.dumps(json.loads(p.stdout)))
+    """, POLYGRAD_DISABLE_PLUGINS="twin_b,misspelt")
+    rows = {r["name"]: r for r in out}
+    expected = {
+        "good": ("polygrad-good", "0.1", "loaded"),
+        "twin_b": ("polygrad-twin-b", "0.1", "disabled"),
+        "absent": ("polygrad-absent", "0.1", "not installed"),
+        "numpy": ("polygrad", rows["numpy"]["version"], "loaded"),
+    }
+    for name, (dist, version, status) in expected.items():
+        assert (rows[name]["distribution"], rows[name]["version"], rows[name]["status"]) == \
+            (dist, version, status), rows[name]
+    assert rows["broken"]["status"].startswith("failed: ModuleNotFoundError")
+    assert rows["broken"]["distribution"] == "polygrad-broken"
+    assert "absentlib_not_installed" in rows["absent"]["reason"]
+
+
+def test_import_polygrad_is_light_and_runs_no_discovery(site, tmp_path):
+    marker = tmp_path / "imported"
+    out = run(site, """
+        import json, os, sys
+        import polygrad
+        heavy = [m for m in ("torch", "cupy", "dask", "array_api_strict", "numpy")
+                 if m in sys.modules]
+        print(json.dumps({"heavy": heavy, "loaded": polygrad.plugins._host.loaded,
+                          "plugin_imported": os.path.exists(os.environ["MARKER"])}))
+    """, MARKER=str(marker))
+    assert out == {"heavy": [], "loaded": False, "plugin_imported": False}
+    out = run(site, """
+        import json, os, sys, warnings
+        warnings.simplefilter("ignore")
+        import polygrad
+        polygrad.backends()
+        print(json.dumps({"plugin_imported": os.path.exists(os.environ["MARKER"]),
+                          "heavy": [m for m in ("torch", "cupy", "dask") if m in sys.modules]}))
+    """, MARKER=str(marker))
+    assert out == {"plugin_imported": True, "heavy": []}
+
+
+def test_discovery_order_is_deterministic(site):
+    code = """
+        import json, warnings
+        warnings.simplefilter("ignore")
+        import polygrad
+        print(json.dumps([polygrad.backends(), [r["plugin"] for r in polygrad.plugins.describe()]]))
+    """
+    runs = [run(site, code, PYTHONHASHSEED=str(seed)) for seed in (0, 1, 2)]
+    assert runs[0] == runs[1] == runs[2]
+    names, plugins = runs[0]
+    assert names == sorted(names) and plugins == sorted(plugins)
+    assert "twin" in names and plugins.index("twin_a") < plugins.index("twin_b")
+
+
+def test_installed_plugins_are_listed(site):
+    """The repository's own plugins, when pip-installed, show their distribution and version."""
+    out = run(site, """
+        import json, subprocess, sys
+        p = subprocess.run([sys.executable, "-m", "polygrad", "plugins", "--json"],
+                           capture_output=True, text=True, check=True)
+        print(p.stdout)
+    """.replace("print(p.stdout)", "print(json.dumps(json.loads(p.stdout)))"))
+    rows = {r["name"]: r for r in out}
+    missing = [n for n in ("strict", "dask") if n not in rows]
+    if missing:
+        pytest.skip(f"plugins not installed: pip install -e ./plugins/polygrad-{missing[0]}")
+    for name in ("strict", "dask"):
+        assert (rows[name]["distribution"], rows[name]["status"]) == (f"polygrad-{name}", "loaded")
