@@ -1,0 +1,293 @@
+"""polygrad.nn.functional: torch.nn.functional's activations and losses, on every backend.
+
+Each function checks its arguments and calls a primitive (``polygrad.nn.primitives``)
+or composes a few; the differentiation rules live with the primitives. Losses take
+torch's ``reduction=`` ("mean", "sum" or "none"). This module owns no state.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from ..engine import apply
+from ..primitives import PRIMITIVES as P
+from . import primitives as _primitives
+
+__all__ = ["relu", "sigmoid", "tanh", "linear", "softmax", "log_softmax", "mse_loss",
+           "binary_cross_entropy_with_logits", "nll_loss", "cross_entropy"]
+
+REDUCTIONS = _primitives.REDUCTIONS
+
+
+def _check_reduction(reduction, size_average=None, reduce=None):
+    if size_average is not None or reduce is not None:
+        # torch's legacy flags, mapped as torch maps them
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "none" if not reduce else "mean" if size_average else "sum"
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction; use one of "
+                         f"'none', 'mean' or 'sum'")
+    return reduction
+
+
+# -- activations ------------------------------------------------------------------------------
+
+def relu(input, inplace=False):
+    """max(input, 0), elementwise; its node prints as ``ReluBackward0``.
+
+    >>> import polygrad
+    >>> polygrad.nn.functional.relu(polygrad.tensor([-1.0, 2.0]))
+    tensor([0., 2.])
+    """
+    if inplace:
+        return input._inplace("relu")
+    return apply(P["relu"], input)
+
+
+def sigmoid(input):
+    """1 / (1 + exp(-input)), computed without overflow for large ``|input|``.
+
+    >>> import polygrad
+    >>> polygrad.nn.functional.sigmoid(polygrad.tensor([0.0]))
+    tensor([0.5000])
+    """
+    return apply(P["sigmoid"], input)
+
+
+def tanh(input):
+    """Hyperbolic tangent, elementwise.
+
+    >>> import polygrad
+    >>> polygrad.nn.functional.tanh(polygrad.tensor([0.0]))
+    tensor([0.])
+    """
+    return apply(P["tanh"], input)
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias`` in one graph node (torch's ``AddmmBackward0``).
+
+    >>> import polygrad
+    >>> polygrad.nn.functional.linear(polygrad.ones(2, 3), polygrad.ones(4, 3)).shape
+    (2, 4)
+    """
+    if weight.ndim != 2:
+        raise ValueError(f"linear(): weight must be 2-D (out_features, in_features), got shape "
+                         f"{tuple(weight.shape)}")
+    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"linear(): input has shape {tuple(input.shape)} but weight has shape "
+            f"{tuple(weight.shape)}: the last dimension of the input must equal "
+            f"in_features={weight.shape[1]}")
+    if bias is None:
+        return apply(P["linear"], input, weight)
+    return apply(P["linear"], input, weight, bias)
+
+
+def _softmax_dim(name, ndim):
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
+                  f"to include dim=X as an argument.", UserWarning, stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _axis(dim, ndim):
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(f"Dimension out of range (expected to be in range of "
+                         f"[{-max(ndim, 1)}, {max(ndim, 1) - 1}], but got {dim})")
+    return dim % ndim if ndim else None
+
+
+def _softmax_like(name, input, dim, dtype):
+    if dim is None:
+        dim = _softmax_dim(name, input.ndim)
+    if dtype is not None:
+        input = input.astype(dtype)
+    if input.ndim == 0:
+        return apply(P[name], input.reshape(1), axis=0).reshape(())
+    return apply(P[name], input, axis=_axis(dim, input.ndim))
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """exp(input) normalised along ``dim``, computed stably (the maximum is subtracted first).
+
+    >>> import polygrad
+    >>> polygrad.nn.functional.softmax(polygrad.tensor([0.0, 0.0]), dim=0)
+    tensor([0.5000, 0.5000])
+    """
+    return _softmax_like("softmax", input, dim, dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """log(softmax(input)) along ``dim``, as ``x - logsumexp(x)`` without overflow.
+
+    >>> import polygrad
+    >>> polygrad.nn.functional.log_softmax(polygrad.tensor([0.0, 0.0]), dim=0)
+    tensor([-0.6931, -0.6931])
+    """
+    return _softmax_like("log_softmax", input, dim, dtype)
+
+
+# -- losses -------------------------------------------------------------------------------------
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean squared error, ``(input - target)**2`` reduced; node ``MseLossBackward0``.
+
+    >>> import polygrad
+    >>> polygrad.nn.functional.mse_loss(polygrad.tensor([1.0, 3.0]), polygrad.zeros(2))
+    tensor(5.)
+    """
+    reduction = _check_reduction(reduction, size_average, reduce)
+    if tuple(target.shape) != tuple(input.shape):
+        warnings.warn(
+            f"Using a target size ({tuple(target.shape)}) that is different to the input size "
+            f"({tuple(input.shape)}). This will likely lead to incorrect results due to "
+            f"broadcasting. Please ensure they have the same size.", UserWarning, stacklevel=2)
+    if weight is not None:
+        return _weighted(apply(P["mse_loss"], input, target, reduction="none") * weight,
+                         reduction)
+    return apply(P["mse_loss"], input, target, reduction=reduction)
+
+
+def _weighted(loss, reduction):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                     reduce=None, reduction="mean", pos_weight=None):
+    """Binary cross entropy on logits, stable for any ``|input|`` (QS-1).
+
+    One primitive, ``BinaryCrossEntropyWithLogitsBackward0``; a backend may supply a
+    fused kernel for it (torch does). ``weight`` and ``pos_weight`` as in torch.
+
+    >>> import polygrad
+    >>> F = polygrad.nn.functional
+    >>> F.binary_cross_entropy_with_logits(polygrad.tensor([1e4, -1e4]), polygrad.zeros(2))
+    tensor(5000.)
+    """
+    reduction = _check_reduction(reduction, size_average, reduce)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({tuple(target.shape)}) must be the same as input size "
+                         f"({tuple(input.shape)})")
+    if weight is None and pos_weight is None:
+        return apply(P["binary_cross_entropy_with_logits"], input, target, reduction=reduction)
+    if pos_weight is None:
+        loss = apply(P["binary_cross_entropy_with_logits"], input, target, reduction="none")
+    else:
+        # (1 - y) z + (1 + (pw - 1) y) (log1p(exp(-|z|)) + max(-z, 0)), as torch computes it
+        log_weight = 1.0 + (pos_weight - 1.0) * target
+        softplus_neg = (-input.abs()).exp().log1p() + relu(-input)
+        loss = (1.0 - target) * input + log_weight * softplus_neg
+    if weight is not None:
+        loss = loss * weight
+    return _weighted(loss, reduction)
+
+
+def _class_axis(input):
+    return 0 if input.ndim == 1 else 1
+
+
+def _one_hot(target, input, axis):
+    """A float mask, 1 where the class axis equals the target (0 for ignored targets)."""
+    from ..creation import arange
+    n_classes = input.shape[axis]
+    classes = arange(n_classes, backend=input._backend, device=input.device,
+                     dtype=target.dtype)
+    shape = [1] * input.ndim
+    shape[axis] = n_classes
+    hit = target.unsqueeze(axis) == classes.reshape(shape)
+    return hit.astype(input.dtype)
+
+
+def _check_targets(input, target, ignore_index):
+    axis = _class_axis(input)
+    expected = input.shape[:axis] + input.shape[axis + 1:]
+    if tuple(target.shape) != tuple(expected):
+        raise ValueError(f"Expected target of shape {tuple(expected)} (the input shape "
+                         f"{tuple(input.shape)} without its class dimension {axis}), got "
+                         f"{tuple(target.shape)}")
+    n_classes = input.shape[axis]
+    bad = ((target < 0) | (target >= n_classes)) & (target != ignore_index)
+    if bool(bad.any()):
+        raise IndexError(f"Target {int(target[bad][0])} is out of bounds: class indices must "
+                         f"lie in [0, {n_classes - 1}] (or equal ignore_index={ignore_index})")
+    return axis
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """Negative log likelihood of class indices, ``-input[n, target[n]]`` (weighted).
+
+    >>> import polygrad
+    >>> F = polygrad.nn.functional
+    >>> F.nll_loss(polygrad.tensor([[-1.0, -2.0]]), polygrad.tensor([1]))
+    tensor(2.)
+    """
+    reduction = _check_reduction(reduction, size_average, reduce)
+    if target.dtype.is_floating_point:
+        raise TypeError("nll_loss() expects class indices (an integer target); for class "
+                        "probabilities use cross_entropy()")
+    axis = _check_targets(input, target, ignore_index)
+    hit = _one_hot(target, input, axis)
+    if weight is not None:
+        hit = hit * _along(weight, input, axis)
+    picked = -(input * hit).sum(axis)                  # 0 where the target is ignored
+    if reduction == "none":
+        return picked
+    if reduction == "sum":
+        return picked.sum()
+    return picked.sum() / hit.sum()     # torch divides by the total weight of the targets
+
+
+def _along(weight, input, axis):
+    if tuple(weight.shape) != (input.shape[axis],):
+        raise ValueError(f"weight must have shape ({input.shape[axis]},) (one per class), got "
+                         f"{tuple(weight.shape)}")
+    shape = [1] * input.ndim
+    shape[axis] = input.shape[axis]
+    return weight.reshape(shape)
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    """Cross entropy of logits against class indices or class probabilities, as torch's.
+
+    >>> import polygrad
+    >>> F = polygrad.nn.functional
+    >>> F.cross_entropy(polygrad.zeros(1, 4), polygrad.tensor([2]))
+    tensor(1.3863)
+    """
+    reduction = _check_reduction(reduction, size_average, reduce)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    axis = _class_axis(input)
+    logp = log_softmax(input, dim=axis)
+    n_classes = input.shape[axis]
+    if target.dtype.is_floating_point:
+        if tuple(target.shape) != tuple(input.shape):
+            raise ValueError(f"class-probability targets must have the input's shape "
+                             f"{tuple(input.shape)}, got {tuple(target.shape)}")
+        if label_smoothing > 0:
+            target = target * (1.0 - label_smoothing) + label_smoothing / n_classes
+        terms = logp * target
+        if weight is not None:
+            terms = terms * _along(weight, input, axis)
+        return _weighted(-terms.sum(axis), reduction)     # mean: over the batch, as torch
+    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    if label_smoothing == 0.0:
+        return nll
+    # torch's label smoothing: a uniform term over the classes, masked like the targets
+    keep = (target != ignore_index).astype(input.dtype)
+    w = _along(weight, input, axis) if weight is not None else 1.0
+    smooth = -(logp * w).sum(axis) * keep
+    if reduction == "mean":
+        hit = _one_hot(target, input, axis)
+        denom = (hit * w).sum() if weight is not None else keep.sum()
+        smooth = smooth.sum() / denom
+    elif reduction == "sum":
+        smooth = smooth.sum()
+    return (1.0 - label_smoothing) * nll + smooth * (label_smoothing / n_classes)

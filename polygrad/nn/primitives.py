@@ -1,0 +1,192 @@
+"""The primitive rows of polygrad.nn: activations, linear, softmax and the fused losses.
+
+These are primitives of their own (rather than compositions of the core table)
+because they sit on every training step's hot path: one graph node instead of
+three to six, and node names as torch prints them (``ReluBackward0``,
+``BinaryCrossEntropyWithLogitsBackward0``). Rules are written once in Array API
+vocabulary, as everywhere in polygrad. The losses take ``reduction=`` as an
+option: the forward computes the elementwise loss and then reduces it, so the
+unreduced form (``reduction="none"``, the default) is what a backend's fused
+kernel replaces. The user-facing functions are in ``polygrad.nn.functional``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..primitives import PRIMITIVES, def_elementwise, def_gated, def_primitive
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+# -- activations ------------------------------------------------------------------------------
+
+def _sigmoid(ns, x):
+    # exp(-|x|) never overflows; 1/(1+e) and e/(1+e) cover both signs exactly
+    e = ns.exp(-ns.abs(x))
+    return ns.where(x >= 0, 1.0, e) / (1.0 + e)
+
+
+def _relu_impl(xp, x):
+    return xp.maximum(x, 0)
+
+
+def _sigmoid_impl(xp, x):
+    return _sigmoid(xp, x)
+
+
+# -- linear: y = x @ w.T + b ------------------------------------------------------------------
+
+def _linear_impl(xp, x, w, b=None):
+    out = xp.matmul(x, xp.matrix_transpose(w))
+    return out if b is None else out + b
+
+
+def _linear_vjp(ns, g, out, x, w, b=None, _needs=(True, True, True)):
+    gx = ns.matmul(g, w) if _needs[0] else None
+    gw = None
+    if _needs[1]:
+        if x.ndim == 1:
+            gw = ns.reshape(g, (-1, 1)) * ns.reshape(x, (1, -1))
+        else:   # fold batch dimensions into one matrix product
+            g2 = ns.reshape(g, (-1, g.shape[-1]))
+            x2 = ns.reshape(x, (-1, x.shape[-1]))
+            gw = ns.matmul(ns.matrix_transpose(g2), x2)
+    # the engine sums g over the batch dimensions down to b's shape
+    return (gx, gw) if b is None else (gx, gw, g if _needs[2] else None)
+
+
+def _linear_jvp(ns, tangents, out, x, w, b=None):
+    tx, tw = tangents[0], tangents[1]
+    total = None
+    if tx is not None:
+        total = ns.matmul(tx, ns.matrix_transpose(w))
+    if tw is not None:
+        term = ns.matmul(x, ns.matrix_transpose(tw))
+        total = term if total is None else total + term
+    tb = tangents[2] if len(tangents) > 2 else None
+    if tb is not None:
+        total = tb if total is None else total + tb
+    return total
+
+
+_linear_vjp.wants_needs = True
+
+
+# -- softmax and log_softmax over one axis -----------------------------------------------------
+
+def _shifted(xp, x, axis):
+    m = xp.max(x, axis=axis, keepdims=True)
+    return x - xp.where(xp.isfinite(m), m, 0.0)
+
+
+def _softmax_impl(xp, x, axis=-1):
+    e = xp.exp(_shifted(xp, x, axis))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax_impl(xp, x, axis=-1):
+    s = _shifted(xp, x, axis)
+    return s - xp.log(xp.sum(xp.exp(s), axis=axis, keepdims=True))
+
+
+def _softmax_vjp(ns, g, out, x, axis=-1):
+    return (out * (g - ns.sum(g * out, axis=axis, keepdims=True)),)
+
+
+def _softmax_jvp(ns, tangents, out, x, axis=-1):
+    t = tangents[0]
+    return out * (t - ns.sum(t * out, axis=axis, keepdims=True))
+
+
+def _log_softmax_vjp(ns, g, out, x, axis=-1):
+    return (g - ns.exp(out) * ns.sum(g, axis=axis, keepdims=True),)
+
+
+def _log_softmax_jvp(ns, tangents, out, x, axis=-1):
+    t = tangents[0]
+    return t - ns.sum(ns.exp(out) * t, axis=axis, keepdims=True)
+
+
+# -- losses: elementwise loss(x, y), then the reduction ----------------------------------------
+
+def _bce_logits(ns, z, y):
+    # max(z, 0) - z*y + log1p(exp(-|z|)): stable for any |z|
+    return ns.maximum(z, 0.0) - z * y + ns.log1p(ns.exp(-ns.abs(z)))
+
+
+def _mse(ns, x, y):
+    d = x - y
+    return d * d
+
+
+def _reduce(ns, loss, reduction):
+    if reduction == "mean":
+        return ns.mean(loss)
+    if reduction == "sum":
+        return ns.sum(loss)
+    return loss
+
+
+def _count(x, y):
+    """Elements of the broadcast of ``x`` and ``y`` (what ``mean`` divides by)."""
+    nx, ny = len(x.shape), len(y.shape)
+    n = max(nx, ny)
+    sx = (1,) * (n - nx) + tuple(x.shape)
+    sy = (1,) * (n - ny) + tuple(y.shape)
+    return math.prod(max(a, b) for a, b in zip(sx, sy))
+
+
+def def_loss(name, loss, d_input, d_target, node_name):
+    """A loss primitive ``name(input, target, *, reduction="none")`` from its elementwise form.
+
+    ``loss(ns, x, y)`` is the elementwise loss, ``d_input`` and ``d_target`` its
+    partial derivatives ``(ns, x, y) -> array``. The reduction's VJP spreads
+    ``g`` back over the elements (divided by their count for ``mean``).
+    """
+    def impl(xp, x, y, reduction="none"):
+        return _reduce(xp, loss(xp, x, y), reduction)
+
+    def spread(g, x, y, reduction):
+        return g / _count(x, y) if reduction == "mean" else g
+
+    def vjp(ns, g, out, x, y, reduction="none", _needs=(True, True)):
+        g = spread(g, x, y, reduction)
+        return (g * d_input(ns, x, y) if _needs[0] else None,
+                g * d_target(ns, x, y) if _needs[1] else None)
+
+    def jvp(ns, tangents, out, x, y, reduction="none"):
+        total = None
+        for t, d in zip(tangents, (d_input, d_target)):
+            if t is not None:
+                term = t * d(ns, x, y)
+                total = term if total is None else total + term
+        return _reduce(ns, total, reduction)
+
+    vjp.wants_needs = True
+    return def_primitive(name, vjp, jvp, impl=impl, node_name=node_name)
+
+
+def _install():
+    if "relu" in PRIMITIVES:       # idempotent: the table is process-wide
+        return
+    def_gated("relu", lambda ns, out, x: out > 0, impl=_relu_impl, node_name="ReluBackward0")
+    def_elementwise("sigmoid", lambda ns, out, x: out * (1.0 - out), impl=_sigmoid_impl,
+                    node_name="SigmoidBackward0")
+    def_primitive("linear", _linear_vjp, _linear_jvp, impl=_linear_impl,
+                  node_name="AddmmBackward0")
+    def_primitive("softmax", _softmax_vjp, _softmax_jvp, impl=_softmax_impl,
+                  node_name="SoftmaxBackward0")
+    def_primitive("log_softmax", _log_softmax_vjp, _log_softmax_jvp, impl=_log_softmax_impl,
+                  node_name="LogSoftmaxBackward0")
+    def_loss("binary_cross_entropy_with_logits", _bce_logits,
+             lambda ns, z, y: _sigmoid(ns, z) - y,
+             lambda ns, z, y: -z,
+             node_name="BinaryCrossEntropyWithLogitsBackward0")
+    def_loss("mse_loss", _mse,
+             lambda ns, x, y: 2.0 * (x - y),
+             lambda ns, x, y: 2.0 * (y - x),
+             node_name="MseLossBackward0")
+
+
+_install()

@@ -1,0 +1,96 @@
+"""Adam (with amsgrad, weight decay, decoupled weight decay and maximize): torch's update rule."""
+
+from __future__ import annotations
+
+import math
+
+from .. import grad_mode
+from .optimizer import Optimizer, check_hyper
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    """Adam, with torch.optim.Adam's options and exact formulas (its single-tensor path).
+
+    >>> import polygrad
+    >>> w = polygrad.nn.Parameter(polygrad.tensor([1.0]))
+    >>> opt = polygrad.optim.Adam([w], lr=0.1)
+    >>> (w * w).sum().backward(); opt.step(); w.detach()
+    tensor([0.9000])
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False, fused=None, decoupled_weight_decay=False):
+        check_hyper(lr >= 0.0, f"Invalid learning rate: {lr}")
+        check_hyper(eps >= 0.0, f"Invalid epsilon value: {eps}")
+        check_hyper(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
+        check_hyper(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
+        check_hyper(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, foreach=foreach, capturable=capturable,
+                        differentiable=differentiable, fused=fused,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns the closure's loss."""
+        loss = self._closure_loss(closure)
+        with grad_mode.no_grad():
+            for group in self.param_groups:
+                self._update_group(group)
+        return loss
+
+    def _state(self, p, amsgrad):
+        state = self.state.get(p)
+        if not state:
+            from ..creation import zeros_like
+            state = self.state[p] = {"step": 0, "exp_avg": zeros_like(p),
+                                     "exp_avg_sq": zeros_like(p)}
+            if amsgrad:
+                state["max_exp_avg_sq"] = zeros_like(p)
+        return state
+
+    def _update_group(self, group):
+        from ..ops import maximum
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        weight_decay, amsgrad = group["weight_decay"], group["amsgrad"]
+        decoupled = group.get("decoupled_weight_decay", False)
+        for p in group["params"]:
+            g = p._grad
+            if g is None:
+                continue
+            if group["maximize"]:
+                g = -g
+            state = self._state(p, amsgrad)
+            state["step"] += 1
+            step = state["step"]
+            if weight_decay != 0:
+                if decoupled:
+                    p.mul_(1 - lr * weight_decay)
+                else:
+                    g = g + p * weight_decay
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            exp_avg.lerp_(g, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            step_size = lr / (1 - beta1 ** step)
+            bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+            if amsgrad:
+                state["max_exp_avg_sq"].copy_(maximum(state["max_exp_avg_sq"], exp_avg_sq))
+                denom = state["max_exp_avg_sq"].sqrt() / bias_correction2_sqrt + eps
+            else:
+                denom = exp_avg_sq.sqrt() / bias_correction2_sqrt + eps
+            p.addcdiv_(exp_avg, denom, value=-step_size)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (default 1e-2), as torch.optim.AdamW."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable,
+                         differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
