@@ -60,9 +60,9 @@ def _scatter_add(xp, g, shape, key):
     return z
 
 
-def _bce_with_logits(xp, z, y):
-    # torch's native fused kernel (elementwise loss, unreduced)
-    return _t().nn.functional.binary_cross_entropy_with_logits(z, y, reduction="none")
+def _bce_with_logits(xp, z, y, reduction="none"):
+    # torch's native fused kernel (elementwise loss, then polygrad's reduction option)
+    return _t().nn.functional.binary_cross_entropy_with_logits(z, y, reduction=reduction)
 
 
 class _Rng:
@@ -139,7 +139,7 @@ backend = polygrad.Backend(
     device_of=_device_of,
     native_device=_native_device,
     overrides={"scatter_add": _scatter_add},
-    fused={},
+    fused={"binary_cross_entropy_with_logits": _bce_with_logits},
     info=_info,
     owns=lambda array: array._base is None and array.is_contiguous(),
     device_timer=_device_timer,
