@@ -15,6 +15,11 @@ def _pow_dy(ns, out, x, y):
 def _divide_impl(xp, x, y):
     # The standard divides floating-point arrays only (array-api-strict refuses integers);
     # integer arrays divide in the other operand's float dtype, else float32, as torch does.
+    # Floating inputs, the hot path, go straight through.
+    try:
+        return xp.divide(x, y)
+    except TypeError:
+        pass
     fx, fy = _float_dtype(xp, x), _float_dtype(xp, y)
     if fx is None and hasattr(x, "dtype"):
         x = xp.astype(x, fy or xp.float32)
