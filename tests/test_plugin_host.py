@@ -225,3 +225,75 @@ def test_installed_plugins_are_listed(site):
         pytest.skip(f"plugins not installed: pip install -e ./plugins/polygrad-{missing[0]}")
     for name in ("strict", "dask"):
         assert (rows[name]["distribution"], rows[name]["status"]) == (f"polygrad-{name}", "loaded")
+
+
+def _guide_steps(text):
+    """The files (``# file: NAME`` blocks), runnable snippets and ``$`` commands of the guide."""
+    files, snippets, commands = {}, [], []
+    for block in text.split("```")[1::2]:
+        lang, _, body = block.partition("\n")
+        first = body.splitlines()[0] if body.strip() else ""
+        if first.startswith("# file: "):
+            files[first[len("# file: "):].strip()] = body
+        elif lang.strip() == "python" and first.startswith(("import ", "from ")):
+            snippets.append(body)
+        elif lang.strip() == "console":
+            commands += [line[2:] for line in body.splitlines() if line.startswith("$ ")]
+    return files, snippets, commands
+
+
+def test_the_plugin_guide_step_by_step(tmp_path):
+    """docs/plugins.md, followed literally in a fresh venv: write its files, run its commands."""
+    guide = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "plugins.md")
+    with open(guide) as f:
+        files, snippets, commands = _guide_steps(f.read())
+    assert {"pyproject.toml", "polygrad_mynp.py", "mynp.py"} <= set(files)
+    assert any("conformance --backend mynp" in c for c in commands)
+    project = tmp_path / "polygrad-mynp"
+    project.mkdir()
+    for name, body in files.items():
+        (project / name).write_text(body)
+    venv = tmp_path / "venv"
+    # pip itself comes from the system site-packages: no network, no ensurepip
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
+                    str(venv)], check=True)
+    python = str(venv / ("Scripts" if os.name == "nt" else "bin") / "python")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYGRAD_")}
+
+    def sh(argv):
+        proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, f"{argv} failed:\n{proc.stdout}\n{proc.stderr}"
+        return proc.stdout
+
+    # the guide's order, except that the conformance run (which may not exist yet) goes last
+    commands.sort(key=lambda c: "conformance" in c)
+    for command in commands:
+        argv = command.split()
+        if argv[0] == "pip":
+            argv = [python, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
+                    "--quiet"] + argv[2:]
+        else:
+            argv = [python] + argv[1:]
+        if "conformance" in argv:
+            for snippet in snippets:
+                sh([python, "-c", snippet])
+            sh([python, "-c", "import polygrad, pytest\n"
+                "with pytest.raises(polygrad.UnsupportedOperation, match='mynp has no unique_all'):\n"
+                "    polygrad.unique_all(polygrad.ones(3, backend='mynp'))"])
+            probe = [python, "-c", "import importlib.util as u; "
+                     "print(u.find_spec('polygrad_conformance.cli') is not None)"]
+            if sh(probe).strip() != "True":
+                pytest.skip("the guide's steps pass up to the conformance command; "
+                            "polygrad_conformance.cli does not exist yet")
+            sh(argv)
+            report = json.loads((tmp_path / "report.json").read_text())
+            assert report and (tmp_path / "report.md").read_text().strip()
+            continue
+        out = sh(argv)
+        if argv[-2:] == ["plugins", "--json"]:
+            rows = {r["name"]: r for r in json.loads(out)}
+            assert (rows["mynp"]["distribution"], rows["mynp"]["version"],
+                    rows["mynp"]["status"]) == ("polygrad-mynp", "0.1.0", "loaded")
+        if "demo" in argv:
+            assert "mynp: a.grad == 2cos(a)" in out and out.rstrip().endswith("ok")
