@@ -260,16 +260,25 @@ def _apply(prim, args, opts):
         out_array = fn(*arrays, **opts)
     except Exception as exc:
         raise _diagnose(prim, args, exc) from exc
-    out = _make(out_array, backend)
+    # the output Tensor, built inline: this function is the forward hot path
+    out = _new_tensor(Tensor)
+    out._st = st = Storage(out_array)
+    out._backend = backend
+    out._grad = out._tangent = None
     if track and prim.vjp is not None and _mode.enabled:
-        stores.append(out._st)
+        stores.append(st)
         node = prim.node_cls(prim, opts, arrays, out_array, parents, backend, stores)
         if anomaly is not None:
             anomaly.on_create(node)
         out._node = node
+    else:
+        out._node = None
     if forward_ad_state.level:
         _forward_tangent(prim, args, opts, out)
     return out
+
+
+_new_tensor = object.__new__
 
 
 def _forward_tangent(prim, args, opts, out):
