@@ -162,3 +162,20 @@ def test_logistic_regression_on_a_local_cluster_matches_numpy(client, dask_backe
 
 def test_importing_the_plugin_does_not_import_dask():
     assert pg.plugins.check_import_is_light("dask") is None
+
+
+def test_cluster_example_trains_on_a_running_scheduler(client):
+    """examples/dask_cluster.py, pointed at this cluster's scheduler with --scheduler."""
+    import os
+    import subprocess
+    import sys
+    example = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "dask_cluster.py")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYGRAD_")}
+    proc = subprocess.run(
+        [sys.executable, example, "--scheduler", client.scheduler.address, "--rows", "20000",
+         "--chunk-rows", "2500", "--steps", "3"], capture_output=True, text=True, env=env,
+        timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "in 8 chunks" in proc.stdout and "2 workers" in proc.stdout
+    assert proc.stdout.count("step ") == 3
+
