@@ -1,1 +1,44 @@
-"""polygrad's conformance suite (installed as ``polygrad_conformance``)."""
+"""polygrad's conformance suite (installed as ``polygrad_conformance``): every tutorial
+scenario of SCENARIOS.md and every primitive, on every requested backend, compared with a
+float64 reference, finite differences, torch.autograd and the other backends.
+
+Three front ends share one engine (``runner``): the CLI (``python -m polygrad conformance``),
+the pytest plugin (``pytest --pyargs polygrad_conformance --polygrad-backend=NAME``) and
+``run()`` below. Importing this package imports polygrad but no array library.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .op_table import OpCase, register_case
+from .report import Report
+from .scenarios import SCENARIO_IDS
+
+__all__ = ["run", "Report", "OpCase", "register_case", "SCENARIO_IDS"]
+
+
+def run(backends=None, *, devices=None, dtypes=None, cases=None, progress=None):
+    """Run the suite on ``backends`` (a name, a list, or None for every installed one).
+
+    ``progress(done, total, record)`` is called after each check.
+
+    >>> import polygrad_conformance
+    >>> polygrad_conformance.run("numpy", cases=["BZ-1"], dtypes=["float64"]).ok
+    True
+    """
+    from .report import build
+    from .runner import Session, execute
+    if isinstance(backends, str):
+        backends = [backends]
+    started = time.time()
+    session = Session(backends, devices=devices, dtypes=dtypes, cases=cases)
+    checks = session.checks()
+    records = []
+    for i, check in enumerate(checks):
+        records.append(execute(check))
+        if progress is not None:
+            progress(i + 1, len(checks), records[-1])
+    names = [b.name for b in session.backends]
+    return Report(build(names, records, started=started, duration_s=time.time() - started,
+                        command=f"polygrad_conformance.run({names!r})"))

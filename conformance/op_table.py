@@ -1,0 +1,289 @@
+"""One conformance case per primitive: input domain, call and torch oracle (like JAX's LAX_GRAD_OPS).
+
+A row says how to build host inputs from a seeded numpy generator (the domain: ``log``
+gets positive inputs), how to call the op with a namespace, and which inputs are
+differentiated. The same ``call`` runs on polygrad's differentiable namespace and on
+``array_api_compat.torch`` with real torch tensors, so torch.autograd is an independent
+oracle for every row without a second spelling; rows whose call needs polygrad-only
+spelling (``setitem``, ``scatter_add``, nn ops) give a ``torch`` function too.
+
+Plugins that register primitives add their case with ``register_case(OpCase(...))``.
+This module owns the table; ``runner`` turns rows into checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["OpCase", "OP_CASES", "register_case", "case_for"]
+
+
+@dataclass
+class OpCase:
+    """How to exercise one primitive.
+
+    ``args(rng)`` returns host inputs: float64 numpy arrays (rounded to the dtype under
+    test and moved with ``from_numpy``), integer or boolean arrays (moved as they are) and
+    plain Python values. ``call(ns, *xs)`` runs the op; default ``ns.<name>(*xs, **opts)``.
+    ``torch(xp, *xs)`` is the oracle spelling when it differs (``xp`` is
+    ``array_api_compat.torch``; ``xp.nn_functional`` is ``torch.nn.functional``).
+    """
+
+    name: str
+    args: Callable
+    call: Callable | None = None
+    torch: Callable | None = None
+    opts: dict = field(default_factory=dict)
+    grad: tuple | None = None         # differentiated positions; default: float inputs
+    second_order: bool = True
+    fd: bool = True                   # False where eps=1e-6 differences cannot see the op
+    float32: bool = True              # False for ops on integer/boolean inputs only
+    why_not_fd: str = ""
+
+    def run(self, ns, *xs):
+        if self.call is not None:
+            return self.call(ns, *xs)
+        fn = ns
+        for part in self.name.split("."):
+            fn = getattr(fn, part)
+        return fn(*xs, **self.opts)
+
+
+# -- input domains ---------------------------------------------------------------------------
+
+def r(*shape, lo=-2.0, hi=2.0):
+    return lambda rng: rng.uniform(lo, hi, size=shape)
+
+
+def pos(*shape):
+    return r(*shape, lo=0.5, hi=2.0)
+
+
+def unit(*shape):
+    return r(*shape, lo=-0.9, hi=0.9)
+
+
+def away(*shape):
+    """Away from zero (and from integers, where floor/round jump): |x| in [0.55, 1.95]."""
+    def build(rng):
+        mag = rng.uniform(0.55, 0.95, size=shape) + rng.integers(0, 2, size=shape)
+        return mag * rng.choice([-1.0, 1.0], size=shape)
+    return build
+
+
+def grid(*shape):
+    """Small integers as floats, so comparisons and unique values see ties."""
+    return lambda rng: rng.integers(-2, 3, size=shape).astype(np.float64)
+
+
+def ints(*shape, lo=0, hi=8):
+    return lambda rng: rng.integers(lo, hi, size=shape)
+
+
+def bools(*shape):
+    return lambda rng: rng.uniform(size=shape) > 0.5
+
+
+def special(*_):
+    return lambda rng: np.array([1.5, np.nan, np.inf, -np.inf, -0.0, -2.0])
+
+
+def args(*builders):
+    return lambda rng: [b(rng) for b in builders]
+
+
+def _index(x, values):
+    """A raw integer index array on ``x``'s backend and device (torch tensor for the oracle)."""
+    if hasattr(x, "_backend"):
+        return x._backend.from_numpy(np.asarray(values), device=str(x.device))
+    import torch
+    return torch.tensor(values, device=x.device)
+
+
+def _index_tensor(x, values):
+    if hasattr(x, "_backend"):
+        import polygrad
+        return polygrad.from_numpy(np.asarray(values), backend=x._backend, device=str(x.device))
+    import torch
+    return torch.tensor(values, device=x.device)
+
+
+def _torch_setitem(xp, x, v):
+    y = x.clone()
+    y[1] = v
+    return y
+
+
+def _torch_scatter_add(xp, x):
+    import torch
+    return torch.zeros(4, 3, dtype=x.dtype).index_add(0, torch.tensor([1, 3]), x)
+
+
+def _torch_unique_all(x):
+    # array_api_compat.torch has no unique_all (pytorch#36748): spelt out with torch.unique
+    import torch
+    values, inverse, counts = torch.unique(x, return_inverse=True, return_counts=True)
+    first = torch.stack([torch.nonzero(x == v)[0, 0] for v in values])
+    return values, first, inverse, counts
+
+
+def _pg_nn(name):
+    def call(ns, *xs):
+        import polygrad.nn.functional as F
+        return getattr(F, name)(*xs)
+    return call
+
+
+def _torch_nn(name):
+    def call(xp, *xs):
+        import torch.nn.functional as F
+        return getattr(F, name)(*xs)
+    return call
+
+
+def nn_case(name, builder, pg=None, torch=None, **kw):
+    return OpCase(name, builder, call=pg or _pg_nn(name), torch=torch or _torch_nn(name), **kw)
+
+
+def U(name, dom=r):
+    return OpCase(name, args(dom(2, 3)))
+
+
+def B(name, a=r, b=r):
+    return OpCase(name, args(a(2, 3), b(3)))
+
+
+def N(name, builder, **kw):
+    return OpCase(name, builder, **kw)
+
+
+_ND_INT = {"float32": False}
+_step = {"second_order": False}       # piecewise-constant first derivative: grad2 is zero
+
+OP_CASES: dict[str, OpCase] = {}
+
+
+def register_case(case):
+    """Add (or replace) the conformance case of a primitive; plugins call this for theirs.
+
+    >>> register_case(OpCase("sin", args(r(2, 3)))).name
+    'sin'
+    """
+    if not isinstance(case, OpCase):
+        raise TypeError(f"register_case expects an OpCase, got {case!r}")
+    OP_CASES[case.name] = case
+    return case
+
+
+def case_for(name):
+    return OP_CASES.get(name)
+
+
+_ROWS = [
+    # elementwise binary, broadcasting the second input
+    B("add"), B("subtract"), OpCase("multiply", args(r(2, 3), r(2, 1))),
+    B("divide", r, away), OpCase("pow", args(pos(2, 3), r(2, 3))),
+    OpCase("maximum", args(r(2, 3), r(2, 3))), OpCase("minimum", args(r(2, 3), r(2, 3))),
+    B("logaddexp"), OpCase("atan2", args(r(2, 3), away(2, 3))),
+    OpCase("hypot", args(away(2, 3), away(2, 3))),
+    OpCase("copysign", args(away(2, 3), away(2, 3)), grad=(0,)),
+    # elementwise unary
+    U("negative"), U("positive"), U("exp"), U("expm1"), U("sin"), U("cos"), U("tanh"),
+    U("sinh"), U("cosh"), U("atan"), U("asinh"), U("square"),
+    OpCase("abs", args(away(2, 3)), **_step),
+    U("log", pos), U("log1p", pos), U("log2", pos), U("log10", pos), U("sqrt", pos),
+    U("reciprocal", away), U("tan", unit), U("asin", unit), U("acos", unit), U("atanh", unit),
+    OpCase("acosh", args(r(2, 3, lo=1.5, hi=3.0))),
+    OpCase("sign", args(away(2, 3)), **_step), OpCase("floor", args(away(2, 3)), **_step),
+    OpCase("ceil", args(away(2, 3)), **_step), OpCase("round", args(away(2, 3)), **_step),
+    OpCase("trunc", args(away(2, 3)), **_step),
+    OpCase("real", args(r(2, 3)), **_step), OpCase("conj", args(r(2, 3)), **_step),
+    # selection
+    OpCase("where", args(bools(2, 3), r(2, 3), r(3))),
+    OpCase("clip", args(r(2, 3)), opts={"min": -0.5, "max": 0.7}),
+    # reductions
+    OpCase("sum", args(r(2, 3, 4)), opts={"axis": (0, 2)}),
+    OpCase("mean", args(r(2, 3, 4)), opts={"axis": 1, "keepdims": True}),
+    OpCase("prod", args(away(2, 3)), opts={"axis": 1}),
+    OpCase("max", args(r(2, 3)), opts={"axis": 1}), OpCase("min", args(r(2, 3)), opts={"axis": 0}),
+    OpCase("var", args(r(3, 4)), opts={"axis": 1, "correction": 1.0}),
+    OpCase("std", args(r(3, 4)), opts={"axis": 0, "correction": 0.0}),
+    OpCase("logsumexp", args(r(2, 3)), opts={"axis": 1},
+           torch=lambda xp, x: __import__("torch").logsumexp(x, dim=1)),
+    OpCase("cumulative_sum", args(r(2, 3)), opts={"axis": 1}),
+    # linear algebra
+    OpCase("matmul", args(r(2, 3), r(3, 4))), OpCase("vecdot", args(r(2, 3), r(2, 3))),
+    OpCase("tensordot", args(r(2, 3, 4), r(3, 4, 2)), opts={"axes": 2}),
+    # shape
+    OpCase("reshape", args(r(2, 3)), call=lambda ns, x: ns.reshape(x, (3, 2))),
+    OpCase("permute_dims", args(r(2, 3, 4)), call=lambda ns, x: ns.permute_dims(x, (2, 0, 1))),
+    OpCase("matrix_transpose", args(r(2, 3, 4))),
+    OpCase("expand_dims", args(r(2, 3)), opts={"axis": 1}),
+    OpCase("squeeze", args(r(2, 1, 3)), opts={"axis": 1}),
+    OpCase("broadcast_to", args(r(3, 1)), call=lambda ns, x: ns.broadcast_to(x, (2, 3, 4))),
+    OpCase("flip", args(r(2, 3)), opts={"axis": 1}),
+    OpCase("astype", args(r(2, 3)), fd=False, why_not_fd="a float32 round trip: eps=1e-6 "
+           "differences see only rounding",
+           call=lambda ns, x: ns.astype(ns.astype(x, ns.float32), ns.float64)),
+    OpCase("concat", args(r(2, 3), r(1, 3)), call=lambda ns, x, y: ns.concat([x, y], axis=0)),
+    OpCase("stack", args(r(2, 3), r(2, 3)), call=lambda ns, x, y: ns.stack([x, y], axis=1)),
+    OpCase("copy", args(r(2, 3), r(2, 3)), call=lambda ns, x, y: x.clone().copy_(y)),
+    # indexing
+    OpCase("getitem", args(r(4, 3)), call=lambda ns, x: x[1:3, ::2]),
+    OpCase("take", args(r(4, 3)),
+           call=lambda ns, x: ns.take(x, _index_tensor(x, [0, 2, 2]), axis=0)),
+    OpCase("scatter_add", args(r(2, 3)), torch=_torch_scatter_add,
+           call=lambda ns, x: ns.scatter_add(x, shape=(4, 3), key=(_index(x, [1, 3]),))),
+    OpCase("setitem", args(r(4, 3), r(3)), torch=_torch_setitem,
+           call=lambda ns, x, v: ns.setitem(x, v, key=1)),
+    # moving between backends: there and back, through the host backend numpy
+    OpCase("to", args(r(2, 3)), call=lambda ns, x: x.to("numpy").to(x.backend) * 1.0,
+           torch=lambda xp, x: x * 1.0),
+    # nn primitives (polygrad.nn.functional against torch.nn.functional)
+    nn_case("relu", args(away(2, 3)), **_step),
+    nn_case("sigmoid", args(r(2, 3))),
+    nn_case("linear", args(r(2, 3), r(4, 3), r(4))),
+    nn_case("softmax", args(r(2, 3)), pg=lambda ns, x: _F().softmax(x, dim=1),
+            torch=lambda xp, x: __import__("torch").softmax(x, dim=1)),
+    nn_case("log_softmax", args(r(2, 3)), pg=lambda ns, x: _F().log_softmax(x, dim=1),
+            torch=lambda xp, x: __import__("torch").log_softmax(x, dim=1)),
+    nn_case("binary_cross_entropy_with_logits",
+            lambda rng: [rng.uniform(-2, 2, size=(2, 3)), rng.uniform(0, 1, size=(2, 3))]),
+    nn_case("mse_loss", args(r(2, 3), r(2, 3))),
+    # nondifferentiable: a forward-value check only
+    *(N(n, args(grid(2, 3), grid(2, 3))) for n in (
+        "equal", "not_equal", "less", "less_equal", "greater", "greater_equal")),
+    *(N(n, args(bools(2, 3), bools(2, 3)), **_ND_INT) for n in (
+        "logical_and", "logical_or", "logical_xor")),
+    N("logical_not", args(bools(2, 3)), **_ND_INT),
+    *(N(n, args(special())) for n in ("isnan", "isinf", "isfinite", "signbit")),
+    *(N(n, args(ints(2, 3, lo=-8), ints(2, 3, lo=-8)), **_ND_INT) for n in (
+        "bitwise_and", "bitwise_or", "bitwise_xor")),
+    N("bitwise_invert", args(ints(2, 3, lo=-8)), **_ND_INT),
+    *(N(n, args(ints(2, 3), ints(2, 3, hi=3)), **_ND_INT) for n in (
+        "bitwise_left_shift", "bitwise_right_shift")),
+    N("floor_divide", args(away(2, 3), away(2, 3))),
+    N("remainder", args(away(2, 3), away(2, 3))),
+    N("nextafter", args(r(2, 3), r(2, 3))),
+    N("argmax", args(r(2, 3)), opts={"axis": 1}), N("argmin", args(r(2, 3)), opts={"axis": 0}),
+    N("all", args(bools(2, 3)), opts={"axis": 1}, **_ND_INT),
+    N("any", args(bools(2, 3)), opts={"axis": 0}, **_ND_INT),
+    N("count_nonzero", args(grid(2, 3)), opts={"axis": 1}),
+    N("argsort", args(r(2, 3)), opts={"axis": 1}),
+    N("nonzero", args(grid(2, 3))),
+    N("searchsorted", lambda rng: [np.sort(rng.uniform(-2, 2, 6)), rng.uniform(-2, 2, 4)]),
+    *(N(n, args(grid(7))) for n in ("unique_values", "unique_counts", "unique_inverse")),
+    N("unique_all", args(grid(7)), torch=lambda xp, x: _torch_unique_all(x)),
+]
+
+
+def _F():
+    import polygrad.nn.functional as F
+    return F
+
+
+for _row in _ROWS:
+    register_case(_row)

@@ -1,0 +1,149 @@
+"""The pytest front end, registered through the ``pytest11`` entry point ``polygrad``.
+
+It is inert unless asked for: at import and in every run that neither passes a
+``--polygrad-*`` option nor collects ``polygrad_conformance``, it only adds its options.
+It imports nothing of polygrad and adds no header. When asked for, it registers
+``_Active``, which parametrizes ``test_conformance`` with one test per check id
+(``test_conformance[QS-1/grad-torch-cpu-float32]``), marks known failures as strict
+xfail, and writes the JSON/Markdown/HTML report once, on the controller under xdist
+(workers send their records through ``user_properties``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_OPTIONS = ("polygrad_backend", "polygrad_device", "polygrad_dtype", "polygrad_case",
+            "polygrad_json", "polygrad_markdown", "polygrad_html")
+_KEY = "polygrad_conformance"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("polygrad", "polygrad conformance suite")
+    group.addoption("--polygrad-backend", action="append", metavar="NAME",
+                    help="backend to run the conformance suite on (repeatable; default: all)")
+    group.addoption("--polygrad-device", action="append", metavar="DEVICE",
+                    help="device (repeatable; default: every device of each backend)")
+    group.addoption("--polygrad-dtype", action="append", choices=("float32", "float64"),
+                    help="dtype (repeatable; default: float32 and float64)")
+    group.addoption("--polygrad-case", action="append", metavar="ID",
+                    help="only this case, e.g. QS-1 or op:sin (repeatable)")
+    group.addoption("--polygrad-json", metavar="PATH", help="write the JSON report here")
+    group.addoption("--polygrad-markdown", metavar="PATH", help="write the Markdown report")
+    group.addoption("--polygrad-html", metavar="PATH", help="write the HTML report here")
+
+
+def _wanted(config):
+    if any(config.getoption(o, None) for o in _OPTIONS):
+        return True
+    for arg in config.invocation_params.args:
+        arg = str(arg)
+        if "polygrad_conformance" in arg:
+            return True
+        path = os.path.abspath(arg.split("::")[0])
+        if path == _HERE or path.startswith(_HERE + os.sep):
+            return True
+    return False
+
+
+def pytest_configure(config):
+    if _wanted(config):
+        activate(config)
+
+
+def activate(config):
+    """Register the active part (idempotent); the test module calls it too."""
+    plugin = config.pluginmanager.get_plugin(_KEY)
+    if plugin is None:
+        plugin = _Active(config)
+        config.pluginmanager.register(plugin, _KEY)
+    return plugin
+
+
+class _Active:
+    def __init__(self, config):
+        self.config = config
+        self.records = []
+        self.session = None
+        self.started = __import__("time").time()
+
+    def _session(self):
+        if self.session is None:
+            from .runner import Session
+            from polygrad.errors import UnknownBackendError
+            import pytest
+            opt = self.config.getoption
+            try:
+                self.session = Session(opt("polygrad_backend"), devices=opt("polygrad_device"),
+                                       dtypes=opt("polygrad_dtype"), cases=opt("polygrad_case"))
+            except (UnknownBackendError, ValueError) as exc:
+                raise pytest.UsageError(f"polygrad conformance: {exc}") from None
+        return self.session
+
+    def pytest_report_header(self, config):
+        if hasattr(config, "workerinput"):
+            return None
+        from polygrad.plugins import describe
+        rows = [r for r in describe() if r.get("devices") is not None]
+        return "polygrad conformance: " + ", ".join(
+            f"{r['name']} ({r['status']})" for r in rows)
+
+    def generate(self, metafunc):
+        import pytest
+        checks = self._session().checks()
+        params = []
+        for c in checks:
+            marks = ()
+            if c.known is not None:
+                marks = (pytest.mark.xfail(strict=True, reason=c.known.reason),)
+            params.append(pytest.param(c, id=c.id, marks=marks))
+        metafunc.parametrize("polygrad_check", params)
+
+    def run(self, check, item):
+        """Run one check inside a test; raise what pytest should report."""
+        import pytest
+
+        from .checks import CheckFailed
+        from .runner import execute
+        known, check.known = check.known, None      # pytest's strict xfail handles it
+        try:
+            rec = execute(check)
+        finally:
+            check.known = known
+        outcome = rec["outcome"]
+        if known is not None:
+            rec["outcome"] = "xpass" if outcome == "pass" else "xfail"
+        item.user_properties.append((_KEY, json.dumps(rec)))
+        if outcome == "skip":
+            pytest.skip(rec["reason"])
+        if outcome in ("fail", "xpass-unsupported"):
+            raise CheckFailed(rec["reason"])
+        if outcome == "error":
+            raise RuntimeError(rec["reason"])
+
+    def pytest_runtest_logreport(self, report):
+        if report.when != "call":
+            return
+        for key, value in report.user_properties:
+            if key == _KEY:
+                self.records.append(json.loads(value))
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        if hasattr(self.config, "workerinput") or not self.records:
+            return
+        paths = [self.config.getoption(o) for o in
+                 ("polygrad_json", "polygrad_markdown", "polygrad_html")]
+        if not any(paths):
+            return
+        import time
+
+        from .report import Report, build
+        names = list(dict.fromkeys(r["backend"] for r in self.records))
+        report = Report(build(names, self.records, started=self.started,
+                              duration_s=time.time() - self.started, command="pytest"))
+        for path, write in zip(paths, (report.write_json, report.write_markdown,
+                                       report.write_html)):
+            if path:
+                write(path)

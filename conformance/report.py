@@ -1,0 +1,376 @@
+"""The report: JSON (the source of truth, schema ``polygrad-conformance/1``) and what is
+rendered from it, a Markdown matrix and op table, and a self-contained HTML page.
+
+This module owns the report's shape and its renderings; it runs nothing. ``Report``
+wraps the JSON dict; ``render_markdown(data)`` and ``render_html(data)`` work on the
+plain dict too, so a JSON file from another machine renders the same way.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import platform
+import sys
+import time
+from collections import Counter, defaultdict
+from importlib import resources
+
+from .checks import FD, TOLERANCES
+from .scenarios import SCENARIO_IDS
+
+SCHEMA = "polygrad-conformance/1"
+SUITE_VERSION = "1.0"
+FAILING = ("fail", "error", "xpass", "xpass-unsupported")
+OUTCOMES = ("pass", "fail", "error", "xfail", "xpass", "skip", "unsupported",
+            "xpass-unsupported")
+
+__all__ = ["Report", "build", "render_markdown", "render_html", "load_schema", "SCHEMA"]
+
+
+def load_schema():
+    """The JSON Schema every report validates against (shipped in the package)."""
+    return json.loads(resources.files(__package__).joinpath("schema.json").read_text())
+
+
+def _backend_meta(name):
+    from polygrad.plugins import _host, get_backend
+    b = get_backend(name)
+    st = _host.status.get(b._plugin)
+    reason = b.unavailable_reason()
+    info = {}
+    if reason is None and b.info is not None:
+        try:
+            info = {k: str(v) for k, v in b.info().items()}
+        except Exception as exc:  # noqa: BLE001 - a broken info() must not lose the report
+            info = {"error": f"{type(exc).__name__}: {exc}"}
+    return {"name": b.name, "plugin": b._plugin, "distribution": st.distribution if st else "",
+            "version": st.version if st else "", "module": b.module,
+            "status": "available" if reason is None else f"unavailable: {reason}",
+            "devices": list(b.devices()) if reason is None else [],
+            "dtypes": list(b.dtypes), "unsupported": dict(b.unsupported),
+            "known_failures": [{"match": k.match, "reason": k.reason, "link": k.link}
+                               for k in b.known_failures],
+            "fused": sorted(b.fused), "lazy": bool(b.lazy), "info": info}
+
+
+def build(backends, records, *, started, duration_s, command=""):
+    """The report dict for ``records`` (what ``runner.execute`` returns)."""
+    import numpy
+    import polygrad
+    from .runner import BASE_SEED
+    summary = {}
+    for name in backends:
+        mine = [r for r in records if r["backend"] == name]
+        counts = Counter(r["outcome"] for r in mine)
+        ratios = [r for r in mine if r["tol_ratio"] is not None and r["outcome"] != "skip"]
+        worst = max(ratios, key=lambda r: r["tol_ratio"], default=None)
+        summary[name] = {"counts": {o: counts.get(o, 0) for o in OUTCOMES},
+                         "total": len(mine),
+                         "worst_tol_ratio": worst["tol_ratio"] if worst else None,
+                         "worst_id": worst["id"] if worst else None}
+    return {
+        "schema": SCHEMA, "suite_version": SUITE_VERSION, "polygrad_version": polygrad.__version__,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "duration_s": round(duration_s, 3), "command": command, "seed": BASE_SEED,
+        "environment": {"python": sys.version.split()[0], "platform": platform.platform(),
+                        "machine": platform.machine(), "numpy": numpy.__version__},
+        "reference": {"backend": "numpy", "device": "cpu", "dtype": "float64",
+                      "oracle": "torch.autograd (float64, cpu) when torch is installed",
+                      "fd": dict(FD)},
+        "tolerances": {k: dict(v) for k, v in TOLERANCES.items()},
+        "backends": [_backend_meta(n) for n in backends],
+        "results": records,
+        "summary": summary,
+        "ok": not any(r["outcome"] in FAILING for r in records),
+    }
+
+
+class Report:
+    """A conformance run's result; ``report.data`` is the JSON dict.
+
+    >>> import polygrad_conformance as pc
+    >>> r = pc.run("numpy", cases=["YT-1"], dtypes=["float64"])
+    >>> r.ok, r.counts("numpy")["pass"] > 0
+    (True, True)
+    """
+
+    def __init__(self, data):
+        self.data = data
+
+    @property
+    def ok(self):
+        """True when nothing failed, errored or passed a strict xfail."""
+        return self.data["ok"]
+
+    @property
+    def results(self):
+        return self.data["results"]
+
+    def counts(self, backend):
+        return self.data["summary"][backend]["counts"]
+
+    def failures(self):
+        return [r for r in self.results if r["outcome"] in FAILING]
+
+    def to_json(self):
+        return json.dumps(self.data, indent=1, allow_nan=False)
+
+    def write_json(self, path):
+        _write(path, self.to_json())
+
+    def markdown(self):
+        return render_markdown(self.data)
+
+    def html(self):
+        return render_html(self.data)
+
+    def write_markdown(self, path):
+        _write(path, self.markdown())
+
+    def write_html(self, path):
+        _write(path, self.html())
+
+    def __repr__(self):
+        parts = [f"{b}: {s['counts']['pass']} pass, "
+                 f"{sum(s['counts'][o] for o in FAILING)} failing"
+                 for b, s in self.data["summary"].items()]
+        return f"<Report {'ok' if self.ok else 'FAILED'}; {'; '.join(parts)}>"
+
+    def _repr_markdown_(self):      # notebooks show the matrix
+        return self.markdown()
+
+
+def _write(path, text):
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+# -- cells ------------------------------------------------------------------------------------
+
+def _columns(data):
+    cols = []
+    for r in data["results"]:
+        key = (r["backend"], r["device"], r["dtype"])
+        if r["kind"] != "plugin" and key not in cols:
+            cols.append(key)
+    return cols
+
+
+def _cell_state(records):
+    """One cell from the checks of a case on one column: the worst outcome wins."""
+    if not records:
+        return "none", None, ""
+    rank = {o: i for i, o in enumerate(("xpass-unsupported", "xpass", "error", "fail", "xfail",
+                                        "unsupported", "pass", "skip"))}
+    worst = min(records, key=lambda r: rank[r["outcome"]])
+    ratios = [r["tol_ratio"] for r in records if r["tol_ratio"] is not None
+              and r["outcome"] not in ("skip",)]
+    ratio = max(ratios) if ratios else None
+    return worst["outcome"], ratio, worst
+
+
+def _md_cell(records):
+    state, ratio, worst = _cell_state(records)
+    if state == "none":
+        return ""
+    if state == "pass":
+        return f"✅ {ratio:.1e}" if ratio is not None else "✅"
+    if state == "skip":
+        return f"➖ {_short(worst['reason'])}"
+    if state == "unsupported":
+        return "🚫 unsupported"
+    if state == "xfail":
+        return f"⚠️ xfail: {_short(worst['reason'])}"
+    return f"❌ {worst['check']}: {_short(worst['reason'])}"
+
+
+def _short(text, n=70):
+    text = " ".join(str(text).split()).replace("|", "\\|")
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _group(data):
+    by = defaultdict(list)
+    for r in data["results"]:
+        by[(r["case"], r["backend"], r["device"], r["dtype"])].append(r)
+    return by
+
+
+def _case_rows(data):
+    titles = {sid: title for sid, title, _ in SCENARIO_IDS}
+    seen = []
+    for r in data["results"]:
+        if r["case"] not in seen:
+            seen.append(r["case"])
+    scen = [c for c, _, _ in SCENARIO_IDS if c in seen]
+    ops = [c for c in seen if c.startswith("op:")]
+    fused = [c for c in seen if c.startswith("fused:")]
+    plugin = [c for c in seen if c.startswith("plugin:")]
+    return titles, scen, ops, fused, plugin
+
+
+def _legend():
+    return ("Cells: ✅ pass (worst tol_ratio = error / tolerance; ≤ 1 passes), ❌ fail or error "
+            "(the check and why), ⚠️ xfail (a declared known failure), 🚫 unsupported (declared "
+            "and verified), ➖ skip (why).")
+
+
+def render_markdown(data):
+    """The Markdown report: header, tutorial matrix, op table, per-backend summary."""
+    cols = _columns(data)
+    by = _group(data)
+    titles, scen, ops, fused, plugin = _case_rows(data)
+    head = "| case | " + " | ".join("/".join(c) for c in cols) + " |"
+    rule = "|---|" + "---|" * len(cols)
+    out = [f"# polygrad conformance report ({data['schema']})", "",
+           f"polygrad {data['polygrad_version']}, suite {data['suite_version']}, "
+           f"{data['started']}, {data['duration_s']:.1f} s, python "
+           f"{data['environment']['python']}.", ""]
+    for b in data["backends"]:
+        info = ", ".join(f"{k} {v}" for k, v in b["info"].items())
+        out.append(f"- **{b['name']}** ({b['distribution'] or 'in-process'} {b['version']}): "
+                   f"{b['status']}; devices {', '.join(b['devices']) or '-'}"
+                   + (f"; {info}" if info else ""))
+    ref = data["reference"]
+    tol = ", ".join(f"{k}: atol {v['atol']:g} rtol {v['rtol']:g}"
+                    for k, v in data["tolerances"].items())
+    out += ["", f"Reference: {ref['backend']} {ref['dtype']} on identical inputs; oracle: "
+            f"{ref['oracle']}; finite differences: {ref['fd']['scheme']}, eps "
+            f"{ref['fd']['eps']:g}, atol {ref['fd']['atol']:g}, rtol {ref['fd']['rtol']:g}.",
+            f"Tolerances: {tol}.", "", _legend(), ""]
+    if scen:
+        out += ["## Tutorial scenarios", "", head, rule]
+        for c in scen:
+            cells = [_md_cell(by.get((c, *col), [])) for col in cols]
+            out.append(f"| {c} {titles.get(c, '')} | " + " | ".join(cells) + " |")
+        out.append("")
+    if ops or fused:
+        out += ["## Primitives", "", head, rule]
+        for c in ops + fused:
+            cells = [_md_cell(by.get((c, *col), [])) for col in cols]
+            out.append(f"| {c} | " + " | ".join(cells) + " |")
+        out.append("")
+    out += ["## Summary", "", "| backend | " + " | ".join(OUTCOMES) + " | worst tol_ratio |",
+            "|---|" + "---|" * (len(OUTCOMES) + 1)]
+    for name, s in data["summary"].items():
+        w = s["worst_tol_ratio"]
+        out.append(f"| {name} | " + " | ".join(str(s["counts"][o]) for o in OUTCOMES)
+                   + f" | {'-' if w is None else f'{w:.2e}'} ({s['worst_id'] or '-'}) |")
+    out.append("")
+    bad = [r for r in data["results"] if r["outcome"] in FAILING]
+    stale = [r for r in bad if r["outcome"] in ("xpass", "xpass-unsupported")]
+    pl = [r for r in data["results"] if r["kind"] == "plugin"]
+    if pl:
+        out += ["## Plugin checks", ""]
+        out += [f"- `{r['id']}`: {r['outcome']}" + (f": {r['reason']}" if r["reason"] else "")
+                for r in pl]
+        out.append("")
+    if stale:
+        out += ["## Stale declarations", ""]
+        out += [f"- `{r['id']}`: {r['reason']}" for r in stale]
+        out.append("")
+    if bad:
+        out += [f"## Failures ({len(bad)})", ""]
+        out += [f"- `{r['id']}` **{r['outcome']}**: {_short(r['reason'], 300)}" for r in bad[:200]]
+        if len(bad) > 200:
+            out.append(f"- … and {len(bad) - 200} more (see the JSON)")
+        out.append("")
+    return "\n".join(out)
+
+
+# -- HTML ---------------------------------------------------------------------------------------
+
+def _colour(state, ratio):
+    if state in ("fail", "error", "xpass", "xpass-unsupported"):
+        return "#e06666"
+    if state == "xfail":
+        return "#f6b26b"
+    if state in ("skip", "none"):
+        return "#eeeeee"
+    if state == "unsupported":
+        return "#b4a7d6"
+    if ratio is None:
+        return "#93c47d"
+    # pass: green when far inside the tolerance, yellow as tol_ratio approaches 1
+    import math
+    x = min(max((math.log10(max(ratio, 1e-6)) + 6) / 6, 0.0), 1.0)
+    r, g = int(147 + (255 - 147) * x), int(196 + (217 - 196) * x)
+    b = int(125 - 125 * x)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _html_cell(records):
+    state, ratio, worst = _cell_state(records)
+    if state == "none":
+        return '<td class="c" style="background:#fff"></td>'
+    label = {"pass": "✓", "skip": "–", "unsupported": "unsupported", "xfail": "xfail"}.get(
+        state, "✗")
+    if state == "pass" and ratio is not None:
+        label = f"✓ {ratio:.0e}"
+    tip = "; ".join(f"{r['check']}: {r['outcome']}" + (
+        f" tol_ratio {r['tol_ratio']:.2e}" if r["tol_ratio"] is not None else "")
+        + (f" ({r['reason']})" if r["reason"] else "") for r in records)
+    return (f'<td class="c" style="background:{_colour(state, ratio)}" '
+            f'title="{html.escape(tip[:1500])}">{html.escape(label)}</td>')
+
+
+def _ratio(x):
+    return "-" if x is None else f"{x:.2e}"
+
+
+def render_html(data):
+    """A single static page (no external resources) colouring the matrix by tol_ratio."""
+    cols = _columns(data)
+    by = _group(data)
+    titles, scen, ops, fused, plugin = _case_rows(data)
+    e = html.escape
+    head = "<tr><th>case</th>" + "".join(f"<th>{e('/'.join(c))}</th>" for c in cols) + "</tr>"
+
+    def table(cases, with_titles):
+        rows = []
+        for c in cases:
+            name = f"{c} {titles.get(c, '')}" if with_titles else c
+            rows.append(f"<tr><th class=\"r\">{e(name)}</th>"
+                        + "".join(_html_cell(by.get((c, *col), [])) for col in cols) + "</tr>")
+        return f"<table>{head}{''.join(rows)}</table>"
+
+    summary = "".join(
+        f"<tr><th class=\"r\">{e(n)}</th>"
+        + "".join(f"<td>{s['counts'][o]}</td>" for o in OUTCOMES)
+        + f"<td>{_ratio(s['worst_tol_ratio'])}</td></tr>" for n, s in data["summary"].items())
+    bad = [r for r in data["results"] if r["outcome"] in FAILING][:200]
+    fails = "".join(f"<li><code>{e(r['id'])}</code> <b>{e(r['outcome'])}</b>: "
+                    f"{e(r['reason'][:400])}</li>" for r in bad)
+    backends = "".join(f"<li><b>{e(b['name'])}</b>: {e(b['status'])}; devices "
+                       f"{e(', '.join(b['devices']) or '-')}; "
+                       f"{e(', '.join(f'{k} {v}' for k, v in b['info'].items()))}</li>"
+                       for b in data["backends"])
+    style = ("body{font-family:sans-serif;margin:1.5em;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
+             "td,th{border:1px solid #ccc;padding:3px 6px}th.r{text-align:left;font-weight:"
+             "normal;white-space:nowrap}td.c{text-align:center;min-width:7em}"
+             ".legend span{display:inline-block;padding:2px 8px;margin-right:6px}")
+    legend = ('<p class="legend"><span style="background:#93c47d">pass, tol_ratio ≪ 1</span>'
+              '<span style="background:#ffd900">pass, tol_ratio near 1</span>'
+              '<span style="background:#e06666">fail / error / xpass</span>'
+              '<span style="background:#f6b26b">xfail</span>'
+              '<span style="background:#b4a7d6">unsupported</span>'
+              '<span style="background:#eeeeee">skip</span></p>')
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>polygrad conformance</title><style>{style}</style></head><body>"
+        f"<h1>polygrad conformance report</h1><p>{e(data['schema'])}; polygrad "
+        f"{e(data['polygrad_version'])}; {e(data['started'])}; {data['duration_s']:.1f} s; "
+        f"reference {e(data['reference']['backend'])} {e(data['reference']['dtype'])}; "
+        f"<b>{'all checks pass' if data['ok'] else 'FAILURES'}</b></p><ul>{backends}</ul>"
+        f"{legend}<h2>Tutorial scenarios</h2>{table(scen, True)}"
+        f"<h2>Primitives</h2>{table(ops + fused, False)}"
+        "<h2>Summary</h2><table><tr><th>backend</th>"
+        + "".join(f"<th>{o}</th>" for o in OUTCOMES)
+        + f"<th>worst tol_ratio</th></tr>{summary}</table>"
+        + (f"<h2>Failures</h2><ul>{fails}</ul>" if fails else "")
+        + "</body></html>\n")

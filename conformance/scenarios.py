@@ -1,0 +1,548 @@
+"""The tutorial scenarios of SCENARIOS.md, one function per id, written against the torch API.
+
+Each function receives ``T`` (``polygrad`` on the backend under test, or real ``torch``
+as the oracle) and a ``Ctx`` with the dtype, device, identical host inputs (``ctx.normal``,
+``ctx.uniform``, moved with ``ctx.make``) and a recorder for the tutorial's own claims
+(closed forms, node names, errors). It returns the tensors to compare across backends,
+against the float64 reference and against torch. This module owns the scenario code
+and the id list (kept here so third parties need no checkout of SCENARIOS.md); the
+checks that run them live in ``runner``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+import numpy as np
+
+from .checks import to_host
+
+#: (id, short title, tutorial seed file) in SCENARIOS.md order
+SCENARIO_IDS = [
+    ("QS-1", "one-layer net", "001"), ("QS-2", "requires_grad_", "001"),
+    ("QS-3", "no_grad / detach", "001"), ("QS-4", "backward once", "001"),
+    ("QS-5", "Jacobian product", "001"), ("QS-6", "implicit scalar seed", "001"),
+    ("QS-7", "dynamic graph", "001"),
+    ("YT-1", "sin chain", "000"), ("YT-2", "graph walk", "000"),
+    ("YT-3", "leaf-only grads", "000"), ("YT-4", "plotting", "000"),
+    ("YT-5", "TinyModel", "000"), ("YT-6", "accumulation", "000"),
+    ("YT-7", "requires_grad toggle", "000"), ("YT-8", "no_grad context", "000"),
+    ("YT-9", "decorators", "000"), ("YT-10", "detach", "000"),
+    ("YT-11", "in-place on leaf", "000"), ("YT-12", "profiler", "000"),
+    ("YT-13", "vector backward", "000"), ("YT-14", "jacobian", "000"),
+    ("YT-15", "hessian, vjp, jvp, hvp, vhp", "000"),
+    ("BZ-1", "Variable", "003"), ("BZ-2", "doubling loop", "003"),
+]
+
+SCENARIOS = {}      # id -> function(T, ctx) -> dict of tensors
+
+
+def scenario(sid):
+    def deco(fn):
+        SCENARIOS[sid] = fn
+        return fn
+    return deco
+
+
+class Ctx:
+    """What a scenario gets besides ``T``: dtype, device, identical inputs, a recorder.
+
+    ``in_dtype`` is the dtype host inputs are rounded to before ``make`` moves them, so
+    the float64 reference of a float32 run sees exactly the float32 inputs.
+    """
+
+    def __init__(self, T, dtype, device, in_dtype, seed, make, chk, oracle=False):
+        self.T = T
+        self.dtype = getattr(T, dtype)
+        self.dtype_name = dtype
+        self.device = device
+        self.in_dtype = in_dtype
+        self.rng = np.random.default_rng(seed)
+        self._make = make
+        self.chk = chk
+        self.oracle = oracle
+
+    def _round(self, a):
+        return np.asarray(a, dtype=np.float64).astype(self.in_dtype)
+
+    def normal(self, *shape):
+        return self._round(self.rng.standard_normal(shape))
+
+    def uniform(self, *shape, lo=0.0, hi=1.0):
+        return self._round(self.rng.uniform(lo, hi, size=shape))
+
+    def make(self, host, requires_grad=False):
+        """A leaf on the backend under test holding ``host`` (rounded to ``in_dtype``)."""
+        return self._make(self._round(host).astype(self.dtype_name), requires_grad)
+
+    def kw(self):
+        """dtype and device keywords for the tutorial's constructors."""
+        return {"dtype": self.dtype, "device": self.device}
+
+    def close(self, name, got, expected):
+        self.chk.close(name, got, expected)
+
+
+def _name(fn):
+    return None if fn is None else type(fn).__name__
+
+
+def _h(t):
+    return to_host(t).astype(np.float64)
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+# -- Quickstart (seeds 001 / 004) ----------------------------------------------------------
+
+@scenario("QS-1")
+def qs1(T, c):
+    x = T.ones(5, **c.kw())
+    y = T.zeros(3, **c.kw())
+    w = c.make(c.normal(5, 3), requires_grad=True)
+    b = c.make(c.normal(3), requires_grad=True)
+    z = T.matmul(x, w) + b
+    loss = T.nn.functional.binary_cross_entropy_with_logits(z, y)
+    loss.backward()
+    c.chk.equal("z.grad_fn", _name(z.grad_fn), "AddBackward0")
+    c.chk.equal("loss.grad_fn", _name(loss.grad_fn), "BinaryCrossEntropyWithLogitsBackward0")
+    dz = _sigmoid(_h(z)) / 3.0               # d mean(bce(z, 0)) / dz
+    c.close("b.grad == sigmoid(z)/3", b.grad, dz)
+    c.close("w.grad == outer(x, sigmoid(z)/3)", w.grad, np.outer(np.ones(5), dz))
+    return {"z": z, "loss": loss, "w.grad": w.grad, "b.grad": b.grad}
+
+
+@scenario("QS-2")
+def qs2(T, c):
+    x = c.make(c.normal(4))
+    c.chk.true(not (x * 2).requires_grad, "an op on a tensor without requires_grad is tracked")
+    x.requires_grad_(True)
+    y = (x * x).sum()
+    c.chk.true(y.requires_grad, "after requires_grad_(True), later ops are not tracked")
+    y.backward()
+    c.close("x.grad == 2x", x.grad, 2 * _h(x))
+    return {"y": y, "x.grad": x.grad}
+
+
+@scenario("QS-3")
+def qs3(T, c):
+    x = T.ones(5, **c.kw())
+    w = c.make(c.normal(5, 3), requires_grad=True)
+    b = c.make(c.normal(3), requires_grad=True)
+    z = T.matmul(x, w) + b
+    c.chk.true(z.requires_grad, "z.requires_grad is False outside no_grad()")
+    with T.no_grad():
+        z2 = T.matmul(x, w) + b
+    c.chk.true(not z2.requires_grad, "z.requires_grad is True inside no_grad()")
+    c.chk.true(not z.detach().requires_grad, "z.detach().requires_grad is True")
+    c.close("no_grad value == tracked value", z2, _h(z))
+    return {"z": z, "z_no_grad": z2}
+
+
+@scenario("QS-4")
+def qs4(T, c):
+    x = c.make(c.normal(3), requires_grad=True)
+    y = x.exp().sum()
+    y.backward()
+    c.chk.raises(RuntimeError, "retain_graph", y.backward, "a second backward()")
+    x.grad = None
+    y2 = x.exp().sum()
+    y2.backward(retain_graph=True)
+    y2.backward()
+    c.close("x.grad after two passes with retain_graph == 2 exp(x)", x.grad, 2 * np.exp(_h(x)))
+    return {"x.grad": x.grad}
+
+
+@scenario("QS-5")
+def qs5(T, c):
+    out_vals = {}
+    for label, n, m, transpose in (("t", 4, 5, True), ("eye5", 5, 5, False)):
+        inp = T.eye(n, m, requires_grad=True, **c.kw())
+        out = (inp + 1).pow(2)
+        if transpose:
+            out = out.t()
+        out.backward(T.ones_like(out), retain_graph=True)
+        first = inp.grad.clone()
+        out.backward(T.ones_like(out), retain_graph=True)
+        second = inp.grad.clone()
+        inp.grad.zero_()
+        out.backward(T.ones_like(out), retain_graph=True)
+        third = inp.grad.clone()
+        expected = 2.0 * (np.eye(n, m) + 1.0)         # 4 on the diagonal, 2 elsewhere
+        c.close(f"{label}: first call", first, expected)
+        c.close(f"{label}: second call accumulates", second, 2 * expected)
+        c.close(f"{label}: third call after zero_()", third, expected)
+        out_vals.update({f"{label}.first": first, f"{label}.second": second,
+                         f"{label}.third": third})
+    return out_vals
+
+
+@scenario("QS-6")
+def qs6(T, c):
+    host = c.normal(4)
+    grads = []
+    for seed in (None, T.tensor(1.0, **c.kw())):
+        x = c.make(host, requires_grad=True)
+        loss = (x.sin() * x).sum()
+        loss.backward() if seed is None else loss.backward(seed)
+        grads.append(x.grad)
+    c.close("backward() == backward(tensor(1.0))", grads[0], _h(grads[1]))
+    h = host.astype(np.float64)
+    c.close("x.grad == sin x + x cos x", grads[0], np.sin(h) + h * np.cos(h))
+    return {"implicit": grads[0], "explicit": grads[1]}
+
+
+@scenario("QS-7")
+def qs7(T, c):
+    out = {}
+    for it, n in enumerate((2, 3, 5)):           # the shape changes every iteration
+        x = c.make(c.normal(n), requires_grad=True)
+        h = _h(x)
+        if float(x.sum()) > 0:                   # control flow on values
+            y = (x * x).sum()
+            expected = 2 * h
+        else:
+            y = x.exp().sum()
+            expected = np.exp(h)
+        for _ in range(it):                       # a loop whose length changes too
+            y = y * 2
+            expected = expected * 2
+        y.backward()
+        c.close(f"iteration {it}: x.grad", x.grad, expected)
+        out[f"iter{it}.x.grad"] = x.grad
+    return out
+
+
+# -- Fundamentals of Autograd (seeds 000 / 002) -------------------------------------------
+
+def _sin_chain(T, c):
+    a = T.linspace(0.0, 2.0 * math.pi, steps=25, requires_grad=True, **c.kw())
+    b = T.sin(a)
+    cc = 2 * b
+    d = cc + 1
+    out = d.sum()
+    return a, b, cc, d, out
+
+
+@scenario("YT-1")
+def yt1(T, c):
+    a, b, _, d, out = _sin_chain(T, c)
+    out.backward()
+    c.close("a.grad == 2 cos(a)", a.grad, 2 * np.cos(_h(a)))
+    c.chk.true("grad_fn=<SinBackward0>" in repr(b), f"print(b) lacks grad_fn=<SinBackward0>: {b!r}")
+    c.chk.true("grad_fn=<SumBackward0>" in repr(out),
+               f"print(out) lacks grad_fn=<SumBackward0>: {out!r}")
+    return {"d": d, "out": out, "a.grad": a.grad}
+
+
+@scenario("YT-2")
+def yt2(T, c):
+    a, _, _, d, _ = _sin_chain(T, c)
+
+    def names(fn):
+        return tuple((_name(f), i) for f, i in fn.next_functions)
+
+    c.chk.equal("d.grad_fn", _name(d.grad_fn), "AddBackward0")
+    add = d.grad_fn
+    c.chk.equal("d.grad_fn.next_functions", names(add), (("MulBackward0", 0), (None, 0)))
+    mul = add.next_functions[0][0]
+    c.chk.equal("MulBackward0.next_functions", names(mul), (("SinBackward0", 0), (None, 0)))
+    sin = mul.next_functions[0][0]
+    c.chk.equal("SinBackward0.next_functions", names(sin), (("AccumulateGrad", 0),))
+    acc = sin.next_functions[0][0]
+    c.chk.equal("AccumulateGrad.next_functions", names(acc), ())
+    c.chk.true(a.grad_fn is None, "a.grad_fn is not None for a leaf")
+    return {"d": d}
+
+
+@scenario("YT-3")
+def yt3(T, c):
+    a, b, cc, d, out = _sin_chain(T, c)
+    out.backward(retain_graph=True)
+    grad = c.chk.warns("retain_grad", lambda: cc.grad, "reading c.grad on a non-leaf")
+    c.chk.true(grad is None, "c.grad on a non-leaf is not None")
+    a.grad = None
+    cc.retain_grad()
+    out.backward()
+    c.close("c.grad after retain_grad() == 1", cc.grad, np.ones(25))
+    return {"a.grad": a.grad, "c.grad": cc.grad}
+
+
+@scenario("YT-4")
+def yt4(T, c):
+    a, b, _, _, _ = _sin_chain(T, c)
+    if str(c.device) == "cpu":                       # plt.plot converts to NumPy
+        xs, ys = np.asarray(a.detach()), np.asarray(b.detach())
+        c.close("np.asarray(b.detach())", ys, np.sin(xs.astype(np.float64)))
+    c.chk.raises(RuntimeError, "detach()", lambda: a.numpy(), "a.numpy() on a tensor that "
+                 "requires grad")
+    return {"b": b.detach()}
+
+
+def _tiny_model(T, c):
+    class TinyModel(T.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear1 = T.nn.Linear(1000, 100)
+            self.activation = T.nn.ReLU()
+            self.linear2 = T.nn.Linear(100, 10)
+
+        def forward(self, x):
+            return self.linear2(self.activation(self.linear1(x)))
+
+    model = TinyModel()
+    for layer, (n_out, n_in) in ((model.linear1, (100, 1000)), (model.linear2, (10, 100))):
+        bound = 1.0 / math.sqrt(n_in)
+        layer.weight = T.nn.Parameter(c.make(c.uniform(n_out, n_in, lo=-bound, hi=bound)))
+        layer.bias = T.nn.Parameter(c.make(c.uniform(n_out, lo=-bound, hi=bound)))
+    return model
+
+
+@scenario("YT-5")
+def yt5(T, c):
+    model = _tiny_model(T, c)
+    inp = c.make(c.uniform(16, 1000))
+    ideal = c.make(c.uniform(16, 10))
+    optimizer = T.optim.SGD(model.parameters(), lr=0.001)
+    c.chk.true(model.linear2.weight.grad is None, "layer2.weight.grad is not None before backward")
+    before = model.linear2.weight[0][0:10].clone().detach()
+    prediction = model(inp)
+    loss = (ideal - prediction).pow(2).sum()
+    loss.backward()
+    grad = model.linear2.weight.grad[0][0:10].clone()
+    c.close("weights unchanged by backward()", model.linear2.weight[0][0:10], _h(before))
+    optimizer.step()
+    after = model.linear2.weight[0][0:10]
+    c.close("step(): w - lr * grad", after, _h(before) - 0.001 * _h(grad))
+    return {"loss": loss, "linear2.weight.grad": model.linear2.weight.grad,
+            "linear1.bias.grad": model.linear1.bias.grad, "after_step": after}
+
+
+@scenario("YT-6")
+def yt6(T, c):
+    model = _tiny_model(T, c)
+    inp = c.make(c.uniform(16, 1000))
+    ideal = c.make(c.uniform(16, 10))
+    optimizer = T.optim.SGD(model.parameters(), lr=0.001)
+    grads = []
+    for _ in range(5):
+        loss = (ideal - model(inp)).pow(2).sum()
+        loss.backward()
+        grads.append(model.linear2.weight.grad.clone())
+    c.close("five passes accumulate: 5 x the first", grads[-1], 5 * _h(grads[0]))
+    optimizer.zero_grad(set_to_none=False)
+    c.close("zero_grad(set_to_none=False) zeroes", model.linear2.weight.grad, np.zeros((10, 100)))
+    optimizer.zero_grad()
+    c.chk.true(model.linear2.weight.grad is None, "zero_grad() (set_to_none=True) leaves a grad")
+    return {"first": grads[0], "fifth": grads[-1]}
+
+
+@scenario("YT-7")
+def yt7(T, c):
+    a = T.ones(2, 3, requires_grad=True, **c.kw())
+    b1 = 2 * a
+    c.chk.true(b1.requires_grad, "b1 = 2 * a is not tracked")
+    a.requires_grad = False
+    b2 = 2 * a
+    c.chk.true(not b2.requires_grad, "b2 = 2 * a is tracked after a.requires_grad = False")
+    c.close("b2 == 2", b2, np.full((2, 3), 2.0))
+    return {"b1": b1, "b2": b2}
+
+
+@scenario("YT-8")
+def yt8(T, c):
+    a = T.ones(2, 3, requires_grad=True, **c.kw()) * 2
+    b = T.ones(2, 3, requires_grad=True, **c.kw()) * 3
+    c1 = a + b
+    c.chk.true(c1.requires_grad, "c1 = a + b is not tracked")
+    with T.no_grad():
+        c2 = a + b
+    c.chk.true(not c2.requires_grad, "c2 = a + b inside no_grad() is tracked")
+    c3 = a * b
+    c.chk.true(c3.requires_grad, "c3 = a * b after no_grad() is not tracked")
+    return {"c1": c1, "c2": c2, "c3": c3}
+
+
+@scenario("YT-9")
+def yt9(T, c):
+    def add_tensors1(x, y):
+        return x + y
+
+    @T.no_grad()
+    def add_tensors2(x, y):
+        return x + y
+
+    @T.enable_grad()
+    def add_tensors3(x, y):
+        return x + y
+
+    a = T.ones(2, 3, requires_grad=True, **c.kw()) * 2
+    b = T.ones(2, 3, requires_grad=True, **c.kw()) * 3
+    c.chk.true(add_tensors1(a, b).requires_grad, "undecorated function is not tracked")
+    c.chk.true(not add_tensors2(a, b).requires_grad, "@no_grad() function is tracked")
+    with T.no_grad():
+        with T.enable_grad():
+            inner = a + b
+        c.chk.true(inner.requires_grad, "enable_grad() inside no_grad() is not tracked")
+        c.chk.true(add_tensors3(a, b).requires_grad, "@enable_grad() inside no_grad() untracked")
+        c.chk.true(not (a + b).requires_grad, "no_grad() is not restored after enable_grad()")
+    return {"sum": add_tensors2(a, b)}
+
+
+@scenario("YT-10")
+def yt10(T, c):
+    x = c.make(c.uniform(5), requires_grad=True)
+    y = x.detach()
+    c.close("y == x", y, _h(x))
+    c.chk.true(not y.requires_grad, "x.detach() requires grad")
+    c.chk.true("requires_grad=True" in repr(x), f"print(x) lacks requires_grad=True: {x!r}")
+    c.chk.true("requires_grad" not in repr(y), f"print(y) mentions requires_grad: {y!r}")
+    return {"y": y}
+
+
+@scenario("YT-11")
+def yt11(T, c):
+    a = T.linspace(0.0, 2.0 * math.pi, steps=25, requires_grad=True, **c.kw())
+    c.chk.raises(RuntimeError, "leaf Variable that requires grad", lambda: T.sin_(a),
+                 "sin_(a) on a leaf that requires grad")
+    c.chk.true(a.grad is None and a.grad_fn is None, "the failed sin_ changed the leaf")
+    c.close("the failed sin_ left a unchanged", a, np.linspace(0.0, 2.0 * math.pi, 25))
+    x = c.make(c.normal(4), requires_grad=True)
+    if not c.oracle:
+        # Beyond PyTorch: changing a saved tensor in place keeps what backward needs.
+        y = x * 1.0
+        z = y.sin()
+        y.add_(1.0)
+        z.sum().backward()
+        c.close("backward after y.add_() uses the saved y: cos(x)", x.grad, np.cos(_h(x)))
+    return {"a": a.detach()}
+
+
+@scenario("YT-12")
+def yt12(T, c):
+    x = c.make(c.uniform(2, 3, lo=0.5, hi=1.5))
+    y = x.clone()
+    z = T.ones(2, 3, **c.kw())
+    profiler = T.autograd.profiler
+    with profiler.profile() as prf:
+        with profiler.record_function("doubling"):
+            for _ in range(1000):
+                z = (z / x) * y
+    averages = prf.key_averages()
+    counts = {evt.key: evt.count for evt in averages}
+    for kind in ("div", "mul"):
+        hits = {k: n for k, n in counts.items() if kind in k.lower()}
+        c.chk.true(any(n == 1000 for n in hits.values()),
+                   f"no profiler row for {kind} with 1000 calls: {hits or counts}")
+    c.chk.true(any("doubling" in k for k in counts), "record_function('doubling') has no row")
+    table = averages.table(sort_by="self_cpu_time_total")
+    c.chk.true("1000" in table and "Self CPU" in table, f"table lacks counts or Self CPU:\n{table}")
+    path = os.path.join(tempfile.mkdtemp(prefix="polygrad-trace-"), "trace.json")
+    prf.export_chrome_trace(path)
+    import json
+    with open(path) as f:
+        trace = json.load(f)
+    c.chk.true(bool(trace), "export_chrome_trace wrote an empty trace")
+    c.close("z stays 1 (y == x)", z, np.ones((2, 3)))
+    return {"z": z}
+
+
+def _doubling(T, c, x):
+    y = x * 2
+    k = 1
+    while y.data.norm() < 1000:
+        y = y * 2
+        k += 1
+    return y, k
+
+
+@scenario("YT-13")
+def yt13(T, c):
+    x = c.make(c.normal(3), requires_grad=True)
+    y, k = _doubling(T, c, x)
+    c.chk.raises(RuntimeError, "grad can be implicitly created only for scalar outputs",
+                 y.backward, "y.backward() on a non-scalar y")
+    v = T.tensor([0.1, 1.0, 0.0001], **c.kw())
+    y.backward(v)
+    c.close("x.grad == v * 2**k", x.grad, _h(v) * 2.0 ** k)
+    return {"y": y, "x.grad": x.grad}
+
+
+def _exp_adder(x, y):
+    return 2 * x.exp() + 3 * y
+
+
+@scenario("YT-14")
+def yt14(T, c):
+    jacobian = T.autograd.functional.jacobian
+    out = {}
+    for n in (1, 3):
+        inputs = (c.make(c.uniform(n)), c.make(c.uniform(n)))
+        jx, jy = jacobian(_exp_adder, inputs)
+        c.close(f"n={n}: d/dx == diag(2 e^x)", jx, np.diag(2 * np.exp(_h(inputs[0]))))
+        c.close(f"n={n}: d/dy == 3 I", jy, 3 * np.eye(n))
+        out.update({f"n{n}.dx": jx, f"n{n}.dy": jy})
+    return out
+
+
+@scenario("YT-15")
+def yt15(T, c):
+    F = T.autograd.functional
+
+    def pow_reducer(x):
+        return x.pow(3).sum()
+
+    def do_some_doubling(x):
+        return _doubling(T, c, x)[0]
+
+    x = c.make(c.uniform(3, lo=0.5, hi=1.5))
+    v = c.make(c.normal(3))
+    h = _h(x)
+    hess = F.hessian(pow_reducer, x)
+    c.close("hessian == diag(6x)", hess, np.diag(6 * h))
+    _, hvp = F.hvp(pow_reducer, x, v)
+    _, vhp = F.vhp(pow_reducer, x, v)
+    c.close("hvp == 6 x v", hvp, 6 * h * _h(v))
+    c.close("hvp == vhp (symmetric Hessian)", vhp, _h(hvp))
+    inputs = c.make(c.normal(3))
+    grads = T.tensor([0.1, 1.0, 0.0001], **c.kw())
+    y, k = _doubling(T, c, inputs)
+    output, vjp = F.vjp(do_some_doubling, inputs, v=grads)
+    c.close("vjp == v * 2**k", vjp, _h(grads) * 2.0 ** k)
+    c.close("vjp output", output, _h(y))
+    xs = (c.make(c.uniform(3)), c.make(c.uniform(3)))
+    t = c.make(c.normal(3))
+    _, jvp = F.jvp(_exp_adder, xs, (t, t))
+    c.close("jvp == 2 e^x t + 3 t", jvp, 2 * np.exp(_h(xs[0])) * _h(t) + 3 * _h(t))
+    return {"hessian": hess, "hvp": hvp, "vhp": vhp, "vjp": vjp, "jvp": jvp}
+
+
+# -- Blitz (seed 003) ---------------------------------------------------------------------------
+
+@scenario("BZ-1")
+def bz1(T, c):
+    x = T.autograd.Variable(T.ones(2, 2, **c.kw()), requires_grad=True)
+    y = x + 2
+    z = y * y * 3
+    out = z.mean()
+    out.backward()
+    c.close("x.grad == 4.5", x.grad, np.full((2, 2), 4.5))
+    c.close("out == 27", out, np.float64(27.0))
+    c.chk.true(not x.data.requires_grad, "x.data requires grad")
+    c.chk.true(y.grad_fn is not None, "y.grad_fn is None")
+    c.chk.true(x.grad_fn is None, "x.grad_fn is not None for a leaf")
+    return {"x.grad": x.grad, "out": out}
+
+
+@scenario("BZ-2")
+def bz2(T, c):
+    x = c.make(c.normal(3), requires_grad=True)
+    y, k = _doubling(T, c, x)
+    gradients = T.tensor([0.1, 1.0, 0.0001], **c.kw())
+    y.backward(gradients)
+    c.close("x.grad == gradients * 2**k", x.grad, _h(gradients) * 2.0 ** k)
+    return {"y": y, "x.grad": x.grad}
