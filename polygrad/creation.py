@@ -76,9 +76,17 @@ def default_backend():
     return get_backend(name)
 
 
-def _backend(backend):
+def _backend(backend, device=None):
+    """The backend for a new tensor: the one named, else the default one, unless ``device``
+    asks for a device the default lacks ("cuda" then means the default CUDA-capable backend)."""
     from .plugins import get_backend
-    return default_backend() if backend is None else get_backend(backend)
+    if backend is not None:
+        return get_backend(backend)
+    b = default_backend()
+    if device is not None:
+        from .transfer import pick_backend
+        b = pick_backend(b, device)
+    return b
 
 
 def _finish(array, backend, requires_grad):
@@ -120,7 +128,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, backend=None):
     owner = owner_of(data)
     if owner is not None and backend is None:
         backend = owner
-    b = _backend(backend)
+    b = _backend(backend, device)
     if owner is not None and owner is not b:
         array = b.from_numpy(owner.to_numpy(data), device=device)
         device = None
@@ -182,7 +190,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None, backend=None, require
 
 def from_numpy(array, *, backend=None, device=None, requires_grad=False, dtype=None):
     """A tensor on ``backend`` made from a host numpy array through the backend's from_numpy."""
-    b = _backend(backend)
+    b = _backend(backend, device)
     out = b.from_numpy(array, device=device)
     if dtype is not None:
         out = b.xp.astype(out, b.native_dtype(dtype))
@@ -192,7 +200,7 @@ def from_numpy(array, *, backend=None, device=None, requires_grad=False, dtype=N
 # -- filled -----------------------------------------------------------------------------------
 
 def _filled(kind, size, fill, dtype, device, requires_grad, backend):
-    b = _backend(backend)
+    b = _backend(backend, device)
     xp = b.xp
     shape = _shape(size)
     nat = _float_or(b, dtype) if dtype is not None or not isinstance(fill, (bool, int)) or \
@@ -266,7 +274,7 @@ def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, backend=None, k=0):
     """An ``n x m`` identity matrix (QS-5 uses ``eye(4, 5)``)."""
-    b = _backend(backend)
+    b = _backend(backend, device)
     kw = {"dtype": _float_or(b, dtype)}
     dev = b.to_native_device(device)
     if dev is not None:
@@ -276,7 +284,7 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, backend=None
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False, backend=None):
     """Values from ``start`` to ``end`` (exclusive), torch and Array API style."""
-    b = _backend(backend)
+    b = _backend(backend, device)
     if end is None:
         start, end = 0, start
     kw = {}
@@ -297,7 +305,7 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False,
     >>> polygrad.linspace(0, 1, steps=3)
     tensor([0.0000, 0.5000, 1.0000])
     """
-    b = _backend(backend)
+    b = _backend(backend, device)
     kw = {"dtype": _float_or(b, dtype)}
     dev = b.to_native_device(device)
     if dev is not None:
@@ -318,7 +326,7 @@ def manual_seed(seed):
 
 
 def _random(kind, size, dtype, device, requires_grad, backend):
-    b = _backend(backend)
+    b = _backend(backend, device)
     nat = _float_or(b, dtype)
     arr = getattr(b.random(), kind)(_shape(size), dtype=nat, device=b.to_native_device(device))
     return _finish(arr, b, requires_grad)
