@@ -53,6 +53,13 @@ class _Size(int):
         return self._shape if dim is None else self._shape[dim]
 
 
+class _TensorDevice(Device):
+    """A tensor's device; it remembers the backend, so that Array API code such as
+    ``xp.asarray(0.0, device=x.device)`` makes its array beside ``x``."""
+
+    __slots__ = ("backend",)
+
+
 class Tensor:
     """polygrad's value: a backend array plus autograd state.
 
@@ -190,7 +197,9 @@ class Tensor:
 
     @property
     def device(self):
-        return Device(self._backend.device_str(self._st.array))
+        dev = _TensorDevice(self._backend.device_str(self._st.array))
+        dev.backend = self._backend     # creation with device=x.device stays on x's backend
+        return dev
 
     @property
     def backend(self):
@@ -291,12 +300,19 @@ class Tensor:
             yield self[i]
 
     def __dlpack__(self, *args, **kwargs):
+        if self._node is not None:      # a DLPack consumer would silently drop the gradient
+            raise RuntimeError("Can't export a Tensor that requires grad through DLPack; use "
+                               "tensor.detach() first.")
         return self._st.array.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
         return self._st.array.__dlpack_device__()
 
     def __array_namespace__(self, api_version=None):
+        """polygrad's differentiable Array API namespace, ``polygrad.ops``."""
+        if api_version not in (None, "2022.12", "2023.12", "2024.12"):
+            raise ValueError(f"polygrad implements the Array API 2024.12 (and accepts 2022.12 "
+                             f"and 2023.12); api_version={api_version!r} is not supported")
         from . import ops
         return ops
 

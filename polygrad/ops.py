@@ -1,106 +1,488 @@
-"""polygrad's differentiable namespace (``pg``): Array API functions on Tensors.
+"""polygrad's differentiable namespace (``pg``): the Array API 2024.12 standard on Tensors.
 
-Every primitive of the table appears here under its Array API name, recording
-the graph as it runs. Backward with ``create_graph=True`` runs the primitive
-rules on this module, and ``Tensor.__array_namespace__`` returns it, so library
-code written against the standard becomes differentiable. Torch-flavoured
-wrappers (``dim=``, ``keepdim=``, ``torch.cat``) live in ``polygrad.torch_api``.
+``Tensor.__array_namespace__`` returns this module, so library code written against
+the standard (SciPy with ``SCIPY_ARRAY_API=1``, scikit-learn with array-API dispatch,
+array-api-extra) records polygrad's graph and becomes differentiable. Backward with
+``create_graph=True`` runs the primitive rules on this module too.
+
+Every standard function is here with the standard's signature (arrays positional-only,
+options keyword-only), plus the ``linalg``, ``fft`` and a small ``special`` extension.
+A function is either one primitive (the table in ``polygrad.primitives``), a composition
+of primitives (gradients for free), or non-differentiable: the backend's function run on
+raw arrays (argsort, unique_*, nonzero ...). Primitives that are not in the standard
+(scatter_add, setitem, logsumexp, plugins' ops) are added by name at the end.
+Torch-flavoured wrappers (``dim=``, ``keepdim=``, ``torch.cat``) live in
+``polygrad.torch_api``; what is left out of the standard is in docs/array-api.md.
 """
 
 from __future__ import annotations
 
+import builtins
+import math
 import sys
+import types
+from collections import namedtuple
 
 from . import creation as _creation
+from . import dtypes as _dtypes
 from .dtypes import (DType, bool, complex64, complex128, float16, float32, float64,  # noqa: F401
                      int8, int16, int32, int64, uint8, uint16, uint32, uint64)
 from .engine import apply
 from .primitives import PRIMITIVES, load_table
 
 load_table()
+P = PRIMITIVES
 
 __array_api_version__ = "2024.12"
-e = 2.718281828459045
-pi = 3.141592653589793
-inf = float("inf")
-nan = float("nan")
+e = math.e
+pi = math.pi
+inf = math.inf
+nan = math.nan
 newaxis = None
 
 
-def _backend_of(args):
+def __array_namespace_info__():
+    """The inspection namespace for the current default backend.
+
+    >>> import polygrad.ops as pg
+    >>> pg.__array_namespace_info__().default_dtypes()["real floating"]
+    polygrad.float32
+    """
+    from .array_api_info import Info
+    return Info()
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+def _tensor_cls():
     from ._tensor import Tensor
+    return Tensor
+
+
+def _backend_of(args):
+    Tensor = _tensor_cls()
     for a in args:
         if isinstance(a, Tensor):
             return a._backend
-    return None
+    from .plugins import owner_of
+    for a in args:
+        b = owner_of(a) if hasattr(a, "shape") else None
+        if b is not None:
+            return b
+    return _creation.default_backend()
 
 
-def _generated(prim):
-    def fn(*args, **opts):
-        dt = opts.get("dtype")
-        if isinstance(dt, DType) or isinstance(dt, str):
-            b = _backend_of(args)
-            if b is not None:
-                opts["dtype"] = b.native_dtype(dt)
-        return apply(prim, *args, **opts)
-    fn.__name__ = fn.__qualname__ = prim.name
-    fn.__doc__ = f"Differentiable ``{prim.name}`` (primitive ``{prim.node_name}``)."
+def _native(dtype, args):
+    """A dtype option in the backend's own vocabulary (None stays None)."""
+    return None if dtype is None else _backend_of(args).native_dtype(dtype)
+
+
+def _axis(axis):
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def _raw(x):
+    Tensor = _tensor_cls()
+    return x._st.array if isinstance(x, Tensor) else x
+
+
+def _wrap(out, backend):
+    """Tensors for a backend function's output: an array, a tuple or a namedtuple of arrays."""
+    from ._tensor import _make
+    if isinstance(out, tuple):
+        items = [_wrap(o, backend) for o in out]
+        return type(out)(*items) if hasattr(out, "_fields") else tuple(items)
+    return _make(out, backend)
+
+
+def _call_raw(name, *args, **opts):
+    """Run the backend's ``name`` on raw arrays: for outputs that carry no gradient."""
+    backend = _backend_of(args)
+    prim = P.get(name)
+    fn = backend.op(name, prim.impl if prim is not None else None)
+    return _wrap(fn(*[_raw(a) for a in args], **opts), backend)
+
+
+def _as_tensor(x, like=None):
+    Tensor = _tensor_cls()
+    if isinstance(x, Tensor):
+        return x
+    backend = like._backend if like is not None else None
+    return _creation.asarray(x, backend=backend)
+
+
+# -- elementwise functions: one primitive each ---------------------------------------------------
+
+def _unary(name):
+    prim = P[name]
+
+    def fn(x, /):
+        return apply(prim, x)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"Elementwise ``{name}`` (Array API), recorded as ``{prim.node_name}``."
     return fn
 
 
-def _install():
-    module = sys.modules[__name__]
-    for name, prim in PRIMITIVES.items():
-        if "." not in name and name not in _HANDWRITTEN:
-            setattr(module, name, _generated(prim))
+def _binary(name):
+    prim = P[name]
+
+    def fn(x1, x2, /):
+        return apply(prim, x1, x2)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"Elementwise ``{name}`` (Array API), recorded as ``{prim.node_name}``."
+    return fn
 
 
-# -- functions whose calling convention differs from ``apply(prim, *arrays, **options)`` -------
+_UNARY = ("abs", "acos", "acosh", "asin", "asinh", "atan", "atanh", "bitwise_invert", "ceil",
+          "conj", "cos", "cosh", "exp", "expm1", "floor", "imag", "isfinite", "isinf", "isnan",
+          "log", "log1p", "log2", "log10", "logical_not", "negative", "positive", "real",
+          "reciprocal", "round", "sign", "signbit", "sin", "sinh", "sqrt", "square", "tan",
+          "tanh", "trunc")
+_BINARY = ("add", "atan2", "bitwise_and", "bitwise_left_shift", "bitwise_or",
+           "bitwise_right_shift", "bitwise_xor", "copysign", "divide", "equal", "floor_divide",
+           "greater", "greater_equal", "hypot", "less", "less_equal", "logaddexp", "logical_and",
+           "logical_or", "logical_xor", "maximum", "minimum", "multiply", "nextafter",
+           "not_equal", "pow", "remainder", "subtract")
+for _name in _UNARY:
+    globals()[_name] = _unary(_name)
+for _name in _BINARY:
+    globals()[_name] = _binary(_name)
+
+
+def clip(x, /, min=None, max=None):
+    """Clamp ``x`` to [min, max]; array bounds get gradients too.
+
+    >>> import polygrad.ops as pg
+    >>> pg.clip(pg.asarray([-2.0, 0.5, 3.0]), -1.0, 1.0).tolist()
+    [-1.0, 0.5, 1.0]
+    """
+    Tensor = _tensor_cls()
+    if isinstance(min, Tensor) or isinstance(max, Tensor) or hasattr(min, "shape") \
+            or hasattr(max, "shape"):
+        out = x
+        if min is not None:
+            out = apply(P["maximum"], out, min)
+        if max is not None:
+            out = apply(P["minimum"], out, max)
+        if out is x:
+            out = apply(P["positive"], x)
+        return out
+    return apply(P["clip"], x, min=min, max=max)
+
+
+def where(condition, x1, x2, /):
+    return apply(P["where"], condition, x1, x2)
+
+
+# -- reductions and statistics -----------------------------------------------------------------
+
+def sum(x, /, *, axis=None, dtype=None, keepdims=False):
+    return apply(P["sum"], x, axis=_axis(axis), dtype=_native(dtype, (x,)), keepdims=keepdims)
+
+
+def prod(x, /, *, axis=None, dtype=None, keepdims=False):
+    return apply(P["prod"], x, axis=_axis(axis), dtype=_native(dtype, (x,)), keepdims=keepdims)
+
+
+def mean(x, /, *, axis=None, keepdims=False):
+    return apply(P["mean"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def max(x, /, *, axis=None, keepdims=False):
+    return apply(P["max"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def min(x, /, *, axis=None, keepdims=False):
+    return apply(P["min"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def var(x, /, *, axis=None, correction=0.0, keepdims=False):
+    return apply(P["var"], x, axis=_axis(axis), correction=correction, keepdims=keepdims)
+
+
+def std(x, /, *, axis=None, correction=0.0, keepdims=False):
+    return apply(P["std"], x, axis=_axis(axis), correction=correction, keepdims=keepdims)
+
+
+def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
+    return apply(P["cumulative_sum"], x, axis=axis, dtype=_native(dtype, (x,)),
+                 include_initial=include_initial)
+
+
+def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
+    return apply(P["cumulative_prod"], x, axis=axis, dtype=_native(dtype, (x,)),
+                 include_initial=include_initial)
+
+
+def logsumexp(x, /, *, axis=None, keepdims=False):
+    """Not in the standard: a stable log(sum(exp(x))) with its own rule."""
+    return apply(P["logsumexp"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def argmax(x, /, *, axis=None, keepdims=False):
+    return apply(P["argmax"], x, axis=axis, keepdims=keepdims)
+
+
+def argmin(x, /, *, axis=None, keepdims=False):
+    return apply(P["argmin"], x, axis=axis, keepdims=keepdims)
+
+
+def all(x, /, *, axis=None, keepdims=False):
+    return apply(P["all"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def any(x, /, *, axis=None, keepdims=False):
+    return apply(P["any"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def count_nonzero(x, /, *, axis=None, keepdims=False):
+    return apply(P["count_nonzero"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
+    """The n-th forward difference along ``axis`` (a composition: slices and subtract)."""
+    parts = [a for a in (prepend, x, append) if a is not None]
+    if len(parts) > 1:
+        parts = [_as_tensor(a, x) for a in parts]
+        parts = [broadcast_to(a, x.shape[:axis % x.ndim] + (1,) + x.shape[axis % x.ndim + 1:])
+                 if a.ndim == 0 else a for a in parts]
+        x = concat(parts, axis=axis)
+    ax = axis % x.ndim
+    for _ in range(n):
+        hi = [slice(None)] * x.ndim
+        lo = [slice(None)] * x.ndim
+        hi[ax], lo[ax] = slice(1, None), slice(None, -1)
+        x = x[tuple(hi)] - x[tuple(lo)]
+    return x
+
+
+# -- searching, sorting, sets ----------------------------------------------------------------------
+
+def argsort(x, /, *, axis=-1, descending=False, stable=True):
+    if not descending:
+        return apply(P["argsort"], x, axis=axis, stable=stable)
+    # A stable descending order: sort the flipped array ascending, flip back, map indices.
+    n = x.shape[axis]
+    flipped = apply(P["argsort"], flip(x, axis=axis), axis=axis, stable=stable)
+    return (n - 1) - flip(flipped, axis=axis)
+
+
+def sort(x, /, *, axis=-1, descending=False, stable=True):
+    """Sorted values; the gradient flows back through the gathering (take_along_axis)."""
+    idx = argsort(x, axis=axis, descending=descending, stable=stable)
+    return take_along_axis(x, idx, axis=axis)
+
+
+def searchsorted(x1, x2, /, *, side="left", sorter=None):
+    kw = {} if sorter is None else {"sorter": _raw(sorter)}
+    return apply(P["searchsorted"], x1, x2, side=side, **kw)
+
+
+def nonzero(x, /):
+    return _call_raw("nonzero", x)
+
+
+def unique_all(x, /):
+    return _call_raw("unique_all", x)
+
+
+def unique_counts(x, /):
+    return _call_raw("unique_counts", x)
+
+
+def unique_inverse(x, /):
+    return _call_raw("unique_inverse", x)
+
+
+def unique_values(x, /):
+    return _call_raw("unique_values", x)
+
+
+def isin(x1, x2, /, *, invert=False):
+    """2025.12: whether each element of ``x1`` is in ``x2`` (not differentiable)."""
+    return _call_raw("isin", x1, x2, invert=invert)
+
+
+# -- indexing -------------------------------------------------------------------------------------
+
+def take(x, indices, /, *, axis=None):
+    from ._tensor import _raw_operand
+    return apply(P["take"], x, _raw_operand(indices, x), axis=axis)
+
+
+def take_along_axis(x, indices, /, *, axis=-1):
+    from ._tensor import _raw_operand
+    return apply(P["take_along_axis"], x, _raw_operand(indices, x), axis=axis)
+
+
+def getitem(x, key):
+    """Not in the standard: ``x[key]`` as a function (rules use it)."""
+    return x[key]
+
+
+# -- shapes ----------------------------------------------------------------------------------------
 
 def concat(arrays, /, *, axis=0):
-    return apply(PRIMITIVES["concat"], *arrays, axis=axis)
+    return apply(P["concat"], *arrays, axis=axis)
 
 
 def stack(arrays, /, *, axis=0):
-    return apply(PRIMITIVES["stack"], *arrays, axis=axis)
+    return apply(P["stack"], *arrays, axis=axis)
 
 
 def astype(x, dtype, /, *, copy=True, device=None):
-    out = apply(PRIMITIVES["astype"], x, x._backend.native_dtype(dtype))
+    out = x
+    if copy or _dtypes.as_dtype(dtype) is not x.dtype:
+        out = apply(P["astype"], x, x._backend.native_dtype(dtype))
     return out.to(device=device) if device is not None else out
 
 
 def reshape(x, /, shape, *, copy=None):
-    return apply(PRIMITIVES["reshape"], x, tuple(shape))
+    return apply(P["reshape"], x, tuple(shape))
 
 
 def permute_dims(x, /, axes):
-    return apply(PRIMITIVES["permute_dims"], x, tuple(axes))
+    return apply(P["permute_dims"], x, tuple(axes))
+
+
+def matrix_transpose(x, /):
+    return apply(P["matrix_transpose"], x)
 
 
 def broadcast_to(x, /, shape):
-    return apply(PRIMITIVES["broadcast_to"], x, tuple(shape))
+    return apply(P["broadcast_to"], x, tuple(shape))
 
 
-def clip(x, /, min=None, max=None):
-    from ._tensor import Tensor
-    if isinstance(min, Tensor) or isinstance(max, Tensor):     # tensor bounds get gradients too
-        out = x
-        if min is not None:
-            out = apply(PRIMITIVES["maximum"], out, min)
-        if max is not None:
-            out = apply(PRIMITIVES["minimum"], out, max)
-        return out
-    return apply(PRIMITIVES["clip"], x, min=min, max=max)
+def expand_dims(x, /, axis=0):
+    return apply(P["expand_dims"], x, axis=axis)
 
 
-def take(x, indices, /, *, axis=None):
-    from ._tensor import _raw_operand
-    return apply(PRIMITIVES["take"], x, _raw_operand(indices, x), axis=axis)
+def squeeze(x, /, axis):
+    return apply(P["squeeze"], x, axis=axis)
 
 
-def getitem(x, key):
-    return x[key]
+def flip(x, /, *, axis=None):
+    return apply(P["flip"], x, axis=_axis(axis))
+
+
+def moveaxis(x, source, destination, /):
+    src = (source,) if isinstance(source, int) else tuple(source)
+    dst = (destination,) if isinstance(destination, int) else tuple(destination)
+    src = [s % x.ndim for s in src]
+    dst = [d % x.ndim for d in dst]
+    order = [i for i in range(x.ndim) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute_dims(x, order)
+
+
+def roll(x, /, shift, *, axis=None):
+    if axis is None:
+        return reshape(roll(reshape(x, (-1,)), shift, axis=0), x.shape)
+    shifts = (shift,) if isinstance(shift, int) else tuple(shift)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    if len(shifts) == 1 and len(axes) > 1:
+        shifts = shifts * len(axes)
+    for s, ax in zip(shifts, axes):
+        n = x.shape[ax]
+        if n == 0 or s % n == 0:
+            continue
+        k = s % n
+        lead = [slice(None)] * x.ndim
+        tail = [slice(None)] * x.ndim
+        lead[ax % x.ndim], tail[ax % x.ndim] = slice(n - k, None), slice(0, n - k)
+        x = concat([x[tuple(lead)], x[tuple(tail)]], axis=ax)
+    return x
+
+
+def repeat(x, repeats, /, *, axis=None):
+    """Repeat elements: a ``take`` with repeated indices, so the gradient adds them up."""
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
+    xp = x._backend.xp
+    dev = getattr(x._st.array, "device", None)
+    positions = xp.arange(x.shape[axis], device=dev)
+    index = xp.repeat(positions, _raw(repeats) if not isinstance(repeats, int) else repeats)
+    return take(x, index, axis=axis)
+
+
+def tile(x, repetitions, /):
+    reps = tuple(repetitions)
+    nd = builtins.max(len(reps), x.ndim)
+    reps = (1,) * (nd - len(reps)) + reps
+    shape = (1,) * (nd - x.ndim) + tuple(x.shape)
+    y = reshape(x, tuple(s for d in shape for s in (1, d)))
+    y = broadcast_to(y, tuple(s for r, d in zip(reps, shape) for s in (r, d)))
+    return reshape(y, tuple(r * d for r, d in zip(reps, shape)))
+
+
+def unstack(x, /, *, axis=0):
+    ax = axis % x.ndim
+    return tuple(x[(slice(None),) * ax + (i, Ellipsis)] for i in range(x.shape[ax]))
+
+
+def broadcast_arrays(*arrays):
+    shape = broadcast_shapes(*[a.shape for a in arrays])
+    return [broadcast_to(a, shape) for a in arrays]
+
+
+def broadcast_shapes(*shapes):
+    """2025.12: the broadcast of several shapes (a ValueError names them if impossible)."""
+    nd = builtins.max((len(s) for s in shapes), default=0)
+    out = []
+    for dims in zip(*[(1,) * (nd - len(s)) + tuple(s) for s in shapes]):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            raise ValueError(f"shapes {', '.join(map(str, shapes))} cannot be broadcast together")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def meshgrid(*arrays, indexing="xy"):
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
+    n = len(arrays)
+    sizes = [a.shape[0] if a.ndim else 1 for a in arrays]
+    if indexing == "xy" and n > 1:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    out = []
+    for i, a in enumerate(arrays):
+        shape = [1] * n
+        pos = i
+        if indexing == "xy" and n > 1 and i < 2:
+            pos = 1 - i
+        shape[pos] = a.shape[0] if a.ndim else 1
+        out.append(broadcast_to(reshape(a, tuple(shape)), tuple(sizes)))
+    return out
+
+
+def tril(x, /, *, k=0):
+    return apply(P["tril"], x, k=k)
+
+
+def triu(x, /, *, k=0):
+    return apply(P["triu"], x, k=k)
+
+
+# -- linear algebra in the main namespace -----------------------------------------------------------
+
+def matmul(x1, x2, /):
+    return apply(P["matmul"], x1, x2)
+
+
+def tensordot(x1, x2, /, *, axes=2):
+    return apply(P["tensordot"], x1, x2, axes=axes)
+
+
+def vecdot(x1, x2, /, *, axis=-1):
+    return apply(P["vecdot"], x1, x2, axis=axis)
+
+
+# -- creation: without array arguments they use the default backend and device ---------------------
+
+def _on(device):
+    """The backend a device came from (``device=x.device``), else None: the default backend."""
+    return getattr(device, "backend", None)
 
 
 def zeros_like(x, /, *, dtype=None, device=None):
@@ -116,43 +498,199 @@ def empty_like(x, /, *, dtype=None, device=None):
 
 
 def full_like(x, /, fill_value, *, dtype=None, device=None):
+    if dtype is None and not isinstance(fill_value, builtins.bool) \
+            and isinstance(fill_value, (int, float)):
+        dtype = x.dtype        # the standard keeps x's dtype
     return _creation.full_like(x, fill_value, dtype=dtype, device=device)
 
 
 def zeros(shape, *, dtype=None, device=None):
-    return _creation.zeros(shape, dtype=dtype, device=device)
+    return _creation.zeros(shape, dtype=dtype, device=device, backend=_on(device))
 
 
 def ones(shape, *, dtype=None, device=None):
-    return _creation.ones(shape, dtype=dtype, device=device)
+    return _creation.ones(shape, dtype=dtype, device=device, backend=_on(device))
 
 
 def empty(shape, *, dtype=None, device=None):
-    return _creation.empty(shape, dtype=dtype, device=device)
+    return _creation.empty(shape, dtype=dtype, device=device, backend=_on(device))
 
 
 def full(shape, fill_value, *, dtype=None, device=None):
-    return _creation.full(shape, fill_value, dtype=dtype, device=device)
+    return _creation.full(shape, fill_value, dtype=dtype, device=device, backend=_on(device))
 
 
 def asarray(obj, /, *, dtype=None, device=None, copy=None):
-    return _creation.asarray(obj, dtype=dtype, device=device, copy=copy)
+    if isinstance(obj, _tensor_cls()):       # stays on its backend, in the graph
+        out = obj
+        if dtype is not None and _dtypes.as_dtype(dtype) is not obj.dtype:
+            out = astype(out, dtype)
+        if device is not None and out.device != device:
+            out = out.to(device=device)
+        return out.clone() if copy and out is obj else out
+    return _creation.asarray(obj, dtype=dtype, device=device, copy=copy, backend=_on(device))
 
 
 def arange(start, /, stop=None, step=1, *, dtype=None, device=None):
-    return _creation.arange(start, stop, step, dtype=dtype, device=device)
+    return _creation.arange(start, stop, step, dtype=dtype, device=device, backend=_on(device))
 
 
 def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True):
     if not endpoint:
         step = (stop - start) / num
         stop = stop - step
-    return _creation.linspace(start, stop, num, dtype=dtype, device=device)
+    return _creation.linspace(start, stop, num, dtype=dtype, device=device,
+                              backend=_on(device))
 
 
 def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None):
-    return _creation.eye(n_rows, n_cols, k=k, dtype=dtype, device=device)
+    return _creation.eye(n_rows, n_cols, k=k, dtype=dtype, device=device, backend=_on(device))
 
 
-_HANDWRITTEN = {name for name in dir(sys.modules[__name__]) if not name.startswith("_")}
-_install()
+def from_dlpack(x, /, *, device=None, copy=None):
+    """A Tensor from any DLPack producer, on the default backend."""
+    backend = _creation.default_backend()
+    load = backend.from_dlpack or backend.xp.from_dlpack
+    out = _wrap(load(x), backend)
+    if device is not None:
+        out = out.to(device=device)
+    return out.clone() if copy else out
+
+
+# -- data types -----------------------------------------------------------------------------------
+
+_KINDS = {"integral": ("signed integer", "unsigned integer"),
+          "numeric": ("signed integer", "unsigned integer", "real floating",
+                      "complex floating")}
+
+
+def isdtype(dtype, kind):
+    """Whether ``dtype`` is of ``kind`` (a dtype, a kind name or a tuple of them).
+
+    >>> import polygrad.ops as pg
+    >>> pg.isdtype(pg.float32, "real floating")
+    True
+    """
+    dtype = _dtypes.as_dtype(dtype)
+    if isinstance(kind, tuple):
+        return builtins.any(isdtype(dtype, k) for k in kind)
+    if isinstance(kind, str):
+        if kind not in _KINDS and kind not in ("bool", "signed integer", "unsigned integer",
+                                               "real floating", "complex floating"):
+            raise ValueError(f"isdtype: unknown kind {kind!r}")
+        return dtype.kind in _KINDS.get(kind, (kind,))
+    return dtype is _dtypes.as_dtype(kind)
+
+
+def _dtype_of(x):
+    return x.dtype if hasattr(x, "dtype") and not isinstance(x, type) else _dtypes.as_dtype(x)
+
+
+def result_type(*arrays_and_dtypes):
+    Tensor = _tensor_cls()
+    backend = _backend_of(arrays_and_dtypes)
+    args = []
+    for a in arrays_and_dtypes:
+        if isinstance(a, (builtins.bool, int, float, complex)):
+            args.append(a)
+        elif isinstance(a, Tensor):
+            args.append(backend.native_dtype(a.dtype))
+        else:
+            args.append(backend.native_dtype(_dtype_of(a)))
+    return _dtypes.as_dtype(backend.xp.result_type(*args))
+
+
+def can_cast(from_, to, /):
+    backend = _backend_of((from_,))
+    return builtins.bool(backend.xp.can_cast(backend.native_dtype(_dtype_of(from_)),
+                                             backend.native_dtype(to)))
+
+
+finfo_object = namedtuple("finfo_object", "bits eps max min smallest_normal dtype")
+iinfo_object = namedtuple("iinfo_object", "bits max min dtype")
+
+
+def finfo(type, /):
+    dt = _dtype_of(type)
+    info = _backend_of((type,)).xp.finfo(_backend_of((type,)).native_dtype(dt))
+    real = {"complex64": float32, "complex128": float64}.get(dt.name, dt)
+    return finfo_object(int(info.bits), float(info.eps), float(info.max), float(info.min),
+                        float(info.smallest_normal), real)
+
+
+def iinfo(type, /):
+    dt = _dtype_of(type)
+    info = _backend_of((type,)).xp.iinfo(_backend_of((type,)).native_dtype(dt))
+    return iinfo_object(int(info.bits), int(info.max), int(info.min), dt)
+
+
+# -- extensions: linalg, fft, special ---------------------------------------------------------------
+
+def _extension(name, doc, functions):
+    module = types.ModuleType(f"{__name__}.{name}", doc)
+    for fn in functions:
+        fn.__qualname__ = fn.__name__
+        setattr(module, fn.__name__, fn)
+    sys.modules[module.__name__] = module
+    return module
+
+
+from . import _ops_linalg, _ops_fft  # noqa: E402  (they use the functions above)
+
+linalg = _extension("linalg", _ops_linalg.__doc__, _ops_linalg.FUNCTIONS)
+fft = _extension("fft", _ops_fft.__doc__, _ops_fft.FUNCTIONS)
+
+
+def _special_functions():
+    def erf(x, /):
+        """The error function (relative error < 1.2e-7 unless a backend overrides it)."""
+        return apply(P["special.erf"], x)
+
+    def expit(x, /):
+        return 1.0 / (1.0 + exp(-x))
+
+    def logit(x, /):
+        return log(x) - log1p(-x)
+
+    def xlogy(x, y, /):
+        return where(x == 0, zeros_like(_as_tensor(x, y) * y), x * log(where(x == 0, 1.0, y)))
+
+    def xlog1py(x, y, /):
+        return where(x == 0, zeros_like(_as_tensor(x, y) * y), x * log1p(where(x == 0, 0.0, y)))
+
+    return [erf, expit, logit, xlogy, xlog1py]
+
+
+special = _extension(
+    "special", "A small ``special`` extension: scipy.special looks up ``xp.special.<name>`` "
+    "on namespaces it does not know, so these run differentiably under SciPy.",
+    _special_functions())
+
+
+# -- primitives outside the standard (scatter_add, setitem, plugins' ops), by name ----------------
+
+def _generated(prim):
+    def fn(*args, **opts):
+        dt = opts.get("dtype")
+        if isinstance(dt, (DType, str)):
+            opts["dtype"] = _backend_of(args).native_dtype(dt)
+        return apply(prim, *args, **opts)
+    fn.__name__ = fn.__qualname__ = prim.name
+    fn.__doc__ = f"Differentiable ``{prim.name}`` (primitive ``{prim.node_name}``)."
+    return fn
+
+
+def __getattr__(name):
+    # primitives registered after import (plugins) appear here on first use
+    prim = P.get(name)
+    if prim is None or name.startswith("_"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    fn = _generated(prim)
+    globals()[name] = fn
+    return fn
+
+
+for _name, _prim in list(P.items()):
+    if "." not in _name and _name not in globals():
+        globals()[_name] = _generated(_prim)
+del _name, _prim

@@ -237,3 +237,4 @@ def _call_ns(ns, name, *args, **opts):
 def load_table():
     """Import the table modules (idempotent)."""
     from . import elementwise as _e, reductions as _r, shape as _s, linalg as _l, indexing as _i  # noqa: F401
+    from . import standard as _st, linalg_ext as _le, fft as _f  # noqa: F401

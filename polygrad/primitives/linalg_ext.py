@@ -1,0 +1,226 @@
+"""The Array API ``linalg`` extension's differentiable primitives (real inputs):
+det, logabsdet (slogdet's second output), inv, solve, cholesky, eigh, svdvals, pinv and
+vector_norm. Rules are written in Array API vocabulary and assume the matrix is regular
+(invertible; distinct eigenvalues and singular values), as torch's do.
+
+Functions that are compositions (matrix_norm, trace, diagonal, outer, cross,
+matrix_power, eigvalsh) live in ``polygrad.ops.linalg``; matmul, tensordot and vecdot
+are in ``linalg``. ``eigh`` returns two arrays, so its primitive packs them into one:
+eigenvalues in row 0 and eigenvectors below (shape ``(..., n + 1, n)``); ``ops``
+unpacks them with differentiable slicing.
+"""
+
+from . import def_nondifferentiable as nondifferentiable, def_primitive as primitive
+
+
+def _mT(ns, a):
+    return ns.matrix_transpose(a)
+
+
+def _eye_like(ns, a):
+    n = a.shape[-1]
+    return ns.eye(n, dtype=a.dtype, device=getattr(a, "device", None))
+
+
+def _trailing(ns, a, n=2):
+    """``a`` with ``n`` trailing unit axes, to scale matrices by per-matrix scalars."""
+    for _ in range(n):
+        a = ns.expand_dims(a, axis=-1)
+    return a
+
+
+# det: d det(X) = det(X) tr(X^-1 dX)
+def _det_vjp(ns, g, out, x):
+    return (_trailing(ns, g * out) * _mT(ns, ns.linalg.inv(x)),)
+
+
+def _det_jvp(ns, tangents, out, x):
+    return out * ns.linalg.trace(ns.linalg.solve(x, tangents[0]))
+
+
+def _logabsdet_impl(xp, x):
+    return xp.linalg.slogdet(x)[1]
+
+
+def _logabsdet_vjp(ns, g, out, x):
+    return (_trailing(ns, g) * _mT(ns, ns.linalg.inv(x)),)
+
+
+def _logabsdet_jvp(ns, tangents, out, x):
+    return ns.linalg.trace(ns.linalg.solve(x, tangents[0]))
+
+
+# inv: d X^-1 = -X^-1 dX X^-1
+def _inv_vjp(ns, g, out, x):
+    ot = _mT(ns, out)
+    return (-ns.matmul(ot, ns.matmul(g, ot)),)
+
+
+def _inv_jvp(ns, tangents, out, x):
+    return -ns.matmul(out, ns.matmul(tangents[0], out))
+
+
+# solve: out = A^-1 B; gB = A^-T g, gA = -gB out^T
+def _solve_vjp(ns, g, out, a, b, _needs=(True, True)):
+    vector = b.ndim == 1
+    if vector:
+        g, out = ns.expand_dims(g, axis=-1), ns.expand_dims(out, axis=-1)
+    gb = ns.linalg.solve(_mT(ns, a), g)
+    ga = -ns.matmul(gb, _mT(ns, out)) if _needs[0] else None
+    if vector:
+        gb = ns.squeeze(gb, axis=-1)
+    return ga, (gb if _needs[1] else None)
+
+
+def _solve_jvp(ns, tangents, out, a, b):
+    ta, tb = tangents
+    vector = b.ndim == 1
+    rhs = None
+    if tb is not None:
+        rhs = ns.expand_dims(tb, axis=-1) if vector else tb
+    if ta is not None:
+        o = ns.expand_dims(out, axis=-1) if vector else out
+        term = -ns.matmul(ta, o)
+        rhs = term if rhs is None else rhs + term
+    t = ns.linalg.solve(a, rhs)
+    return ns.squeeze(t, axis=-1) if vector else t
+
+
+_solve_vjp.wants_needs = True
+
+
+# cholesky: torch's rule. gA = L^-T Phi(L^T gL) L^-1, symmetrised; Phi = tril with half diagonal
+def _phi(ns, a):
+    return ns.tril(a, k=-1) + 0.5 * ns.tril(ns.triu(a))
+
+
+def _cholesky_vjp(ns, g, out, x, upper=False):
+    low = _mT(ns, out) if upper else out
+    gl = _mT(ns, g) if upper else g
+    phi = _phi(ns, ns.matmul(_mT(ns, low), gl))
+    left = ns.linalg.solve(_mT(ns, low), phi)                        # L^-T phi
+    ga = _mT(ns, ns.linalg.solve(_mT(ns, low), _mT(ns, left)))      # (L^-T phi) L^-1
+    return (0.5 * (ga + _mT(ns, ga)),)
+
+
+def _cholesky_jvp(ns, tangents, out, x, upper=False):
+    low = _mT(ns, out) if upper else out
+    t = tangents[0]
+    # dL = L Phi(L^-1 dA L^-T)
+    inner = ns.linalg.solve(low, _mT(ns, ns.linalg.solve(low, _mT(ns, t))))
+    dl = ns.matmul(low, _phi(ns, inner))
+    return _mT(ns, dl) if upper else dl
+
+
+# eigh, packed: row 0 eigenvalues w, rows 1.. eigenvectors V
+def _eigh_impl(xp, x):
+    w, v = xp.linalg.eigh(x)
+    return xp.concat([xp.expand_dims(w, axis=-2), v], axis=-2)
+
+
+def _eigh_parts(out):
+    return out[..., 0, :], out[..., 1:, :]
+
+
+def _eigh_vjp(ns, g, out, x):
+    w, v = _eigh_parts(out)
+    gw, gv = _eigh_parts(g)
+    diff = ns.expand_dims(w, axis=-2) - ns.expand_dims(w, axis=-1)    # w_j - w_i
+    eye = _eye_like(ns, diff)
+    f = ns.where(eye == 1, 0.0, 1.0 / ns.where(eye == 1, 1.0, diff))
+    inner = f * ns.matmul(_mT(ns, v), gv) + eye * ns.expand_dims(gw, axis=-2)
+    ga = ns.matmul(v, ns.matmul(inner, _mT(ns, v)))
+    return (0.5 * (ga + _mT(ns, ga)),)
+
+
+def _eigh_jvp(ns, tangents, out, x):
+    w, v = _eigh_parts(out)
+    t = tangents[0]
+    vtv = ns.matmul(_mT(ns, v), ns.matmul(t, v))
+    diff = ns.expand_dims(w, axis=-2) - ns.expand_dims(w, axis=-1)
+    eye = _eye_like(ns, diff)
+    f = ns.where(eye == 1, 0.0, 1.0 / ns.where(eye == 1, 1.0, diff))
+    dw = ns.sum(vtv * eye, axis=-1)
+    dv = ns.matmul(v, f * vtv)
+    return ns.concat([ns.expand_dims(dw, axis=-2), dv], axis=-2)
+
+
+# svdvals: d s_i = u_i^T dX v_i
+def _svdvals_vjp(ns, g, out, x):
+    u, _, vh = ns.linalg.svd(x, full_matrices=False)
+    return (ns.matmul(u * ns.expand_dims(g, axis=-2), vh),)
+
+
+def _svdvals_jvp(ns, tangents, out, x):
+    u, _, vh = ns.linalg.svd(x, full_matrices=False)
+    return ns.sum(ns.matmul(_mT(ns, u), tangents[0]) * _mT(ns, vh), axis=-1)
+
+
+# pinv (full rank): dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P
+def _pinv_impl(xp, x, rtol=None):
+    return xp.linalg.pinv(x, rtol=rtol)
+
+
+def _pinv_vjp(ns, g, out, x, rtol=None):
+    p, pt = out, _mT(ns, out)
+    ap = ns.eye(x.shape[-2], dtype=x.dtype) - ns.matmul(x, p)
+    pa = ns.eye(x.shape[-1], dtype=x.dtype) - ns.matmul(p, x)
+    return (-ns.matmul(pt, ns.matmul(g, pt))
+            + ns.matmul(ns.matmul(p, pt), ns.matmul(g, _mT(ns, ap)))
+            + ns.matmul(_mT(ns, pa), ns.matmul(g, ns.matmul(pt, p))),)
+
+
+def _pinv_jvp(ns, tangents, out, x, rtol=None):
+    p, t = out, tangents[0]
+    ap = ns.eye(x.shape[-2], dtype=x.dtype) - ns.matmul(x, p)
+    pa = ns.eye(x.shape[-1], dtype=x.dtype) - ns.matmul(p, x)
+    return (-ns.matmul(p, ns.matmul(t, p))
+            + ns.matmul(ns.matmul(p, _mT(ns, p)), ns.matmul(_mT(ns, t), ap))
+            + ns.matmul(pa, ns.matmul(_mT(ns, t), ns.matmul(_mT(ns, p), p))))
+
+
+# vector_norm: the gradient of |x|_p is sign(x) |x|^(p-1) / |x|_p^(p-1); 0 at a zero norm
+def _vnorm_impl(xp, x, axis=None, keepdims=False, ord=2):
+    return xp.linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=ord)
+
+
+def _vnorm_partial(ns, out, x, axis, keepdims, ord):
+    from .reductions import _unreduce
+    o = _unreduce(ns, out, x, axis, keepdims)
+    ax = abs(x)
+    if ord == float("inf") or ord == -float("inf"):
+        mask = ax == o
+        count = ns.sum(ns.astype(mask, x.dtype), axis=axis, keepdims=True)
+        return ns.where(mask, ns.sign(x), 0.0) / count
+    if ord == 0:
+        return ns.zeros_like(x)
+    if ord == 1:
+        return ns.sign(x)
+    safe = ns.where(o == 0, 1.0, o)
+    if ord == 2:
+        return ns.where(o == 0, 0.0, x / safe)
+    return ns.where(o == 0, 0.0, ns.sign(x) * (ax / safe) ** (ord - 1))
+
+
+def _vnorm_vjp(ns, g, out, x, axis=None, keepdims=False, ord=2):
+    from .reductions import _unreduce
+    return (_unreduce(ns, g, x, axis, keepdims) * _vnorm_partial(ns, out, x, axis, keepdims, ord),)
+
+
+def _vnorm_jvp(ns, tangents, out, x, axis=None, keepdims=False, ord=2):
+    d = _vnorm_partial(ns, out, x, axis, keepdims, ord)
+    return ns.sum(d * tangents[0], axis=axis, keepdims=keepdims)
+
+
+primitive("linalg.det", _det_vjp, _det_jvp, node_name="LinalgDetBackward0")
+primitive("linalg.logabsdet", _logabsdet_vjp, _logabsdet_jvp, impl=_logabsdet_impl,
+          node_name="LinalgSlogdetBackward0")
+primitive("linalg.inv", _inv_vjp, _inv_jvp, node_name="LinalgInvExBackward0")
+primitive("linalg.solve", _solve_vjp, _solve_jvp, node_name="LinalgSolveExBackward0")
+primitive("linalg.cholesky", _cholesky_vjp, _cholesky_jvp, node_name="LinalgCholeskyExBackward0")
+primitive("linalg.eigh", _eigh_vjp, _eigh_jvp, impl=_eigh_impl, node_name="LinalgEighBackward0")
+primitive("linalg.svdvals", _svdvals_vjp, _svdvals_jvp, node_name="LinalgSvdBackward0")
+primitive("linalg.pinv", _pinv_vjp, _pinv_jvp, impl=_pinv_impl, node_name="LinalgPinvBackward0")
+primitive("linalg.vector_norm", _vnorm_vjp, _vnorm_jvp, impl=_vnorm_impl,
+          node_name="LinalgVectorNormBackward0")
+nondifferentiable("linalg.matrix_rank", "linalg.svd", "linalg.qr", "linalg.slogdet")
