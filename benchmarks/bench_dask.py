@@ -6,7 +6,7 @@ The point is that it runs, on data of any size; on a 2-core machine parity is th
 The dask timing includes building the lazy graphs, computing ``out`` and ``a.grad`` in one
 pass on the workers and keeping ``a.grad`` there, as numpy keeps it in memory.
 
-    python benchmarks/bench_dask.py [--n 1e7] [--chunk 1e7] [--repeat 3]
+    python benchmarks/bench_dask.py [--n 1e7] [--chunk 2.5e6] [--repeat 3]
 """
 
 import argparse
@@ -32,7 +32,8 @@ def sin_chain(backend, n):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=float, default=1e8, help="elements (default 1e8)")
-    p.add_argument("--chunk", type=float, default=1e7, help="elements per dask chunk")
+    p.add_argument("--chunk", type=float, default=2.5e7,
+                   help="elements per dask chunk (default 2.5e7: two chunks per worker at 1e8)")
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args(argv)
     n, chunk = int(args.n), int(args.chunk)

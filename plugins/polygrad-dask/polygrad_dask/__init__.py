@@ -118,6 +118,9 @@ backend = polygrad.Backend(
     overrides={"scatter_add": _scatter_add, "getitem": _getitem},
     lazy=True,
     materialize=materialize,
+    # a dask array is a graph, never a view of another's memory: a leaf's .grad may keep it
+    # (copying would only add a graph layer to every backward)
+    owns=lambda array: True,
     info=_info,
 )
 
