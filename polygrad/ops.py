@@ -652,11 +652,12 @@ def _special_functions():
     def logit(x, /):
         return log(x) - log1p(-x)
 
+    # 0 where x == 0 (even at y == 0); d/dx is log(y) everywhere, as torch's
     def xlogy(x, y, /):
-        return where(x == 0, zeros_like(_as_tensor(x, y) * y), x * log(where(x == 0, 1.0, y)))
+        return x * log(where((x == 0) & (y == 0), 1.0, y))
 
     def xlog1py(x, y, /):
-        return where(x == 0, zeros_like(_as_tensor(x, y) * y), x * log1p(where(x == 0, 0.0, y)))
+        return x * log1p(where((x == 0) & (y == -1), 0.0, y))
 
     return [erf, expit, logit, xlogy, xlog1py]
 
