@@ -175,3 +175,12 @@ def test_listed_with_its_distribution():
     assert (row["distribution"], row["version"], row["status"]) == \
         ("polygrad-strict", "0.1.0", "loaded")
     assert row["devices"] == ["cpu", "device1", "device2"]
+
+
+def test_random_tensors_on_a_fake_device(strict):
+    """The host generator hands from_numpy the backend's own device object."""
+    pg.manual_seed(3)
+    a = pg.randn(2, 2, backend=strict, device="device1")
+    b = pg.rand(3, backend=strict, device="cpu")
+    assert str(a.device) == "device1" and str(b.device) == "cpu"
+    assert a.to(device="cpu").numpy().shape == (2, 2)

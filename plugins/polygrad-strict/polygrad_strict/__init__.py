@@ -50,7 +50,9 @@ def _device_of(array):
 
 def _from_numpy(array, *, device=None):
     import array_api_strict
-    dev = None if device is None else _native_device(str(polygrad.device(device)))
+    dev = device
+    if device is not None and not isinstance(device, array_api_strict.Device):
+        dev = _native_device(str(polygrad.device(device)))   # a name such as "device1"
     return array_api_strict.asarray(array, copy=True, device=dev)
 
 
