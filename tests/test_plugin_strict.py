@@ -51,6 +51,8 @@ CASES = {
     "index array on axis 1": ([(5, 4)], lambda pg, x: (x[:, pg.tensor([3, 0, 3])] ** 2).sum()),
     "2-d index array": ([(5, 4)], lambda pg, x: (x[pg.tensor([[0, 1], [4, 4]])] ** 3).sum()),
     "boolean mask": ([(5, 4)], lambda pg, x: (x[x > 0] ** 2).sum()),
+    "batched diagonal": ([(2, 3, 3)], lambda pg, x: (x[..., pg.tensor([0, 2]), pg.tensor([1, 2])]
+                                                     ** 2).sum()),
     "setitem in the graph": ([(4,)], lambda pg, x: _setitem(x)),
     "integer true division": ([(3,)], lambda pg, x: (x * (pg.arange(3) / 2)).sum()),
 }

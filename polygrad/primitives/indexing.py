@@ -45,10 +45,35 @@ def _take_axis(items):
     return axis
 
 
+def _trailing_arrays(items, ndim):
+    """``(..., i1, ..., ik)`` with integer arrays on the last k <= ndim axes (``x[..., r, c]``,
+    a batched diagonal): k, else None. The standard has no Ellipsis beside index arrays."""
+    if len(items) < 2 or items[0] is not Ellipsis or len(items) - 1 > ndim:
+        return None
+    if all(hasattr(k, "shape") and "int" in str(k.dtype) for k in items[1:]):
+        return len(items) - 1
+    return None
+
+
+def _take_trailing(xp, x, arrays):
+    """``x[..., *arrays]`` as one take over the merged trailing axes."""
+    lead, trail = x.shape[:x.ndim - len(arrays)], x.shape[x.ndim - len(arrays):]
+    flat = 0
+    for a, n in zip(arrays, trail):
+        flat = flat * n + a % n
+    size = 1
+    for n in trail:
+        size *= n
+    out = xp.take(xp.reshape(x, lead + (size,)), xp.reshape(flat, (-1,)), axis=len(lead))
+    return xp.reshape(out, lead + tuple(flat.shape))
+
+
 def _getitem_impl(xp, x, key):
     items = key if isinstance(key, tuple) else (key,)
     axis = _take_axis(items)
     if axis is None:
+        if _trailing_arrays(items, x.ndim):
+            return _take_trailing(xp, x, items[1:])
         return x[standard_key(key, x.ndim)]
     idx = items[axis]
     if idx.ndim == 1:

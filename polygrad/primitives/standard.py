@@ -26,7 +26,8 @@ def along_key(xp, indices, axis):
         else:
             shape = [1] * ndim
             shape[i] = n
-            key.append(xp.reshape(xp.arange(n, device=getattr(indices, "device", None)), shape))
+            key.append(xp.reshape(xp.arange(n, device=getattr(indices, "device", None)),
+                                  tuple(shape)))
     return tuple(key)
 
 
