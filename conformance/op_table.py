@@ -41,6 +41,7 @@ class OpCase:
     second_order: bool = True
     fd: bool = True                   # False where eps=1e-6 differences cannot see the op
     float32: bool = True              # False for ops on integer/boolean inputs only
+    symmetric: bool = False           # inputs are symmetric matrices: so are all directions
     why_not_fd: str = ""
 
     def run(self, ns, *xs):
@@ -120,6 +121,35 @@ def _torch_setitem(xp, x, v):
 def _torch_scatter_add(xp, x):
     import torch
     return torch.zeros(4, 3, dtype=x.dtype).index_add(0, torch.tensor([1, 3]), x)
+
+
+def well_conditioned(n):
+    return lambda rng: rng.uniform(-1, 1, (n, n)) + 3 * np.eye(n)
+
+
+def spd(n):
+    """Symmetric positive definite with well-separated eigenvalues."""
+    def build(rng):
+        q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+        return (q * np.arange(1.0, n + 1.0)) @ q.T
+    return build
+
+
+def _torch():
+    import torch
+    return torch
+
+
+def _apply(name, *xs, **opts):
+    """Call a primitive that the differentiable namespace does not spell out."""
+    from polygrad.engine import apply
+    from polygrad.primitives import PRIMITIVES
+    return apply(PRIMITIVES[name], *xs, **opts)
+
+
+def _eigh_invariant(ns, x):
+    w, v = ns.linalg.eigh(x)
+    return ns.concat([ns.expand_dims(w, axis=0), v * v], axis=0)
 
 
 def _torch_unique_all(x):
@@ -253,6 +283,34 @@ _ROWS = [
     nn_case("binary_cross_entropy_with_logits",
             lambda rng: [rng.uniform(-2, 2, size=(2, 3)), rng.uniform(0, 1, size=(2, 3))]),
     nn_case("mse_loss", args(r(2, 3), r(2, 3))),
+    # the rest of the Array API standard: extensions linalg, fft, special
+    OpCase("take_along_axis", lambda rng: [rng.uniform(-2, 2, (3, 4)), rng.integers(0, 4, (3, 2))],
+           opts={"axis": 1}, torch=lambda xp, x, i: _torch().take_along_dim(x, i, dim=1)),
+    OpCase("cumulative_prod", args(away(2, 3)), opts={"axis": 1},
+           torch=lambda xp, x: _torch().cumprod(x, dim=1)),
+    OpCase("tril", args(r(3, 3)), torch=lambda xp, x: _torch().tril(x)),
+    OpCase("triu", args(r(3, 3)), opts={"k": 1}, torch=lambda xp, x: _torch().triu(x, 1)),
+    OpCase("imag", args(r(2, 3)), call=lambda ns, x: ns.imag(x * 1j), **_step),
+    OpCase("special.erf", args(r(2, 3)), torch=lambda xp, x: _torch().special.erf(x)),
+    OpCase("linalg.det", args(well_conditioned(3))),
+    OpCase("linalg.logabsdet", args(well_conditioned(3)), call=lambda ns, x: _apply(
+        "linalg.logabsdet", x), torch=lambda xp, x: _torch().linalg.slogdet(x)[1]),
+    OpCase("linalg.inv", args(well_conditioned(3))),
+    OpCase("linalg.solve", args(well_conditioned(3), r(3, 2))),
+    OpCase("linalg.cholesky", args(spd(3)), symmetric=True),
+    # eigenvectors have arbitrary signs: compare eigenvalues and v*v, which do not
+    OpCase("linalg.eigh", args(spd(3)), call=lambda ns, x: _eigh_invariant(ns, x),
+           symmetric=True),
+    OpCase("linalg.svdvals", args(r(3, 2))),
+    OpCase("linalg.pinv", args(r(3, 2))),
+    OpCase("linalg.vector_norm", args(away(2, 3)), opts={"axis": 1},
+           torch=lambda xp, x: _torch().linalg.vector_norm(x, dim=1)),
+    N("linalg.matrix_rank", args(r(3, 3))),
+    N("linalg.svd", args(r(3, 2)), call=lambda ns, x: ns.linalg.svd(x)[1]),
+    N("linalg.qr", args(r(3, 3)), call=lambda ns, x: ns.abs(ns.linalg.qr(x)[1])),
+    N("linalg.slogdet", args(well_conditioned(3))),
+    *(OpCase(f"fft.{n}", args(r(2, 4)), **_step) for n in (
+        "fft", "ifft", "fftn", "ifftn", "rfft", "irfft", "hfft", "ihfft")),
     # nondifferentiable: a forward-value check only
     *(N(n, args(grid(2, 3), grid(2, 3))) for n in (
         "equal", "not_equal", "less", "less_equal", "greater", "greater_equal")),

@@ -50,7 +50,7 @@ def _wanted(config):
 
 def pytest_configure(config):
     if _wanted(config):
-        activate(config)
+        activate(config)._session()      # an unknown backend name is a usage error, now
 
 
 def activate(config):

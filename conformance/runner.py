@@ -330,8 +330,9 @@ class Session:
         if not prim.differentiable:
             return res
         u = _direction(f"op:{name}/u", np.shape(res["value"]), in_dtype)
+        u_arr = u.astype(dt) if res["value"].dtype.kind != "c" else u.astype(res["value"].dtype)
         grads = pg.autograd.grad(out, [xs[i] for i in wrt],
-                                 grad_outputs=pg.from_numpy(u.astype(dt), backend=b, device=dev),
+                                 grad_outputs=pg.from_numpy(u_arr, backend=b, device=dev),
                                  create_graph=case.second_order, allow_unused=True)
         res["vjp"] = [_grad_or_zero(g, host[i]) for g, i in zip(grads, wrt)]
         res["u"] = u
@@ -409,12 +410,12 @@ class Session:
         host = [h.astype(dt).astype(np.float64) if _is_float(h) else h
                 for h in self._host_inputs(name, dt)]
         wrt = self._wrt(name, host)
-        ts = [_direction(f"op:{name}/t{i}", host[i].shape, dt) for i in wrt]
+        ts = [_sym(_case(name), _direction(f"op:{name}/t{i}", host[i].shape, dt)) for i in wrt]
         _, jt = self._evaluate(name, b, dev, dt, host, dt, tangents=ts)
         if jt is None:
             rec.fail("forward mode produced no tangent (the JVP rule returned None)")
             return rec
-        lhs = np.sum(to_host(jt).astype(np.float64) * run["u"])
+        lhs = np.sum(np.real(to_host(jt)) * run["u"])      # real cotangent: Re<J t, u>
         rhs = sum(np.sum(t * v.astype(np.float64)) for t, v in zip(ts, run["vjp"]))
         rec.close("<J t, u> vs <t, J^T u>", np.float64(lhs), np.float64(rhs))
         return rec
@@ -427,7 +428,7 @@ class Session:
         host = self._host_inputs(name, dt)
         wrt = self._wrt(name, host)
         eps = FD["eps"]
-        ds = {i: _direction(f"op:{name}/d{i}", host[i].shape, dt) for i in wrt}
+        ds = {i: _sym(case, _direction(f"op:{name}/d{i}", host[i].shape, dt)) for i in wrt}
 
         def shifted(sign):
             return [h + sign * eps * ds[i] if i in ds else h for i, h in enumerate(host)]
@@ -454,7 +455,7 @@ class Session:
         xs = [pg.from_numpy(h.astype(dt) if _is_float(h) else h, backend=b, device=dev)
               if isinstance(h, np.ndarray) else h for h in host]
         with pg.use_backend(b):
-            return to_host(_case(name).run(pg.ops, *xs)).astype(np.float64)
+            return np.real(to_host(_case(name).run(pg.ops, *xs))).astype(np.float64)
 
     def _op_torch(self, name, b, dev, dt):
         got = self.op_run(name, b, dev, dt)
@@ -476,7 +477,7 @@ class Session:
         if not prim.differentiable:
             return res
         u = _direction(f"op:{name}/u", tuple(out.shape), in_dtype)
-        grads = torch.autograd.grad(out, [xs[i] for i in wrt], torch.from_numpy(u),
+        grads = torch.autograd.grad(out, [xs[i] for i in wrt], torch.from_numpy(u).to(out.dtype),
                                     create_graph=case.second_order, allow_unused=True)
         res["vjp"] = [_grad_or_zero(g, host[i]) for g, i in zip(grads, wrt)]
         if case.second_order:
@@ -511,10 +512,29 @@ class Session:
             if b.name not in msg or name not in msg:
                 raise CheckFailed(f"UnsupportedOperation does not name backend {b.name!r} and "
                                   f"op {name!r}: {msg}") from exc
-            return Recorder(**tolerance("value", dt))
+            return self._lifted(name, b, dev, dt, host)
         raise _StaleDeclaration(
             f"stale declaration: backend {b.name!r} declares {name!r} unsupported "
             f"({b.unsupported[name]}), but it ran; remove it from Backend.unsupported")
+
+    def _lifted(self, name, b, dev, dt, host):
+        """Try the op with the declaration lifted: if it now runs right, the declaration is stale."""
+        lifted = dataclasses.replace(b, unsupported={k: v for k, v in b.unsupported.items()
+                                                     if k != name})
+        rec = Recorder(**tolerance("value", dt))
+        try:
+            with self.polygrad.no_grad():
+                got = self._evaluate_value(name, lifted, dev, dt, host)
+            probe = Recorder(**tolerance("value", dt))
+            probe.close("value", got, self._ref_op(name, dt)["value"])
+        except Exception:  # noqa: BLE001 - failing without the declaration is what we expect
+            return rec
+        if probe.ok:
+            raise _StaleDeclaration(
+                f"stale declaration: backend {b.name!r} declares {name!r} unsupported "
+                f"({b.unsupported[name]}), but without the declaration it runs and matches the "
+                f"reference; remove it from Backend.unsupported")
+        return rec
 
     def _fused(self, name, kind, b, dev, dt):
         """The backend's fused kernel against the decomposed primitives, on the same inputs."""
@@ -577,8 +597,13 @@ def _direction(key, shape, in_dtype):
     return rng.standard_normal(shape).astype(in_dtype).astype(np.float64)
 
 
+def _sym(case, d):
+    """Directions stay in the op's domain: symmetric for eigh and cholesky."""
+    return (d + np.swapaxes(d, -1, -2)) / 2 if case.symmetric else d
+
+
 def _grad_or_zero(g, like):
-    return np.zeros(np.shape(like)) if g is None else to_host(g).astype(np.float64)
+    return np.zeros(np.shape(like)) if g is None else np.real(to_host(g)).astype(np.float64)
 
 
 def _first_device(b):

@@ -1,0 +1,305 @@
+"""The conformance suite's engine and front ends: meta-tests (every SCENARIOS.md id and
+every primitive has a case), backend declarations (unsupported, known failures, fused,
+skips), the JSON schema, the Markdown and HTML renderings, the CLI and ``run()``.
+
+Throwaway backends are derived from the numpy one and registered in-process
+(register_plugin / unregister_plugin in try/finally).
+"""
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import polygrad
+from polygrad.plugins import get_backend, register_plugin, unregister_plugin
+from polygrad_conformance import SCENARIO_IDS, run
+from polygrad_conformance.op_table import OP_CASES, OpCase, register_case
+from polygrad_conformance.report import load_schema
+from polygrad_conformance.runner import Session, execute
+from polygrad_conformance.scenarios import SCENARIOS
+
+SCENARIOS_MD = Path(os.environ.get("POLYGRAD_SCENARIOS_MD",
+                                   Path(__file__).resolve().parents[2] / "shared" / "SCENARIOS.md"))
+
+
+@contextlib.contextmanager
+def derived_backend(name, **changes):
+    """A copy of the numpy backend under another name, registered for the block."""
+    backend = dataclasses.replace(get_backend("numpy"), name=name, **changes)
+
+    class Plugin:
+        @polygrad.hookimpl
+        def register_backends(self, register):
+            register(backend)
+
+    register_plugin(Plugin(), name=f"test-{name}")
+    try:
+        yield backend
+    finally:
+        unregister_plugin(f"test-{name}")
+
+
+def outcomes(backends, cases, dtypes=("float64",), **kw):
+    session = Session(backends, dtypes=dtypes, cases=cases, **kw)
+    return {r["id"]: r for r in map(execute, session.checks())}
+
+
+# -- meta-tests ------------------------------------------------------------------------------
+
+def test_every_scenarios_md_id_has_a_case_in_order():
+    ids = [sid for sid, _, _ in SCENARIO_IDS]
+    assert list(SCENARIOS) == ids, "scenario functions out of SCENARIOS.md order"
+    if SCENARIOS_MD.exists():     # the checkout's SCENARIOS.md; third parties use the list
+        documented = re.findall(r"^\| ((?:QS|YT|BZ)-\d+) ", SCENARIOS_MD.read_text(), re.M)
+        assert documented == ids
+    assert len(ids) == 24
+
+
+def test_every_primitive_has_a_case():
+    from polygrad.primitives import PRIMITIVES
+    Session(["numpy"])        # loads every table the installation has
+    missing = sorted(set(PRIMITIVES) - set(OP_CASES))
+    assert not missing, f"primitives without a conformance case: {missing}"
+
+
+def test_a_plugin_primitive_without_a_case_is_reported_then_covered_by_register_case():
+    from polygrad.primitives import Primitive
+
+    prim = Primitive("test_cube", lambda ns, g, out, x: (3 * g * x * x,),
+                     lambda ns, ts, out, x: 3 * ts[0] * x * x,
+                     impl=lambda xp, x: x * x * x)
+
+    class Plugin:
+        @polygrad.hookimpl
+        def register_primitives(self, register):
+            register(prim)
+
+    register_plugin(Plugin(), name="test-cube")
+    try:
+        recs = outcomes(["numpy"], ["op:test_cube"])
+        assert [r["outcome"] for r in recs.values()] == ["error"]
+        assert "no conformance case" in next(iter(recs.values()))["reason"]
+        register_case(OpCase("test_cube", lambda rng: [rng.uniform(-1, 1, (2, 3))],
+                             call=lambda ns, x: _apply(prim, x), torch=lambda xp, x: x ** 3))
+        recs = outcomes(["numpy"], ["op:test_cube"])
+        got = {r["check"]: r["outcome"] for r in recs.values()}
+        assert got == {"value": "pass", "vjp": "pass", "grad2": "pass", "jvp": "pass",
+                       "fd": "pass", "torch": "pass", "cross": "skip"}, recs
+    finally:
+        unregister_plugin("test-cube")
+        OP_CASES.pop("test_cube", None)
+
+
+def _apply(prim, x):
+    from polygrad.engine import apply
+    return apply(prim, x)
+
+
+# -- checks find what they should ------------------------------------------------------------
+
+def test_scenario_checks_pass_and_ids_are_stable():
+    recs = outcomes(["numpy", "torch"], ["YT-1"], dtypes=("float32",))
+    assert list(recs) == [f"YT-1/{c}-{b}-cpu-float32" for b in ("numpy", "torch")
+                          for c in ("tutorial", "grad", "torch", "cross")]
+    assert all(r["outcome"] == "pass" for r in recs.values()), recs
+    assert all(0 <= r["tol_ratio"] <= 1 for r in recs.values())
+
+
+BROKEN = [  # (override, case, check that must fail)
+    ({"sin": lambda xp, x: xp.sin(x) * (1 + 1e-4)}, "op:sin", "value"),
+    ({"sin": lambda xp, x: xp.cos(x)}, "YT-1", "grad"),
+]
+
+
+@pytest.mark.parametrize("override,case,check", BROKEN, ids=["value-off-by-1e-4", "yt1-cos"])
+def test_a_wrong_forward_fails_with_its_error_measured(override, case, check):
+    with derived_backend("badnp", overrides=override):
+        recs = outcomes(["badnp"], [case])
+    rec = recs[f"{case}/{check}-badnp-cpu-float64"]
+    assert rec["outcome"] == "fail"
+    assert rec["tol_ratio"] > 1 and rec["worst"]["index"] is not None
+    assert "x tolerance" in rec["reason"]
+
+
+def test_known_failure_is_strict_xfail():
+    kf = [polygrad.KnownFailure(match="op:sin/value-*", reason="sin is off")]
+    wrong = {"sin": lambda xp, x: xp.sin(x) + 1}
+    with derived_backend("kfnp", overrides=wrong, known_failures=kf):
+        rec = outcomes(["kfnp"], ["op:sin"])["op:sin/value-kfnp-cpu-float64"]
+    assert rec["outcome"] == "xfail" and "sin is off" in rec["reason"]
+    with derived_backend("kfnp", known_failures=kf):          # the bug is fixed: XPASS
+        rec = outcomes(["kfnp"], ["op:sin"])["op:sin/value-kfnp-cpu-float64"]
+    assert rec["outcome"] == "xpass" and "remove it" in rec["reason"]
+
+
+def test_unsupported_declaration_is_verified_and_a_stale_one_flagged():
+    no_sin = {"sin": lambda xp, x: (_ for _ in ()).throw(RuntimeError("no sin here"))}
+    with derived_backend("unnp", unsupported={"sin": "no sin kernel"}, overrides=no_sin):
+        rec = outcomes(["unnp"], ["op:sin"])["op:sin/unsupported-unnp-cpu-float64"]
+    assert rec["outcome"] == "unsupported", rec
+    with derived_backend("stalenp", unsupported={"sin": "no sin kernel"}):
+        rec = outcomes(["stalenp"], ["op:sin"])["op:sin/unsupported-stalenp-cpu-float64"]
+    assert rec["outcome"] == "xpass-unsupported" and "stale declaration" in rec["reason"]
+
+
+def test_fused_kernel_is_compared_with_the_decomposed_primitives():
+    good = {"sigmoid": lambda xp, x: 1 / (1 + xp.exp(-x))}
+    bad = {"sigmoid": lambda xp, x: 1 / (1 + xp.exp(-x)) + 1e-3}
+    for fused, expected in ((good, "pass"), (bad, "fail")):
+        with derived_backend("fusednp", fused=fused):
+            recs = outcomes(["fusednp"], ["fused:sigmoid"])
+        assert recs["fused:sigmoid/value-fusednp-cpu-float64"]["outcome"] == expected
+
+
+SKIPS = [  # (session options, id, reason fragment)
+    ({"devices": ["cuda:0"]}, "YT-1/grad-numpy-cuda:0-float64", "no CUDA device visible"),
+    ({"dtypes": ("float32",)}, "op:sin/fd-numpy-cpu-float32", "float64 only"),
+]
+
+
+@pytest.mark.parametrize("opts,cid,why", SKIPS, ids=["cuda", "fd-float32"])
+def test_skips_say_exactly_why(opts, cid, why):
+    opts = {"dtypes": ("float64",), **opts}
+    recs = outcomes(["numpy"], ["YT-1", "op:sin"], **opts)
+    assert recs[cid]["outcome"] == "skip" and why in recs[cid]["reason"]
+
+
+def test_backend_without_float64_is_skipped_with_the_declaration_named():
+    dtypes = tuple(d for d in get_backend("numpy").dtypes if d != "float64")
+    with derived_backend("f32np", dtypes=dtypes):
+        rec = outcomes(["f32np"], ["YT-1"])["YT-1/tutorial-f32np-cpu-float64"]
+    assert rec["outcome"] == "skip"
+    assert rec["reason"] == "backend 'f32np' declares no float64"
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(polygrad.UnknownBackendError, match="unknown backend 'nosuch'"):
+        Session(["nosuch"])
+
+
+def test_plugin_import_check_flags_an_eager_import(tmp_path, monkeypatch):
+    mod = tmp_path / "eager_plugin.py"
+    mod.write_text("import wave\nimport polygrad\n")   # wave: a stdlib module polygrad never imports
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import eager_plugin
+        backend = dataclasses.replace(get_backend("numpy"), name="eagernp", module="wave")
+        eager_plugin.register_backends = polygrad.hookimpl(lambda register: register(backend))
+        register_plugin(eager_plugin, name="eager_plugin")
+        try:
+            rec = outcomes(["eagernp"], ["plugin:import"])["plugin:import/lazy-eagernp-any-any"]
+        finally:
+            unregister_plugin("eager_plugin")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("eager_plugin", None)
+    assert rec["outcome"] == "fail"
+    assert "imports 'wave' at import time; move the import into Backend.load" in rec["reason"]
+
+
+def test_torch_plugin_import_is_lazy():
+    pytest.importorskip("torch")
+    rec = outcomes(["torch"], ["plugin:import"])["plugin:import/lazy-torch-any-any"]
+    assert rec["outcome"] == "pass", rec
+
+
+# -- report ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_report():
+    return run(["numpy", "torch"], cases=["QS-1", "YT-1", "BZ-1", "op:sin", "op:equal"])
+
+
+def test_report_validates_against_its_schema(small_report):
+    data = json.loads(small_report.to_json())
+    jsonschema.validate(data, load_schema())
+    assert small_report.ok, small_report.failures()
+    assert set(data["summary"]) == {"numpy", "torch"}
+    bad = dict(data, results=[dict(data["results"][0], outcome="maybe")])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, load_schema())
+
+
+def test_markdown_matrix_rows_in_scenarios_md_order(small_report):
+    md = small_report.markdown()
+    rows = [line.split()[1] for line in md.splitlines() if re.match(r"\| (QS|YT|BZ)-", line)]
+    assert rows == ["QS-1", "YT-1", "BZ-1"]
+    assert "| case | numpy/cpu/float32 | numpy/cpu/float64 | torch/cpu/float32 |" in md
+    assert "| op:sin | ✅" in md
+
+
+class _Checker(HTMLParser):
+    VOID = {"meta", "br", "hr", "img", "input", "link"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.errors, self.urls = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.urls += [v for k, v in attrs if k in ("src", "href") and v]
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(tag)
+
+
+def test_html_is_self_contained_and_well_formed(small_report):
+    page = small_report.html()
+    checker = _Checker()
+    checker.feed(page)
+    assert not checker.errors and not checker.stack
+    assert not checker.urls and "http://" not in page and "https://" not in page
+    for case in ("QS-1 one-layer net", "YT-1 sin chain", "BZ-1 Variable", "op:sin", "op:equal"):
+        assert f'<th class="r">{case}</th>' in page
+
+
+# -- front ends ------------------------------------------------------------------------------
+
+def test_python_api_through_polygrad_conformance():
+    report = polygrad.conformance.run("numpy", cases=["BZ-1"], dtypes=["float64"])
+    assert isinstance(report, polygrad.conformance.Report)
+    assert report.ok and report.counts("numpy")["pass"] == 3
+
+
+def _cli(*args):
+    env = dict(os.environ, POLYGRAD_LOAD_PLUGINS="numpy,torch")
+    return subprocess.run([sys.executable, "-m", "polygrad", "conformance", *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_cli_writes_reports_and_exits_zero(tmp_path):
+    proc = _cli("--backend", "numpy", "--case", "YT-1", "--case", "op:exp", "--dtype", "float64",
+                "--json", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "r.md"),
+                "--html", str(tmp_path / "r.html"))
+    assert proc.returncode == 0, proc.stderr
+    assert "| YT-1 sin chain | ✅" in proc.stdout
+    jsonschema.validate(json.loads((tmp_path / "r.json").read_text()), load_schema())
+    assert (tmp_path / "r.md").read_text().startswith("# polygrad conformance report")
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_cli_unknown_backend_exits_two_with_the_installed_ones():
+    proc = _cli("--backend", "nosuch")
+    assert proc.returncode == 2
+    assert "unknown backend 'nosuch'; installed backends:" in proc.stderr
+
+
+def test_cli_exits_one_when_a_check_fails(capsys):
+    from polygrad_conformance.cli import main
+    with derived_backend("clibad", overrides={"exp": lambda xp, x: xp.exp(x) + 1}):
+        status = main(["--backend", "clibad", "--case", "op:exp", "--dtype", "float64",
+                       "--quiet"])
+    assert status == 1
+    assert "FAILED" in capsys.readouterr().out
