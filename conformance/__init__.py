@@ -11,11 +11,21 @@ from __future__ import annotations
 
 import time
 
-from .op_table import OpCase, register_case
-from .report import Report
-from .scenarios import SCENARIO_IDS
-
 __all__ = ["run", "Report", "OpCase", "register_case", "SCENARIO_IDS"]
+
+# Lazy: pytest auto-loads .pytest_plugin in every run, which imports this package; it
+# must not pull numpy or polygrad in along with it.
+_LAZY = {"Report": ".report", "OpCase": ".op_table", "register_case": ".op_table",
+         "SCENARIO_IDS": ".scenarios"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'polygrad_conformance' has no attribute {name!r}")
 
 
 def run(backends=None, *, devices=None, dtypes=None, cases=None, progress=None):
@@ -27,7 +37,7 @@ def run(backends=None, *, devices=None, dtypes=None, cases=None, progress=None):
     >>> polygrad_conformance.run("numpy", cases=["BZ-1"], dtypes=["float64"]).ok
     True
     """
-    from .report import build
+    from .report import Report, build
     from .runner import Session, execute
     if isinstance(backends, str):
         backends = [backends]
