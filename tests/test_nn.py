@@ -226,7 +226,8 @@ def test_bce_with_logits_is_stable_for_huge_logits(backend, dtype):
     z0 = [1e4, -1e4, 80.0, -80.0, 0.0]
     y0 = [0.0, 1.0, 1.0, 0.0, 1.0]
     z = polygrad.tensor(z0, dtype=dtype, requires_grad=True)
-    with np.errstate(over="raise", invalid="raise", divide="raise"):          # no overflow warnings on the numpy backend
+    # no overflow (or invalid) warnings on the numpy backend
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
         loss = F.binary_cross_entropy_with_logits(z, polygrad.tensor(y0, dtype=dtype),
                                                   reduction="sum")
         loss.backward()
@@ -237,6 +238,20 @@ def test_bce_with_logits_is_stable_for_huge_logits(backend, dtype):
     assert math.isfinite(loss.item())
     np.testing.assert_allclose(loss.item(), tloss.item(), rtol=1e-6)
     np.testing.assert_allclose(host(z.grad), host(tz.grad), rtol=1e-6, atol=1e-30)
+
+
+def test_inplace_relu_matches_torch(backend):
+    data = arr(3, 4)
+    x, tx = pg_of(data, backend), th_of(data)
+    y, ty = x * 2, tx * 2
+    assert F.relu(y, inplace=True) is y and nn.ReLU(inplace=True)(y) is y
+    TF.relu(ty, inplace=True)
+    assert type(y.grad_fn).__name__ == "ReluBackward0"
+    (y * y).sum().backward()
+    (ty * ty).sum().backward()
+    np.testing.assert_allclose(host(x.grad), host(tx.grad), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        F.relu(x, inplace=True)
 
 
 def test_sigmoid_is_stable_for_huge_inputs(backend):
@@ -333,11 +348,12 @@ def test_module_repr_names_and_state_dict_keys_match_torch():
     assert [n for n, _ in ours.named_modules()] == [n for n, _ in theirs.named_modules()]
     assert [n for n, _ in ours.named_children()] == [n for n, _ in theirs.named_children()]
     assert [n for n, _ in ours.named_buffers()] == [n for n, _ in theirs.named_buffers()]
-    for extra in (nn.ReLU(inplace=True), nn.MSELoss(), nn.BCEWithLogitsLoss(), nn.Identity(),
-                  nn.LogSoftmax(dim=0), nn.ModuleList(), nn.Sequential()):
-        assert repr(extra) == repr(getattr(torch.nn, type(extra).__name__)(
-            *([] if not isinstance(extra, (nn.Softmax,)) else [0]),
-            **({"inplace": True} if isinstance(extra, nn.ReLU) else {})))
+    for make in (lambda lib: lib.nn.ReLU(inplace=True), lambda lib: lib.nn.MSELoss(),
+                 lambda lib: lib.nn.BCEWithLogitsLoss(), lambda lib: lib.nn.Identity(),
+                 lambda lib: lib.nn.LogSoftmax(dim=0), lambda lib: lib.nn.ModuleList(),
+                 lambda lib: lib.nn.Sequential(), lambda lib: lib.nn.Linear(3, 1, bias=False),
+                 lambda lib: lib.nn.ModuleList([lib.nn.Tanh(), lib.nn.Tanh(), lib.nn.ReLU()])):
+        assert repr(make(polygrad)) == repr(make(torch))
 
 
 def test_torch_state_dict_loads_and_the_models_agree(backend):

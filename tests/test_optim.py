@@ -114,8 +114,8 @@ def test_load_state_dict_checks_group_structure():
     assert opt.param_groups[0]["lr"] == 0.5 and opt2.param_groups[1]["lr"] == 0.5
 
 
-def test_step_updates_parameters_in_place():
-    p = nn.Parameter(polygrad.randn(5, 4, backend="numpy"))
+def test_step_updates_parameters_in_place(backend):
+    p = nn.Parameter(polygrad.randn(5, 4))
     for opt in (optim.SGD([p], lr=0.1, momentum=0.9), optim.Adam([p], lr=0.1, amsgrad=True)):
         before_array = p.array
         before = p.detach().numpy().copy()
