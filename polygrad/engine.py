@@ -13,7 +13,7 @@ import math
 import weakref
 
 from . import grad_mode
-from .errors import BackendMismatchError
+from .errors import BackendMismatchError, UnsupportedOperation
 
 _mode = grad_mode._mode
 
@@ -309,6 +309,8 @@ def _mismatch(prim, a, b):
 
 def _diagnose(prim, args, exc):
     """Turn a backend's shape error into one that names the op and both shapes."""
+    if isinstance(exc, UnsupportedOperation):    # already says what is wrong and what to do
+        return exc
     devices = sorted({str(a.device) for a in args if isinstance(a, Tensor)})
     if len(devices) > 1:      # checked only on failure: the hot path never compares devices
         return BackendMismatchError(

@@ -179,3 +179,26 @@ def test_cluster_example_trains_on_a_running_scheduler(client):
     assert "in 8 chunks" in proc.stdout and "2 workers" in proc.stdout
     assert proc.stdout.count("step ") == 3
 
+
+
+@pytest.mark.parametrize("op, call, why", [
+    ("take_along_axis", lambda f, t: f(t, pg.zeros((3, 2), dtype=pg.int64, backend="dask"),
+                                       axis=1), "one integer array at a time"),
+    ("linalg.det", lambda f, t: f(t[:, :3]), "no det"),
+])
+def test_unsupported_errors_survive_shape_diagnosis(dask_backend, op, call, why):
+    """Inputs that would not broadcast must still report the declared gap, not a shape error."""
+    t = _chunked(np.ones((3, 4)), 2)
+    fn = pg
+    for part in op.split("."):
+        fn = getattr(fn, part)
+    with pytest.raises(pg.UnsupportedOperation, match=why):
+        call(fn, t)
+
+
+def test_eye_with_more_columns_than_rows(dask_backend):
+    """dask.array.eye drops blocks when n_cols > n_rows; the plugin builds it another way."""
+    x = pg.eye(4, 5, k=1, backend=dask_backend, requires_grad=True)
+    ((x + 1) ** 2).sum().backward()
+    np.testing.assert_array_equal(x.detach().numpy(), np.eye(4, 5, k=1))
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * (np.eye(4, 5, k=1) + 1))

@@ -17,19 +17,58 @@ __all__ = ["backend", "register_backends", "materialize"]
 #: chunking of tensors made by polygrad's constructors; wrap a dask array to choose your own
 CHUNKS = "auto"
 
-# Ops whose output shape depends on the data: dask gives such arrays unknown (nan) sizes,
-# which polygrad's graph cannot record.
+_DATA_SHAPED = ("its output shape depends on the data, and dask arrays of unknown shape cannot "
+                "enter polygrad's graph; compute the input first (polygrad.compute) and move it "
+                "to numpy with .to('numpy')")
+_NO_LINALG = "dask.array.linalg has no {}; move the tensor to numpy or torch with .to(...) for it"
 UNSUPPORTED = {
-    name: "its output shape depends on the data, and dask arrays of unknown shape cannot "
-          "enter polygrad's graph; compute the input first (polygrad.compute) and move it "
-          "to numpy"
-    for name in ("nonzero", "unique_all", "unique_counts", "unique_inverse", "unique_values")
+    "nonzero": _DATA_SHAPED,
+    "unique_all": _DATA_SHAPED,
+    "unique_counts": _DATA_SHAPED,
+    "unique_inverse": _DATA_SHAPED,
+    "linalg.det": _NO_LINALG.format("det"),
+    "linalg.slogdet": _NO_LINALG.format("slogdet"),
+    "linalg.logabsdet": _NO_LINALG.format("slogdet"),
+    "linalg.eigh": _NO_LINALG.format("eigh"),
+    "linalg.svd": "dask's svd supports only full_matrices=False (tall-and-skinny); move the "
+                  "tensor to numpy or torch with .to(...) for it",
+    "linalg.matrix_rank": "dask's svd has no compute_uv=False, which matrix_rank needs; move "
+                          "the tensor to numpy or torch with .to(...) for it",
+    "take_along_axis": "dask indexes with one integer array at a time, and take_along_axis "
+                       "needs one per axis; move the tensor to numpy or torch with .to(...)",
 }
 
 
 def _load():
-    import array_api_compat.dask.array as xp
+    import types
+
+    import array_api_compat.dask.array as compat
+
+    class Namespace(types.ModuleType):
+        """array_api_compat's dask namespace, with the functions below put right."""
+
+        def __getattr__(self, name):
+            return getattr(compat, name)
+
+    xp = Namespace("polygrad_dask.xp", compat.__doc__)
+    xp.eye = _eye
     return xp
+
+
+def _eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None):
+    # dask.array.eye loses blocks when n_cols > n_rows ("Missing dependency"); a comparison
+    # of two aranges is the same matrix, lazy and chunked.
+    import array_api_compat.dask.array as compat
+    n_cols = n_rows if n_cols is None else n_cols
+    rows = compat.arange(n_rows)[:, None] + k
+    out = rows == compat.arange(n_cols)[None, :]
+    return compat.astype(out, dtype if dtype is not None else compat.float64)
+
+
+def _cholesky(xp, x, upper=False):
+    # array_api_compat passes the call on to dask, whose default is the upper factor
+    import dask.array
+    return dask.array.linalg.cholesky(x, lower=not upper)
 
 
 def _array_types():
@@ -115,7 +154,7 @@ backend = polygrad.Backend(
     rng=None,                       # polygrad's host generator, moved in with from_numpy
     device_of=lambda array: "cpu",
     unsupported=UNSUPPORTED,
-    overrides={"scatter_add": _scatter_add, "getitem": _getitem},
+    overrides={"scatter_add": _scatter_add, "getitem": _getitem, "linalg.cholesky": _cholesky},
     lazy=True,
     materialize=materialize,
     # a dask array is a graph, never a view of another's memory: a leaf's .grad may keep it
