@@ -10,17 +10,23 @@ import contextlib
 import dataclasses
 import json
 
-# imported here so that pytester's in-process runs find them in their sys.modules snapshot
-# (numpy's C extension cannot be loaded twice in one process)
-import numpy  # noqa: F401
-
-try:
-    import torch  # noqa: F401
-except ImportError:
-    pass
+import importlib
 
 import polygrad
 from polygrad.plugins import get_backend, register_plugin, unregister_plugin
+from polygrad_conformance.runner import Session
+
+# pytester's in-process runs drop every module they import when they end; what the suite
+# imports is imported here first, so that no module (numpy's C extension, polygrad's
+# primitive tables) is loaded twice in this process.
+Session(["numpy"])
+for _name in ("torch", "array_api_compat.torch", "polygrad.nn", "polygrad.optim",
+              "polygrad.autograd.functional", "polygrad.autograd.profiler",
+              "polygrad_conformance.test_conformance", "polygrad_conformance.report"):
+    try:
+        importlib.import_module(_name)
+    except ImportError:
+        pass
 
 pytest_plugins = ["pytester"]
 
