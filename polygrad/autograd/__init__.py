@@ -25,8 +25,8 @@ def _as_seq(x):
 
 
 def _seeds(outputs, grad_outputs, create_graph):
-    from ..creation import asarray, ones_like
-    from .._tensor import Tensor
+    from .._tensor import Tensor, _make
+    from ..creation import asarray
     roots, seeds = [], []
     grad_outputs = _as_seq(grad_outputs) or [None] * len(outputs)
     if len(grad_outputs) != len(outputs):
@@ -41,7 +41,8 @@ def _seeds(outputs, grad_outputs, create_graph):
         if g is None:
             if out.numel() != 1:
                 raise RuntimeError(IMPLICIT_MSG.format(shape=tuple(out.shape)))
-            g = ones_like(out)
+            # straight from the namespace: the implicit seed sits on every training step
+            g = _make(out._backend.xp.ones_like(out._st.array), out._backend)
         elif not isinstance(g, Tensor):
             g = asarray(g, backend=out._backend, dtype=out.dtype)
         if g._backend is not out._backend:

@@ -8,22 +8,24 @@ from . import def_primitive as primitive
 
 
 def _matmul_vjp(ns, g, out, x, y, _needs=(True, True)):
-    x2 = x if x.ndim > 1 else ns.expand_dims(x, axis=0)
-    y2 = y if y.ndim > 1 else ns.expand_dims(y, axis=-1)
+    # 1-D operands are lifted to matrices (reshape: cheaper than expand_dims), then the
+    # engine sums batch dimensions back to each operand's shape.
+    x2 = x if x.ndim > 1 else ns.reshape(x, (1, x.shape[0]))
+    y2 = y if y.ndim > 1 else ns.reshape(y, (y.shape[0], 1))
     g2 = g
     if x.ndim == 1:
-        g2 = ns.expand_dims(g2, axis=-2)
-    if y.ndim == 1:
-        g2 = ns.expand_dims(g2, axis=-1)
+        g2 = ns.reshape(g2, (*g2.shape[:-1], 1, g2.shape[-1]) if y.ndim > 1 else (1, 1))
+    if y.ndim == 1 and x.ndim > 1:
+        g2 = ns.reshape(g2, (*g2.shape, 1))
     gx = gy = None
     if _needs[0]:
         gx = ns.matmul(g2, ns.matrix_transpose(y2))
         if x.ndim == 1:
-            gx = ns.squeeze(gx, axis=-2)
+            gx = ns.reshape(gx, (*gx.shape[:-2], gx.shape[-1]))
     if _needs[1]:
         gy = ns.matmul(ns.matrix_transpose(x2), g2)
         if y.ndim == 1:
-            gy = ns.squeeze(gy, axis=-1)
+            gy = ns.reshape(gy, gy.shape[:-1])
     return gx, gy
 
 
