@@ -311,6 +311,8 @@ def _html_cell(records):
         state, "✗")
     if state == "pass" and ratio is not None:
         label = f"✓ {ratio:.0e}"
+    elif label == "✗":
+        label = f"✗ {worst['check']}"
     tip = "; ".join(f"{r['check']}: {r['outcome']}" + (
         f" tol_ratio {r['tol_ratio']:.2e}" if r["tol_ratio"] is not None else "")
         + (f" ({r['reason']})" if r["reason"] else "") for r in records)
