@@ -85,6 +85,21 @@ class Ctx:
         self.chk.close(name, got, expected)
 
 
+def _attr(T, path):
+    """``T.autograd.functional`` as the tutorial spells it, with a clear error when missing."""
+    obj = T
+    for i, part in enumerate(path.split(".")):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            import importlib
+            module = ".".join([T.__name__, *path.split(".")[: i + 1]])
+            importlib.import_module(module)     # ImportError when the module does not exist
+            raise AttributeError(f"{module} exists but is not reachable as an attribute: the "
+                                 f"tutorial uses {T.__name__}.{path} without importing it")
+    return obj
+
+
 def _name(fn):
     return None if fn is None else type(fn).__name__
 
@@ -427,7 +442,7 @@ def yt12(T, c):
     x = c.make(c.uniform(2, 3, lo=0.5, hi=1.5))
     y = x.clone()
     z = T.ones(2, 3, **c.kw())
-    profiler = T.autograd.profiler
+    profiler = _attr(T, "autograd.profiler")
     with profiler.profile() as prf:
         with profiler.record_function("doubling"):
             for _ in range(1000):
@@ -478,7 +493,7 @@ def _exp_adder(x, y):
 
 @scenario("YT-14")
 def yt14(T, c):
-    jacobian = T.autograd.functional.jacobian
+    jacobian = _attr(T, "autograd.functional").jacobian
     out = {}
     for n in (1, 3):
         inputs = (c.make(c.uniform(n)), c.make(c.uniform(n)))
@@ -491,7 +506,7 @@ def yt14(T, c):
 
 @scenario("YT-15")
 def yt15(T, c):
-    F = T.autograd.functional
+    F = _attr(T, "autograd.functional")
 
     def pow_reducer(x):
         return x.pow(3).sum()
