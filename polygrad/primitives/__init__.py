@@ -209,11 +209,14 @@ def def_linear(name, transpose, **kw):
     ``transpose(ns, g, out, *xs, **opts) -> tuple`` of gradients, as a VJP.
     """
     def jvp(ns, tangents, out, *xs, **opts):
-        args = [t if t is not None else ns.zeros_like(x) if _is_array(x) else 0
-                for t, x in zip(tangents, xs)]
+        # shapes, axes and dtypes (nondiff_args) pass through; other constants have zero tangent
+        args = [t if t is not None else x if i in prim.nondiff_args
+                else ns.zeros_like(x) if _is_array(x) else 0
+                for i, (t, x) in enumerate(zip(tangents, xs))]
         return _call_ns(ns, name, *args, **opts)
 
-    return register_primitive(Primitive(name, transpose, jvp, **kw))
+    prim = register_primitive(Primitive(name, transpose, jvp, **kw))
+    return prim
 
 
 def def_nondifferentiable(*names, **kw):
