@@ -60,6 +60,25 @@ def _scatter_add(xp, g, shape, key):
     return z
 
 
+def _native_when_same_dtype(name, scalars):
+    """torch's own function where it already follows the standard (operands of one dtype, or,
+    for arithmetic, a Python scalar), array_api_compat's promotion-fixing wrapper otherwise.
+    The wrapper costs 2 µs on a small multiply and ~200 µs on a small matmul, every call."""
+    def op(xp, x1, x2, **kwargs):
+        d1, d2 = getattr(x1, "dtype", None), getattr(x2, "dtype", None)
+        if (d1 is d2 and d1 is not None) or (scalars and (d1 is None or d2 is None)):
+            return getattr(_t(), name)(x1, x2, **kwargs)
+        return getattr(xp, name)(x1, x2, **kwargs)
+    op.__name__ = name
+    return op
+
+
+_FAST = {name: _native_when_same_dtype(name, scalars=name in ("add", "subtract", "multiply",
+                                                                "divide", "pow"))
+         for name in ("add", "subtract", "multiply", "divide", "pow", "maximum", "minimum",
+                      "matmul", "logaddexp", "atan2", "hypot")}
+
+
 def _bce_with_logits(xp, z, y, reduction="none"):
     # torch's native fused kernel (elementwise loss, then polygrad's reduction option)
     return _t().nn.functional.binary_cross_entropy_with_logits(z, y, reduction=reduction)
@@ -138,7 +157,7 @@ backend = polygrad.Backend(
     synchronize=_synchronize,
     device_of=_device_of,
     native_device=_native_device,
-    overrides={"scatter_add": _scatter_add},
+    overrides={"scatter_add": _scatter_add, **_FAST},
     fused={"binary_cross_entropy_with_logits": _bce_with_logits},
     info=_info,
     owns=lambda array: array._base is None and array.is_contiguous(),
