@@ -536,7 +536,7 @@ def arange(start, /, stop=None, step=1, *, dtype=None, device=None):
 
 
 def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True):
-    if not endpoint:
+    if not endpoint and num:
         step = (stop - start) / num
         stop = stop - step
     return _creation.linspace(start, stop, num, dtype=dtype, device=device,
@@ -600,10 +600,16 @@ def result_type(*arrays_and_dtypes):
     return _dtypes.as_dtype(backend.xp.result_type(*args))
 
 
+def _family(dtype):
+    return {"bool": 0, "signed integer": 1, "unsigned integer": 1}.get(dtype.kind, 2)
+
+
 def can_cast(from_, to, /):
-    backend = _backend_of((from_,))
-    return builtins.bool(backend.xp.can_cast(backend.native_dtype(_dtype_of(from_)),
-                                             backend.native_dtype(to)))
+    """Whether type promotion takes ``from_`` to ``to`` (never across bool/integer/float)."""
+    src, dst = _dtype_of(from_), _dtypes.as_dtype(to)
+    if _family(src) != _family(dst):
+        return False
+    return result_type(src, dst) is dst
 
 
 finfo_object = namedtuple("finfo_object", "bits eps max min smallest_normal dtype")
