@@ -116,3 +116,15 @@ def test_a_stale_unsupported_declaration_is_flagged(pytester):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*op:sin/unsupported-stalenp-cpu-float64*",
                                  "*stale declaration*"])
+
+
+def test_xdist_and_junitxml_with_the_report_written_once_by_the_controller(pytester, tmp_path):
+    out, junit = tmp_path / "r.json", tmp_path / "junit.xml"
+    result = pytester.runpytest_subprocess(
+        *SUITE, "-n", "2", "--polygrad-backend=numpy", "--polygrad-case=QS-2",
+        "--polygrad-case=op:exp", f"--polygrad-json={out}", f"--junitxml={junit}")
+    result.assert_outcomes(passed=17, skipped=5)   # cross: one backend; fd: float64 only
+    data = json.loads(out.read_text())
+    assert len(data["results"]) == 22 and data["ok"]
+    assert junit.read_text().count("<testcase") == 22
+    assert 'name="test_conformance[op:exp/vjp-numpy-cpu-float32]"' in junit.read_text()
