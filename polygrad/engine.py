@@ -221,14 +221,18 @@ def _apply(prim, args, opts):
     parents = []
     stores = []
     track = False
+    set_by_raw = None          # the raw array that chose ``backend``, until a Tensor does
     for a in args:
         if isinstance(a, Tensor):
             b = a._backend
             if backend is not b:
                 if backend is None:
                     backend = b
+                elif set_by_raw is not None and _claims(b, set_by_raw):
+                    backend = b
                 else:
                     _mismatch(prim, backend, b)
+            set_by_raw = None
             st = a._st
             arrays.append(st.array)
             stores.append(st)
@@ -245,8 +249,8 @@ def _apply(prim, args, opts):
                 arrays.append(a)
             else:
                 if backend is None:
-                    backend = t._backend
-                elif t._backend is not backend:
+                    backend, set_by_raw = t._backend, a
+                elif t._backend is not backend and not _claims(backend, a):
                     _mismatch(prim, backend, t._backend)
                 arrays.append(t._st.array)
         stores.append(None)
@@ -299,6 +303,15 @@ def _forward_tangent(prim, args, opts, out):
     node = out._node
     if node is not None and node.tangents is None:
         node.tangents = (*tangents, t)
+
+
+def _claims(backend, array):
+    """True when ``backend`` also declares the raw array's type (two backends may share
+    numpy.ndarray): the array then joins the op's backend rather than its type's owner."""
+    try:
+        return isinstance(array, tuple(backend.array_types()))
+    except Exception:  # noqa: BLE001 - a broken declaration claims nothing
+        return False
 
 
 def _mismatch(prim, a, b):

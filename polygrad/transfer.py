@@ -136,6 +136,8 @@ def to(t, *args, backend=None, device=None, dtype=None, copy=False):
             node = TO_PRIM.node_cls(TO_PRIM, {"src": src, "src_device": str(t.device)},
                                     (), None, (t._node,), dst, ())
             out._node = node
+        if t._tangent is not None:      # forward mode: the tangent moves with the value
+            out._tangent = t._tangent.to(dst.name, device=device)
     if dtype is not None and as_dtype(dtype) != out.dtype:
         out = out.astype(dtype)
     elif copy and out is t:
