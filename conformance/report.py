@@ -66,10 +66,15 @@ def build(backends, records, *, started, duration_s, command=""):
         counts = Counter(r["outcome"] for r in mine)
         ratios = [r for r in mine if r["tol_ratio"] is not None and r["outcome"] != "skip"]
         worst = max(ratios, key=lambda r: r["tol_ratio"], default=None)
+        passing = max((r for r in ratios if r["outcome"] == "pass"),
+                      key=lambda r: r["tol_ratio"], default=None)
         summary[name] = {"counts": {o: counts.get(o, 0) for o in OUTCOMES},
                          "total": len(mine),
                          "worst_tol_ratio": worst["tol_ratio"] if worst else None,
-                         "worst_id": worst["id"] if worst else None}
+                         "worst_id": worst["id"] if worst else None,
+                         # how close the passing checks come to their tolerance
+                         "worst_pass_tol_ratio": passing["tol_ratio"] if passing else None,
+                         "worst_pass_id": passing["id"] if passing else None}
     return {
         "schema": SCHEMA, "suite_version": SUITE_VERSION, "polygrad_version": polygrad.__version__,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -254,12 +259,13 @@ def render_markdown(data):
             cells = [_md_cell(by.get((c, *col), [])) for col in cols]
             out.append(f"| {c} | " + " | ".join(cells) + " |")
         out.append("")
-    out += ["## Summary", "", "| backend | " + " | ".join(OUTCOMES) + " | worst tol_ratio |",
-            "|---|" + "---|" * (len(OUTCOMES) + 1)]
+    out += ["## Summary", "", "| backend | " + " | ".join(OUTCOMES)
+            + " | worst tol_ratio | worst passing tol_ratio |",
+            "|---|" + "---|" * (len(OUTCOMES) + 2)]
     for name, s in data["summary"].items():
-        w = s["worst_tol_ratio"]
         out.append(f"| {name} | " + " | ".join(str(s["counts"][o]) for o in OUTCOMES)
-                   + f" | {'-' if w is None else f'{w:.2e}'} ({s['worst_id'] or '-'}) |")
+                   + f" | {_ratio(s['worst_tol_ratio'])} ({s['worst_id'] or '-'}) | "
+                   f"{_ratio(s.get('worst_pass_tol_ratio'))} ({s.get('worst_pass_id') or '-'}) |")
     out.append("")
     bad = [r for r in data["results"] if r["outcome"] in FAILING]
     stale = [r for r in bad if r["outcome"] in ("xpass", "xpass-unsupported")]
