@@ -29,15 +29,13 @@ fft, ifft, rfft, irfft, hfft, ihfft = (_one(n) for n in ("fft", "ifft", "rfft", 
 
 
 def fftn(x, /, *, s=None, axes=None, norm="backward"):
-    return apply(P["fft.fftn"], x, s=_tuple(s), axes=_tuple(axes), norm=norm)
+    axes, s = _axes_sizes(x, s, axes)
+    return apply(P["fft.fftn"], x, s=s, axes=axes, norm=norm)
 
 
 def ifftn(x, /, *, s=None, axes=None, norm="backward"):
-    return apply(P["fft.ifftn"], x, s=_tuple(s), axes=_tuple(axes), norm=norm)
-
-
-def _tuple(v):
-    return tuple(v) if v is not None else None
+    axes, s = _axes_sizes(x, s, axes)
+    return apply(P["fft.ifftn"], x, s=s, axes=axes, norm=norm)
 
 
 def _axes_sizes(x, s, axes):

@@ -22,10 +22,12 @@ def _resize(ns, a, axis, size):
     if n > size:
         key[axis] = slice(0, size)
         return a[tuple(key)]
+    # zero-padding is scatter_add into zeros: the same call on raw arrays and on Tensors
     shape = list(a.shape)
-    shape[axis] = size - n
-    return ns.concat([a, ns.zeros(tuple(shape), dtype=a.dtype,
-                                  device=getattr(a, "device", None))], axis=axis)
+    shape[axis] = size
+    key = [slice(None)] * a.ndim
+    key[axis] = slice(0, n)
+    return ns.scatter_add(a, shape=tuple(shape), key=tuple(key))
 
 
 def _is_real(ns, x):

@@ -153,7 +153,7 @@ def _svdvals_vjp(ns, g, out, x):
 
 def _svdvals_jvp(ns, tangents, out, x):
     u, _, vh = ns.linalg.svd(x, full_matrices=False)
-    return ns.sum(ns.matmul(_mT(ns, u), tangents[0]) * _mT(ns, vh), axis=-1)
+    return ns.sum(ns.matmul(_mT(ns, u), tangents[0]) * vh, axis=-1)
 
 
 # pinv (full rank): dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P
@@ -165,9 +165,10 @@ def _pinv_vjp(ns, g, out, x, rtol=None):
     p, pt = out, _mT(ns, out)
     ap = ns.eye(x.shape[-2], dtype=x.dtype) - ns.matmul(x, p)
     pa = ns.eye(x.shape[-1], dtype=x.dtype) - ns.matmul(p, x)
+    gt = _mT(ns, g)
     return (-ns.matmul(pt, ns.matmul(g, pt))
-            + ns.matmul(ns.matmul(p, pt), ns.matmul(g, _mT(ns, ap)))
-            + ns.matmul(_mT(ns, pa), ns.matmul(g, ns.matmul(pt, p))),)
+            + ns.matmul(ap, ns.matmul(gt, ns.matmul(p, pt)))
+            + ns.matmul(ns.matmul(pt, p), ns.matmul(gt, pa)),)
 
 
 def _pinv_jvp(ns, tangents, out, x, rtol=None):
