@@ -38,7 +38,7 @@ class OpCase:
     torch: Callable | None = None
     opts: dict = field(default_factory=dict)
     grad: tuple | None = None         # differentiated positions; default: float inputs
-    second_order: bool = True
+    second_order: bool = True        # every differentiable row checks create_graph
     fd: bool = True                   # False where eps=1e-6 differences cannot see the op
     float32: bool = True              # False for ops on integer/boolean inputs only
     symmetric: bool = False           # inputs are symmetric matrices: so are all directions
@@ -191,7 +191,6 @@ def N(name, builder, **kw):
 
 
 _ND_INT = {"float32": False}
-_step = {"second_order": False}       # piecewise-constant first derivative: grad2 is zero
 
 OP_CASES: dict[str, OpCase] = {}
 
@@ -223,14 +222,14 @@ _ROWS = [
     # elementwise unary
     U("negative"), U("positive"), U("exp"), U("expm1"), U("sin"), U("cos"), U("tanh"),
     U("sinh"), U("cosh"), U("atan"), U("asinh"), U("square"),
-    OpCase("abs", args(away(2, 3)), **_step),
+    OpCase("abs", args(away(2, 3))),
     U("log", pos), U("log1p", pos), U("log2", pos), U("log10", pos), U("sqrt", pos),
     U("reciprocal", away), U("tan", unit), U("asin", unit), U("acos", unit), U("atanh", unit),
     OpCase("acosh", args(r(2, 3, lo=1.5, hi=3.0))),
-    OpCase("sign", args(away(2, 3)), **_step), OpCase("floor", args(away(2, 3)), **_step),
-    OpCase("ceil", args(away(2, 3)), **_step), OpCase("round", args(away(2, 3)), **_step),
-    OpCase("trunc", args(away(2, 3)), **_step),
-    OpCase("real", args(r(2, 3)), **_step), OpCase("conj", args(r(2, 3)), **_step),
+    OpCase("sign", args(away(2, 3))), OpCase("floor", args(away(2, 3))),
+    OpCase("ceil", args(away(2, 3))), OpCase("round", args(away(2, 3))),
+    OpCase("trunc", args(away(2, 3))),
+    OpCase("real", args(r(2, 3))), OpCase("conj", args(r(2, 3))),
     # selection
     OpCase("where", args(bools(2, 3), r(2, 3), r(3))),
     OpCase("clip", args(r(2, 3)), opts={"min": -0.5, "max": 0.7}),
@@ -273,7 +272,7 @@ _ROWS = [
     OpCase("to", args(r(2, 3)), call=lambda ns, x: x.to("numpy").to(x.backend) * 1.0,
            torch=lambda xp, x: x * 1.0),
     # nn primitives (polygrad.nn.functional against torch.nn.functional)
-    nn_case("relu", args(away(2, 3)), **_step),
+    nn_case("relu", args(away(2, 3))),
     nn_case("sigmoid", args(r(2, 3))),
     nn_case("linear", args(r(2, 3), r(4, 3), r(4))),
     nn_case("softmax", args(r(2, 3)), pg=lambda ns, x: _F().softmax(x, dim=1),
@@ -290,7 +289,7 @@ _ROWS = [
            torch=lambda xp, x: _torch().cumprod(x, dim=1)),
     OpCase("tril", args(r(3, 3)), torch=lambda xp, x: _torch().tril(x)),
     OpCase("triu", args(r(3, 3)), opts={"k": 1}, torch=lambda xp, x: _torch().triu(x, 1)),
-    OpCase("imag", args(r(2, 3)), call=lambda ns, x: ns.imag(x * 1j), **_step),
+    OpCase("imag", args(r(2, 3)), call=lambda ns, x: ns.imag(x * 1j)),
     OpCase("special.erf", args(r(2, 3)), torch=lambda xp, x: _torch().special.erf(x)),
     OpCase("linalg.det", args(well_conditioned(3))),
     OpCase("linalg.logabsdet", args(well_conditioned(3)), call=lambda ns, x: _apply(
@@ -309,7 +308,7 @@ _ROWS = [
     N("linalg.svd", args(r(3, 2)), call=lambda ns, x: ns.linalg.svd(x)[1]),
     N("linalg.qr", args(r(3, 3)), call=lambda ns, x: ns.abs(ns.linalg.qr(x)[1])),
     N("linalg.slogdet", args(well_conditioned(3))),
-    *(OpCase(f"fft.{n}", args(r(2, 4)), **_step) for n in (
+    *(OpCase(f"fft.{n}", args(r(2, 4))) for n in (
         "fft", "ifft", "fftn", "ifftn", "rfft", "irfft", "hfft", "ihfft")),
     # nondifferentiable: a forward-value check only
     *(N(n, args(grid(2, 3), grid(2, 3))) for n in (
