@@ -5,8 +5,9 @@ idempotent, and deterministic (entry points sorted by name, then distribution).
 Built-in backends are entry points of polygrad's own distribution and load
 exactly like third-party ones. Environment switches:
 
-- ``POLYGRAD_DISABLE_PLUGINS=a,b``: skip these entry points;
-- ``POLYGRAD_LOAD_PLUGINS=a,b``: load only these (an allow-list; empty loads none);
+- ``POLYGRAD_DISABLE_PLUGINS=a,b``: skip these entry points (the built-in numpy backend,
+  the default and the reference, is always loaded);
+- ``POLYGRAD_LOAD_PLUGINS=a,b``: load only these (an allow-list; empty loads only numpy);
 - ``POLYGRAD_STRICT_PLUGINS=1``: a plugin that fails to load raises instead of warning.
 
 This module owns the registry and the listing; it does not run ops.
@@ -33,6 +34,9 @@ __all__ = ["get_backend", "backend_names", "register_plugin", "unregister_plugin
            "describe", "owner_of", "reload_plugins", "PluginStatus", "check_import_is_light"]
 
 GROUP = "polygrad"
+# The embedded default backend and the conformance reference: never disabled
+# (as pytest's essential plugins), so that polygrad always has one backend.
+ESSENTIAL = "numpy"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -102,7 +106,9 @@ def _ensure_loaded():
             version = ep.dist.version if ep.dist else "?"
             if ep.name in _host.status:      # the same plugin seen twice (editable installs)
                 continue
-            if ep.name in disabled or (allowed is not None and ep.name not in allowed):
+            essential = ep.name == ESSENTIAL and dist == "polygrad"
+            if not essential and (ep.name in disabled or
+                                  (allowed is not None and ep.name not in allowed)):
                 _host.status[ep.name] = PluginStatus(ep.name, dist, version, "disabled")
                 continue
             try:
