@@ -30,7 +30,8 @@ def _array_types():
 
 
 def _to_numpy(array):
-    return array.detach().cpu().numpy()
+    # resolve_conj/resolve_neg: torch's lazy conjugate and negative views refuse .numpy()
+    return array.detach().cpu().resolve_conj().resolve_neg().numpy()
 
 
 def _from_numpy(array, *, device=None):
@@ -158,6 +159,8 @@ backend = polygrad.Backend(
     device_of=_device_of,
     native_device=_native_device,
     overrides={"scatter_add": _scatter_add, **_FAST},
+    unsupported={"unique_all": "torch has no unique_all yet (pytorch issue 36748); use "
+                               "unique_values, unique_counts or unique_inverse"},
     fused={"binary_cross_entropy_with_logits": _bce_with_logits},
     info=_info,
     owns=lambda array: array._base is None and array.is_contiguous(),

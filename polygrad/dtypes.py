@@ -93,8 +93,13 @@ def as_dtype(value):
         return int64
     if value is _builtin_bool:
         return bool
-    # A backend's own dtype object (numpy.float32, torch.float64, ...): go by its name.
-    name = getattr(value, "name", None) or str(value).rsplit(".", 1)[-1]
+    # A backend's own dtype object (numpy.dtype('float32'), torch.float64, ...) or scalar
+    # type (numpy.float32): go by its name.
+    name = getattr(value, "name", None)
+    if not isinstance(name, str):
+        name = getattr(value, "__name__", None) if isinstance(value, type) else None
+    if not isinstance(name, str):
+        name = str(value).rsplit(".", 1)[-1]
     name = {"float": "float32", "double": "float64", "half": "float16", "long": "int64",
             "int": "int32"}.get(name, name)
     if name in DTYPES:

@@ -115,9 +115,13 @@ def _logsumexp_jvp(ns, tangents, out, x, axis=None, keepdims=False):
 linear("sum", _sum_vjp, node_name="SumBackward0")
 linear("mean", _mean_vjp, node_name="MeanBackward0")
 linear("cumulative_sum", _cumsum_vjp)
-primitive("prod", _prod_vjp,
-          lambda ns, t, out, x, **o: ns.sum(_prod_vjp(ns, 1.0, out, x, **o)[0] * t[0],
-                                            axis=o.get("axis"), keepdims=o.get("keepdims", False)))
+def _prod_jvp(ns, tangents, out, x, axis=None, dtype=None, keepdims=False):
+    o = _unreduce(ns, out, x, axis, keepdims)
+    partial = ns.where(x == 0, 0.0, o / ns.where(x == 0, 1.0, x))
+    return ns.sum(partial * tangents[0], axis=axis, keepdims=keepdims)
+
+
+primitive("prod", _prod_vjp, _prod_jvp)
 primitive("max", _extremum_vjp, _extremum_jvp, node_name="MaxBackward1")
 primitive("min", _extremum_vjp, _extremum_jvp, node_name="MinBackward1")
 primitive("var", _var_vjp, _var_jvp)
