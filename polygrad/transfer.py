@@ -78,6 +78,8 @@ def _has_device(backend, dev):
 
 def move_array(array, src, dst, device=None):
     """Move a raw array from backend ``src`` to ``dst`` (and ``device``)."""
+    if device is not None:      # a device object (x.to(other_tensor)) as a name every backend reads
+        device = str(Device(device))
     native = dst.to_native_device(device) if device is not None else None
     if src is dst:
         if device is None:
@@ -126,7 +128,7 @@ def to(t, *args, backend=None, device=None, dtype=None, copy=False):
     out = t
     if dst is not src or (device is not None and t.device != Device(device)):
         if device is None and dst is not src:
-            device = "cpu" if "cpu" in dst.devices() else dst.devices()[0]
+            device = _default_device(dst, str(t.device))
         array = move_array(t._st.array, src, dst, device)
         out = _make(array, dst)
         if _shares_memory(array, t._st.array):
@@ -145,6 +147,23 @@ def to(t, *args, backend=None, device=None, dtype=None, copy=False):
     return out
 
 
+def _default_device(dst, here):
+    """Where ``x.to(dst)`` lands without ``device=``: the tensor's own device when ``dst`` has
+    it (cupy -> torch stays on the GPU, zero copy), else cpu, else dst's first device."""
+    reason = dst.unavailable_reason()
+    if reason is not None:
+        from .errors import BackendUnavailableError
+        raise BackendUnavailableError(f"can't move to backend {dst.name!r}: {reason}")
+    if _has_device(dst, here):
+        return here
+    devices = dst.devices()
+    if not devices:
+        from .errors import BackendUnavailableError
+        raise BackendUnavailableError(f"can't move to backend {dst.name!r}: it declares no "
+                                      f"device usable here")
+    return "cpu" if "cpu" in devices else devices[0]
+
+
 def compute(*tensors):
     """Materialise lazy tensors in one pass per backend; eager tensors are returned as they are."""
     by_backend = {}
@@ -161,18 +180,22 @@ def compute(*tensors):
 
 
 def _shares_memory(a, b):
-    try:
-        return a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-    except Exception:  # noqa: BLE001
-        pass
-    try:
-        return a.data_ptr() == b.__array_interface__["data"][0]
-    except Exception:  # noqa: BLE001
-        pass
-    try:
-        return a.__array_interface__["data"][0] == b.data_ptr()
-    except Exception:  # noqa: BLE001
+    pa, pb = _data_ptr(a), _data_ptr(b)
+    if pa is None or pb is None:
         return True     # unknown: assume shared, which only costs a copy on first write
+    return pa == pb
+
+
+def _data_ptr(a):
+    """The address of an array's first element: host (numpy), CUDA (cupy, torch) or torch's."""
+    for read in (lambda: a.__array_interface__["data"][0],
+                 lambda: a.__cuda_array_interface__["data"][0],
+                 lambda: a.data_ptr()):
+        try:
+            return read()
+        except Exception:  # noqa: BLE001 - each library exposes one of these
+            continue
+    return None
 
 
 del grad_mode
