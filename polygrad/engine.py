@@ -24,6 +24,11 @@ _wrap_raw = None
 # Set by the profiler / anomaly mode / forward-mode AD while they are active.
 observer = None
 anomaly = None
+# Set by the profiler only: ``kernel_clock(fn, arrays, opts, backend)`` runs the backend call
+# (to split kernel time from polygrad's own), ``node_observer(node, g, create_graph)`` runs
+# one backward step (to time it as a row such as ``DivBackward0``).
+kernel_clock = None
+node_observer = None
 
 
 class _ForwardAD:
@@ -261,7 +266,10 @@ def _apply(prim, args, opts):
     if fn is None:
         fn = backend.op(prim.name, prim.impl)
     try:
-        out_array = fn(*arrays, **opts)
+        if kernel_clock is None:
+            out_array = fn(*arrays, **opts)
+        else:
+            out_array = kernel_clock(fn, arrays, opts, backend)
     except Exception as exc:
         raise _diagnose(prim, args, exc) from exc
     # the output Tensor, built inline: this function is the forward hot path
@@ -406,7 +414,11 @@ def run_backward(roots, seeds, *, retain_graph, create_graph, capture=None, accu
                 continue
             if node.retain is not None:
                 retained.append((node.retain, g))
-            for parent, gi in zip(node.parents, node.apply_vjp(g, create_graph)):
+            if node_observer is None:
+                grads_in = node.apply_vjp(g, create_graph)
+            else:
+                grads_in = node_observer(node, g, create_graph)
+            for parent, gi in zip(node.parents, grads_in):
                 if parent is None or gi is None:
                     continue
                 prev = grads.get(parent)
