@@ -33,6 +33,7 @@ node_observer = None
 
 class _ForwardAD:
     level = 0          # > 0 while a forward-AD (dual) level is open
+    live = None        # weakrefs to what holds a tangent of the open level (cleared on exit)
 
 
 forward_ad_state = _ForwardAD()
@@ -302,15 +303,21 @@ def _forward_tangent(prim, args, opts, out):
     state = forward_ad_state
     level, state.level = state.level, 0      # rules must not differentiate themselves
     try:
-        t = prim.jvp(ns, tuple(tangents), out.detach(), *xs, **opts)
+        # ``out`` itself, not a detached copy: a tangent is then differentiable (create_graph)
+        t = prim.jvp(ns, tuple(tangents), out, *xs, **opts)
     finally:
         state.level = level
     if t is not None and tuple(t.shape) != tuple(out.shape):
         t = ns.broadcast_to(t, out.shape)
     out._tangent = t
+    live = state.live
+    if live is not None:
+        live.append(weakref.ref(out))
     node = out._node
     if node is not None and node.tangents is None:
         node.tangents = (*tangents, t)
+        if live is not None:
+            live.append(weakref.ref(node))
 
 
 def _claims(backend, array):
