@@ -52,7 +52,7 @@ def __array_namespace_info__():
     return Info()
 
 
-# -- helpers ----------------------------------------------------------------------------------
+# -- helpers -----------------------------------------------------------------------------------
 
 def _tensor_cls():
     from ._tensor import Tensor
@@ -111,7 +111,7 @@ def _as_tensor(x, like=None):
     return _creation.asarray(x, backend=backend)
 
 
-# -- elementwise functions: one primitive each ---------------------------------------------------
+# -- elementwise functions: one primitive each -------------------------------------------------
 
 def _unary(name):
     prim = P[name]
@@ -256,7 +256,7 @@ def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
     return x
 
 
-# -- searching, sorting, sets ----------------------------------------------------------------------
+# -- searching, sorting, sets ------------------------------------------------------------------
 
 def argsort(x, /, *, axis=-1, descending=False, stable=True):
     if not descending:
@@ -303,7 +303,7 @@ def isin(x1, x2, /, *, invert=False):
     return _call_raw("isin", x1, x2, invert=invert)
 
 
-# -- indexing -------------------------------------------------------------------------------------
+# -- indexing ----------------------------------------------------------------------------------
 
 def take(x, indices, /, *, axis=None):
     from ._tensor import _raw_operand
@@ -320,7 +320,7 @@ def getitem(x, key):
     return x[key]
 
 
-# -- shapes ----------------------------------------------------------------------------------------
+# -- shapes ------------------------------------------------------------------------------------
 
 def concat(arrays, /, *, axis=0):
     return apply(P["concat"], *arrays, axis=axis)
@@ -464,7 +464,7 @@ def triu(x, /, *, k=0):
     return apply(P["triu"], x, k=k)
 
 
-# -- linear algebra in the main namespace -----------------------------------------------------------
+# -- linear algebra in the main namespace ------------------------------------------------------
 
 def matmul(x1, x2, /):
     return apply(P["matmul"], x1, x2)
@@ -478,7 +478,7 @@ def vecdot(x1, x2, /, *, axis=-1):
     return apply(P["vecdot"], x1, x2, axis=axis)
 
 
-# -- creation: without array arguments they use the default backend and device ---------------------
+# -- creation: without array arguments they use the default backend and device -----------------
 
 def _on(device):
     """The backend a device came from (``device=x.device``), else None: the default backend."""
@@ -557,7 +557,7 @@ def from_dlpack(x, /, *, device=None, copy=None):
     return out.clone() if copy else out
 
 
-# -- data types -----------------------------------------------------------------------------------
+# -- data types --------------------------------------------------------------------------------
 
 _KINDS = {"integral": ("signed integer", "unsigned integer"),
           "numeric": ("signed integer", "unsigned integer", "real floating",
@@ -630,7 +630,7 @@ def iinfo(type, /):
     return iinfo_object(int(info.bits), int(info.max), int(info.min), dt)
 
 
-# -- extensions: linalg, fft, special ---------------------------------------------------------------
+# -- extensions: linalg, fft, special ----------------------------------------------------------
 
 def _extension(name, doc, functions):
     module = types.ModuleType(f"{__name__}.{name}", doc)
@@ -674,7 +674,7 @@ special = _extension(
     _special_functions())
 
 
-# -- primitives outside the standard (scatter_add, setitem, plugins' ops), by name ----------------
+# -- primitives outside the standard (scatter_add, setitem, plugins' ops), by name -------------
 
 def _generated(prim):
     def fn(*args, **opts):

@@ -30,7 +30,7 @@ SETTINGS = settings(max_examples=10, deadline=None, derandomize=True, database=N
 F64 = pg.float64
 
 
-# -- strategies ------------------------------------------------------------------------------------
+# -- strategies --------------------------------------------------------------------------------
 
 def floats(lo=-10.0, hi=10.0, dtype=F64, shape=None, min_dims=0, unique=False, special=False):
     elements = {"min_value": lo, "max_value": hi, "allow_nan": False,
@@ -128,7 +128,7 @@ def _shapes1(d, min_dims=0):
     return d(xps.array_shapes(min_dims=min_dims, max_dims=3, max_side=4))
 
 
-# -- the table ---------------------------------------------------------------------------------------
+# -- the table ---------------------------------------------------------------------------------
 
 UNARY = {
     "abs": unary(), "acos": unary(lo=-1, hi=1), "acosh": unary(lo=1, hi=10),
@@ -154,7 +154,8 @@ BINARY = {
     "greater": binary(), "greater_equal": binary(),
     "logical_and": binary(kind="bool"), "logical_or": binary(kind="bool"),
     "logical_xor": binary(kind="bool"),
-    "bitwise_and": binary(-50, 50, -50, 50, kind="int"), "bitwise_or": binary(-50, 50, -50, 50, kind="int"),
+    "bitwise_and": binary(-50, 50, -50, 50, kind="int"),
+    "bitwise_or": binary(-50, 50, -50, 50, kind="int"),
     "bitwise_xor": binary(-50, 50, -50, 50, kind="int"),
     "bitwise_left_shift": binary(lo1=-50, hi1=50, lo2=0, hi2=8, kind="int"),
     "bitwise_right_shift": binary(lo1=-50, hi1=50, lo2=0, hi2=8, kind="int"),
@@ -432,7 +433,7 @@ def _from_dlpack(d):
     return (d(floats()),), {}
 
 
-# -- linalg and fft ----------------------------------------------------------------------------------
+# -- linalg and fft ----------------------------------------------------------------------------
 
 def _one_matrix(maker):
     return lambda d: ((maker(d),), {})
@@ -476,23 +477,17 @@ def _matrix_power(d):
     return (well_conditioned(d), d(st.integers(-2, 4))), {}
 
 
-def _c2c(d, n_key="n", axis_key="axis"):
-    x = d(floats(dtype=pg.complex128, hi=5.0, min_dims=1))
-    kw = {"norm": d(st.sampled_from(["backward", "ortho", "forward"]))}
-    if n_key == "n":
-        kw["axis"] = d(st.integers(-x.ndim, x.ndim - 1))
-        kw["n"] = d(st.none() | st.integers(1, 6))
-    return x, kw
-
-
 def _fft_c2c(d):
-    x, kw = _c2c(d)
-    return (x,), kw
+    x = d(floats(dtype=pg.complex128, lo=-5.0, hi=5.0, min_dims=1))
+    return (x,), {"axis": d(st.integers(-x.ndim, x.ndim - 1)),
+                  "n": d(st.none() | st.integers(1, 6)),
+                  "norm": d(st.sampled_from(["backward", "ortho", "forward"]))}
 
 
 def _fft_r2c(d):
     x = d(floats(lo=-5, hi=5, min_dims=1))
-    return (x,), {"axis": d(st.integers(-x.ndim, x.ndim - 1)), "n": d(st.none() | st.integers(1, 6)),
+    return (x,), {"axis": d(st.integers(-x.ndim, x.ndim - 1)),
+                  "n": d(st.none() | st.integers(1, 6)),
                   "norm": d(st.sampled_from(["backward", "ortho", "forward"]))}
 
 
@@ -500,7 +495,8 @@ def _fft_c2r(d):
     x = d(floats(dtype=pg.complex128, hi=5.0, min_dims=1))
     axis = d(st.integers(-x.ndim, x.ndim - 1))
     n = d(st.integers(2, 6)) if x.shape[axis] < 2 else d(st.none() | st.integers(2, 6))
-    return (x,), {"axis": axis, "n": n, "norm": d(st.sampled_from(["backward", "ortho", "forward"]))}
+    norm = d(st.sampled_from(["backward", "ortho", "forward"]))
+    return (x,), {"axis": axis, "n": n, "norm": norm}
 
 
 def _fftn(real=False, c2r=False):
@@ -562,8 +558,7 @@ CASES = {
     "squeeze": _squeeze, "roll": _roll, "repeat": _repeat, "tile": _tile,
     "broadcast_to": _broadcast_to, "broadcast_arrays": _broadcast_arrays,
     "meshgrid": _meshgrid, "unstack": _unstack, "diff": _diff, "clip": _clip, "where": _where,
-    "tril": _tri, "triu": _tri, "matmul": _matmul, "matrix_transpose": _tri and _one_matrix(
-        lambda d: matrices(d, square=False)), "tensordot": _tensordot, "vecdot": _vecdot,
+    "tril": _tri, "triu": _tri, "matmul": _matmul, "matrix_transpose": _one_matrix(lambda d: matrices(d, square=False)), "tensordot": _tensordot, "vecdot": _vecdot,
     "astype": _astype,
     "zeros": _shape_dtype, "ones": _shape_dtype, "empty": _shape_dtype, "full": _full,
     "zeros_like": _like, "ones_like": _like, "empty_like": _like, "full_like": _full_like,
@@ -602,7 +597,7 @@ XFAIL = {
 }
 
 
-# -- running a case ----------------------------------------------------------------------------------
+# -- running a case ----------------------------------------------------------------------------
 
 def _dtname(dtype):
     return str(dtype).rsplit(".", 1)[-1]

@@ -123,6 +123,13 @@ def test_scipy_refuses_to_silently_copy_a_tensor_that_requires_grad():
     assert out.stdout.startswith("raised") and "requires grad" in out.stdout
 
 
+def test_example_differentiate_scipy_runs():
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "differentiate_scipy.py")
+    out = subprocess.run([sys.executable, example], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count("largest difference from torch") == len(BACKENDS)
+
+
 if __name__ == "__main__":
     os.environ.setdefault("POLYGRAD_LOAD_PLUGINS", "numpy,torch,cupy")
     if os.environ.get("SCIPY_ARRAY_API") != "1":
