@@ -390,16 +390,18 @@ def toposort(roots):
 
 
 def run_backward(roots, seeds, *, retain_graph, create_graph, capture=None, accumulate=True,
-                 only=None):
+                 only=None, order=None):
     """The backward pass: propagate ``seeds`` from ``roots`` in reverse topological order.
 
     ``capture``: nodes whose arriving gradient is returned (autograd.grad);
     ``accumulate``: write leaf gradients into ``.grad``; ``only``: restrict
     accumulation to these AccumulateGrad nodes (``backward(inputs=...)``).
     Leaf ``.grad`` values are written only after the whole pass succeeded, so a
-    failing backward leaves every ``.grad`` as it was.
+    failing backward leaves every ``.grad`` as it was. ``order``: ``toposort(roots)``,
+    passed in by callers that replay one graph many times (jacobian rows).
     """
-    order = toposort(roots)
+    if order is None:
+        order = toposort(roots)
     grads = {}
     for node, seed in zip(roots, seeds):
         prev = grads.get(node)
@@ -425,6 +427,8 @@ def run_backward(roots, seeds, *, retain_graph, create_graph, capture=None, accu
                 grads_in = node.apply_vjp(g, create_graph)
             else:
                 grads_in = node_observer(node, g, create_graph)
+            if anomaly is not None:         # anomaly mode: NaN in a node's gradients
+                anomaly.check(node, grads_in)
             for parent, gi in zip(node.parents, grads_in):
                 if parent is None or gi is None:
                     continue

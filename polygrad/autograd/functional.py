@@ -16,7 +16,7 @@ through the same passes. This module does not walk the graph itself.
 from __future__ import annotations
 
 from .. import grad_mode
-from ..engine import run_backward
+from ..engine import run_backward, toposort
 from . import forward_ad as fwAD
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
@@ -258,8 +258,9 @@ def _jac_reverse(outputs, inputs, create_graph, strict):
     for i, out in enumerate(outputs):
         rows = [[] for _ in inputs]
         if out.requires_grad:
+            order = toposort([out._node])       # once: every row replays the same graph
             for seed in _basis_rows(out, create_graph):
-                got = run_backward([out._node], [seed], retain_graph=True,
+                got = run_backward([out._node], [seed], retain_graph=True, order=order,
                                    create_graph=create_graph, capture=targets, accumulate=False)
                 for k, x in enumerate(inputs):
                     g = got.get(x._node)
