@@ -243,3 +243,22 @@ for _name in ("sin_", "cos_", "exp_", "log_", "tanh_", "sqrt_", "abs_", "neg_", 
     if hasattr(Tensor, _name):
         globals()[_name] = _inplace_function(_name)
         __all__.append(_name)
+
+
+def _legacy_constructor(name, dtype):
+    # the pre-0.4 typed constructors the blitz tutorial uses (BZ-2: torch.FloatTensor([...]))
+    def make(*data):
+        from . import creation
+        if len(data) == 1 and (isinstance(data[0], (list, tuple)) or hasattr(data[0], "shape")):
+            return creation.tensor(data[0], dtype=dtype)
+        return creation.empty(*data, dtype=dtype)     # FloatTensor(2, 3): uninitialised 2x3
+    make.__name__ = name
+    make.__doc__ = (f"Legacy ``torch.{name}``: data makes a {dtype} tensor, sizes an "
+                    f"uninitialised one. ``polygrad.{name}([1, 2]).dtype`` is {dtype}.")
+    return make
+
+
+for _name, _dtype in (("FloatTensor", "float32"), ("DoubleTensor", "float64"),
+                      ("LongTensor", "int64")):
+    globals()[_name] = _legacy_constructor(_name, _dtype)
+    __all__.append(_name)

@@ -10,7 +10,9 @@ exit, whatever happens inside the block:
   ``DivBackward0``, as torch names them).
 
 Rows are named by the Array API name of the primitive (``divide``, ``multiply``) where torch
-says ``aten::div``; ``record_function`` blocks are rows of their own. With the hooks off the
+says ``aten::div``; ``record_function`` blocks are rows of their own, and so are Python's
+garbage-collector pauses (``[python gc]``), which would otherwise land in whichever op happened
+to allocate when a collection started. With the hooks off the
 engine pays one ``is None`` check per op. This module owns events, their averages, the table
 and the Chrome trace; it does not time anything the engine does not report.
 """
@@ -18,6 +20,7 @@ and the Chrome trace; it does not time anything the engine does not report.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import threading
@@ -30,6 +33,7 @@ from .. import engine
 __all__ = ["profile", "record_function", "EventList", "FunctionEvent", "FunctionEventAvg"]
 
 _now = time.perf_counter_ns
+GC_ROW = "[python gc]"        # Python's garbage collector pausing the block
 _active = []          # open profiles, innermost last (record_function writes to each)
 _POLYGRAD_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -49,7 +53,7 @@ class FunctionEvent:
         self.kernel = None           # ns inside the backend call (forward ops only)
         self.device = 0.0            # µs of device time (use_cuda)
         self.shapes, self.stack = shapes, stack
-        self.children = []
+        self.children = ()           # a list once the first child arrives (fewer GC objects)
         self._timers = None          # (start, stop) device events until the profile closes
 
     key = property(lambda self: self.name)
@@ -260,6 +264,7 @@ class profile:
         engine.observer = self._forward_hook(engine.observer)
         engine.kernel_clock = self._kernel_hook(engine.kernel_clock)
         engine.node_observer = self._backward_hook(engine.node_observer)
+        gc.callbacks.append(self._gc_hook)
         _active.append(self)
         return self
 
@@ -268,6 +273,8 @@ class profile:
             return False
         engine.observer, engine.kernel_clock, engine.node_observer = self._saved
         self._saved = None
+        if self._gc_hook in gc.callbacks:
+            gc.callbacks.remove(self._gc_hook)
         if self in _active:
             _active.remove(self)
         if self.use_cuda:
@@ -281,7 +288,12 @@ class profile:
         if stack is None:
             stack = self._stacks[tid] = []
         ev = FunctionEvent(name, kind, tid, shapes, _user_stack() if self.with_stack else ())
-        (stack[-1].children if stack else self._roots).append(ev)
+        if not stack:
+            self._roots.append(ev)
+        elif stack[-1].children:
+            stack[-1].children.append(ev)
+        else:
+            stack[-1].children = [ev]
         stack.append(ev)
         ev.start = _now()
         return ev, stack
@@ -336,6 +348,15 @@ class profile:
                 ev.end = _now()
                 stack.pop()
         return observe
+
+    def _gc_hook(self, phase, info):
+        # a collection is a row of its own, so its pause is not charged to the op it lands in
+        if phase == "start":
+            self._open(GC_ROW, "python_gc")
+            return
+        stack = self._stacks.get(threading.get_ident())
+        if stack and stack[-1].name == GC_ROW:
+            stack.pop().end = _now()
 
     def _collect_device_times(self):
         pending = [ev for ev in _walk(self._roots) if ev._timers]
