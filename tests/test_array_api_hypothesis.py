@@ -591,9 +591,7 @@ CHECKS = {"linalg.eigh": _check_eigh, "linalg.qr": _check_qr, "linalg.svd": _che
           "empty": _check_shape_dtype, "empty_like": _check_shape_dtype}
 # Known gaps, each beside its reason (strict xfail: they must keep failing until fixed).
 XFAIL = {
-    ("torch", "unique_all"): "torch has no unique_all with first-occurrence indices (compat)",
-    ("torch", "fft.ihfft"): "torch returns a conjugate view and the torch backend's to_numpy "
-                            "does not resolve_conj() it",
+    ("torch", "unique_all"): "torch has no unique_all (the torch backend declares it unsupported)",
 }
 
 
