@@ -150,3 +150,11 @@ def __getattr__(name):
             globals()[name] = module
             return module
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# custom Functions and anomaly mode (light modules; functional and forward_ad load lazily above)
+from .function import Function, once_differentiable  # noqa: E402
+from .anomaly_mode import detect_anomaly, set_detect_anomaly  # noqa: E402
+
+__all__ += ["Function", "once_differentiable", "detect_anomaly", "set_detect_anomaly",
+            "functional", "forward_ad"]
