@@ -208,7 +208,8 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     """
     with grad_mode.enable_grad():
         is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
-        inputs = _preprocess(inputs, create_graph, need_graph=False)
+        # strict mode asks which inputs reach the outputs: the reverse graph tells
+        inputs = _preprocess(inputs, create_graph, need_graph=strict)
         v = _v_or_one(v, inputs, is_inputs_tuple, create_graph, "jvp")
         with fwAD.dual_level():
             duals = tuple(fwAD.make_dual(x, t) for x, t in zip(inputs, v))
@@ -217,12 +218,14 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
                 outputs, "outputs of the user-provided function", "jvp")
             unpacked = [fwAD.unpack_dual(o) for o in outputs]
         outputs = tuple(u.primal for u in unpacked)
-        tangents = []
-        for i, u in enumerate(unpacked):
-            if u.tangent is None and strict:
-                raise RuntimeError(_STRICT_MSG["outputs"].format(i=i))
-            tangents.append(u.tangent)
-        res = _fill_in_zeros(tangents, outputs, strict, create_graph, "back")
+        if strict:
+            _check_requires_grad(outputs, "outputs", strict)
+            reached = set(toposort([o._node for o in outputs]))
+            for i, x in enumerate(inputs):
+                if x._node not in reached:
+                    raise RuntimeError(_STRICT_MSG["back"].format(i=i))
+        res = _fill_in_zeros([u.tangent for u in unpacked], outputs, strict, create_graph,
+                             "back")
     return (_unpack(_postprocess(outputs, create_graph), is_outputs_tuple),
             _unpack(_postprocess(res, create_graph), is_outputs_tuple))
 
