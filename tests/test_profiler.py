@@ -274,9 +274,16 @@ def test_with_stack_records_the_call_site():
     assert any(e.stack and "test_profiler.py" in e.stack[0] for e in grouped)
 
 
-def test_polygrad_profiler_alias():
-    assert polygrad.profiler is polygrad.autograd.profiler
-    assert polygrad.autograd.profiler.profile is profile
+def test_polygrad_profiler_alias_and_torch_profiler_spelling():
+    from polygrad.profiler import ProfilerActivity
+    from polygrad.profiler import profile as profile2
+    assert polygrad.profiler is polygrad.autograd.profiler and profile2 is profile
+    with polygrad.profiler.profile(activities=[ProfilerActivity.CPU]) as prf:
+        with polygrad.profiler.record_function("model_inference"):
+            polygrad.ones(2) * 2
+    assert rows(prf) == {"model_inference": 1, "multiply": 1} and not prf.use_cuda
+    assert profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]).use_cuda
+    assert str(prf) == prf.key_averages().table()
 
 
 # -- use_cuda and polygrad.cuda ----------------------------------------------------------------

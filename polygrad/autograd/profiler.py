@@ -20,6 +20,7 @@ and the Chrome trace; it does not time anything the engine does not report.
 from __future__ import annotations
 
 import contextlib
+import enum
 import gc
 import json
 import os
@@ -30,7 +31,8 @@ import warnings
 
 from .. import engine
 
-__all__ = ["profile", "record_function", "EventList", "FunctionEvent", "FunctionEventAvg"]
+__all__ = ["profile", "record_function", "EventList", "FunctionEvent", "FunctionEventAvg",
+           "ProfilerActivity"]
 
 _now = time.perf_counter_ns
 GC_ROW = "[python gc]"        # Python's garbage collector pausing the block
@@ -220,6 +222,13 @@ class EventList(list):
 
 # -- recording ---------------------------------------------------------------------------------
 
+class ProfilerActivity(enum.Enum):
+    """What ``torch.profiler.profile(activities=[...])`` records; CUDA adds device time."""
+
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
 class profile:
     """Record every op run inside the block (forward and backward), torch style.
 
@@ -233,11 +242,13 @@ class profile:
     """
 
     def __init__(self, enabled=True, *, use_cuda=False, use_device=None, record_shapes=False,
-                 with_stack=False):
+                 with_stack=False, activities=None):
         if use_device not in (None, "cuda", "cpu"):
             raise ValueError(f"profile(use_device={use_device!r}): use 'cuda', 'cpu' or None")
+        # ``activities`` is torch.profiler.profile's spelling of use_cuda
+        wants_cuda = activities is not None and ProfilerActivity.CUDA in activities
         self.enabled = enabled
-        self.use_cuda = bool(use_cuda) or use_device == "cuda"
+        self.use_cuda = bool(use_cuda) or use_device == "cuda" or wants_cuda
         self.record_shapes, self.with_stack = record_shapes, with_stack
         self._roots = []            # top-level events, in start order
         self._stacks = {}           # thread id -> open events
