@@ -114,7 +114,18 @@ def _from_numpy(array, *, device=None):
         return cp.array(array, copy=True)
 
 
+_DLPACK_CUDA = (2, 13)      # kDLCUDA, kDLCUDAManaged
+
+
 def _from_dlpack(obj):
+    """Zero-copy import of CUDA memory (torch CUDA tensors, other cupy arrays). Host arrays are
+    refused, so the caller takes the explicit host-to-device copy: on machines with pageable
+    memory access cupy could otherwise alias host memory, and every kernel would read it
+    over the bus."""
+    kind = obj.__dlpack_device__()[0]
+    if kind not in _DLPACK_CUDA:
+        raise BufferError(f"cupy imports only CUDA memory through DLPack, not DLPack device "
+                          f"type {kind}; copy through the host with from_numpy")
     return _cp().from_dlpack(obj)
 
 
