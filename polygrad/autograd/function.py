@@ -153,7 +153,8 @@ class FunctionNode(Node):
                 raise TypeError(f"function {name} returned a {type(r).__name__} as the gradient "
                                 f"at index {pos}; return a polygrad Tensor (or None)")
             if tuple(r.shape) != shape:
-                if not _broadcasts_to(tuple(r.shape), shape):
+                # torch's rule: the input's shape must expand to the gradient's (sum back)
+                if not _broadcasts_to(shape, tuple(r.shape)):
                     raise RuntimeError(
                         f"Function {name} returned an invalid gradient at index {pos} - got "
                         f"{list(r.shape)} but expected shape compatible with {list(shape)}")
@@ -279,8 +280,9 @@ class Function:
 def _forward_mode(cls, ctx, args, outs, diff, state):
     from .._tensor import Tensor
     from .. import ops
-    tangents = [a._tangent if a._tangent is not None else ops.zeros_like(a)
-                if isinstance(a, Tensor) else None for a in args]
+    tangents = [None if not isinstance(a, Tensor)
+                else a._tangent if a._tangent is not None else ops.zeros_like(a)
+                for a in args]
     level, state.level = state.level, 0
     try:
         ts = cls.jvp(ctx, *tangents)
