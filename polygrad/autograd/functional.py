@@ -248,6 +248,8 @@ def _stack(pieces, shape, create_graph, backend):
     from .. import ops
     from .._tensor import _make
     if create_graph:
+        if len(pieces) == 1 and tuple(pieces[0].shape) == shape:
+            return pieces[0]    # a scalar's gradient is its own jacobian: no extra nodes
         return ops.reshape(ops.stack(pieces), shape)
     xp = backend.xp
     return _make(xp.reshape(xp.stack(pieces), shape), backend)
@@ -351,6 +353,12 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     tensor([[3., 0.],
             [0., 3.]])
     """
+    return _jacobian(func, inputs, create_graph, strict, vectorize, strategy)
+
+
+def _jacobian(func, inputs, create_graph, strict, vectorize, strategy, fresh=False):
+    """``fresh``: the inputs are new leaves only this call sees (hessian's inner jacobian),
+    so they need no separating view."""
     if strategy not in ("forward-mode", "reverse-mode"):
         raise ValueError('Expected strategy to be either "forward-mode" or "reverse-mode". '
                          f'Got {strategy!r}.')
@@ -362,7 +370,8 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
         return _unpack(jac, (is_outputs_tuple, is_inputs_tuple))
     with grad_mode.enable_grad():
         is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
-        inputs = _preprocess(inputs, create_graph, need_graph=True)
+        if not fresh:
+            inputs = _preprocess(inputs, create_graph, need_graph=True)
         outputs = func(*inputs)
         is_outputs_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function",
                                               "jacobian")
@@ -397,7 +406,9 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
     def jac_func(*inp):
         if outer_jacobian_strategy == "forward-mode":
             inp = tuple(t.requires_grad_(True) for t in inp)
-        jac = jacobian(ensure_single_output_function, inp, create_graph=True)
+        # inp are the outer jacobian's own new leaves (or duals): no view needed
+        jac = _jacobian(ensure_single_output_function, inp, True, False, False,
+                        "reverse-mode", fresh=True)
         _check_requires_grad(jac, "jacobian", strict)
         return jac
 
