@@ -97,7 +97,8 @@ for name, folder in cfg["tool"]["setuptools"]["package-dir"].items():
 project = cfg["project"]
 dist = site / f"polygrad-{project['version']}.dist-info"
 dist.mkdir()
-(dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: polygrad\nVersion: {project['version']}\n")
+version = project["version"]
+(dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: polygrad\nVersion: {version}\n")
 lines = []
 groups = dict(project.get("entry-points", {}), console_scripts=project.get("scripts", {}))
 for group, entries in groups.items():
@@ -112,7 +113,11 @@ if [ -n "$EXTRA_PATH" ]; then
 fi
 export PYTHONUNBUFFERED=1
 
-timeout 30 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed" >> "$OUT/nvidia-smi.txt"
+if ! timeout 30 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1; then
+    echo "(nvidia-smi failed)" >> "$OUT/nvidia-smi.txt"
+fi
+GPU_NAME=$(timeout 30 nvidia-smi --query-gpu=name,driver_version,memory.total \
+    --format=csv,noheader 2>/dev/null | head -n 1)
 head -n 15 "$OUT/nvidia-smi.txt"
 timeout 120 "$PY" - > "$OUT/versions.txt" 2>&1 <<'EOF'
 import importlib.metadata as m, platform, sys
@@ -188,7 +193,8 @@ if [ -n "$SUITE_PID" ]; then
     [ "$rc" != 0 ] && FAILED=1
     say "whole test suite: $note"
     tail -n 25 "$OUT/pytest-all.txt"
-    SUMMARY+=("| whole test suite ${XDIST[*]:-} | $note, $(( SECONDS - SUITE_T0 ))s | pytest-all.txt |")
+    SUMMARY+=("| whole test suite ${XDIST[*]:-} | $note, $(( SECONDS - SUITE_T0 ))s |"\
+" pytest-all.txt |")
 else
     SUMMARY+=("| whole test suite | skipped: time budget spent | |")
     FAILED=1
@@ -198,7 +204,7 @@ fi
 {
     echo "# gpu_verify $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo
-    echo "$(grep -m1 -i 'NVIDIA H\|NVIDIA A\|Tesla\|GeForce' "$OUT/nvidia-smi.txt" || echo 'GPU: see nvidia-smi.txt')"
+    echo "GPU: ${GPU_NAME:-none found by nvidia-smi} (name, driver, memory)"
     echo
     echo "| step | outcome | log |"
     echo "|---|---|---|"
