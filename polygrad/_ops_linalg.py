@@ -3,8 +3,8 @@
 Primitives with their own rules are in ``polygrad.primitives.linalg_ext`` (det, inv,
 solve, cholesky, eigh, svdvals, pinv, vector_norm); the rest are compositions of
 primitives (matrix_norm, trace, diagonal, outer, cross, matrix_power, eigvalsh,
-slogdet's log-determinant), or run on raw arrays without a gradient (svd, qr,
-matrix_rank; see docs/array-api.md).
+slogdet's log-determinant), or run on raw arrays without a gradient (qr,
+matrix_rank; see docs/array-api.md). svd and eigh pack their outputs into one array.
 """
 
 from __future__ import annotations
@@ -138,9 +138,10 @@ def solve(x1, x2, /):
 
 
 def svd(x, /, *, full_matrices=True):
-    """Not differentiable yet (raises on a tensor that requires grad); svdvals is."""
-    _no_grad_yet("svd", x)
-    return SVDResult(*pg._call_raw("linalg.svd", x, full_matrices=full_matrices))
+    """Differentiable for full_matrices=False (or square x), distinct singular values."""
+    from .primitives.linalg_ext import svd_parts
+    packed = apply(P["linalg.svd"], x, full_matrices=full_matrices)
+    return SVDResult(*svd_parts(pg, packed, x.shape[-2], x.shape[-1], full_matrices))
 
 
 def svdvals(x, /):
@@ -167,7 +168,7 @@ def _no_grad_yet(name, x):
     from . import grad_mode
     if getattr(x, "requires_grad", False) and grad_mode.is_grad_enabled():
         raise NotImplementedError(
-            f"linalg.{name}() has no gradient rule in polygrad yet. Use linalg.svdvals / "
+            f"linalg.{name}() has no gradient rule in polygrad yet. Use linalg.svd / "
             f"linalg.eigh (differentiable), or call it on x.detach() if no gradient is needed.")
 
 

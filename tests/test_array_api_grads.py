@@ -73,6 +73,22 @@ def _torch_eigh_loss(t, x):
     return t.cat([w, (v * v).reshape(-1)])
 
 
+def _svd_loss(ns, a, full=False):
+    u, s, vh = ns.linalg.svd(a, full_matrices=full)
+    # u * vh^T per singular pair is sign-invariant; so are u*u and vh*vh
+    k = s.shape[-1]
+    u, vh = u[..., :, :k], vh[..., :k, :]     # full_matrices: torch ignores the rest
+    uv = ns.matmul(u * ns.expand_dims(s, axis=-2), vh)
+    return ns.concat([ns.reshape(s, (-1,)), ns.reshape(uv, (-1,)), ns.reshape(u * u, (-1,)),
+                      ns.reshape(vh * vh, (-1,))], axis=0)
+
+
+def _torch_svd_loss(t, a):
+    u, s, vh = t.linalg.svd(a, full_matrices=False)
+    uv = (u * s.unsqueeze(-2)) @ vh
+    return t.cat([s.reshape(-1), uv.reshape(-1), (u * u).reshape(-1), (vh * vh).reshape(-1)])
+
+
 def _fft_parts(ns, y):
     return ns.stack([ns.real(y), ns.imag(y)], axis=0)
 
@@ -106,7 +122,13 @@ CASES = [
     GradCase("linalg.eigvalsh", args(spd(4)), lambda ns, a: ns.linalg.eigvalsh(_sym(a)),
              lambda t, a: t.linalg.eigvalsh(_sym(a))),
     GradCase("linalg.svdvals", args(r(4, 3)), lambda ns, a: ns.linalg.svdvals(a),
-             lambda t, a: t.linalg.svdvals(a), second_order=False),
+             lambda t, a: t.linalg.svdvals(a)),
+    GradCase("linalg.svd tall", args(r(4, 3)), lambda ns, a: _svd_loss(ns, a),
+             lambda t, a: _torch_svd_loss(t, a)),
+    GradCase("linalg.svd wide", args(r(2, 3, 5)), lambda ns, a: _svd_loss(ns, a, full=True),
+             lambda t, a: _torch_svd_loss(t, a)),
+    GradCase("linalg.svd square full", args(r(3, 3)),
+             lambda ns, a: _svd_loss(ns, a, full=True), lambda t, a: _torch_svd_loss(t, a)),
     GradCase("linalg.pinv", args(r(4, 3)), lambda ns, a: ns.linalg.pinv(a),
              lambda t, a: t.linalg.pinv(a)),
     GradCase("linalg.vector_norm", args(r(3, 4)), lambda ns, x: ns.linalg.vector_norm(x, axis=1),
@@ -125,7 +147,7 @@ CASES = [
              lambda t, x: t.linalg.matrix_norm(x)),
     GradCase("linalg.matrix_norm nuc", args(r(3, 4)),
              lambda ns, x: ns.linalg.matrix_norm(x, ord="nuc"),
-             lambda t, x: t.linalg.matrix_norm(x, ord="nuc"), second_order=False),
+             lambda t, x: t.linalg.matrix_norm(x, ord="nuc")),
     GradCase("linalg.matrix_norm 1", args(distinct(3, 4)),
              lambda ns, x: ns.linalg.matrix_norm(x, ord=1),
              lambda t, x: t.linalg.matrix_norm(x, ord=1)),
@@ -298,9 +320,22 @@ def test_every_new_primitive_has_a_gradient_case():
     assert not missing, f"primitives without a gradient case: {missing}"
 
 
-@pytest.mark.parametrize("fn", ["svd", "qr"])
-def test_functions_without_a_rule_refuse_a_tensor_that_requires_grad(fn, backend):
+def test_qr_without_a_rule_refuses_a_tensor_that_requires_grad(backend):
     x = polygrad.tensor([[2.0, 1.0], [1.0, 3.0]], requires_grad=True)
     with pytest.raises(NotImplementedError, match="no gradient rule"):
-        getattr(pg.linalg, fn)(x)
-    assert len(getattr(pg.linalg, fn)(x.detach())) in (2, 3)
+        pg.linalg.qr(x)
+    assert len(pg.linalg.qr(x.detach())) == 2
+
+
+def test_svd_full_matrices_ignores_the_extra_singular_vectors_as_torch(backend):
+    x_np = np.array([[2.0, 1.0, 0.0], [1.0, 3.0, 1.0]])
+    x = polygrad.from_numpy(x_np, backend=backend, requires_grad=True)
+    u, s, vh = pg.linalg.svd(x)              # full_matrices=True: vh is 3 x 3
+    assert vh.shape == (3, 3)
+    w = np.arange(9.0).reshape(3, 3)          # squares: singular vectors' signs are free
+    loss = pg.sum(s * s) + pg.sum(vh * vh * polygrad.from_numpy(w, backend=backend))
+    loss.backward()
+    tx = torch.tensor(x_np, requires_grad=True)
+    tu, ts, tvh = torch.linalg.svd(tx)
+    ((ts * ts).sum() + (tvh * tvh * torch.tensor(w)).sum()).backward()
+    np.testing.assert_allclose(_np(x.grad), _np(tx.grad), atol=1e-10)

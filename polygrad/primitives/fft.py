@@ -65,29 +65,32 @@ def _rfft_transpose(ns, g, out, x, n=None, axis=-1, norm="backward"):
     return (_resize(ns, gx, axis, x.shape[axis]),)
 
 
-def _irfft_weights(ns, h, n, axis, ndim, dtype, device=None):
-    """1 for the DC bin (and the Nyquist bin of an even n), 2 for the bins counted twice."""
-    w = [1.0] + [2.0] * (h - 1)
-    if n % 2 == 0:
-        w[-1] = 1.0
-    shape = [1] * ndim
+def _double_inner_bins(ns, spec, n, axis):
+    """``spec`` with every bin doubled but the DC bin (and an even n's Nyquist bin).
+
+    A ``where`` on a boolean mask, not a product with real weights, so that no complex
+    dtype has to be named (a backend may declare none)."""
+    h = spec.shape[axis]
+    shape = [1] * spec.ndim
     shape[axis] = h
-    return ns.reshape(ns.asarray(w, dtype=dtype, device=device), tuple(shape))
+    idx = ns.reshape(ns.arange(h, device=getattr(spec, "device", None)), tuple(shape))
+    edge = idx == 0
+    if n % 2 == 0:
+        edge = edge | (idx == h - 1)
+    return ns.where(edge, spec, 2.0 * spec)
 
 
 def _irfft_transpose(ns, g, out, x, n=None, axis=-1, norm="backward"):
     size = n if n is not None else 2 * (x.shape[axis] - 1)
-    h = size // 2 + 1
     spec = ns.fft.rfft(g, axis=axis, norm=_DUAL[norm])
-    spec = spec * _irfft_weights(ns, h, size, axis % g.ndim, g.ndim, g.dtype,
-                                 getattr(g, "device", None))
-    return (_resize(ns, spec, axis, x.shape[axis]),)
+    spec = _double_inner_bins(ns, spec, size, axis % g.ndim)
+    return (_as_input(ns, _resize(ns, spec, axis, x.shape[axis]), x),)
 
 
 def _hfft_transpose(ns, g, out, x, n=None, axis=-1, norm="backward"):
     # hfft(x) = irfft(conj(x)) with the dual normalisation
     (gx,) = _irfft_transpose(ns, g, out, x, n=n, axis=axis, norm=_DUAL[norm])
-    return (ns.conj(gx),)
+    return (gx if _is_real(ns, gx) else ns.conj(gx),)
 
 
 def _ihfft_transpose(ns, g, out, x, n=None, axis=-1, norm="backward"):

@@ -156,6 +156,91 @@ def _svdvals_jvp(ns, tangents, out, x):
     return ns.sum(ns.matmul(_mT(ns, u), tangents[0]) * vh, axis=-1)
 
 
+# svd, packed: U, S and Vh flattened side by side on the last axis (one output per node)
+def svd_parts(ns, packed, m, n, full_matrices):
+    """(U, S, Vh) from the packed output of the ``linalg.svd`` primitive."""
+    k = min(m, n)
+    ku, kv = (m, n) if full_matrices else (k, k)
+    batch = tuple(packed.shape[:-1])
+    u = packed[..., :m * ku]
+    s = packed[..., m * ku:m * ku + k]
+    vh = packed[..., m * ku + k:]
+    return ns.reshape(u, batch + (m, ku)), s, ns.reshape(vh, batch + (kv, n))
+
+
+def _svd_impl(xp, x, full_matrices=True):
+    u, s, vh = xp.linalg.svd(x, full_matrices=full_matrices)
+    batch = tuple(x.shape[:-2])
+    return xp.concat([xp.reshape(u, batch + (-1,)), s, xp.reshape(vh, batch + (-1,))], axis=-1)
+
+
+def _svd_f(ns, s):
+    """F_ij = 1 / (s_j^2 - s_i^2) off the diagonal, 0 on it (distinct singular values)."""
+    s2 = s * s
+    diff = ns.expand_dims(s2, axis=-2) - ns.expand_dims(s2, axis=-1)
+    eye = _eye_like(ns, diff)
+    return ns.where(eye == 1, 0.0, 1.0 / ns.where(eye == 1, 1.0, diff)), eye
+
+
+def _narrow(u, vh, k):
+    """The first k left and right singular vectors: torch ignores the gradient of the rest
+    of a full_matrices=True factorisation (they span an arbitrary basis)."""
+    return u[..., :, :k], vh[..., :k, :]
+
+
+def _svd_vjp(ns, g, out, x, full_matrices=True):
+    m, n = x.shape[-2], x.shape[-1]
+    u, s, vh = svd_parts(ns, out, m, n, full_matrices)
+    gu, gs, gvh = svd_parts(ns, g, m, n, full_matrices)
+    k = s.shape[-1]
+    u, vh = _narrow(u, vh, k)
+    gu, gvh = _narrow(gu, gvh, k)
+    gv = _mT(ns, gvh)
+    f, eye = _svd_f(ns, s)
+    uhgu = ns.matmul(_mT(ns, u), gu)
+    vhgv = ns.matmul(vh, gv)
+    s_row, s_col = ns.expand_dims(s, axis=-2), ns.expand_dims(s, axis=-1)
+    inner = (f * (uhgu - _mT(ns, uhgu)) * s_row + s_col * (f * (vhgv - _mT(ns, vhgv)))
+             + eye * ns.expand_dims(gs, axis=-2))
+    ga = ns.matmul(u, ns.matmul(inner, vh))
+    if m > k:
+        ga = ga + ns.matmul((gu - ns.matmul(u, uhgu)) / s_row, vh)
+    if n > k:
+        ga = ga + ns.matmul(u / s_row, gvh - ns.matmul(_mT(ns, vhgv), vh))
+    return (ga,)
+
+
+def _svd_jvp(ns, tangents, out, x, full_matrices=True):
+    m, n = x.shape[-2], x.shape[-1]
+    u, s, vh = svd_parts(ns, out, m, n, full_matrices)
+    k = s.shape[-1]
+    u, vh = _narrow(u, vh, k)
+    t = tangents[0]
+    v = _mT(ns, vh)
+    f, eye = _svd_f(ns, s)
+    p = ns.matmul(_mT(ns, u), ns.matmul(t, v))
+    s_row, s_col = ns.expand_dims(s, axis=-2), ns.expand_dims(s, axis=-1)
+    ds = ns.sum(p * eye, axis=-1)
+    du = ns.matmul(u, f * (p * s_row + s_col * _mT(ns, p)))
+    dvh = _mT(ns, ns.matmul(v, f * (s_col * p + _mT(ns, p) * s_row)))
+    if m > k:
+        du = du + (ns.matmul(t, v) - ns.matmul(u, p)) / s_row
+    if n > k:
+        dvh = dvh + _mT(ns, (ns.matmul(_mT(ns, t), u) - ns.matmul(v, _mT(ns, p))) / s_row)
+    if full_matrices and m != n:     # no tangent for the arbitrary extra singular vectors
+        du = _pad(ns, du, -1, m)
+        dvh = _pad(ns, dvh, -2, n)
+    batch = tuple(x.shape[:-2])
+    return ns.concat([ns.reshape(du, batch + (-1,)), ds, ns.reshape(dvh, batch + (-1,))],
+                     axis=-1)
+
+
+def _pad(ns, a, axis, size):
+    shape = list(a.shape)
+    shape[axis] = size - shape[axis]
+    return ns.concat([a, ns.zeros(tuple(shape), dtype=a.dtype, device=a.device)], axis=axis)
+
+
 # pinv (full rank): dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P
 def _pinv_impl(xp, x, rtol=None):
     return xp.linalg.pinv(x, rtol=rtol)
@@ -163,8 +248,9 @@ def _pinv_impl(xp, x, rtol=None):
 
 def _pinv_vjp(ns, g, out, x, rtol=None):
     p, pt = out, _mT(ns, out)
-    ap = ns.eye(x.shape[-2], dtype=x.dtype) - ns.matmul(x, p)
-    pa = ns.eye(x.shape[-1], dtype=x.dtype) - ns.matmul(p, x)
+    dev = getattr(x, "device", None)
+    ap = ns.eye(x.shape[-2], dtype=x.dtype, device=dev) - ns.matmul(x, p)
+    pa = ns.eye(x.shape[-1], dtype=x.dtype, device=dev) - ns.matmul(p, x)
     gt = _mT(ns, g)
     return (-ns.matmul(pt, ns.matmul(g, pt))
             + ns.matmul(ap, ns.matmul(gt, ns.matmul(p, pt)))
@@ -173,8 +259,9 @@ def _pinv_vjp(ns, g, out, x, rtol=None):
 
 def _pinv_jvp(ns, tangents, out, x, rtol=None):
     p, t = out, tangents[0]
-    ap = ns.eye(x.shape[-2], dtype=x.dtype) - ns.matmul(x, p)
-    pa = ns.eye(x.shape[-1], dtype=x.dtype) - ns.matmul(p, x)
+    dev = getattr(x, "device", None)
+    ap = ns.eye(x.shape[-2], dtype=x.dtype, device=dev) - ns.matmul(x, p)
+    pa = ns.eye(x.shape[-1], dtype=x.dtype, device=dev) - ns.matmul(p, x)
     return (-ns.matmul(p, ns.matmul(t, p))
             + ns.matmul(ns.matmul(p, _mT(ns, p)), ns.matmul(_mT(ns, t), ap))
             + ns.matmul(pa, ns.matmul(_mT(ns, t), ns.matmul(_mT(ns, p), p))))
@@ -221,7 +308,8 @@ primitive("linalg.solve", _solve_vjp, _solve_jvp, node_name="LinalgSolveExBackwa
 primitive("linalg.cholesky", _cholesky_vjp, _cholesky_jvp, node_name="LinalgCholeskyExBackward0")
 primitive("linalg.eigh", _eigh_vjp, _eigh_jvp, impl=_eigh_impl, node_name="LinalgEighBackward0")
 primitive("linalg.svdvals", _svdvals_vjp, _svdvals_jvp, node_name="LinalgSvdBackward0")
+primitive("linalg.svd", _svd_vjp, _svd_jvp, impl=_svd_impl, node_name="LinalgSvdBackward0")
 primitive("linalg.pinv", _pinv_vjp, _pinv_jvp, impl=_pinv_impl, node_name="LinalgPinvBackward0")
 primitive("linalg.vector_norm", _vnorm_vjp, _vnorm_jvp, impl=_vnorm_impl,
           node_name="LinalgVectorNormBackward0")
-nondifferentiable("linalg.matrix_rank", "linalg.svd", "linalg.qr", "linalg.slogdet")
+nondifferentiable("linalg.matrix_rank", "linalg.qr", "linalg.slogdet")
