@@ -1,13 +1,15 @@
 """The Array API ``linalg`` extension's differentiable primitives (real inputs):
-det, logabsdet (slogdet's second output), inv, solve, cholesky, eigh, svdvals, pinv and
-vector_norm. Rules are written in Array API vocabulary and assume the matrix is regular
+det, logabsdet (slogdet's second output), inv, solve, cholesky, eigh, svd, svdvals, pinv
+and vector_norm. Rules are written in Array API vocabulary and assume the matrix is regular
 (invertible; distinct eigenvalues and singular values), as torch's do.
 
 Functions that are compositions (matrix_norm, trace, diagonal, outer, cross,
 matrix_power, eigvalsh) live in ``polygrad.ops.linalg``; matmul, tensordot and vecdot
 are in ``linalg``. ``eigh`` returns two arrays, so its primitive packs them into one:
 eigenvalues in row 0 and eigenvectors below (shape ``(..., n + 1, n)``); ``ops``
-unpacks them with differentiable slicing.
+unpacks them with differentiable slicing. ``svd`` packs U, S and Vh, flattened, side by
+side on the last axis (``svd_parts`` splits them). qr, matrix_rank and slogdet's sign
+carry no gradient.
 """
 
 from . import def_nondifferentiable as nondifferentiable, def_primitive as primitive
