@@ -128,7 +128,9 @@ class Node:
         return f"<{type(self).__name__} object at {hex(id(self))}>"
 
     # -- the backward step --------------------------------------------------------------
-    def apply_vjp(self, g, create_graph):
+    def apply_vjp(self, g, create_graph, ns=None):
+        """Gradients for this node's inputs; ``ns``: run the rule on another raw namespace
+        (functional's batched jacobian passes one whose arrays carry a batch axis)."""
         if self.saved is None:
             raise RuntimeError(FREED_MSG)
         prim = self.prim
@@ -136,7 +138,7 @@ class Node:
         if create_graph:
             from . import ops as ns
             xs, out = self._snapshots(xs, out)
-        else:
+        elif ns is None:
             ns = self.backend._ns or self.backend.ns
         opts = self.opts
         if prim.wants_needs:

@@ -275,3 +275,59 @@ def test_v_defaults_to_one_for_single_element_input(backend):
 def test_both_module_paths():
     assert pg.functional is pg.autograd.functional is F
     assert pg.functional.hessian is F.hessian
+
+
+# vectorize=True: one backward pass with a batch axis where every rule can be batched
+# (the table of test_forward_ad: elementwise, reductions, shapes, matmul ...); the row
+# loop elsewhere. Same numbers either way.
+from test_forward_ad import OPS  # noqa: E402
+
+LOOPED = {"indexing", "cat_stack"}      # index-array VJPs (scatter) have no batching rule
+MATMUL_SHAPES = [((3,), (3,)), ((3,), (3, 2)), ((2, 3), (3,)), ((2, 3), (3, 4)),
+                 ((2, 2, 3), (3, 2)), ((3,), (2, 3, 4)), ((2, 3), (2, 3, 2))]
+
+
+@pytest.mark.parametrize("name,fn,sx,sy", OPS + [
+    (f"matmul{a}{b}", lambda lib, x, y: x @ y, a, b) for a, b in MATMUL_SHAPES],
+    ids=[o[0] for o in OPS] + [f"matmul{a}{b}" for a, b in MATMUL_SHAPES])
+def test_vectorize_batches_and_agrees(backend, name, fn, sx, sy):
+    x = pg.tensor(RNG.uniform(0.2, 1.0, sx), dtype=pg.float64, requires_grad=True)
+    y = pg.tensor(RNG.uniform(0.2, 1.0, sy), dtype=pg.float64, requires_grad=True)
+    loop = F.jacobian(lambda a, b: fn(pg, a, b), (x, y))
+    vec = F.jacobian(lambda a, b: fn(pg, a, b), (x, y), vectorize=True)
+    assert_same(vec, _torch_like(loop))
+    batched = F._jac_batched(fn(pg, x, y), (x, y))
+    assert (batched is None) == (name in LOOPED)
+    ref = TF.jacobian(lambda a, b: fn(torch, a, b),
+                      (_to("torch", x.detach().to("numpy").numpy()),
+                       _to("torch", y.detach().to("numpy").numpy())), vectorize=True)
+    assert_same(vec, ref)
+
+
+def test_vectorize_falls_back_for_custom_nodes_and_hooks(backend):
+    class Cube(pg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x ** 3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 3 * g * x * x
+
+    x = pg.tensor([0.5, 2.0], dtype=pg.float64, requires_grad=True)
+    assert F._jac_batched(Cube.apply(x), (x,)) is None
+    expected = np.diag(3 * np.array([0.5, 2.0]) ** 2)
+    np.testing.assert_allclose(F.jacobian(Cube.apply, x, vectorize=True).numpy(), expected)
+    seen = []
+
+    def hooked(t):
+        y = t * t
+        y.register_hook(lambda g: seen.append(tuple(g.shape)))
+        return y.exp()
+
+    np.testing.assert_allclose(F.jacobian(hooked, x, vectorize=True).numpy(),
+                               np.diag(2 * x.detach().numpy() * np.exp(x.detach().numpy()
+                                                                       ** 2)))
+    assert seen == [(2,), (2,)]          # the hook saw one row at a time

@@ -9,8 +9,10 @@ reverse (tangents through a ``create_graph`` gradient); ``vhp`` is reverse-over-
 jacobian of the gradient. The row passes run the engine directly on raw arrays with a
 one-hot seed: the graph is built once and replayed (``retain_graph``).
 
-There is no vmap in polygrad: ``vectorize=True`` is accepted and gives the same result
-through the same passes. This module does not walk the graph itself.
+There is no vmap in polygrad. ``vectorize=True`` runs all rows of a reverse-mode jacobian in
+one backward pass instead: the unchanged VJP rules run on a namespace whose arrays carry
+a batch axis (``_batched``); where some rule has no batching rule (index-array scatters,
+custom Functions, hooks) it falls back to the row loop, with the same result.
 """
 
 from __future__ import annotations
@@ -255,13 +257,68 @@ def _stack(pieces, shape, create_graph, backend):
     return _make(xp.reshape(xp.stack(pieces), shape), backend)
 
 
-def _jac_reverse(outputs, inputs, create_graph, strict):
-    """One reverse pass per output element, replaying the graph with a one-hot seed."""
+def _jac_batched(out, inputs):
+    """d out / d inputs in one backward pass carrying all ``out.numel()`` one-hot seeds on a
+    batch axis (``_batched``), or None when some node's rule cannot be batched."""
+    from .. import engine, ops
+    from ..engine import AccumulateGrad, Node
+    from .._tensor import _make
+    from ._batched import Batched, BatchedNamespace
+    if engine.anomaly is not None or getattr(engine, "node_observer", None) is not None:
+        return None             # those watch each node's pass: give them the row loop
+    backend = out._backend
+    xp = backend._ns or backend.ns
+    n = out.numel()
+    bns = BatchedNamespace(xp, n)
+    eye = ops.eye(n, dtype=out.dtype, device=out.device)._st.array
+    grads = {out._node: Batched(xp.reshape(eye, (n, *out.shape)), bns)}
+    targets = {x._node for x in inputs}
+    captured = {}
+    try:
+        for node in reversed(toposort([out._node])):
+            g = grads.pop(node, None)
+            if g is None:
+                continue
+            if node in targets:
+                captured[node] = g
+            if type(node) is AccumulateGrad:
+                continue
+            if node.hooks or node.prim is None or type(node).apply_vjp is not Node.apply_vjp:
+                return None     # custom nodes and hooks expect one gradient, not a batch
+            for parent, gi in zip(node.parents, node.apply_vjp(g, False, ns=bns)):
+                if parent is None or gi is None:
+                    continue
+                if not isinstance(gi, Batched):
+                    return None
+                prev = grads.get(parent)
+                grads[parent] = gi if prev is None else prev + gi
+    except Exception:  # noqa: BLE001 - no batching rule, or a rule that needs one row:
+        return None    # the row loop then gives the answer (or the real error)
+    result = []
+    for x in inputs:
+        g = captured.get(x._node)
+        if g is not None and g.shape != tuple(x.shape):
+            return None
+        result.append(None if g is None else
+                      _make(xp.reshape(g.a, tuple(out.shape) + tuple(x.shape)), backend))
+    return result
+
+
+def _jac_reverse(outputs, inputs, create_graph, strict, vectorize=False):
+    """One reverse pass per output element, replaying the graph with a one-hot seed; with
+    ``vectorize``, one pass for all of them where every rule can be batched."""
     from .._tensor import Tensor
     targets = {x._node for x in inputs}
     jac = []
     for i, out in enumerate(outputs):
         rows = [[] for _ in inputs]
+        batched = None
+        if vectorize and out.requires_grad and not create_graph and out.numel() > 1:
+            batched = _jac_batched(out, inputs)
+        if batched is not None:
+            jac.append(tuple(_empty_jac(out, x) if b is None else b
+                             for b, x in zip(batched, inputs)))
+            continue
         if out.requires_grad:
             order = toposort([out._node])       # once: every row replays the same graph
             for seed in _basis_rows(out, create_graph):
@@ -380,7 +437,7 @@ def _jacobian(func, inputs, create_graph, strict, vectorize, strategy, fresh=Fal
             raise RuntimeError("polygrad.autograd.functional.jacobian: `strict=True` and "
                                "`vectorized=True` are not supported together. Please either "
                                "set `strict=False` or `vectorize=False`.")
-        jac = _jac_reverse(outputs, inputs, create_graph, strict)
+        jac = _jac_reverse(outputs, inputs, create_graph, strict, vectorize)
     return _unpack(_postprocess(jac, create_graph), (is_outputs_tuple, is_inputs_tuple))
 
 
