@@ -1,10 +1,10 @@
 """``polygrad.ops.linalg``: the Array API linalg extension on Tensors.
 
 Primitives with their own rules are in ``polygrad.primitives.linalg_ext`` (det, inv,
-solve, cholesky, eigh, svdvals, pinv, vector_norm); the rest are compositions of
+solve, cholesky, eigh, svd, svdvals, qr, pinv, vector_norm); the rest are compositions of
 primitives (matrix_norm, trace, diagonal, outer, cross, matrix_power, eigvalsh,
-slogdet's log-determinant), or run on raw arrays without a gradient (qr,
-matrix_rank; see docs/array-api.md). svd and eigh pack their outputs into one array.
+slogdet's log-determinant), or run on raw arrays without a gradient (matrix_rank,
+slogdet's sign; see docs/array-api.md). svd, qr and eigh pack their outputs into one array.
 """
 
 from __future__ import annotations
@@ -123,9 +123,10 @@ def pinv(x, /, *, rtol=None):
 
 
 def qr(x, /, *, mode="reduced"):
-    """Not differentiable yet (raises on a tensor that requires grad)."""
-    _no_grad_yet("qr", x)
-    return QRResult(*pg._call_raw("linalg.qr", x, mode=mode))
+    """Differentiable for tall or square x in reduced mode (m >= n)."""
+    from .primitives.linalg_ext import qr_parts
+    packed = apply(P["linalg.qr"], x, mode=mode)
+    return QRResult(*qr_parts(pg, packed, x.shape[-2], x.shape[-1], mode))
 
 
 def slogdet(x, /):
@@ -162,14 +163,6 @@ def vecdot(x1, x2, /, *, axis=-1):
 
 def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     return apply(P["linalg.vector_norm"], x, axis=pg._axis(axis), keepdims=keepdims, ord=ord)
-
-
-def _no_grad_yet(name, x):
-    from . import grad_mode
-    if getattr(x, "requires_grad", False) and grad_mode.is_grad_enabled():
-        raise NotImplementedError(
-            f"linalg.{name}() has no gradient rule in polygrad yet. Use linalg.svd / "
-            f"linalg.eigh (differentiable), or call it on x.detach() if no gradient is needed.")
 
 
 FUNCTIONS = [cholesky, cross, det, diagonal, eigh, eigvalsh, inv, matmul, matrix_norm,

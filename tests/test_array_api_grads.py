@@ -73,6 +73,20 @@ def _torch_eigh_loss(t, x):
     return t.cat([w, (v * v).reshape(-1)])
 
 
+def _qr_loss(ns, a):
+    # q * d and r * d (d: r's diagonal) do not depend on the factorisation's sign convention
+    q, r = ns.linalg.qr(a)
+    d = ns.expand_dims(ns.linalg.diagonal(r), axis=-2)
+    return ns.concat([ns.reshape(q * d, (-1,)), ns.reshape(r * ns.matrix_transpose(d), (-1,))],
+                     axis=0)
+
+
+def _torch_qr_loss(t, a):
+    q, r = t.linalg.qr(a)
+    d = t.diagonal(r, dim1=-2, dim2=-1).unsqueeze(-2)
+    return t.cat([(q * d).reshape(-1), (r * d.mT).reshape(-1)])
+
+
 def _svd_loss(ns, a, full=False):
     u, s, vh = ns.linalg.svd(a, full_matrices=full)
     # u * vh^T per singular pair is sign-invariant; so are u*u and vh*vh
@@ -129,6 +143,10 @@ CASES = [
              lambda t, a: _torch_svd_loss(t, a)),
     GradCase("linalg.svd square full", args(r(3, 3)),
              lambda ns, a: _svd_loss(ns, a, full=True), lambda t, a: _torch_svd_loss(t, a)),
+    GradCase("linalg.qr", args(r(2, 4, 3)), lambda ns, a: _qr_loss(ns, a),
+             lambda t, a: _torch_qr_loss(t, a)),
+    GradCase("linalg.qr square", args(regular(3)), lambda ns, a: _qr_loss(ns, a),
+             lambda t, a: _torch_qr_loss(t, a)),
     GradCase("linalg.pinv", args(r(4, 3)), lambda ns, a: ns.linalg.pinv(a),
              lambda t, a: t.linalg.pinv(a)),
     GradCase("linalg.vector_norm", args(r(3, 4)), lambda ns, x: ns.linalg.vector_norm(x, axis=1),
@@ -320,11 +338,13 @@ def test_every_new_primitive_has_a_gradient_case():
     assert not missing, f"primitives without a gradient case: {missing}"
 
 
-def test_qr_without_a_rule_refuses_a_tensor_that_requires_grad(backend):
-    x = polygrad.tensor([[2.0, 1.0], [1.0, 3.0]], requires_grad=True)
-    with pytest.raises(NotImplementedError, match="no gradient rule"):
-        pg.linalg.qr(x)
-    assert len(pg.linalg.qr(x.detach())) == 2
+def test_qr_gradient_of_a_wide_matrix_is_refused_with_the_reason(backend):
+    x = polygrad.tensor([[2.0, 1.0, 0.0], [1.0, 3.0, 1.0]], requires_grad=True)
+    q, r = pg.linalg.qr(x)                   # forward is fine
+    assert q.shape == (2, 2) and r.shape == (2, 3)
+    with pytest.raises(NotImplementedError, match="m >= n"):
+        pg.sum(r).backward()
+    assert x.grad is None
 
 
 def test_svd_full_matrices_ignores_the_extra_singular_vectors_as_torch(backend):

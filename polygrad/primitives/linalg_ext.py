@@ -1,6 +1,6 @@
 """The Array API ``linalg`` extension's differentiable primitives (real inputs):
-det, logabsdet (slogdet's second output), inv, solve, cholesky, eigh, svd, svdvals, pinv
-and vector_norm. Rules are written in Array API vocabulary and assume the matrix is regular
+det, logabsdet (slogdet's second output), inv, solve, cholesky, eigh, svd, svdvals, qr,
+pinv and vector_norm. Rules are written in Array API vocabulary and assume the matrix is regular
 (invertible; distinct eigenvalues and singular values), as torch's do.
 
 Functions that are compositions (matrix_norm, trace, diagonal, outer, cross,
@@ -8,8 +8,8 @@ matrix_power, eigvalsh) live in ``polygrad.ops.linalg``; matmul, tensordot and v
 are in ``linalg``. ``eigh`` returns two arrays, so its primitive packs them into one:
 eigenvalues in row 0 and eigenvectors below (shape ``(..., n + 1, n)``); ``ops``
 unpacks them with differentiable slicing. ``svd`` packs U, S and Vh, flattened, side by
-side on the last axis (``svd_parts`` splits them). qr, matrix_rank and slogdet's sign
-carry no gradient.
+side on the last axis (``svd_parts`` splits them), qr packs Q and R the same way.
+matrix_rank and slogdet's sign carry no gradient.
 """
 
 from . import def_nondifferentiable as nondifferentiable, def_primitive as primitive
@@ -243,6 +243,61 @@ def _pad(ns, a, axis, size):
     return ns.concat([a, ns.zeros(tuple(shape), dtype=a.dtype, device=a.device)], axis=axis)
 
 
+# qr (reduced, m >= n), packed like svd: Q (m x n) then R (n x n), flattened
+def qr_parts(ns, packed, m, n, mode):
+    """(Q, R) from the packed output of the ``linalg.qr`` primitive."""
+    k = m if mode == "complete" else min(m, n)
+    batch = tuple(packed.shape[:-1])
+    q, r = packed[..., :m * k], packed[..., m * k:]
+    return ns.reshape(q, batch + (m, k)), ns.reshape(r, batch + (k, n))
+
+
+def _qr_impl(xp, x, mode="reduced"):
+    q, r = xp.linalg.qr(x, mode=mode)
+    batch = tuple(x.shape[:-2])
+    return xp.concat([xp.reshape(q, batch + (-1,)), xp.reshape(r, batch + (-1,))], axis=-1)
+
+
+def _qr_check(x, mode):
+    m, n = x.shape[-2], x.shape[-1]
+    if m < n or (mode == "complete" and m != n):
+        raise NotImplementedError(
+            f"polygrad differentiates linalg.qr only for tall or square matrices in reduced "
+            f"mode (m >= n); this one is {m} x {n} with mode={mode!r}. Call it on x.detach() "
+            f"if no gradient is needed.")
+    return m, n
+
+
+def _right_solve(ns, a, r):
+    """a R^-1, as the transpose of R^-T a^T."""
+    return _mT(ns, ns.linalg.solve(_mT(ns, r), _mT(ns, a)))
+
+
+def _qr_vjp(ns, g, out, x, mode="reduced"):
+    # gA = (gQ + Q copyltu(M)) R^-T with M = R gR^T - gQ^T Q
+    m, n = _qr_check(x, mode)
+    q, r = qr_parts(ns, out, m, n, mode)
+    gq, gr = qr_parts(ns, g, m, n, mode)
+    mm = ns.matmul(r, _mT(ns, gr)) - ns.matmul(_mT(ns, gq), q)
+    copyltu = ns.tril(mm) + _mT(ns, ns.tril(mm, k=-1))
+    b = gq + ns.matmul(q, copyltu)
+    return (_mT(ns, ns.linalg.solve(r, _mT(ns, b))),)
+
+
+def _qr_jvp(ns, tangents, out, x, mode="reduced"):
+    # X = Q^T dA R^-1 = Omega + dR R^-1 with Omega skew and dR R^-1 upper triangular
+    m, n = _qr_check(x, mode)
+    q, r = qr_parts(ns, out, m, n, mode)
+    ar = _right_solve(ns, tangents[0], r)
+    xx = ns.matmul(_mT(ns, q), ar)
+    low = ns.tril(xx, k=-1)
+    upper = xx - (low - _mT(ns, low))
+    dr = ns.matmul(upper, r)
+    dq = ar - ns.matmul(q, upper)
+    batch = tuple(x.shape[:-2])
+    return ns.concat([ns.reshape(dq, batch + (-1,)), ns.reshape(dr, batch + (-1,))], axis=-1)
+
+
 # pinv (full rank): dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P
 def _pinv_impl(xp, x, rtol=None):
     return xp.linalg.pinv(x, rtol=rtol)
@@ -311,7 +366,8 @@ primitive("linalg.cholesky", _cholesky_vjp, _cholesky_jvp, node_name="LinalgChol
 primitive("linalg.eigh", _eigh_vjp, _eigh_jvp, impl=_eigh_impl, node_name="LinalgEighBackward0")
 primitive("linalg.svdvals", _svdvals_vjp, _svdvals_jvp, node_name="LinalgSvdBackward0")
 primitive("linalg.svd", _svd_vjp, _svd_jvp, impl=_svd_impl, node_name="LinalgSvdBackward0")
+primitive("linalg.qr", _qr_vjp, _qr_jvp, impl=_qr_impl, node_name="LinalgQrBackward0")
 primitive("linalg.pinv", _pinv_vjp, _pinv_jvp, impl=_pinv_impl, node_name="LinalgPinvBackward0")
 primitive("linalg.vector_norm", _vnorm_vjp, _vnorm_jvp, impl=_vnorm_impl,
           node_name="LinalgVectorNormBackward0")
-nondifferentiable("linalg.matrix_rank", "linalg.qr", "linalg.slogdet")
+nondifferentiable("linalg.matrix_rank", "linalg.slogdet")
