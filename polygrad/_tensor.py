@@ -403,7 +403,11 @@ class Tensor:
         recording = _mode.enabled
         if recording and type(node) is AccumulateGrad:
             raise RuntimeError(LEAF_INPLACE_MSG)
-        if recording and (node is not None or any(
+        # forward mode: a dual operand needs the op's JVP too, so the op runs through apply
+        dual = engine.forward_ad_state.level and (recording or node is None) and (
+            self._tangent is not None or any(isinstance(o, Tensor) and o._tangent is not None
+                                             for o in others))
+        if dual or recording and (node is not None or any(
                 isinstance(o, Tensor) and o._node is not None for o in others)):
             out = apply(P[name], self, *others, **opts)
             self._rebind(out)

@@ -155,3 +155,21 @@ def test_tangent_on_other_backend_is_refused():
     with fw.dual_level():
         with pytest.raises(RuntimeError, match="move it first"):
             fw.make_dual(pg.ones(2, backend="numpy"), pg.ones(2, backend="torch"))
+
+
+def test_in_place_ops_carry_tangents_like_torch(backend):
+    results = []
+    for lib, mod in ((pg, fw), (torch, tfw)):
+        with mod.dual_level():
+            d = mod.make_dual(lib.tensor([1.0, 2.0], dtype=lib.float64),
+                              lib.tensor([1.0, -1.0], dtype=lib.float64))
+            e = d * 1.0
+            e.mul_(3.0)
+            e.add_(d)
+            plain = lib.ones(2, dtype=lib.float64)
+            plain.mul_(d)              # a tensor without tangent takes one from its operand
+            with lib.no_grad():
+                n = d.exp()
+                n.mul_(d)
+            results.append([mod.unpack_dual(t).tangent.tolist() for t in (e, plain, n)])
+    assert np.allclose(results[0], results[1], rtol=1e-12)
