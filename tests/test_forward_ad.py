@@ -15,6 +15,8 @@ import polygrad.autograd.forward_ad as fw
 from polygrad.autograd import functional as F
 
 RNG = np.random.default_rng(1)
+# torch's forward_ad warns about its own internals (torch.jit.script) on this version
+pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.script.*:DeprecationWarning")
 
 # name, function(lib, x, y), shapes of x and y
 OPS = [

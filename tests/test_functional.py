@@ -331,3 +331,24 @@ def test_vectorize_falls_back_for_custom_nodes_and_hooks(backend):
                                np.diag(2 * x.detach().numpy() * np.exp(x.detach().numpy()
                                                                        ** 2)))
     assert seen == [(2,), (2,)]          # the hook saw one row at a time
+
+
+# combinations torch refuses too (its messages name torch; ours name polygrad)
+UNSUPPORTED = [
+    (dict(strict=True, vectorize=True), "`strict=True` and `vectorized=True`"),
+    (dict(strategy="forward-mode", strict=True), '`strategy="forward-mode"`'),
+    (dict(strategy="forward-mode", create_graph=True), "`create_graph=True`"),
+]
+
+
+@pytest.mark.parametrize("kw,words", UNSUPPORTED, ids=["strict-vec", "fwd-strict", "fwd-cg"])
+def test_unsupported_combinations_raise_like_torch(kw, words):
+    with pytest.raises(RuntimeError, match=re.escape(words)):
+        TF.jacobian(exp_adder, (torch.ones(2), torch.ones(2)), **kw)
+    with pytest.raises(RuntimeError, match=re.escape(words)):
+        F.jacobian(exp_adder, (pg.ones(2), pg.ones(2)), **kw)
+
+
+def test_unknown_strategy():
+    with pytest.raises(ValueError, match="forward-mode"):
+        F.jacobian(exp_adder, (pg.ones(2), pg.ones(2)), strategy="sideways")
