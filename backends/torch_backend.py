@@ -64,11 +64,22 @@ def _scatter_add(xp, g, shape, key):
 def _native_when_same_dtype(name, scalars):
     """torch's own function where it already follows the standard (operands of one dtype, or,
     for arithmetic, a Python scalar), array_api_compat's promotion-fixing wrapper otherwise.
-    The wrapper costs 2 µs on a small multiply and ~200 µs on a small matmul, every call."""
+    The wrapper costs 2 µs on a small multiply and ~200 µs on a small matmul, every call.
+    A Python scalar that torch's function refuses becomes a 0-d tensor made on the device
+    (``torch.full``): compat's ``asarray`` would copy it from the host, a CUDA sync per op."""
     def op(xp, x1, x2, **kwargs):
         d1, d2 = getattr(x1, "dtype", None), getattr(x2, "dtype", None)
-        if (d1 is d2 and d1 is not None) or (scalars and (d1 is None or d2 is None)):
+        if d1 is d2 and d1 is not None:
             return getattr(_t(), name)(x1, x2, **kwargs)
+        if d1 is None or d2 is None:
+            if scalars:
+                return getattr(_t(), name)(x1, x2, **kwargs)
+            torch = _t()
+            if d1 is None and isinstance(x1, (int, float, bool)):
+                x1 = torch.full((), x1, dtype=d2, device=x2.device)
+            elif d2 is None and isinstance(x2, (int, float, bool)):
+                x2 = torch.full((), x2, dtype=d1, device=x1.device)
+            return getattr(torch, name)(x1, x2, **kwargs)
         return getattr(xp, name)(x1, x2, **kwargs)
     op.__name__ = name
     return op
@@ -78,6 +89,11 @@ _FAST = {name: _native_when_same_dtype(name, scalars=name in ("add", "subtract",
                                                                 "divide", "pow"))
          for name in ("add", "subtract", "multiply", "divide", "pow", "maximum", "minimum",
                       "matmul", "logaddexp", "atan2", "hypot")}
+
+
+def _axpy(xp, y, x, alpha):
+    """``y += alpha * x`` in place, one kernel (optimizer updates)."""
+    return y.add_(x, alpha=alpha)
 
 
 def _bce_with_logits(xp, z, y, reduction="none"):
@@ -158,7 +174,7 @@ backend = polygrad.Backend(
     synchronize=_synchronize,
     device_of=_device_of,
     native_device=_native_device,
-    overrides={"scatter_add": _scatter_add, **_FAST},
+    overrides={"scatter_add": _scatter_add, "axpy_": _axpy, **_FAST},
     unsupported={"unique_all": "torch has no unique_all yet (pytorch issue 36748); use "
                                "unique_values, unique_counts or unique_inverse"},
     fused={"binary_cross_entropy_with_logits": _bce_with_logits},

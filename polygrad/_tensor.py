@@ -469,12 +469,20 @@ class Tensor:
         return self._inplace("copy", src)
 
     def add_(self, other, *, alpha=1):
-        other = other if alpha == 1 else other * alpha
-        return self._inplace("add", other, _iop=operator.iadd)
+        if alpha == 1:
+            return self._inplace("add", other, _iop=operator.iadd)
+        axpy = self._backend.overrides.get("axpy_")
+        recorded = _mode.enabled and (self._node is not None or getattr(other, "_node", None)
+                                      is not None)
+        if axpy is not None and isinstance(other, Tensor) and not recorded and \
+                not engine.forward_ad_state.level:
+            xp = self._backend.xp     # untracked: one fused kernel where the backend has one
+            return self._inplace("add", other, _iop=lambda y, x: axpy(xp, y, x, alpha))
+        return self._inplace("add", other * alpha, _iop=operator.iadd)
 
     def sub_(self, other, *, alpha=1):
-        other = other if alpha == 1 else other * alpha
-        return self._inplace("subtract", other, _iop=operator.isub)
+        return self.add_(other, alpha=-alpha) if alpha != 1 else \
+            self._inplace("subtract", other, _iop=operator.isub)
 
     def mul_(self, other):
         return self._inplace("multiply", other, _iop=operator.imul)

@@ -79,7 +79,9 @@ class Backend:
     unsupported: Mapping[str, str] = field(default_factory=dict)
     #: known bugs, run as strict xfail by the conformance suite
     known_failures: Sequence[KnownFailure] = ()
-    #: op name -> ``fn(xp, *arrays, **options)`` replacing the namespace's function
+    #: op name -> ``fn(xp, *arrays, **options)`` replacing the namespace's function; also
+    #: ``"axpy_": fn(xp, y, x, alpha)``, an in-place ``y += alpha * x`` in one kernel that
+    #: ``Tensor.add_(x, alpha=...)`` (and so every optimizer step) uses when declared
     overrides: Mapping[str, Callable] = field(default_factory=dict)
     #: op name -> ``fn(xp, *arrays, **options)``: a native kernel for a composite op
     #: (the suite compares it with the decomposed form)
