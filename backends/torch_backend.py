@@ -91,6 +91,11 @@ _FAST = {name: _native_when_same_dtype(name, scalars=name in ("add", "subtract",
                       "matmul", "logaddexp", "atan2", "hypot")}
 
 
+def _linear(xp, x, w, b=None):
+    """torch's addmm: one kernel for x @ w.T + b."""
+    return _t().nn.functional.linear(x, w, b)
+
+
 def _axpy(xp, y, x, alpha):
     """``y += alpha * x`` in place, one kernel (optimizer updates)."""
     return y.add_(x, alpha=alpha)
@@ -177,7 +182,8 @@ backend = polygrad.Backend(
     overrides={"scatter_add": _scatter_add, "axpy_": _axpy, **_FAST},
     unsupported={"unique_all": "torch has no unique_all yet (pytorch issue 36748); use "
                                "unique_values, unique_counts or unique_inverse"},
-    fused={"binary_cross_entropy_with_logits": _bce_with_logits},
+    fused={"binary_cross_entropy_with_logits": _bce_with_logits,
+           "relu": lambda xp, x: _t().relu(x), "linear": _linear},
     info=_info,
     owns=lambda array: array._base is None and array.is_contiguous(),
     device_timer=_device_timer,
