@@ -130,13 +130,35 @@ def def_primitive(name, vjp=None, jvp=None, **kw):
     return register_primitive(Primitive(name, vjp, jvp, **kw))
 
 
-def def_elementwise(name, *partials, **kw):
+def conjugate(ns, v):
+    """The complex conjugate of a complex value; real values (the common case) pass as they are."""
+    if type(v) is complex:
+        return v.conjugate()
+    dt = getattr(v, "dtype", None)
+    if dt is None:
+        return v
+    flag = getattr(dt, "is_complex", None)       # torch and polygrad dtypes
+    if flag is None:
+        flag = getattr(dt, "kind", None) == "c"   # numpy and friends
+    return ns.conj(v) if flag else v
+
+
+def _conjugated(p):
+    if p is None:
+        return None
+    return lambda ns, out, *xs, **opts: conjugate(ns, p(ns, out, *xs, **opts))
+
+
+def def_elementwise(name, *partials, conjugate_vjp=False, **kw):
     """An elementwise op given its partial derivatives, one function per input.
 
     ``partial(ns, out, *xs) -> d out / d x_i``; ``None`` marks an input that is
     never differentiated. VJP and JVP are derived: ``g * d_i`` and
     ``sum_i d_i * t_i``. Only the partials of inputs that need them are computed.
     """
+    jvp_partials = partials
+    if conjugate_vjp:   # complex inputs: the VJP takes the conjugate partial, the JVP the partial
+        partials = tuple(_conjugated(p) for p in partials)
     if len(partials) == 1:
         (p0,) = partials
 
@@ -157,7 +179,7 @@ def def_elementwise(name, *partials, **kw):
 
     def jvp(ns, tangents, out, *xs, **opts):
         total = None
-        for p, t in zip(partials, tangents):
+        for p, t in zip(jvp_partials, tangents):
             if t is None or p is None:
                 continue
             term = t * p(ns, out, *xs, **opts)

@@ -4,7 +4,7 @@
 way (exp, tanh, sqrt). Broadcasting is handled by the engine, not here.
 """
 
-from . import def_elementwise as ew, def_gated as gated, def_linear as linear, def_nondifferentiable as nondifferentiable
+from . import conjugate, def_elementwise as ew, def_gated as gated, def_linear as linear, def_nondifferentiable as nondifferentiable
 
 
 def _pow_dy(ns, out, x, y):
@@ -39,11 +39,13 @@ linear("subtract", lambda ns, g, out, x, y: (g, -g))
 linear("negative", lambda ns, g, out, x: (-g,))
 linear("positive", lambda ns, g, out, x: (g,))
 linear("real", lambda ns, g, out, x: (g,))
-linear("conj", lambda ns, g, out, x: (g,))
+linear("conj", lambda ns, g, out, x: (conjugate(ns, g),))
 
 # -- arithmetic ---------------------------------------------------------------------------
-ew("multiply", lambda ns, out, x, y: y, lambda ns, out, x, y: x)
-ew("divide", lambda ns, out, x, y: 1.0 / y, lambda ns, out, x, y: -out / y, impl=_divide_impl)
+# Complex inputs follow torch's convention: the VJP is g times the conjugate partial.
+ew("multiply", lambda ns, out, x, y: y, lambda ns, out, x, y: x, conjugate_vjp=True)
+ew("divide", lambda ns, out, x, y: 1.0 / y, lambda ns, out, x, y: -out / y, conjugate_vjp=True,
+   impl=_divide_impl)
 ew("pow", lambda ns, out, x, y: y * x ** (y - 1), _pow_dy)
 ew("square", lambda ns, out, x: 2.0 * x)
 ew("sqrt", lambda ns, out, x: 0.5 / out)
