@@ -240,7 +240,7 @@ def _basis_rows(out, create_graph):
     eye = ops.eye(n, dtype=out.dtype, device=out.device)._st.array
     xp = out._backend.xp
     shape = tuple(out.shape)
-    rows = [xp.reshape(eye[j], shape) for j in range(n)]
+    rows = [xp.reshape(eye[j, ...], shape) for j in range(n)]   # a full key, as the standard wants
     if create_graph:
         return [_make(r, out._backend) for r in rows]
     return rows

@@ -32,6 +32,9 @@ UNSUPPORTED = {
     "linalg.eigh": _NO_LINALG.format("eigh"),
     "linalg.svd": "dask's svd supports only full_matrices=False (tall-and-skinny); move the "
                   "tensor to numpy or torch with .to(...) for it",
+    "linalg.svdvals": "polygrad's svdvals goes through svd with full_matrices=True, which dask's "
+                      "svd does not support; move the tensor to numpy or torch with .to(...)",
+    "linalg.pinv": _NO_LINALG.format("pinv"),
     "linalg.matrix_rank": "dask's svd has no compute_uv=False, which matrix_rank needs; move "
                           "the tensor to numpy or torch with .to(...) for it",
     "take_along_axis": "dask indexes with one integer array at a time, and take_along_axis "
