@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import textwrap
 
 import pytest
@@ -260,6 +261,12 @@ def test_the_plugin_guide_step_by_step(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
                     str(venv)], check=True)
     python = str(venv / ("Scripts" if os.name == "nt" else "bin") / "python")
+    # --system-site-packages reaches the base interpreter, not the environment running this
+    # test (where polygrad, pip and a setuptools that builds wheels are installed): chain it in.
+    nested = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    with open(os.path.join(nested, "_polygrad_test_parent_env.pth"), "w") as f:
+        f.write(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLYGRAD_")}
 
     def sh(argv, ok=(0,)):
