@@ -6,9 +6,9 @@ copies, CUDA events for the profiler, DLPack import, ``scatter_add`` through
 cupyx, and a fused kernel for ``binary_cross_entropy_with_logits``.
 
 Nothing here imports cupy at import time. Whether a GPU is visible is first asked
-of the CUDA driver library through ctypes, so that listing plugins on a machine
-without a GPU never imports cupy either; cupy itself is asked only when a driver
-is there. Known gap: array_api_compat's cupy creation functions ignore
+of the CUDA driver library through ctypes (cuDeviceGetCount), so that listing
+plugins or asking ``polygrad.cuda.is_available()`` never imports cupy, with or
+without a GPU; cupy loads on the first tensor. Known gap: array_api_compat's cupy creation functions ignore
 ``device=`` and use the current device, so creation on ``cuda:1`` needs
 ``with cupy.cuda.Device(1):`` (verified on one GPU only).
 """
@@ -40,20 +40,12 @@ def _unavailable():
     """Why cupy cannot run here, or None. Cached: device visibility is fixed per process."""
     if importlib.util.find_spec("cupy") is None:
         return "cupy is not installed"
-    driver = _driver_reason()
-    if driver is not None:
-        return driver
-    try:
-        n = _cp().cuda.runtime.getDeviceCount()
-    except Exception as exc:  # noqa: BLE001 - any CUDA runtime error means "cannot run here"
-        return f"no CUDA device visible ({type(exc).__name__}: {exc})"
-    if n == 0:
-        return "no CUDA device visible (cupy.cuda.runtime.getDeviceCount() == 0)"
-    return None
+    return _driver_reason()
 
 
-def _driver_reason():
-    """Ask the CUDA driver (libcuda) for devices without importing cupy; None when it has some."""
+@functools.cache
+def _driver_device_count():
+    """(count, None) from the CUDA driver (libcuda) without importing cupy, or (0, why not)."""
     for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
         try:
             lib = ctypes.CDLL(name)
@@ -61,22 +53,26 @@ def _driver_reason():
         except OSError:
             continue
     else:
-        return "no CUDA device visible (no NVIDIA driver: libcuda could not be loaded)"
+        return 0, "no CUDA device visible (no NVIDIA driver: libcuda could not be loaded)"
     count = ctypes.c_int(0)
     rc = lib.cuInit(0)
     if rc == 0:
         rc = lib.cuDeviceGetCount(ctypes.byref(count))
     if rc != 0:     # 100 is CUDA_ERROR_NO_DEVICE (also what CUDA_VISIBLE_DEVICES="" gives)
-        return f"no CUDA device visible (CUDA driver error {rc})"
+        return 0, f"no CUDA device visible (CUDA driver error {rc})"
     if count.value == 0:
-        return "no CUDA device visible (cuDeviceGetCount() == 0)"
-    return None
+        return 0, "no CUDA device visible (cuDeviceGetCount() == 0)"
+    return count.value, None
+
+
+def _driver_reason():
+    """Why the driver shows no device, or None when it has some (honours CUDA_VISIBLE_DEVICES)."""
+    return _driver_device_count()[1]
 
 
 def _devices():
-    if _unavailable() is not None:
-        return ()
-    return tuple(f"cuda:{i}" for i in range(_cp().cuda.runtime.getDeviceCount()))
+    # the driver's count, so that listing backends on a GPU machine still imports no cupy
+    return tuple(f"cuda:{i}" for i in range(_driver_device_count()[0]))
 
 
 def _index(device):

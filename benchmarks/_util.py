@@ -17,6 +17,25 @@ def timeit(fn, repeat=7, warmup=2, number=1):
     return statistics.median(runs)
 
 
+def timeit_interleaved(fns, repeat=7, warmup=2, number=1):
+    """Median seconds per call of each of ``fns`` (a dict), their runs taken in turn.
+
+    Alternating A, B, A, B... exposes every contender to the same drift in machine load,
+    so the ratios stay meaningful on a shared machine where back-to-back blocks would not.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    runs = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            runs[name].append((time.perf_counter() - t0) / number)
+    return {name: statistics.median(r) for name, r in runs.items()}
+
+
 def table(rows, headers):
     """A Markdown table."""
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]

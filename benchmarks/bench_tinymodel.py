@@ -34,7 +34,7 @@ THREADS = _set_threads(sys.argv)
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _util import table, timeit  # noqa: E402
+from _util import table, timeit, timeit_interleaved  # noqa: E402
 
 import polygrad as pg  # noqa: E402
 
@@ -48,7 +48,7 @@ def model(lib, sizes, **kw):
     return lib.nn.Sequential(*layers)
 
 
-def step_fn(lib, net, x, ideal, lr=0.001):
+def step_fn(lib, net, x, ideal, lr):
     optimizer = lib.optim.SGD(net.parameters(), lr=lr)
 
     def step():
@@ -60,7 +60,7 @@ def step_fn(lib, net, x, ideal, lr=0.001):
     return step
 
 
-def polygrad_step(backend, sizes, batch, init):
+def polygrad_step(backend, sizes, batch, init, lr):
     net = model(pg, sizes, backend=backend)
     net.load_state_dict({k: pg.from_numpy(v, backend=backend) for k, v in init.items()})
     x = pg.from_numpy(np.random.default_rng(1).standard_normal((batch, sizes[0]),
@@ -68,10 +68,10 @@ def polygrad_step(backend, sizes, batch, init):
     ideal = pg.from_numpy(np.random.default_rng(2).standard_normal((batch, sizes[-1]),
                                                                   dtype=np.float32),
                           backend=backend)
-    return step_fn(pg, net, x, ideal)
+    return step_fn(pg, net, x, ideal, lr)
 
 
-def torch_step(sizes, batch, init):
+def torch_step(sizes, batch, init, lr):
     import torch
     net = model(torch, sizes)
     net.load_state_dict({k: torch.from_numpy(v) for k, v in init.items()})
@@ -79,10 +79,10 @@ def torch_step(sizes, batch, init):
                                                                  dtype=np.float32))
     ideal = torch.from_numpy(np.random.default_rng(2).standard_normal((batch, sizes[-1]),
                                                                      dtype=np.float32))
-    return step_fn(torch, net, x, ideal)
+    return step_fn(torch, net, x, ideal, lr)
 
 
-def numpy_step(sizes, batch, init, lr=0.001):
+def numpy_step(sizes, batch, init, lr):
     """The same training step by hand: forward, manual backward, in-place SGD."""
     n = len(sizes) - 1
     ws = [init[f"{2 * i}.weight"].copy() for i in range(n)]
@@ -119,17 +119,16 @@ def init_weights(sizes):
     return out
 
 
-def w3(sizes, batch, repeat, number, has_torch, hand_numpy=False):
+def w3(sizes, batch, repeat, number, has_torch, hand_numpy=False, lr=1e-3):
+    # lr keeps the weights finite over every timed step (NaN and inf arithmetic times differently)
     init = init_weights(sizes)
-    rows = {}
-    rows["polygrad numpy"] = timeit(polygrad_step("numpy", sizes, batch, init), repeat,
-                                    number=number)
+    steps = {"polygrad numpy": polygrad_step("numpy", sizes, batch, init, lr)}
     if hand_numpy:
-        rows["numpy by hand"] = timeit(numpy_step(sizes, batch, init), repeat, number=number)
+        steps["numpy by hand"] = numpy_step(sizes, batch, init, lr)
     if has_torch:
-        rows["polygrad torch"] = timeit(polygrad_step("torch", sizes, batch, init), repeat,
-                                        number=number)
-        rows["native torch"] = timeit(torch_step(sizes, batch, init), repeat, number=number)
+        steps["polygrad torch"] = polygrad_step("torch", sizes, batch, init, lr)
+        steps["native torch"] = torch_step(sizes, batch, init, lr)
+    rows = timeit_interleaved(steps, repeat, number=number)
     return rows
 
 
@@ -186,7 +185,7 @@ def main(argv=None):
            [("polygrad numpy", "native torch"), ("polygrad torch", "native torch")])
     if not args.no_large:
         rows = w3([4096, 4096, 4096, 10], 512, 2 if args.quick else 5, 1, has_torch,
-                  hand_numpy=True)
+                  hand_numpy=True, lr=1e-6)
         report("W3 large (batch 512, Linear 4096->4096->4096->10, SGD)", rows,
                [("polygrad numpy", "numpy by hand"), ("polygrad torch", "native torch")])
 
