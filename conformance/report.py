@@ -362,8 +362,8 @@ def render_html(data):
              "td,th{border:1px solid #ccc;padding:3px 6px}th.r{text-align:left;font-weight:"
              "normal;white-space:nowrap}td.c{text-align:center;min-width:7em}"
              ".legend span{display:inline-block;padding:2px 8px;margin-right:6px}")
-    legend = ('<p class="legend"><span style="background:#93c47d">pass, tol_ratio ≪ 1</span>'
-              '<span style="background:#ffd900">pass, tol_ratio near 1</span>'
+    legend = ('<p class="legend"><span style="background:#93c47d">pass, tol_ratio ≤ 1e-6</span>'
+              '<span style="background:#ffd900">pass, tol_ratio = 1 (log scale between)</span>'
               '<span style="background:#e06666">fail / error / xpass</span>'
               '<span style="background:#f6b26b">xfail</span>'
               '<span style="background:#b4a7d6">unsupported</span>'

@@ -4,14 +4,20 @@ Third-party plugins installed in the environment (plugins/polygrad-strict, -dask
 must not leak into these tests; tests that need them opt in explicitly.
 """
 
+import importlib.util
 import os
 
-os.environ.setdefault("POLYGRAD_LOAD_PLUGINS", "numpy,torch,cupy")
-os.environ.pop("POLYGRAD_BACKEND", None)
+import pytest
 
-import importlib.util  # noqa: E402
 
-import pytest  # noqa: E402
+def pytest_configure(config):
+    # pytest loads this file for any run from the repository root (testpaths); a conformance
+    # run (pytest --pyargs polygrad_conformance --polygrad-backend=NAME) picks its own backends
+    if config.getoption("polygrad_backend", None):
+        return
+    os.environ.setdefault("POLYGRAD_LOAD_PLUGINS", "numpy,torch,cupy")
+    os.environ.pop("POLYGRAD_BACKEND", None)
+
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 BACKENDS = ["numpy"] + (["torch"] if HAS_TORCH else [])

@@ -11,12 +11,14 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
 
 import polygrad
@@ -263,6 +265,40 @@ def test_html_is_self_contained_and_well_formed(small_report):
     assert not checker.urls and "http://" not in page and "https://" not in page
     for case in ("QS-1 one-layer net", "YT-1 sin chain", "BZ-1 Variable", "op:sin", "op:equal"):
         assert f'<th class="r">{case}</th>' in page
+
+
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser",
+                                                 "google-chrome"))), None)
+
+
+def _screenshot_colours(html, path):
+    """Render ``html`` in headless Chromium: how many pixels of each RGB colour it shows."""
+    image = pytest.importorskip("matplotlib.image")
+    page, shot = path / "report.html", path / "report.png"
+    page.write_text(html, encoding="utf-8")
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", f"--user-data-dir={path / 'profile'}",
+                    "--window-size=1200,900", f"--screenshot={shot}", page.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    pixels = (image.imread(str(shot))[..., :3] * 255).round().astype(int).reshape(-1, 3)
+    colours, counts = np.unique(pixels, axis=0, return_counts=True)
+    return {tuple(int(v) for v in c): int(n) for c, n in zip(colours, counts)}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed "
+                                             "(Debian: apt install chromium)")
+def test_html_renders_in_headless_chromium_coloured_by_outcome(small_report, tmp_path):
+    red, green = (0xe0, 0x66, 0x66), (0x93, 0xc4, 0x7d)      # fail, pass far inside tolerance
+    (tmp_path / "good").mkdir()
+    good = _screenshot_colours(small_report.html(), tmp_path / "good")
+    assert good.get(green, 0) > 10_000          # passing cells (BZ-1, op:equal), the legend
+    with derived_backend("badnp", overrides={"sin": lambda xp, x: xp.cos(x)}):
+        failing = run(["badnp"], cases=["YT-1"], dtypes=["float64"])
+    (tmp_path / "bad").mkdir()
+    bad = _screenshot_colours(failing.html(), tmp_path / "bad")
+    # red shows in the legend of both pages; the failing YT-1 cell adds a cell's worth
+    assert bad.get(red, 0) > good.get(red, 0) + 1000
 
 
 # -- front ends ------------------------------------------------------------------------------
