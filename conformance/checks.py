@@ -92,8 +92,10 @@ def compare(got, ref, atol, rtol):
         worst = {"index": idx, "got": _scalar(got, idx), "ref": _scalar(ref, idx)}
         return {"max_abs_err": float(n), "max_rel_err": float(n),
                 "tol_ratio": math.inf if n else 0.0, "worst": worst}
-    g = got.astype(np.float64)
-    r = ref.astype(np.float64)
+    # complex values compare as complex numbers: |got - ref| over |ref|, never the real part
+    wide = np.complex128 if got.dtype.kind == "c" or ref.dtype.kind == "c" else np.float64
+    g = got.astype(wide)
+    r = ref.astype(wide)
     if g.size == 0:
         return {"max_abs_err": 0.0, "max_rel_err": 0.0, "tol_ratio": 0.0,
                 "worst": {"index": [], "got": None, "ref": None}}
@@ -117,7 +119,7 @@ def _scalar(a, idx):
         return None
     v = a[tuple(idx)] if a.ndim else a[()]
     v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
+    if isinstance(v, complex) or isinstance(v, float) and not math.isfinite(v):
         return str(v)
     return v
 

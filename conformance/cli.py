@@ -109,6 +109,11 @@ def main(argv=None):
     except (UnknownBackendError, ValueError) as exc:
         print(f"polygrad conformance: {exc}", file=sys.stderr)
         return 2
+    if session.not_installed:
+        from polygrad.plugins import get_backend
+        print("polygrad conformance: not run (registered, array library not installed): "
+              + ", ".join(f"{n} ({get_backend(n).unavailable_reason()})"
+                          for n in session.not_installed), file=sys.stderr)
     checks = session.checks()
     bar, update = _progress(len(checks))
     records = []

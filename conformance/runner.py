@@ -84,7 +84,12 @@ class Session:
         import polygrad
         from polygrad.plugins import backend_names, get_backend
         _load_tables()
-        names = list(backends) if backends else backend_names(usable=False)
+        # default: every backend whose array library is installed (a GPU backend without a
+        # GPU stays in, its checks skipping with the reason); see ``not_installed``
+        names = list(backends) if backends else [
+            n for n in backend_names(usable=False) if get_backend(n).installed()]
+        self.not_installed = [] if backends else [
+            n for n in backend_names(usable=False) if not get_backend(n).installed()]
         self.backends = [get_backend(n) for n in dict.fromkeys(names)]   # unknown: clear error
         self.devices = list(devices) if devices else None
         self.dtypes = list(dtypes) if dtypes else list(DTYPES)

@@ -183,6 +183,24 @@ def test_backend_without_float64_is_skipped_with_the_declaration_named():
     assert rec["reason"] == "backend 'f32np' declares no float64"
 
 
+def test_complex_values_are_compared_as_complex_numbers():
+    from polygrad_conformance.checks import compare
+    off = compare(np.array([1 + 1j, 2 + 0j]), np.array([1 + 2j, 2 + 0j]), 1e-9, 1e-7)
+    assert off["tol_ratio"] > 1e6 and off["worst"]["index"] == [0]     # imaginary part counts
+    assert off["worst"]["ref"] == "(1+2j)"                             # JSON-safe
+    assert compare(np.array([1 + 1j]), np.array([1 + 1j]), 1e-9, 1e-7)["tol_ratio"] == 0.0
+
+
+def test_default_backends_are_those_whose_library_is_installed():
+    with derived_backend("ghostnp", module="polygrad_no_such_array_library"):
+        session = Session()
+        assert "ghostnp" not in [b.name for b in session.backends]
+        assert "numpy" in [b.name for b in session.backends]
+        assert "ghostnp" in session.not_installed
+        # asked for by name, it runs, and its checks skip saying why
+        assert [b.name for b in Session(["ghostnp"]).backends] == ["ghostnp"]
+
+
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(polygrad.UnknownBackendError, match="unknown backend 'nosuch'"):
         Session(["nosuch"])
