@@ -178,6 +178,40 @@ def test_in_place_on_a_leaf_under_no_grad_writes_in_place(backend):
     np.testing.assert_array_equal(_np(w), [1.0, 1.0, 1.0])
 
 
+@pytest.mark.parametrize("n", [7, 1 << 20])        # the fused path takes large arrays
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_add_with_alpha_matches_y_plus_alpha_x_in_place(backend, n, dtype):
+    rng = np.random.default_rng(0)
+    y0, x0 = rng.standard_normal(n), rng.standard_normal(n)
+    y = pg.from_numpy(y0, dtype=getattr(pg, dtype))
+    x = pg.from_numpy(x0, dtype=getattr(pg, dtype))
+    buffer = y._st.array
+    with pg.no_grad():
+        y.add_(x, alpha=-1e-3)
+        y.sub_(x, alpha=0.5)
+    assert y._st.array is buffer                        # written in place, no rebinding
+    expected = y0.astype(dtype)
+    expected += np.float64(-1e-3).astype(dtype) * x0.astype(dtype)
+    expected -= np.float64(0.5).astype(dtype) * x0.astype(dtype)
+    eps = np.finfo(dtype).eps          # torch fuses the multiply-add: one rounding fewer
+    np.testing.assert_allclose(_np(y), expected, rtol=4 * eps, atol=4 * eps)
+
+
+def test_numpy_add_with_alpha_allocates_no_full_size_temporary():
+    tracemalloc = pytest.importorskip("tracemalloc")
+    y, x = pg.zeros(1 << 22, backend="numpy"), pg.ones(1 << 22, backend="numpy")   # 16 MiB
+    with pg.no_grad():
+        y.add_(x, alpha=0.25)                             # warm-up
+        tracemalloc.start()
+        try:
+            y.add_(x, alpha=0.25)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 1 << 20, f"add_(alpha=) allocated {peak} bytes"
+    assert float(y[0]) == 0.5
+
+
 def test_yt11_copy_on_write_keeps_backward_right(backend):
     """Where torch raises 'modified by an inplace operation', polygrad copies first."""
     x = pg.tensor([0.1, 0.2, 0.3], dtype=pg.float64, requires_grad=True)
