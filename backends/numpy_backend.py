@@ -4,6 +4,8 @@ The compat wrapper is skipped where numpy complies (it costs a Python call per o
 the few functions it lacks or spells differently are overrides below.
 """
 
+import math
+
 import polygrad
 
 
@@ -57,6 +59,42 @@ def _axpy(xp, y, x, alpha):
     return y
 
 
+_SELECT_MIN = 4096        # below this numpy's own where is as fast
+
+
+def _where(xp, condition, x1, x2, /):
+    """``where`` as numpy computes it, without numpy's per-element branch on large masks.
+
+    numpy's where branches on every element, so on a mask that is neither mostly true nor
+    mostly false (ReLU's backward: about half) it runs ~15x slower than a multiply. For
+    same-shape arrays of one dtype (or ``x2`` a literal +0, the gradient gates' case) the
+    selection is done on the bits instead: ``x2 ^ ((x1 ^ x2) & mask)``, exact for every value,
+    NaN, infinity and signed zero included. Anything else is numpy's own where.
+    """
+    c, a, b = condition, x1, x2
+    if (type(c) is not xp.ndarray or c.dtype != bool or c.size < _SELECT_MIN
+            or type(a) is not xp.ndarray or a.shape != c.shape or a.dtype.kind not in "fiu"):
+        return xp.where(c, a, b)
+    if type(b) is xp.ndarray:
+        if b.shape != c.shape or b.dtype != a.dtype:
+            return xp.where(c, a, b)
+    elif not ((type(b) is int or type(b) is float and a.dtype.kind == "f")
+              and b == 0 and math.copysign(1.0, b) > 0):
+        return xp.where(c, a, b)     # (0.0 with integers promotes to float64: numpy's way)
+    else:
+        b = None                 # a weak scalar +0: the result keeps x1's dtype
+    uint = {1: xp.uint8, 2: xp.uint16, 4: xp.uint32, 8: xp.uint64}[a.dtype.itemsize]
+    mask = c.astype(uint)
+    xp.negative(mask, out=mask)          # all ones where the condition holds
+    if b is None:
+        xp.bitwise_and(mask, a.view(uint), out=mask)
+    else:
+        bits = xp.bitwise_xor(a.view(uint), b.view(uint))
+        xp.bitwise_and(bits, mask, out=bits)
+        xp.bitwise_xor(bits, b.view(uint), out=mask)
+    return mask.view(a.dtype)
+
+
 class _Rng:
     """numpy's PCG64 generator; returns host arrays, so other backends can borrow it."""
 
@@ -94,7 +132,7 @@ backend = polygrad.Backend(
             "float16", "float32", "float64", "complex64", "complex128"),
     rng=_Rng,
     device_of=lambda array: "cpu",
-    overrides={"scatter_add": _scatter_add, "axpy_": _axpy},
+    overrides={"scatter_add": _scatter_add, "axpy_": _axpy, "where": _where},
     owns=lambda array: getattr(array, "base", 0) is None and array.flags.writeable,
     info=_info,
 )

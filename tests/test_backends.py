@@ -162,3 +162,36 @@ def test_plugins_listing_cli_json():
 def test_demo_command_runs_the_sin_chain():
     out = _run("import sys; from polygrad.__main__ import main; sys.exit(main(['demo']))")
     assert "numpy: a.grad == 2cos(a)" in out and "ok" in out
+
+
+# -- the numpy backend's branch-free where --------------------------------------------------
+
+WHERE_DTYPES = ["float16", "float32", "float64", "int8", "int32", "int64", "uint16", "uint64",
+                "complex64", "bool"]
+
+
+@pytest.mark.parametrize("dtype", WHERE_DTYPES)
+@pytest.mark.parametrize("other", ["array", "0", "0.0", "-0.0", "1", "broadcast"])
+def test_numpy_where_override_is_bit_exact(dtype, other):
+    """Same bits, dtype and shape as numpy's where, NaN, infinities and -0.0 included."""
+    from polygrad_backends.numpy_backend import _where
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal((70, 130)) * 100).astype(dtype)
+    b = (rng.standard_normal((70, 130)) * 100).astype(dtype)
+    c = rng.random((70, 130)) > 0.5
+    if a.dtype.kind == "f":
+        a[0, :4] = [np.nan, -0.0, 7.0, -np.inf]
+        b[0, :4] = [1.0, 2.0, np.inf, np.nan]
+        c[0, :4] = [True, True, False, True]
+    a = a[:, ::-1]                       # a strided view on the way in
+    x2 = {"array": b, "0": 0, "0.0": 0.0, "-0.0": -0.0, "1": 1, "broadcast": b[0]}[other]
+    got, ref = _where(np, c, a, x2), np.where(c, a, x2)
+    assert (got.dtype, got.shape) == (ref.dtype, ref.shape)
+    assert got.tobytes() == ref.tobytes()
+
+
+def test_relu_backward_on_numpy_uses_the_override():
+    x = pg.tensor(np.linspace(-1, 1, 10_000), requires_grad=True, backend="numpy")
+    pg.nn.functional.relu(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), (np.linspace(-1, 1, 10_000) > 0) * 1.0)
+    assert pg.plugins.get_backend("numpy").op("where").__name__ == "_where"
