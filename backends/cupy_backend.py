@@ -5,12 +5,12 @@ the standard does not cover: device objects, the RNG (cupy.random), explicit hos
 copies, CUDA events for the profiler, DLPack import, ``scatter_add`` through
 cupyx, and a fused kernel for ``binary_cross_entropy_with_logits``.
 
-Nothing here imports cupy at import time. Whether a GPU is visible is first asked
-of the CUDA driver library through ctypes (cuDeviceGetCount), so that listing
-plugins or asking ``polygrad.cuda.is_available()`` never imports cupy, with or
-without a GPU; cupy loads on the first tensor. Known gap: array_api_compat's cupy creation functions ignore
-``device=`` and use the current device, so creation on ``cuda:1`` needs
-``with cupy.cuda.Device(1):`` (verified on one GPU only).
+Nothing here imports cupy at import time. Whether a GPU is visible, and how many,
+is asked of the CUDA driver library through ctypes (cuDeviceGetCount), so that
+listing plugins or asking ``polygrad.cuda.is_available()`` never imports cupy, with
+or without a GPU; cupy loads with the first tensor. Known gap: array_api_compat's
+cupy creation functions ignore ``device=`` and use the current device, so creation
+on ``cuda:1`` needs ``with cupy.cuda.Device(1):`` (verified on one GPU only).
 """
 
 import ctypes

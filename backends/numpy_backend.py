@@ -46,7 +46,8 @@ def _axpy(xp, y, x, alpha):
     128 KiB instead of 64 MiB. Elementwise the arithmetic is that of ``y += alpha * x``.
     """
     if (y.size >= 8 * _AXPY_BLOCK and x.shape == y.shape and x.dtype == y.dtype
-            and y.dtype.kind in "fc" and y.flags.c_contiguous and x.flags.c_contiguous):
+            and y.dtype.kind in "fc" and y.flags.c_contiguous and x.flags.c_contiguous
+            and (x is y or not xp.may_share_memory(x, y))):
         yf, xf = y.reshape(-1), x.reshape(-1)
         buf = xp.empty(_AXPY_BLOCK, dtype=y.dtype)
         for i in range(0, yf.size, _AXPY_BLOCK):

@@ -86,10 +86,10 @@ class Session:
         _load_tables()
         # default: every backend whose array library is installed (a GPU backend without a
         # GPU stays in, its checks skipping with the reason); see ``not_installed``
-        names = list(backends) if backends else [
-            n for n in backend_names(usable=False) if get_backend(n).installed()]
-        self.not_installed = [] if backends else [
-            n for n in backend_names(usable=False) if not get_backend(n).installed()]
+        registered = backend_names(usable=False)
+        installed = [n for n in registered if get_backend(n).installed()]
+        names = list(backends) if backends else installed
+        self.not_installed = [] if backends else [n for n in registered if n not in installed]
         self.backends = [get_backend(n) for n in dict.fromkeys(names)]   # unknown: clear error
         self.devices = list(devices) if devices else None
         self.dtypes = list(dtypes) if dtypes else list(DTYPES)
