@@ -20,6 +20,9 @@ from importlib import resources
 from .checks import FD, TOLERANCES
 from .scenarios import SCENARIO_IDS
 
+# how a lazy backend's results are marked: they are computed before any comparison
+LAZY = "lazy: results computed before comparison"
+
 SCHEMA = "polygrad-conformance/1"
 SUITE_VERSION = "1.0"
 FAILING = ("fail", "error", "xpass", "xpass-unsupported")
@@ -239,7 +242,7 @@ def render_markdown(data):
         info = ", ".join(f"{k} {v}" for k, v in b["info"].items())
         out.append(f"- **{b['name']}** ({b['distribution'] or 'in-process'} {b['version']}): "
                    f"{b['status']}; devices {', '.join(b['devices']) or '-'}"
-                   + (f"; {info}" if info else ""))
+                   + (f"; {info}" if info else "") + (f"; {LAZY}" if b.get("lazy") else ""))
     ref = data["reference"]
     tol = ", ".join(f"{k}: atol {v['atol']:g} rtol {v['rtol']:g}"
                     for k, v in data["tolerances"].items())
@@ -355,7 +358,8 @@ def render_html(data):
                     f"{e(r['reason'][:400])}</li>" for r in bad)
     backends = "".join(f"<li><b>{e(b['name'])}</b>: {e(b['status'])}; devices "
                        f"{e(', '.join(b['devices']) or '-')}; "
-                       f"{e(', '.join(f'{k} {v}' for k, v in b['info'].items()))}</li>"
+                       f"{e(', '.join(f'{k} {v}' for k, v in b['info'].items()))}"
+                       f"{'; ' + e(LAZY) if b.get('lazy') else ''}</li>"
                        for b in data["backends"])
     style = ("body{font-family:sans-serif;margin:1.5em;color:#222}"
              "table{border-collapse:collapse;margin:1em 0;font-size:13px}"

@@ -202,3 +202,15 @@ def test_eye_with_more_columns_than_rows(dask_backend):
     ((x + 1) ** 2).sum().backward()
     np.testing.assert_array_equal(x.detach().numpy(), np.eye(4, 5, k=1))
     np.testing.assert_array_equal(x.grad.numpy(), 2 * (np.eye(4, 5, k=1) + 1))
+
+
+def test_conformance_report_marks_dask_lazy(dask_backend):
+    from polygrad_conformance import run
+    report = run(["numpy", "dask"], cases=["YT-1"], dtypes=["float64"])
+    assert report.ok, report.failures()
+    lazy = {b["name"]: b["lazy"] for b in report.data["backends"]}
+    assert lazy == {"numpy": False, "dask": True}
+    line = next(x for x in report.markdown().splitlines() if x.startswith("- **dask**"))
+    assert "lazy: results computed before comparison" in line
+    assert "lazy: results computed" not in next(
+        x for x in report.markdown().splitlines() if x.startswith("- **numpy**"))
