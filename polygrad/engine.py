@@ -62,6 +62,20 @@ class Storage:
         self.version = 0
 
 
+class Unsaved:
+    """Stands in for an input or output a rule does not need (``Primitive.saves``): its
+    shape and dtype only, which the engine and the rules may still read."""
+
+    __slots__ = ("shape", "dtype", "ndim", "size")
+
+    def __init__(self, array):
+        self.shape, self.dtype = array.shape, array.dtype
+        self.ndim, self.size = len(array.shape), getattr(array, "size", None)
+
+    def __repr__(self):
+        return f"<not saved: shape {tuple(self.shape)}, dtype {self.dtype}>"
+
+
 class Node:
     """A node of the backward graph, named after the op as torch names it (``MulBackward0``).
 
@@ -77,6 +91,13 @@ class Node:
     def __init__(self, prim, opts, xs, out, parents, backend, stores):
         self.prim = prim
         self.opts = opts
+        keep = prim.saves
+        if keep is not None:      # drop what the rules never read (``xs``, ``stores``: ours)
+            for i, x in enumerate(xs):
+                if i not in keep and stores[i] is not None:
+                    xs[i], stores[i] = Unsaved(x), None
+            if "out" not in keep:
+                out, stores[-1] = Unsaved(out), None
         self.saved = (xs, out)
         self.parents = parents
         self.backend = backend
@@ -161,8 +182,11 @@ class Node:
         tangents = self.tangents or (None,) * (len(xs) + 1)
         raw = self.prim.nondiff_args      # index arrays and the like stay raw
         snaps = tuple(
-            _make(x, self.backend, p, tangents[i]) if hasattr(x, "shape") and i not in raw else x
+            _make(x, self.backend, p, tangents[i])
+            if hasattr(x, "shape") and i not in raw and type(x) is not Unsaved else x
             for i, (x, p) in enumerate(zip(xs, self.parents)))
+        if type(out) is Unsaved:
+            return snaps, out
         return snaps, _make(out, self.backend, self, tangents[-1])
 
 

@@ -135,7 +135,7 @@ def make_dot(var, params=None, show_saved=False):
     True
     """
     from ._tensor import Tensor
-    from .engine import AccumulateGrad
+    from .engine import AccumulateGrad, Unsaved
     outputs = var if isinstance(var, (tuple, list)) else (var,)
     for v in outputs:
         if not isinstance(v, Tensor):
@@ -167,7 +167,7 @@ def make_dot(var, params=None, show_saved=False):
                 if show_saved and fn.saved:
                     xs, out = fn.saved
                     for i, x in enumerate((*xs, out)):
-                        if hasattr(x, "shape"):
+                        if hasattr(x, "shape") and type(x) is not Unsaved:
                             sid = f"s{id(fn)}_{i}"
                             tag = ("self", "other")[i] if i < 2 else f"input{i}"
                             if i == len(xs):

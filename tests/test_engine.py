@@ -288,3 +288,57 @@ def test_no_warning_on_leaf_grad(backend):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert x.grad is not None
+
+
+# -- what a node keeps for backward (Primitive.saves) ---------------------------------------
+
+def test_relu_keeps_its_output_not_its_input(backend):
+    """Like torch's saved tensors: the pre-activation is freed once the user lets go of it."""
+    import gc
+    import weakref
+    x = pg.randn(64, 32, requires_grad=True)
+    h = x * 3.0                                   # a non-leaf pre-activation
+    y = pg.nn.functional.relu(h)
+    assert (h._st.saved, y._st.saved) == (0, 1)   # relu pins only its output
+    probe = weakref.ref(h._st.array) if backend == "numpy" else None
+    del h
+    gc.collect()
+    if probe is not None:
+        assert probe() is None                    # no graph node holds the input
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.where(y.detach().numpy() > 0, 3.0, 0.0))
+
+
+@pytest.mark.parametrize("op,pinned", [
+    (lambda a, b: a + b, (0, 0)),                 # add needs neither input
+    (lambda a, b: a * b, (1, 1)),                 # multiply needs both
+    (lambda a, b: a / b, (0, 1)),                 # divide needs the divisor (and its output)
+    (lambda a, b: pg.exp(a) + b, (0, 0)),         # exp needs only its output
+], ids=["add", "multiply", "divide", "exp"])
+def test_only_what_the_rule_reads_is_pinned_against_in_place_writes(op, pinned, backend):
+    a0, b0 = np.array([0.5, 1.5, 2.0]), np.array([2.0, 4.0, 8.0])
+    leaves = [pg.tensor(v, requires_grad=True) for v in (a0, b0)]
+    a, b = (t * 1.0 for t in leaves)              # non-leaves, which may be written in place
+    out = op(a, b)
+    assert (a._st.saved, b._st.saved) == pinned
+    buffers = a._st.array, b._st.array
+    with pg.no_grad():
+        a.mul_(10.0)
+        b.mul_(10.0)
+    # unpinned buffers are written in place; pinned ones are copied first (copy-on-write)
+    assert (a._st.array is buffers[0], b._st.array is buffers[1]) == (
+        pinned[0] == 0, pinned[1] == 0)
+    out.sum().backward()                          # and backward is unaffected by the writes
+    ref = [pg.tensor(v, requires_grad=True) for v in (a0, b0)]
+    op(ref[0] * 1.0, ref[1] * 1.0).sum().backward()
+    for got, want in zip(leaves, ref):
+        np.testing.assert_allclose(got.grad.numpy(), want.grad.numpy())
+
+
+def test_unsaved_values_keep_shape_and_dtype_for_the_engine(backend):
+    x = pg.randn(4, 1, requires_grad=True)
+    y = pg.randn(3, requires_grad=True)
+    (x + y).sum().backward()                      # broadcast: summed back by the kept shapes
+    assert tuple(x.grad.shape) == (4, 1) and tuple(y.grad.shape) == (3,)
+    xs, out = (x + y).grad_fn.saved
+    assert "not saved: shape (4, 1)" in repr(xs[0])

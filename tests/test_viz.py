@@ -121,3 +121,10 @@ def test_the_tinymodel_loss_graph_renders(tmp_path, monkeypatch):
     g = make_dot(loss, params=dict(model.named_parameters()))
     assert {"0.weight\n(4, 8)", "2.bias\n(2)"} <= set(labels(g))
     check_png(g.render(tmp_path / "loss.png"))
+
+
+def test_show_saved_draws_only_what_backward_keeps(backend):
+    w = polygrad.randn(3, requires_grad=True)
+    g = make_dot(polygrad.exp(w).sum(), params={"w": w}, show_saved=True)
+    saved = [label for label, kind in g.nodes.values() if kind == "saved"]
+    assert saved == ["result\n(3)"]               # exp keeps its output, not its input

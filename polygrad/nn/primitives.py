@@ -169,11 +169,12 @@ def def_loss(name, loss, d_input, d_target, node_name):
 def _install():
     if "relu" in PRIMITIVES:       # idempotent: the table is process-wide
         return
-    def_gated("relu", lambda ns, out, x: out > 0, impl=_relu_impl, node_name="ReluBackward0")
+    def_gated("relu", lambda ns, out, x: out > 0, impl=_relu_impl, node_name="ReluBackward0",
+              saves=("out",))
     def_elementwise("sigmoid", lambda ns, out, x: out * (1.0 - out), impl=_sigmoid_impl,
-                    node_name="SigmoidBackward0")
+                    node_name="SigmoidBackward0", saves=("out",))
     def_primitive("linear", _linear_vjp, _linear_jvp, impl=_linear_impl,
-                  node_name="AddmmBackward0")
+                  node_name="AddmmBackward0", saves=(0, 1))     # x and w: not b, not out
     def_primitive("softmax", _softmax_vjp, _softmax_jvp, impl=_softmax_impl,
                   node_name="SoftmaxBackward0")
     def_primitive("log_softmax", _log_softmax_vjp, _log_softmax_jvp, impl=_log_softmax_impl,

@@ -14,6 +14,11 @@ Rule signatures (``xs`` are the positional inputs, arrays or Python scalars):
 - ``jvp(ns, tangents, out, *xs, **options) -> tangent``: ``tangents`` holds one
   tangent per input (None for a zero tangent).
 
+``saves=`` names what the rules read (input positions, ``"out"``): the rest is kept as
+shape and dtype only (``engine.Unsaved``), so the graph holds no more memory than backward
+needs and pins no more buffers against in-place writes (relu keeps its output, add keeps
+nothing). Without it a node keeps every input and its output.
+
 Helpers write the rules for a whole family (as JAX's ``defjvp`` and ``deflinear`` do):
 ``def_elementwise`` takes only partial derivatives, ``def_linear`` only a transpose,
 ``def_nondifferentiable`` lists ops once. The table itself is in the modules of this
@@ -43,10 +48,10 @@ class Primitive:
     """
 
     __slots__ = ("name", "vjp", "jvp", "node_name", "impl", "nondiff_args", "node_cls",
-                 "view", "doc", "wants_needs", "module", "__weakref__")
+                 "view", "doc", "wants_needs", "module", "saves", "__weakref__")
 
     def __init__(self, name, vjp=None, jvp=None, *, node_name=None, impl=None,
-                 nondiff_args=(), view=False, doc=""):
+                 nondiff_args=(), view=False, saves=None, doc=""):
         self.name = name
         self.vjp = vjp
         self.jvp = jvp
@@ -55,6 +60,10 @@ class Primitive:
         self.nondiff_args = tuple(nondiff_args)   # positions that never get a gradient
         self.view = view            # output may share memory with input 0 (numpy views)
         self.doc = doc
+        # what backward needs kept: input positions and/or "out"; None keeps everything.
+        # The rest is held as shape and dtype only, so it is freed (and not pinned against
+        # in-place writes) as soon as the user lets go of it, as torch's saved tensors are.
+        self.saves = None if saves is None else frozenset(saves)
         self.node_cls = None        # set by the engine: one Node subclass per primitive
         self.wants_needs = getattr(vjp, "wants_needs", False)   # vjp takes _needs=(bool, ...)
         self.module = _defining_module()    # where the row was written (tests find their cases)

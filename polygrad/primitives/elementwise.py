@@ -34,22 +34,23 @@ def _float_dtype(xp, x):
 
 
 # -- linear ops: a transpose is all they need -----------------------------------------------
-linear("add", lambda ns, g, out, x, y: (g, g))
-linear("subtract", lambda ns, g, out, x, y: (g, -g))
-linear("negative", lambda ns, g, out, x: (-g,))
-linear("positive", lambda ns, g, out, x: (g,))
+linear("add", lambda ns, g, out, x, y: (g, g), saves=())
+linear("subtract", lambda ns, g, out, x, y: (g, -g), saves=())
+linear("negative", lambda ns, g, out, x: (-g,), saves=())
+linear("positive", lambda ns, g, out, x: (g,), saves=())
 linear("real", lambda ns, g, out, x: (g,))
 linear("conj", lambda ns, g, out, x: (conjugate(ns, g),))
 
 # -- arithmetic ---------------------------------------------------------------------------
 # Complex inputs follow torch's convention: the VJP is g times the conjugate partial.
-ew("multiply", lambda ns, out, x, y: y, lambda ns, out, x, y: x, conjugate_vjp=True)
+ew("multiply", lambda ns, out, x, y: y, lambda ns, out, x, y: x, conjugate_vjp=True,
+   saves=(0, 1))
 ew("divide", lambda ns, out, x, y: 1.0 / y, lambda ns, out, x, y: -out / y, conjugate_vjp=True,
-   impl=_divide_impl)
+   impl=_divide_impl, saves=(1, "out"))
 ew("pow", lambda ns, out, x, y: y * x ** (y - 1), _pow_dy)
-ew("square", lambda ns, out, x: 2.0 * x)
-ew("sqrt", lambda ns, out, x: 0.5 / out)
-ew("reciprocal", lambda ns, out, x: -(out * out))
+ew("square", lambda ns, out, x: 2.0 * x, saves=(0,))
+ew("sqrt", lambda ns, out, x: 0.5 / out, saves=("out",))
+ew("reciprocal", lambda ns, out, x: -(out * out), saves=("out",))
 ew("abs", lambda ns, out, x: ns.sign(x))
 gated("maximum", lambda ns, out, x, y: x > y, lambda ns, out, x, y: y > x, ties=True)
 gated("minimum", lambda ns, out, x, y: x < y, lambda ns, out, x, y: y < x, ties=True)
@@ -57,25 +58,25 @@ ew("copysign", lambda ns, out, x, y: ns.sign(x) * ns.sign(out), None)
 ew("hypot", lambda ns, out, x, y: x / out, lambda ns, out, x, y: y / out)
 
 # -- exponentials and logarithms ------------------------------------------------------------
-ew("exp", lambda ns, out, x: out)
-ew("expm1", lambda ns, out, x: out + 1.0)
-ew("log", lambda ns, out, x: 1.0 / x)
-ew("log1p", lambda ns, out, x: 1.0 / (x + 1.0))
+ew("exp", lambda ns, out, x: out, saves=("out",))
+ew("expm1", lambda ns, out, x: out + 1.0, saves=("out",))
+ew("log", lambda ns, out, x: 1.0 / x, saves=(0,))
+ew("log1p", lambda ns, out, x: 1.0 / (x + 1.0), saves=(0,))
 ew("log2", lambda ns, out, x: 1.0 / (x * 0.6931471805599453))
 ew("log10", lambda ns, out, x: 1.0 / (x * 2.302585092994046))
 ew("logaddexp", lambda ns, out, x, y: ns.exp(x - out), lambda ns, out, x, y: ns.exp(y - out))
 
 # -- trigonometric and hyperbolic -----------------------------------------------------------
-ew("sin", lambda ns, out, x: ns.cos(x))
-ew("cos", lambda ns, out, x: -ns.sin(x))
-ew("tan", lambda ns, out, x: 1.0 + out * out)
+ew("sin", lambda ns, out, x: ns.cos(x), saves=(0,))
+ew("cos", lambda ns, out, x: -ns.sin(x), saves=(0,))
+ew("tan", lambda ns, out, x: 1.0 + out * out, saves=("out",))
 ew("asin", lambda ns, out, x: 1.0 / ns.sqrt(1.0 - x * x))
 ew("acos", lambda ns, out, x: -1.0 / ns.sqrt(1.0 - x * x))
 ew("atan", lambda ns, out, x: 1.0 / (1.0 + x * x))
 ew("atan2", lambda ns, out, y, x: x / (x * x + y * y), lambda ns, out, y, x: -y / (x * x + y * y))
 ew("sinh", lambda ns, out, x: ns.cosh(x))
 ew("cosh", lambda ns, out, x: ns.sinh(x))
-ew("tanh", lambda ns, out, x: 1.0 - out * out)
+ew("tanh", lambda ns, out, x: 1.0 - out * out, saves=("out",))
 ew("asinh", lambda ns, out, x: 1.0 / ns.sqrt(x * x + 1.0))
 ew("acosh", lambda ns, out, x: 1.0 / ns.sqrt(x * x - 1.0))
 ew("atanh", lambda ns, out, x: 1.0 / (1.0 - x * x))
