@@ -63,14 +63,22 @@ class Storage:
 
 
 class Unsaved:
-    """Stands in for an input or output a rule does not need (``Primitive.saves``): its
-    shape and dtype only, which the engine and the rules may still read."""
+    """Stands in for an input a rule does not read (``Primitive.saves``): its shape and
+    dtype only, which the engine (summing broadcast gradients back) and rules may read.
+    An output the rules do not read is kept as None."""
 
-    __slots__ = ("shape", "dtype", "ndim", "size")
+    __slots__ = ("shape", "dtype")
 
-    def __init__(self, array):
-        self.shape, self.dtype = array.shape, array.dtype
-        self.ndim, self.size = len(array.shape), getattr(array, "size", None)
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = shape, dtype
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return math.prod(self.shape)
 
     def __repr__(self):
         return f"<not saved: shape {tuple(self.shape)}, dtype {self.dtype}>"
@@ -91,13 +99,16 @@ class Node:
     def __init__(self, prim, opts, xs, out, parents, backend, stores):
         self.prim = prim
         self.opts = opts
-        keep = prim.saves
-        if keep is not None:      # drop what the rules never read (``xs``, ``stores``: ours)
-            for i, x in enumerate(xs):
-                if i not in keep and stores[i] is not None:
-                    xs[i], stores[i] = Unsaved(x), None
-            if "out" not in keep:
-                out, stores[-1] = Unsaved(out), None
+        if prim.saves is not None:   # drop what the rules never read (``xs``, ``stores``: ours)
+            n = len(xs)
+            for i in prim.saves_drop:
+                if i >= n:
+                    break
+                if stores[i] is not None:
+                    x = xs[i]
+                    xs[i], stores[i] = Unsaved(x.shape, x.dtype), None
+            if not prim.saves_out:
+                out = stores[-1] = None
         self.saved = (xs, out)
         self.parents = parents
         self.backend = backend
@@ -185,7 +196,7 @@ class Node:
             _make(x, self.backend, p, tangents[i])
             if hasattr(x, "shape") and i not in raw and type(x) is not Unsaved else x
             for i, (x, p) in enumerate(zip(xs, self.parents)))
-        if type(out) is Unsaved:
+        if out is None:
             return snaps, out
         return snaps, _make(out, self.backend, self, tangents[-1])
 

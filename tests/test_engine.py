@@ -312,7 +312,7 @@ def test_relu_keeps_its_output_not_its_input(backend):
 @pytest.mark.parametrize("op,pinned", [
     (lambda a, b: a + b, (0, 0)),                 # add needs neither input
     (lambda a, b: a * b, (1, 1)),                 # multiply needs both
-    (lambda a, b: a / b, (0, 1)),                 # divide needs the divisor (and its output)
+    (lambda a, b: a / b, (1, 1)),                 # divide keeps everything (declares nothing)
     (lambda a, b: pg.exp(a) + b, (0, 0)),         # exp needs only its output
 ], ids=["add", "multiply", "divide", "exp"])
 def test_only_what_the_rule_reads_is_pinned_against_in_place_writes(op, pinned, backend):

@@ -14,8 +14,8 @@ Rule signatures (``xs`` are the positional inputs, arrays or Python scalars):
 - ``jvp(ns, tangents, out, *xs, **options) -> tangent``: ``tangents`` holds one
   tangent per input (None for a zero tangent).
 
-``saves=`` names what the rules read (input positions, ``"out"``): the rest is kept as
-shape and dtype only (``engine.Unsaved``), so the graph holds no more memory than backward
+``saves=`` names what the rules read (input positions, ``"out"``): other inputs are kept as
+shape and dtype only (``engine.Unsaved``), an unread output as None, so the graph holds no more memory than backward
 needs and pins no more buffers against in-place writes (relu keeps its output, add keeps
 nothing). Without it a node keeps every input and its output.
 
@@ -48,7 +48,8 @@ class Primitive:
     """
 
     __slots__ = ("name", "vjp", "jvp", "node_name", "impl", "nondiff_args", "node_cls",
-                 "view", "doc", "wants_needs", "module", "saves", "__weakref__")
+                 "view", "doc", "wants_needs", "module", "saves", "saves_drop",
+                 "saves_out", "__weakref__")
 
     def __init__(self, name, vjp=None, jvp=None, *, node_name=None, impl=None,
                  nondiff_args=(), view=False, saves=None, doc=""):
@@ -61,9 +62,15 @@ class Primitive:
         self.view = view            # output may share memory with input 0 (numpy views)
         self.doc = doc
         # what backward needs kept: input positions and/or "out"; None keeps everything.
-        # The rest is held as shape and dtype only, so it is freed (and not pinned against
-        # in-place writes) as soon as the user lets go of it, as torch's saved tensors are.
+        # Other inputs are held as shape and dtype only, an unread output as None, so they
+        # are freed (and not pinned against in-place writes) as soon as the user lets go
+        # of them, as torch's saved tensors are.
         self.saves = None if saves is None else frozenset(saves)
+        # for the engine's hot path: the input positions to drop, in order (inputs past the
+        # 16th are always kept), and whether the output is kept
+        self.saves_drop = () if saves is None else tuple(
+            i for i in range(16) if i not in self.saves)
+        self.saves_out = saves is None or "out" in self.saves
         self.node_cls = None        # set by the engine: one Node subclass per primitive
         self.wants_needs = getattr(vjp, "wants_needs", False)   # vjp takes _needs=(bool, ...)
         self.module = _defining_module()    # where the row was written (tests find their cases)

@@ -46,7 +46,7 @@ linear("conj", lambda ns, g, out, x: (conjugate(ns, g),))
 ew("multiply", lambda ns, out, x, y: y, lambda ns, out, x, y: x, conjugate_vjp=True,
    saves=(0, 1))
 ew("divide", lambda ns, out, x, y: 1.0 / y, lambda ns, out, x, y: -out / y, conjugate_vjp=True,
-   impl=_divide_impl, saves=(1, "out"))
+   impl=_divide_impl)
 ew("pow", lambda ns, out, x, y: y * x ** (y - 1), _pow_dy)
 ew("square", lambda ns, out, x: 2.0 * x, saves=(0,))
 ew("sqrt", lambda ns, out, x: 0.5 / out, saves=("out",))
