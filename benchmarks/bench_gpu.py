@@ -56,7 +56,7 @@ def gpu_targets():
 
 
 def cpu_targets():
-    import torch
+    import torch  # noqa: F401 - the CPU fallback needs torch: fail here, clearly, without it
     return [("torch native (cpu)", "native", None, None),
             ("polygrad on torch (cpu)", "torch", None, None)]
 

@@ -19,7 +19,7 @@ import weakref
 
 from . import engine, grad_mode
 from .device import device as Device
-from .dtypes import DType, as_dtype
+from .dtypes import as_dtype
 from .engine import AccumulateGrad, Storage, apply
 from .primitives import PRIMITIVES, load_table
 

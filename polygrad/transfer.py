@@ -11,7 +11,7 @@ from __future__ import annotations
 from . import grad_mode
 from .device import device as Device
 from .dtypes import DType, as_dtype
-from .engine import Node, _mode
+from .engine import _mode
 from .primitives import Primitive, register_primitive
 
 _DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "meta", "gpu", "tpu")

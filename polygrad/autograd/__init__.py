@@ -94,7 +94,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     from ..creation import zeros_like
     from .._tensor import _make
     outputs = _as_seq(outputs)
-    single = not isinstance(inputs, (list, tuple))
     inputs = _as_seq(inputs)
     if retain_graph is None:
         retain_graph = create_graph
