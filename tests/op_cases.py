@@ -9,7 +9,6 @@ positions that are differentiated.
 from dataclasses import dataclass, field
 from typing import Callable
 
-
 import polygrad
 
 
