@@ -51,9 +51,11 @@ ew("pow", lambda ns, out, x, y: y * x ** (y - 1), _pow_dy)
 ew("square", lambda ns, out, x: 2.0 * x, saves=(0,))
 ew("sqrt", lambda ns, out, x: 0.5 / out, saves=("out",))
 ew("reciprocal", lambda ns, out, x: -(out * out), saves=("out",))
-ew("abs", lambda ns, out, x: ns.sign(x))
-gated("maximum", lambda ns, out, x, y: x > y, lambda ns, out, x, y: y > x, ties=True)
-gated("minimum", lambda ns, out, x, y: x < y, lambda ns, out, x, y: y < x, ties=True)
+ew("abs", lambda ns, out, x: ns.sign(x), saves=(0,))
+gated("maximum", lambda ns, out, x, y: x > y, lambda ns, out, x, y: y > x, ties=True,
+      saves=(0, 1))
+gated("minimum", lambda ns, out, x, y: x < y, lambda ns, out, x, y: y < x, ties=True,
+      saves=(0, 1))
 ew("copysign", lambda ns, out, x, y: ns.sign(x) * ns.sign(out), None)
 ew("hypot", lambda ns, out, x, y: x / out, lambda ns, out, x, y: y / out)
 
@@ -86,8 +88,8 @@ for _name in ("sign", "floor", "ceil", "round", "trunc"):
     ew(_name, lambda ns, out, x: ns.zeros_like(x))
 
 # -- selection ------------------------------------------------------------------------------
-gated("where", None, lambda ns, out, c, x, y: c, lambda ns, out, c, x, y: ~c)
-gated("clip", lambda ns, out, x, min=None, max=None: _in_range(x, min, max))
+gated("where", None, lambda ns, out, c, x, y: c, lambda ns, out, c, x, y: ~c, saves=(0,))
+gated("clip", lambda ns, out, x, min=None, max=None: _in_range(x, min, max), saves=(0,))
 
 
 def _in_range(x, lo, hi):

@@ -94,7 +94,7 @@ def _tensordot_jvp(ns, tangents, out, x, y, axes=2):
     return total
 
 
-primitive("matmul", _matmul_vjp, _matmul_jvp, node_name="MmBackward0")
+primitive("matmul", _matmul_vjp, _matmul_jvp, node_name="MmBackward0", saves=(0, 1))
 primitive("vecdot", _vecdot_vjp, _vecdot_jvp, node_name="VecdotBackward0")
 primitive("tensordot", _tensordot_vjp, _tensordot_jvp, impl=_tensordot_impl,
           node_name="TensordotBackward0")
