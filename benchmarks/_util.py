@@ -6,15 +6,7 @@ import time
 
 def timeit(fn, repeat=7, warmup=2, number=1):
     """Median seconds per call of ``fn`` over ``repeat`` runs of ``number`` calls."""
-    for _ in range(warmup):
-        fn()
-    runs = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        runs.append((time.perf_counter() - t0) / number)
-    return statistics.median(runs)
+    return timeit_interleaved({"fn": fn}, repeat, warmup, number)["fn"]
 
 
 def timeit_interleaved(fns, repeat=7, warmup=2, number=1):

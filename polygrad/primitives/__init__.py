@@ -14,10 +14,10 @@ Rule signatures (``xs`` are the positional inputs, arrays or Python scalars):
 - ``jvp(ns, tangents, out, *xs, **options) -> tangent``: ``tangents`` holds one
   tangent per input (None for a zero tangent).
 
-``saves=`` names what the rules read (input positions, ``"out"``): other inputs are kept as
-shape and dtype only (``engine.Unsaved``), an unread output as None, so the graph holds no more memory than backward
-needs and pins no more buffers against in-place writes (relu keeps its output, add keeps
-nothing). Without it a node keeps every input and its output.
+``saves=`` names what the rules read (input positions, ``"out"``): other inputs are kept
+as shape and dtype only (``engine.Unsaved``), an unread output as None, so the graph holds
+no more memory than backward needs and pins no more buffers against in-place writes (relu
+keeps its output, add keeps nothing). Without it a node keeps every input and its output.
 
 Helpers write the rules for a whole family (as JAX's ``defjvp`` and ``deflinear`` do):
 ``def_elementwise`` takes only partial derivatives, ``def_linear`` only a transpose,
