@@ -99,7 +99,7 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     import time
 
-    from polygrad.errors import UnknownBackendError
+    from polygrad import UnknownBackendError
 
     from .report import Report, build
     from .runner import Session, execute

@@ -142,7 +142,7 @@ def _torch():
 
 def _apply(name, *xs, **opts):
     """Call a primitive that the differentiable namespace does not spell out."""
-    from polygrad.engine import apply
+    from polygrad.graph.engine import apply
     from polygrad.primitives import PRIMITIVES
     return apply(PRIMITIVES[name], *xs, **opts)
 

@@ -72,7 +72,7 @@ class _Active:
     def _session(self):
         if self.session is None:
             from .runner import Session
-            from polygrad.errors import UnknownBackendError
+            from polygrad import UnknownBackendError
             import pytest
             opt = self.config.getoption
             try:

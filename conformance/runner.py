@@ -357,7 +357,7 @@ class Session:
         return res
 
     def _forward_mode(self, case, b, dev, dt, xs, wrt, tangents):
-        from polygrad import engine
+        from polygrad.graph import engine
         pg = self.polygrad
         state = engine.forward_ad_state
         state.level += 1
@@ -502,7 +502,7 @@ class Session:
 
     def _op_unsupported(self, name, b, dev, dt):
         """A declared-unsupported op must raise UnsupportedOperation naming backend and op."""
-        from polygrad.errors import UnsupportedOperation
+        from polygrad import UnsupportedOperation
         host = self._host_inputs(name, dt)
         try:
             self._evaluate(name, b, dev, dt, host, dt)
@@ -624,8 +624,7 @@ def _known(check):
 
 def _load_tables():
     """Every primitive the installation defines, so each gets its checks."""
-    from polygrad import primitives, transfer  # noqa: F401
-    primitives.load_table()
+    import polygrad.primitives  # noqa: F401  (every built-in row; plugins' on discovery)
     try:
         import polygrad.nn.functional  # noqa: F401
     except ImportError:

@@ -1,52 +1,73 @@
 """polygrad: backend-agnostic autograd over the Python Array API.
 
 ``import polygrad as torch`` runs the PyTorch autograd tutorials on numpy (the
-default), torch, cupy or any backend plugin. What lives where:
+default), torch, cupy or any backend plugin. The layers, bottom up (imports only point
+down; the README's "How it is built" table says the same):
 
-- ``polygrad._tensor``: the Tensor class; ``polygrad.engine``: graph and backward pass;
+- ``polygrad.base``: dtypes, devices, errors, grad mode;
+- ``polygrad.plugins``: the Backend declaration, the plugin host, the default backend;
 - ``polygrad.primitives``: the table of ops and their rules, named by the Array API;
-- ``polygrad.ops``: the differentiable Array API namespace;
-- ``polygrad.plugins``: the plugin host; built-in backends are in ``polygrad_backends``;
-- ``polygrad.nn``, ``polygrad.optim``, ``polygrad.autograd``: the tutorials' API.
+- ``polygrad.graph``: Tensor state, graph nodes, the engine (apply, backward), creation;
+- ``polygrad.ops``: the differentiable Array API namespace, Tensor methods, torch names;
+- ``polygrad.autograd``, ``polygrad.nn``, ``polygrad.optim``, ``polygrad.profiler``,
+  ``polygrad.viz``: the tutorials' API; ``python -m polygrad``: the CLI.
 
 Importing polygrad imports no array library but numpy's plugin metadata; the
 backend's library is imported when a tensor is first made on it.
 """
 
-from . import dtypes as _dtypes
-from .backend import Backend, KnownFailure
-from .creation import (arange, asarray, default_backend, empty, empty_like, eye, from_numpy, full,
-                       full_like, get_default_backend, linspace, manual_seed, ones, ones_like,
-                       rand, rand_like, randint, randn, randn_like, set_default_backend, tensor,
-                       use_backend, zeros, zeros_like)
-from .device import device
-from .dtypes import (DType, bfloat16, bool, complex64, complex128, double, float, float16,
-                     float32, float64, half, int, int8, int16, int32, int64, long, uint8)
-from .errors import (BackendMismatchError, BackendUnavailableError, PluginError,
-                     UnknownBackendError, UnsupportedOperation)
-from .grad_mode import (enable_grad, inference_mode, is_grad_enabled,
-                        is_inference_mode_enabled, no_grad, set_grad_enabled)
-from .hookspecs import hookimpl
-from ._tensor import Tensor
-from . import ops as _ops
-from . import plugins  # noqa: F401  (the module; discovery itself is lazy)
-from .torch_api import *  # noqa: F401,F403
+from .base.device import device
+from .base.dtypes import (DType, bfloat16, bool, complex64, complex128, double, float, float16,
+                          float32, float64, half, int, int8, int16, int32, int64, long, uint8)
+from .base.errors import (BackendMismatchError, BackendUnavailableError, PluginError, PolygradError,
+                          UnknownBackendError, UnsupportedOperation)
+from .base.grad_mode import (enable_grad, inference_mode, is_grad_enabled,
+                             is_inference_mode_enabled, no_grad, set_grad_enabled)
+from .plugins import Backend, KnownFailure, hookimpl
+from .plugins.defaults import (default_backend, get_default_backend, set_default_backend,
+                               use_backend)
+from .graph.creation import (arange, asarray, empty, empty_like, eye, from_numpy, full,
+                             full_like, linspace, manual_seed, ones, ones_like, rand, rand_like,
+                             randint, randn, randn_like, tensor, zeros, zeros_like)
+from .graph.tensor import Tensor
+from . import ops
+from .ops import transfer as _transfer
+from .ops import torch_names as _torch_names
 from . import autograd  # noqa: F401
+from . import plugins  # noqa: F401  (the module; discovery itself is lazy)
 
 __version__ = "0.1.0"
 
 Size = tuple
 dtype = DType
 
+__all__ = [
+    "device", "DType", "dtype", "bfloat16", "bool", "complex64", "complex128", "double",
+    "float", "float16", "float32", "float64", "half", "int", "int8", "int16", "int32",
+    "int64", "long", "uint8", "BackendMismatchError", "BackendUnavailableError",
+    "PluginError", "PolygradError", "UnknownBackendError", "UnsupportedOperation",
+    "enable_grad", "inference_mode", "is_grad_enabled", "is_inference_mode_enabled",
+    "no_grad", "set_grad_enabled", "Backend", "KnownFailure", "hookimpl", "default_backend",
+    "get_default_backend", "set_default_backend", "use_backend", "arange", "asarray", "empty",
+    "empty_like", "eye", "from_numpy", "full", "full_like", "linspace", "manual_seed", "ones",
+    "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "tensor", "zeros",
+    "zeros_like", "Tensor", "Size", "ops", "autograd", "plugins", "backends", "get_backend",
+    "compute", "nn", "optim", "profiler", "cuda", "viz", "utils", "__version__",
+]
 
-def _export_ops():
+
+def _export(names, source):
+    """The torch-style names, then the rest of the Array API namespace (torch's win)."""
     g = globals()
-    for name in dir(_ops):
-        if not name.startswith("_") and name not in g:
-            g[name] = getattr(_ops, name)
+    for name in names:
+        if name not in g:
+            g[name] = getattr(source, name)
+        if name not in __all__:
+            __all__.append(name)
 
 
-_export_ops()
+_export(_torch_names.__all__, _torch_names)
+_export(ops.__all__, ops)
 
 
 def backends():
@@ -66,12 +87,11 @@ def get_backend(name):
 
 def compute(*tensors):
     """Materialise lazy tensors (dask) in one pass; a no-op on eager backends."""
-    from .transfer import compute as _compute
-    return _compute(*tensors)
+    return _transfer.compute(*tensors)
 
 
-_LAZY = {"nn": ".nn", "optim": ".optim", "profiler": ".autograd.profiler", "cuda": ".cuda",
-         "conformance": ".conformance_link", "functional": ".autograd.functional"}
+_LAZY = {"nn": ".nn", "optim": ".optim", "profiler": ".profiler", "cuda": ".cuda",
+         "functional": ".autograd.functional", "viz": ".viz", "utils": ".utils"}
 
 
 def __getattr__(name):

@@ -9,14 +9,16 @@ This module does not move tensors (``Tensor.to`` / ``.cuda()`` do).
 
 from __future__ import annotations
 
+from .graph.creation import manual_seed as seed_all
+from .plugins.defaults import default_backend
+from .plugins.host import backend_names, get_backend
+
 __all__ = ["is_available", "device_count", "current_device", "synchronize",
            "get_device_name", "manual_seed", "manual_seed_all"]
 
 
 def _cuda_backend():
     """The default CUDA-capable backend, or None."""
-    from .creation import default_backend
-    from .plugins import backend_names, get_backend
     candidates = [default_backend()] + [get_backend(n) for n in backend_names()]
     for b in candidates:
         if _cuda_devices(b):
@@ -33,11 +35,11 @@ def _cuda_devices(backend):
 def _require():
     b = _cuda_backend()
     if b is None:
-        from .plugins import backend_names
         raise RuntimeError(
             f"no CUDA device: none of the usable backends ({', '.join(backend_names())}) "
-            f"lists one. Check polygrad.cuda.is_available() first, or install polygrad[torch] "
-            f"or polygrad[cupy] on a machine with an NVIDIA GPU.")
+            f"lists one. Check polygrad.cuda.is_available() first, or install the torch or "
+            f"cupy extra (pip install -e '.[torch]' from a checkout of polygrad-xp) on a "
+            f"machine with an NVIDIA GPU.")
     return b
 
 
@@ -90,7 +92,6 @@ def synchronize(device=None):
 
 def manual_seed(seed):
     """Seed the random generators (polygrad seeds every backend's at once)."""
-    from .creation import manual_seed as seed_all
     seed_all(seed)
 
 

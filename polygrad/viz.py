@@ -13,6 +13,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+
+from .graph.node import AccumulateGrad, Unsaved
+from .graph.tensor import Tensor
 
 __all__ = ["make_dot", "Graph"]
 
@@ -66,7 +70,6 @@ class Graph:
         return path
 
     def _repr_svg_(self):
-        import tempfile
         with tempfile.TemporaryDirectory() as d:
             with open(self.render(os.path.join(d, "graph.svg"))) as f:
                 return f.read()
@@ -134,8 +137,6 @@ def make_dot(var, params=None, show_saved=False):
     >>> "SinBackward0" in make_dot(a.sin().sum(), params={"a": a}).source
     True
     """
-    from ._tensor import Tensor
-    from .engine import AccumulateGrad, Unsaved
     outputs = var if isinstance(var, (tuple, list)) else (var,)
     for v in outputs:
         if not isinstance(v, Tensor):

@@ -102,7 +102,7 @@ def test_a_plugin_primitive_without_a_case_is_reported_then_covered_by_register_
 
 
 def _apply(prim, x):
-    from polygrad.engine import apply
+    from polygrad.graph.engine import apply
     return apply(prim, x)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import polygrad
+from polygrad.primitives.raw import raw_namespace
 import polygrad.nn as nn
 import polygrad.nn.functional as F
 
@@ -191,7 +192,7 @@ def test_jvp_rules_match_torch(backend, name, opts, th_fn, shapes):
     ts = [arr(*s) for s in shapes]
     raw = [b.from_numpy(x) for x in xs]
     out = b.op(name, prim.impl)(*raw, **opts)
-    t_out = prim.jvp(b.ns, tuple(b.from_numpy(t) for t in ts), out, *raw, **opts)
+    t_out = prim.jvp(raw_namespace(b), tuple(b.from_numpy(t) for t in ts), out, *raw, **opts)
     value, expected = torch.func.jvp(th_fn, tuple(torch.from_numpy(x) for x in xs),
                                      tuple(torch.from_numpy(t) for t in ts))
     np.testing.assert_allclose(b.to_numpy(out), value.numpy(), rtol=1e-10, atol=1e-12)

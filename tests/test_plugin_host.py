@@ -119,7 +119,7 @@ def test_strict_mode_raises_plugin_error(site, bad, needle):
                POLYGRAD_LOAD_PLUGINS=f"numpy,twin_a,{bad}", POLYGRAD_STRICT_PLUGINS="1")
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("polygrad.errors.PluginError: polygrad: plugin ")
+    assert last.startswith("polygrad.PluginError: polygrad: plugin ")
     assert pytest.importorskip("re").search(needle, last), last
 
 

@@ -1,6 +1,7 @@
 """Anomaly mode: ``detect_anomaly`` and ``set_detect_anomaly``, as torch.autograd has them.
 
-While it is on, ``engine.anomaly`` is set: every graph node records where its forward op
+While it is on (in this thread: the engine's ``anomaly`` extension point is per thread, as
+torch's anomaly mode is), every graph node records where its forward op
 was called (``node.metadata["traceback_"]``, via ``on_create``), and the engine hands
 each node's freshly computed input gradients to ``check``, which raises a RuntimeError
 naming the node and showing that forward traceback when one holds a NaN. It costs a
@@ -14,7 +15,8 @@ import os
 import traceback
 import warnings
 
-from .. import engine
+from ..graph.engine import get_extension, set_extension
+from ..graph.tensor import Tensor
 
 __all__ = ["detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
            "is_anomaly_check_nan_enabled"]
@@ -42,7 +44,7 @@ class _Anomaly:
             return
         xp = node.backend.xp
         for i, g in enumerate(grads):
-            arr = g._st.array if isinstance(g, engine.Tensor) else g
+            arr = g._st.array if isinstance(g, Tensor) else g
             if not hasattr(arr, "dtype") or not hasattr(arr, "shape"):
                 continue        # None, Python scalars, a multi-output Function's routing
             if bool(xp.any(xp.isnan(arr))):
@@ -59,17 +61,18 @@ def _nan_message(node, i):
 
 
 def _set(mode, check_nan):
-    engine.anomaly = _Anomaly(check_nan) if mode else None
+    set_extension("anomaly", _Anomaly(check_nan) if mode else None)
 
 
 def is_anomaly_enabled():
     """True while anomaly mode is on."""
-    return engine.anomaly is not None
+    return get_extension("anomaly") is not None
 
 
 def is_anomaly_check_nan_enabled():
     """True while anomaly mode is on and checks gradients for NaN."""
-    return engine.anomaly is not None and engine.anomaly.check_nan
+    anomaly = get_extension("anomaly")
+    return anomaly is not None and anomaly.check_nan
 
 
 class detect_anomaly:
@@ -90,12 +93,12 @@ class detect_anomaly:
     def __enter__(self):
         warnings.warn("Anomaly Detection has been enabled. This mode will increase the runtime "
                       "and should only be enabled for debugging.", stacklevel=2)
-        self._prev.append(engine.anomaly)
+        self._prev.append(get_extension("anomaly"))
         _set(True, self.check_nan)
         return self
 
     def __exit__(self, *exc):
-        engine.anomaly = self._prev.pop()
+        set_extension("anomaly", self._prev.pop())
         return False
 
     def __call__(self, fn):
@@ -117,12 +120,12 @@ class set_detect_anomaly:
     """
 
     def __init__(self, mode, check_nan=True):
-        self._prev_state = engine.anomaly
+        self._prev_state = get_extension("anomaly")
         _set(bool(mode), check_nan)           # takes effect now, as torch's does
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        engine.anomaly = self._prev_state
+        set_extension("anomaly", self._prev_state)
         return False

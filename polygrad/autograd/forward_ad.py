@@ -2,9 +2,9 @@
 ``unpack_dual``.
 
 A dual tensor is an ordinary Tensor whose ``_tangent`` is set. While a level is open
-(``engine.forward_ad_state.level > 0``) the engine pushes tangents through each
-primitive's JVP rule as the op runs (``engine._forward_tangent``); this module only
-opens and closes levels and makes and reads dual tensors. Tangents made at a level
+(the engine's ``forward_ad_state.level > 0``, process-wide as torch's dual levels are) the
+engine pushes tangents through each primitive's JVP rule, run on ``polygrad.ops``, as the
+op runs; this module only opens and closes levels and makes and reads dual tensors. Tangents made at a level
 are cleared when it closes. One level at a time, as in torch.
 """
 
@@ -13,14 +13,17 @@ from __future__ import annotations
 import weakref
 from collections import namedtuple
 
-from .. import engine
+from .. import ops
+from ..graph.engine import forward_ad_state
+from ..graph.node import Node
+from ..graph.tensor import Tensor, share
 
 __all__ = ["dual_level", "make_dual", "unpack_dual", "UnpackedDualTensor",
            "enter_dual_level", "exit_dual_level"]
 
 UnpackedDualTensor = namedtuple("UnpackedDualTensor", ["primal", "tangent"])
 
-_state = engine.forward_ad_state
+_state = forward_ad_state
 
 
 def enter_dual_level():
@@ -28,6 +31,7 @@ def enter_dual_level():
     if _state.level:
         raise RuntimeError("Nested forward mode AD is not supported at the moment")
     _state.live = []
+    _state.ns = ops
     _state.level = 1
     return 1
 
@@ -42,7 +46,7 @@ def exit_dual_level(*, level=None):
         obj = ref()
         if obj is None:
             continue
-        if isinstance(obj, engine.Node):
+        if isinstance(obj, Node):
             obj.tangents = None
         else:
             obj._tangent = None
@@ -78,7 +82,6 @@ def make_dual(tensor, tangent, *, level=None):
     ...     fwAD.make_dual(polygrad.ones(2), polygrad.ones(2))._tangent is not None
     True
     """
-    from .._tensor import Tensor, _make
     if not _state.level:
         raise RuntimeError("Trying to create a dual Tensor for forward AD but no level exists, "
                            "make sure to enter a level first: with forward_ad.dual_level(): ...")
@@ -98,7 +101,8 @@ def make_dual(tensor, tangent, *, level=None):
                            f"{tensor.backend!r}; move it first with .to({tensor.backend!r})")
     if tangent.dtype != tensor.dtype:
         tangent = tangent.astype(tensor.dtype)
-    dual = _make(tensor._st, tensor._backend, node=tensor._node, tangent=tangent, share=True)
+    dual = share(tensor._st, tensor._backend, node=tensor._node)
+    dual._tangent = tangent
     _state.live.append(weakref.ref(dual))
     return dual
 
@@ -111,9 +115,8 @@ def unpack_dual(tensor, *, level=None):
     >>> fwAD.unpack_dual(polygrad.ones(2)).tangent is None
     True
     """
-    from .._tensor import _make
     tangent = tensor._tangent if _state.level else None
     if tangent is None:
         return UnpackedDualTensor(tensor, None)
-    primal = _make(tensor._st, tensor._backend, node=tensor._node, share=True)
+    primal = share(tensor._st, tensor._backend, node=tensor._node)
     return UnpackedDualTensor(primal, tangent)

@@ -12,9 +12,13 @@ Forward mode uses the optional ``jvp(ctx, *tangents)`` staticmethod.
 from __future__ import annotations
 
 import functools
+import weakref
 
-from .. import engine, grad_mode
-from ..engine import FREED_MSG, Node
+from .. import ops
+from ..base import grad_mode
+from ..graph.engine import forward_ad_state, get_extension
+from ..graph.node import FREED_MSG, Node, unbroadcast
+from ..graph.tensor import Tensor, share, wrap
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
 
@@ -32,7 +36,6 @@ class FunctionCtx:
 
     def save_for_backward(self, *tensors):
         """Keep tensors (inputs or outputs of forward) for backward: ``ctx.saved_tensors``."""
-        from .._tensor import Tensor
         for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, Tensor):
                 raise TypeError(f"save_for_backward can only save polygrad Tensors or None, but "
@@ -42,12 +45,11 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self):
-        from .._tensor import _make
         if self._freed:
             raise RuntimeError(FREED_MSG)
         if self._to_save is not None:       # still inside forward
             return tuple(self._to_save)
-        return tuple(None if s is None else _make(s[0], s[1], s[2]) for s in self._saved)
+        return tuple(None if s is None else wrap(s[0], s[1], s[2]) for s in self._saved)
 
     saved_variables = saved_tensors
 
@@ -106,7 +108,7 @@ class FunctionNode(Node):
         self.parents, self.backend, self.stores = parents, backend, ()
         self.hooks = self.retain = self.tangents = self.metadata = None
         self.fn, self.ctx, self.n_args = fn, ctx, len(args)
-        self.arg_pos = [i for i, a in enumerate(args) if isinstance(a, engine.Tensor)]
+        self.arg_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         self.in_meta = [tuple(args[i].shape) for i in self.arg_pos]
         self.out_meta = ()
         self.slot = None        # the output index when a single output carries this node
@@ -122,9 +124,7 @@ class FunctionNode(Node):
         if not self.ctx._freed:
             self.ctx._free()
 
-    def apply_vjp(self, g, create_graph):
-        from .._tensor import Tensor, _make
-        from .. import ops
+    def apply_vjp(self, g, create_graph, ns=None, saved=None):
         backend, name = self.backend, type(self).__name__
         slots = g.grads if isinstance(g, _Slots) else {self.slot: g}
         grads = []
@@ -133,7 +133,7 @@ class FunctionNode(Node):
             if gk is None and self.ctx.materialize_grads:
                 gk = ops.zeros(shape, dtype=dtype, device=device)
             elif gk is not None and not isinstance(gk, Tensor):
-                gk = _make(gk, backend)
+                gk = wrap(gk, backend)
             grads.append(gk)
         result = self.fn.backward(self.ctx, *grads)
         if not isinstance(result, tuple):
@@ -158,7 +158,7 @@ class FunctionNode(Node):
                     raise RuntimeError(
                         f"Function {name} returned an invalid gradient at index {pos} - got "
                         f"{list(r.shape)} but expected shape compatible with {list(shape)}")
-                r = engine.unbroadcast(ops, r, shape)
+                r = unbroadcast(ops, r, shape)
             out.append(r if create_graph else r._st.array)
         return out
 
@@ -183,7 +183,7 @@ class _OutputNode(Node):
         self.hooks = self.retain = self.tangents = self.metadata = None
         self.slot = slot
 
-    def apply_vjp(self, g, create_graph):
+    def apply_vjp(self, g, create_graph, ns=None, saved=None):
         return (_Slots({self.slot: g}),)
 
 
@@ -237,12 +237,11 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .._tensor import Tensor, _make
         if cls is Function:
             raise RuntimeError("call apply on a subclass of Function, not on Function itself")
         ctx = FunctionCtx()
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        state = engine.forward_ad_state
+        state = forward_ad_state
         level, state.level = state.level, 0     # forward's own ops carry no tangents
         try:
             with grad_mode.no_grad():
@@ -253,7 +252,7 @@ class Function:
         outs = list(result) if is_tuple else [result]
         for k, o in enumerate(outs):
             if isinstance(o, Tensor) and any(o is a for a in args):
-                outs[k] = _make(o._st, o._backend, share=True)   # a new tensor, as torch does
+                outs[k] = share(o._st, o._backend)   # a new tensor, as torch does
         non_diff = {id(t) for t in ctx._non_diff}
         diff = [k for k, o in enumerate(outs) if isinstance(o, Tensor) and id(o) not in non_diff
                 and (o.dtype.is_floating_point or o.dtype.is_complex)]
@@ -269,8 +268,9 @@ class Function:
             else:
                 for k in diff:
                     outs[k]._node = cls._out_cls(node, k)
-            if engine.anomaly is not None:
-                engine.anomaly.on_create(node)
+            anomaly = get_extension("anomaly")
+            if anomaly is not None:
+                anomaly.on_create(node)
         ctx._freeze()
         if level and any(a._tangent is not None for a in tensor_args):
             _forward_mode(cls, ctx, args, outs, diff, state)
@@ -278,8 +278,6 @@ class Function:
 
 
 def _forward_mode(cls, ctx, args, outs, diff, state):
-    from .._tensor import Tensor
-    from .. import ops
     tangents = [None if not isinstance(a, Tensor)
                 else a._tangent if a._tangent is not None else ops.zeros_like(a)
                 for a in args]
@@ -297,7 +295,6 @@ def _forward_mode(cls, ctx, args, outs, diff, state):
         if ts[k] is not None:
             outs[k]._tangent = ts[k]
             if state.live is not None:
-                import weakref
                 state.live.append(weakref.ref(outs[k]))
 
 
@@ -311,7 +308,7 @@ class DelayedError(Node):
         self.parents, self.backend, self.stores = tuple(parents), backend, ()
         self.hooks = self.retain = self.tangents = self.metadata = None
 
-    def apply_vjp(self, g, create_graph):
+    def apply_vjp(self, g, create_graph, ns=None, saved=None):
         raise RuntimeError("trying to differentiate twice a function that was marked with "
                            "@once_differentiable; write its backward in polygrad ops (without "
                            "the decorator) to take higher-order gradients through it")
@@ -337,7 +334,6 @@ def once_differentiable(fn):
     """
     @functools.wraps(fn)
     def wrapper(ctx, *args):
-        from .._tensor import Tensor, _make
         with grad_mode.no_grad():
             outputs = fn(ctx, *args)
         if not grad_mode.is_grad_enabled():
@@ -350,7 +346,7 @@ def once_differentiable(fn):
         wrapped = []
         for o in (outputs if is_tuple else (outputs,)):
             if isinstance(o, Tensor):
-                o = _make(o._st, o._backend, node=DelayedError(parents, o._backend), share=True)
+                o = share(o._st, o._backend, node=DelayedError(parents, o._backend))
             wrapped.append(o)
         return tuple(wrapped) if is_tuple else wrapped[0]
     return wrapper

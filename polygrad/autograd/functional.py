@@ -17,9 +17,16 @@ custom Functions, hooks) it falls back to the row loop, with the same result.
 
 from __future__ import annotations
 
-from .. import grad_mode
-from ..engine import run_backward, toposort
+from .. import ops
+from ..base import grad_mode
+from ..graph.creation import ones_like, zeros, zeros_like
+from ..graph.engine import get_extension, run_backward, toposort
+from ..graph.node import AccumulateGrad, Node
+from ..graph.tensor import Tensor, wrap
+from ..primitives.raw import raw_namespace
 from . import forward_ad as fwAD
+from . import grad
+from ._batched import Batched, BatchedNamespace
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
 
@@ -27,7 +34,6 @@ __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
 # -- argument and result structure (as torch.autograd.functional) ---------------------------
 
 def _as_tuple(inp, arg_name, fn_name):
-    from .._tensor import Tensor
     is_tuple = isinstance(inp, tuple)
     if not is_tuple:
         inp = (inp,)
@@ -84,7 +90,6 @@ def _validate_v(v, other, is_other_tuple):
 
 
 def _v_or_one(v, inputs, is_inputs_tuple, create_graph, fn_name):
-    from ..creation import ones_like
     if v is not None:
         _, v = _as_tuple(v, "v", fn_name)
         v = _preprocess(v, create_graph, need_graph=False)
@@ -131,7 +136,6 @@ def _check_requires_grad(tensors, kind, strict):
 
 
 def _fill_in_zeros(grads, refs, strict, create_graph, stage):
-    from ..creation import zeros_like
     res = []
     for i, g in enumerate(grads):
         if g is None:
@@ -147,7 +151,6 @@ def _fill_in_zeros(grads, refs, strict, create_graph, stage):
 
 def _grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None):
     """autograd.grad over the outputs that require grad; all None when none does."""
-    from . import grad
     if grad_outputs is None:
         grad_outputs = (None,) * len(outputs)
     pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o is not None and o.requires_grad]
@@ -234,40 +237,32 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
 
 def _basis_rows(out, create_graph):
     """One-hot seeds for each element of ``out``, shaped like it (raw arrays, or Tensors)."""
-    from .. import ops
-    from .._tensor import _make
     n = out.numel()
     eye = ops.eye(n, dtype=out.dtype, device=out.device)._st.array
     xp = out._backend.xp
     shape = tuple(out.shape)
     rows = [xp.reshape(eye[j, ...], shape) for j in range(n)]   # a full key, as the standard wants
     if create_graph:
-        return [_make(r, out._backend) for r in rows]
+        return [wrap(r, out._backend) for r in rows]
     return rows
 
 
 def _stack(pieces, shape, create_graph, backend):
-    from .. import ops
-    from .._tensor import _make
     if create_graph:
         if len(pieces) == 1 and tuple(pieces[0].shape) == shape:
             return pieces[0]    # a scalar's gradient is its own jacobian: no extra nodes
         return ops.reshape(ops.stack(pieces), shape)
     xp = backend.xp
-    return _make(xp.reshape(xp.stack(pieces), shape), backend)
+    return wrap(xp.reshape(xp.stack(pieces), shape), backend)
 
 
 def _jac_batched(out, inputs):
     """d out / d inputs in one backward pass carrying all ``out.numel()`` one-hot seeds on a
     batch axis (``_batched``), or None when some node's rule cannot be batched."""
-    from .. import engine, ops
-    from ..engine import AccumulateGrad, Node
-    from .._tensor import _make
-    from ._batched import Batched, BatchedNamespace
-    if engine.anomaly is not None or getattr(engine, "node_observer", None) is not None:
+    if get_extension("anomaly") is not None or get_extension("node_observer") is not None:
         return None             # those watch each node's pass: give them the row loop
     backend = out._backend
-    xp = backend._ns or backend.ns
+    xp = raw_namespace(backend)
     n = out.numel()
     bns = BatchedNamespace(xp, n)
     eye = ops.eye(n, dtype=out.dtype, device=out.device)._st.array
@@ -300,14 +295,13 @@ def _jac_batched(out, inputs):
         if g is not None and g.shape != tuple(x.shape):
             return None
         result.append(None if g is None else
-                      _make(xp.reshape(g.a, tuple(out.shape) + tuple(x.shape)), backend))
+                      wrap(xp.reshape(g.a, tuple(out.shape) + tuple(x.shape)), backend))
     return result
 
 
 def _jac_reverse(outputs, inputs, create_graph, strict, vectorize=False):
     """One reverse pass per output element, replaying the graph with a one-hot seed; with
     ``vectorize``, one pass for all of them where every rule can be batched."""
-    from .._tensor import Tensor
     targets = {x._node for x in inputs}
     jac = []
     for i, out in enumerate(outputs):
@@ -323,7 +317,8 @@ def _jac_reverse(outputs, inputs, create_graph, strict, vectorize=False):
             order = toposort([out._node])       # once: every row replays the same graph
             for seed in _basis_rows(out, create_graph):
                 got = run_backward([out._node], [seed], retain_graph=True, order=order,
-                                   create_graph=create_graph, capture=targets, accumulate=False)
+                                   create_graph=create_graph, capture=targets, accumulate=False,
+                                   ns=ops)
                 for k, x in enumerate(inputs):
                     g = got.get(x._node)
                     if g is None:
@@ -347,25 +342,20 @@ def _jac_reverse(outputs, inputs, create_graph, strict, vectorize=False):
 
 
 def _wrap(g, like):
-    from .._tensor import _make
-    return _make(g, like._backend)
+    return wrap(g, like._backend)
 
 
 def _zero_like(x, create_graph):
-    from ..creation import zeros_like
     z = zeros_like(x)
     return z if create_graph else z._st.array
 
 
 def _empty_jac(out, x):
-    from ..creation import zeros
     return zeros(tuple(out.shape) + tuple(x.shape), dtype=x.dtype, device=x.device)
 
 
 def _jac_forward(func, inputs, create_graph, strict):
     """One forward-mode pass per input element (tangent = one-hot), outputs' tangents stacked."""
-    from .. import ops
-    from ..creation import zeros_like
     if strict:
         raise RuntimeError('polygrad.autograd.functional.jacobian: `strict=True` and '
                            '`strategy="forward-mode"` are not supported together (yet). Please '

@@ -1,19 +1,20 @@
 """``polygrad.autograd.profiler`` (also ``polygrad.profiler``): time every op, torch style.
 
-``profile`` installs three engine hooks while it is open and restores the previous ones on
-exit, whatever happens inside the block:
+``profile`` installs three of the engine's extension points (``polygrad.graph.engine``)
+while it is open and restores the previous ones on exit, whatever happens inside the block.
+They are per thread: a profile records the ops of the thread that opened it.
 
-- ``engine.observer`` wraps every forward op (one event per primitive call);
-- ``engine.kernel_clock`` wraps the backend call inside it, so each op's time splits into the
+- ``observer`` wraps every forward op (one event per primitive call);
+- ``kernel_clock`` wraps the backend call inside it, so each op's time splits into the
   backend kernel and polygrad's own dispatch and graph work (the "Kernel %" column);
-- ``engine.node_observer`` wraps each backward step (rows named after the node, such as
+- ``node_observer`` wraps each backward step (rows named after the node, such as
   ``DivBackward0``, as torch names them).
 
 Rows are named by the Array API name of the primitive (``divide``, ``multiply``) where torch
 says ``aten::div``; ``record_function`` blocks are rows of their own, and so are Python's
 garbage-collector pauses (``[python gc]``), which would otherwise land in whichever op happened
 to allocate when a collection started. With the hooks off the
-engine pays one ``is None`` check per op. This module owns events, their averages, the table
+engine pays one flag check per op. This module owns events, their averages, the table
 and the Chrome trace; it does not time anything the engine does not report.
 """
 
@@ -29,12 +30,14 @@ import time
 import traceback
 import warnings
 
-from .. import engine
+from .. import cuda
+from ..graph.engine import get_extension, set_extension
 
 __all__ = ["profile", "record_function", "EventList", "FunctionEvent", "FunctionEventAvg",
            "ProfilerActivity"]
 
 _now = time.perf_counter_ns
+_HOOKS = ("observer", "kernel_clock", "node_observer")
 GC_ROW = "[python gc]"        # Python's garbage collector pausing the block
 _active = []          # open profiles, innermost last (record_function writes to each)
 _POLYGRAD_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -264,17 +267,16 @@ class profile:
         if not self.enabled:
             return self
         if self.use_cuda:
-            from .. import cuda
             if not cuda.is_available():
                 warnings.warn("profile(use_cuda=True): no backend here has a CUDA device, so "
                               "the table has no device time; pass use_cuda="
                               "polygrad.cuda.is_available()", stacklevel=2)
-        self._saved = (engine.observer, engine.kernel_clock, engine.node_observer)
+        self._saved = {name: get_extension(name) for name in _HOOKS}
         self._start = _now()
         # each hook wraps the one it replaces, so an outer profile still sees every op
-        engine.observer = self._forward_hook(engine.observer)
-        engine.kernel_clock = self._kernel_hook(engine.kernel_clock)
-        engine.node_observer = self._backward_hook(engine.node_observer)
+        set_extension("observer", self._forward_hook(self._saved["observer"]))
+        set_extension("kernel_clock", self._kernel_hook(self._saved["kernel_clock"]))
+        set_extension("node_observer", self._backward_hook(self._saved["node_observer"]))
         gc.callbacks.append(self._gc_hook)
         _active.append(self)
         return self
@@ -282,7 +284,8 @@ class profile:
     def __exit__(self, *exc):
         if not self.enabled or self._saved is None:
             return False
-        engine.observer, engine.kernel_clock, engine.node_observer = self._saved
+        for name, previous in self._saved.items():
+            set_extension(name, previous)
         self._saved = None
         if self._gc_hook in gc.callbacks:
             gc.callbacks.remove(self._gc_hook)
@@ -312,13 +315,13 @@ class profile:
     def _forward_hook(self, prev):
         record_shapes = self.record_shapes
 
-        def observe(_apply, prim, args, opts):
+        def observe(run, prim, args, opts):
             shapes = _shapes(args) if record_shapes else ()
             ev, stack = self._open(prim.name, "cpu_op", shapes)
             try:
                 if prev is None:
-                    return _apply(prim, args, opts)
-                return prev(_apply, prim, args, opts)
+                    return run(prim, args, opts)
+                return prev(run, prim, args, opts)
             finally:
                 ev.end = _now()
                 stack.pop()
@@ -349,12 +352,12 @@ class profile:
         return clock
 
     def _backward_hook(self, prev):
-        def observe(node, g, create_graph):
+        def observe(run, node, g, ns):
             ev, stack = self._open(node.name(), "backward")
             try:
                 if prev is None:
-                    return node.apply_vjp(g, create_graph)
-                return prev(node, g, create_graph)
+                    return run(node, g, ns)
+                return prev(run, node, g, ns)
             finally:
                 ev.end = _now()
                 stack.pop()

@@ -30,3 +30,10 @@ class BackendMismatchError(PolygradError, RuntimeError):
 
 class UnsupportedOperation(PolygradError, NotImplementedError):
     """A backend declares that it cannot run an op; the message names both."""
+
+
+# Public as ``polygrad.<Name>``: tracebacks print that name, not this module's path.
+for _cls in (PolygradError, PluginError, UnknownBackendError, BackendUnavailableError,
+             BackendMismatchError, UnsupportedOperation):
+    _cls.__module__ = "polygrad"
+del _cls

@@ -1,97 +1,36 @@
-"""Creating tensors: the default backend, constructors, random numbers.
+"""Creating tensors: constructors from data, filled, ranges, random numbers.
 
 Every constructor takes ``backend=``, ``device=``, ``dtype=`` and
 ``requires_grad=``. Without ``backend=``, a tensor is made on the current
-default backend: ``POLYGRAD_BACKEND``, ``set_default_backend()`` or the
-innermost ``use_backend()`` block (thread-local), else numpy. Wrapping an
-existing array picks the backend that owns its type.
+default backend (``polygrad.plugins.defaults``). Wrapping an existing array picks
+the backend that owns its type.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-import os
-import threading
-
-from .dtypes import DEFAULT_FLOAT, DType, as_dtype
-from .engine import AccumulateGrad
+from ..base.dtypes import DEFAULT_FLOAT
+from ..plugins.defaults import default_backend, pick_backend
+from ..plugins.host import get_backend, owner_of
+from ..plugins.random import generator, seed_all
+from .tensor import Tensor, wrap
 
 __all__ = ["tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty", "eye",
            "arange", "linspace", "zeros_like", "ones_like", "full_like", "empty_like",
-           "rand", "randn", "randint", "rand_like", "randn_like", "manual_seed",
-           "set_default_backend", "get_default_backend", "use_backend", "default_backend"]
-
-DEFAULT_BACKEND = "numpy"      # the embedded default; only its name is known here
-
-
-class _Defaults(threading.local):
-    stack = ()
-
-
-_defaults = _Defaults()
-_global = {"name": None}
-
-
-def set_default_backend(name):
-    """Make ``name`` the backend for new tensors in every thread.
-
-    >>> import polygrad
-    >>> polygrad.set_default_backend("numpy")
-    """
-    from .plugins import get_backend
-    get_backend(name).xp          # fail now, with a clear error, if it cannot run
-    _global["name"] = name
-
-
-def get_default_backend():
-    """The name of the backend new tensors are made on."""
-    return default_backend().name
-
-
-@contextlib.contextmanager
-def use_backend(name):
-    """Make new tensors on ``name`` inside the block (thread-local).
-
-    >>> import polygrad
-    >>> with polygrad.use_backend("numpy"):
-    ...     polygrad.zeros(2).backend
-    'numpy'
-    """
-    from .plugins import get_backend
-    backend = get_backend(name)
-    backend.xp
-    _defaults.stack = _defaults.stack + (backend,)
-    try:
-        yield backend
-    finally:
-        _defaults.stack = _defaults.stack[:-1]
-
-
-def default_backend():
-    from .plugins import get_backend
-    if _defaults.stack:
-        return _defaults.stack[-1]
-    name = _global["name"] or os.environ.get("POLYGRAD_BACKEND") or DEFAULT_BACKEND
-    return get_backend(name)
-
+           "rand", "randn", "randint", "rand_like", "randn_like", "manual_seed"]
 
 def _backend(backend, device=None):
     """The backend for a new tensor: the one named, else the default one, unless ``device``
     asks for a device the default lacks ("cuda" then means the default CUDA-capable backend)."""
-    from .plugins import get_backend
     if backend is not None:
         return get_backend(backend)
     b = default_backend()
     if device is not None:
-        from .transfer import pick_backend
         b = pick_backend(b, device)
     return b
 
 
 def _finish(array, backend, requires_grad):
-    from ._tensor import _make
-    t = _make(array, backend)
+    t = wrap(array, backend)
     if requires_grad:
         t.requires_grad = True       # validates the dtype
     return t
@@ -118,13 +57,11 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, backend=None):
     >>> polygrad.tensor([[1., 2.], [3., 4.]]).shape
     (2, 2)
     """
-    from ._tensor import Tensor
     if isinstance(data, Tensor):
         data = data.detach()
         out = data.to(backend, device=device, dtype=dtype) if backend or device else data
         out = out.astype(dtype) if dtype is not None else out.clone()
         return _finish(out._st.array, out._backend, requires_grad)
-    from .plugins import owner_of
     owner = owner_of(data)
     if owner is not None and backend is None:
         backend = owner
@@ -161,8 +98,6 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None, backend=None, require
     >>> polygrad.asarray(numpy.ones(3)).dtype
     polygrad.float64
     """
-    from .plugins import owner_of
-    from ._tensor import Tensor
     if isinstance(obj, Tensor):
         out = obj
         if backend is not None or device is not None or dtype is not None:
@@ -249,7 +184,6 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, back
 
 
 def _like(kind, t, fill, dtype, device, requires_grad, backend):
-    from ._tensor import Tensor
     if not isinstance(t, Tensor):
         t = asarray(t)
     return _filled(kind, (t.shape,), fill, dtype or t.dtype, device or t.device,
@@ -321,14 +255,13 @@ def manual_seed(seed):
     >>> import polygrad
     >>> _ = polygrad.manual_seed(0)
     """
-    from .random import seed_all
     return seed_all(int(seed))
 
 
 def _random(kind, size, dtype, device, requires_grad, backend):
     b = _backend(backend, device)
     nat = _float_or(b, dtype)
-    arr = getattr(b.random(), kind)(_shape(size), dtype=nat, device=b.to_native_device(device))
+    arr = getattr(generator(b), kind)(_shape(size), dtype=nat, device=b.to_native_device(device))
     return _finish(arr, b, requires_grad)
 
 
@@ -362,4 +295,3 @@ def randint(low, high=None, size=(), *, dtype=None, device=None, backend=None):
     return _finish(b.xp.astype(arr, b.native_dtype(dtype or "int64")), b, False)
 
 
-del AccumulateGrad, DType, math, as_dtype

@@ -1,264 +1,99 @@
-"""The engine: graph nodes, ``apply`` (run one primitive and record it), and the
-backward pass (a topological order and a reverse loop).
+"""The engine: ``apply`` (run one primitive on Tensors and record its node) and the
+backward pass (a topological order and a reverse loop). It is backend-blind: forward work
+is ``backend.op(name)``, backward work is the primitive's rule on a namespace.
 
-It is backend-blind: it calls ``backend.op(name)`` for forward work and passes a
-namespace to the primitive's rules. Broadcast gradients are summed back to each
-input's shape here, once, for every op. This module does not define any op or
-any Tensor method; those live in ``primitives`` and ``tensor``.
+Extension points, owned here and installed by the layers above through
+``set_extension(name, value)`` (which returns the previous value, to restore on exit):
+
+- ``observer(run, prim, args, opts)``: wraps each forward op (the profiler's op rows);
+- ``kernel_clock(fn, arrays, opts, backend)``: runs the backend call inside an op (the
+  profiler splits kernel time from polygrad's own);
+- ``node_observer(run, node, g, ns)``: wraps each backward step (rows such as
+  ``DivBackward0``); ``run(node, g, ns)`` does the step;
+- ``anomaly``: an object with ``on_create(node)`` and ``check(node, grads)`` (anomaly mode).
+
+They are per thread, as grad mode is (and as torch's anomaly mode is): what one thread
+installs never slows or observes another. Forward-mode AD's dual level is process-wide,
+as torch's is (``forward_ad_state``, set by ``polygrad.autograd.forward_ad``).
 """
 
 from __future__ import annotations
 
-import math
+import threading
 import weakref
 
-from . import grad_mode
-from .errors import BackendMismatchError, UnsupportedOperation
+from ..base import grad_mode
+from ..base.errors import BackendMismatchError, UnsupportedOperation
+from ..plugins.host import owner_of
+from .node import AccumulateGrad, Storage, Unsaved, node_class
+from .tensor import Tensor, share, wrap
+
+__all__ = ["apply", "run_backward", "toposort", "set_extension", "get_extension",
+           "forward_ad_state", "EXTENSION_POINTS"]
 
 _mode = grad_mode._mode
 
-# Set by polygrad.tensor at import (the Tensor class and its constructor helpers).
-Tensor = None
-_make = None
-_wrap_raw = None
-# Set by the profiler / anomaly mode / forward-mode AD while they are active.
-observer = None
-anomaly = None
-# Set by the profiler only: ``kernel_clock(fn, arrays, opts, backend)`` runs the backend call
-# (to split kernel time from polygrad's own), ``node_observer(node, g, create_graph)`` runs
-# one backward step (to time it as a row such as ``DivBackward0``).
-kernel_clock = None
-node_observer = None
+EXTENSION_POINTS = ("observer", "kernel_clock", "node_observer", "anomaly")
+
+
+class _Extensions(threading.local):
+    """What the layers above have hooked into the engine, in this thread."""
+
+    observer = None
+    kernel_clock = None
+    node_observer = None
+    anomaly = None
+    active = False          # any of the above set: the forward hot path reads only this
+
+
+_ext = _Extensions()
+
+
+def set_extension(name, value):
+    """Install ``value`` as extension point ``name`` in this thread (None removes it) and
+    return what was there, so that a context manager can restore it on exit."""
+    if name not in EXTENSION_POINTS:
+        raise ValueError(f"unknown extension point {name!r}; the engine has "
+                         f"{', '.join(EXTENSION_POINTS)}")
+    previous = getattr(_ext, name)
+    setattr(_ext, name, value)
+    _ext.active = any(getattr(_ext, n) is not None for n in EXTENSION_POINTS)
+    return previous
+
+
+def get_extension(name):
+    """What is installed as extension point ``name`` in this thread (or None)."""
+    if name not in EXTENSION_POINTS:
+        raise ValueError(f"unknown extension point {name!r}")
+    return getattr(_ext, name)
 
 
 class _ForwardAD:
-    level = 0          # > 0 while a forward-AD (dual) level is open
-    live = None        # weakrefs to what holds a tangent of the open level (cleared on exit)
+    """Forward-mode AD's state: ``level`` > 0 while a dual level is open, ``ns`` the
+    differentiable namespace JVP rules run on then, ``live`` weakrefs to what holds a
+    tangent of the open level (cleared on exit)."""
+
+    level = 0
+    ns = None
+    live = None
 
 
 forward_ad_state = _ForwardAD()
-
-FREED_MSG = (
-    "Trying to backward through the graph a second time (or directly access saved tensors "
-    "after they have already been freed). Saved intermediate values of the graph are freed "
-    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
-    "backward through the graph a second time or if you need to access saved tensors after "
-    "calling backward.")
-
-
-class Storage:
-    """A tensor's buffer, shared by tensors that share memory (``detach()``, ``.data``).
-
-    ``saved`` counts graph nodes that hold this buffer for backward: an in-place
-    op copies first while it is positive (copy-on-write), and writes in place
-    otherwise. ``version`` is torch's ``_version`` counter.
-    """
-
-    __slots__ = ("array", "saved", "version")
-
-    def __init__(self, array):
-        self.array = array
-        self.saved = 0
-        self.version = 0
-
-
-class Unsaved:
-    """Stands in for an input a rule does not read (``Primitive.saves``): its shape and
-    dtype only, which the engine (summing broadcast gradients back) and rules may read.
-    An output the rules do not read is kept as None."""
-
-    __slots__ = ("shape", "dtype")
-
-    def __init__(self, shape, dtype):
-        self.shape, self.dtype = shape, dtype
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    @property
-    def size(self):
-        return math.prod(self.shape)
-
-    def __repr__(self):
-        return f"<not saved: shape {tuple(self.shape)}, dtype {self.dtype}>"
-
-
-class Node:
-    """A node of the backward graph, named after the op as torch names it (``MulBackward0``).
-
-    ``next_functions`` gives, for each input, ``(node, 0)`` or ``(None, 0)`` for constants.
-    ``saved`` holds the inputs and output the rules need, ``stores`` their Storages
-    (None for non-tensor inputs, last the output's), counted in ``Storage.saved``
-    until ``release``.
-    """
-
-    __slots__ = ("prim", "opts", "saved", "parents", "backend", "stores", "hooks",
-                 "retain", "tangents", "metadata", "__weakref__")
-
-    def __init__(self, prim, opts, xs, out, parents, backend, stores):
-        self.prim = prim
-        self.opts = opts
-        if prim.saves is not None:   # drop what the rules never read (``xs``, ``stores``: ours)
-            n = len(xs)
-            for i in prim.saves_drop:
-                if i >= n:
-                    break
-                if stores[i] is not None:
-                    x = xs[i]
-                    xs[i], stores[i] = Unsaved(x.shape, x.dtype), None
-            if not prim.saves_out:
-                out = stores[-1] = None
-        self.saved = (xs, out)
-        self.parents = parents
-        self.backend = backend
-        self.stores = stores
-        self.hooks = None
-        self.retain = None
-        self.tangents = None
-        self.metadata = None
-        for st in stores:
-            if st is not None:
-                st.saved += 1
-
-    @property
-    def next_functions(self):
-        return tuple((p, 0) for p in self.parents)
-
-    def name(self):
-        return type(self).__name__
-
-    def register_hook(self, fn):
-        """Run ``fn(grad)`` on the gradient arriving at this node; a returned value replaces it."""
-        if self.hooks is None:
-            self.hooks = []
-        self.hooks.append(fn)
-        return _RemovableHandle(self.hooks, fn)
-
-    def release(self):
-        """Free the saved values (after a backward pass without retain_graph)."""
-        saved = self.saved
-        if saved is None:
-            return
-        self.saved = None
-        self._unpin(saved)
-
-    def _unpin(self, saved):
-        stores, self.stores = self.stores, ()
-        if not stores:
-            return
-        xs, out = saved
-        for st, arr in zip(stores, (*xs, out)):
-            if st is not None and st.array is arr:
-                st.saved -= 1
-
-    def __del__(self):
-        if self.stores and self.saved is not None:
-            self._unpin(self.saved)
-
-    def __repr__(self):
-        return f"<{type(self).__name__} object at {hex(id(self))}>"
-
-    # -- the backward step --------------------------------------------------------------
-    def apply_vjp(self, g, create_graph, ns=None):
-        """Gradients for this node's inputs; ``ns``: run the rule on another raw namespace
-        (functional's batched jacobian passes one whose arrays carry a batch axis)."""
-        if self.saved is None:
-            raise RuntimeError(FREED_MSG)
-        prim = self.prim
-        xs, out = self.saved
-        if create_graph:
-            from . import ops as ns
-            xs, out = self._snapshots(xs, out)
-        elif ns is None:
-            ns = self.backend._ns or self.backend.ns
-        opts = self.opts
-        if prim.wants_needs:
-            grads = prim.vjp(ns, g, out, *xs, _needs=[p is not None for p in self.parents],
-                             **opts)
-        else:
-            grads = prim.vjp(ns, g, out, *xs, **opts)
-        saved_xs, parents = self.saved[0], self.parents
-        for i, gi in enumerate(grads):
-            # inputs' shapes come from the saved inputs; constants need no gradient
-            if gi is not None and parents[i] is not None and i < len(saved_xs):
-                shape = saved_xs[i].shape
-                if gi.shape != shape:
-                    grads = list(grads)
-                    grads[i] = unbroadcast(ns, gi, shape)
-        return grads
-
-    def _snapshots(self, xs, out):
-        """Tensors for the saved values, connected to the graph (for create_graph)."""
-        tangents = self.tangents or (None,) * (len(xs) + 1)
-        raw = self.prim.nondiff_args      # index arrays and the like stay raw
-        snaps = tuple(
-            _make(x, self.backend, p, tangents[i])
-            if hasattr(x, "shape") and i not in raw and type(x) is not Unsaved else x
-            for i, (x, p) in enumerate(zip(xs, self.parents)))
-        if out is None:
-            return snaps, out
-        return snaps, _make(out, self.backend, self, tangents[-1])
-
-
-class AccumulateGrad(Node):
-    """The node of a leaf tensor: backward adds the arriving gradient into ``variable.grad``."""
-
-    __slots__ = ("_variable",)
-
-    def __init__(self, tensor):
-        self.parents = ()
-        self.saved = ()
-        self.stores = ()
-        self.hooks = None
-        self.retain = None
-        self.tangents = None
-        self.metadata = None
-        self._variable = weakref.ref(tensor)
-
-    @property
-    def variable(self):
-        return self._variable()
-
-
-class _RemovableHandle:
-    def __init__(self, hooks, fn):
-        self._hooks, self._fn = hooks, fn
-
-    def remove(self):
-        if self._fn in self._hooks:
-            self._hooks.remove(self._fn)
-
-
-def attach_node_class(prim):
-    """Give a primitive its own Node subclass so that nodes print as torch's do."""
-    prim.node_cls = type(prim.node_name, (Node,), {"__slots__": ()})
-
-
-def unbroadcast(ns, g, shape):
-    """Sum a broadcast gradient back to ``shape`` (the one place this happens)."""
-    extra = g.ndim - len(shape)
-    if extra < 0:
-        return ns.broadcast_to(g, shape)
-    axes = tuple(range(extra)) + tuple(
-        i + extra for i, s in enumerate(shape) if s == 1 and g.shape[i + extra] != 1)
-    if axes:
-        g = ns.sum(g, axis=axes, keepdims=True)
-    if extra:
-        g = ns.reshape(g, shape)
-    return g
 
 
 # -- forward: run a primitive and record it -----------------------------------------------
 
 def apply(prim, *args, **opts):
     """Run primitive ``prim`` on tensors (and Python scalars) and record a node if needed."""
-    if observer is not None:
-        return observer(_apply, prim, args, opts)
+    if _ext.active:
+        ext = _ext
+        if ext.observer is not None:
+            return ext.observer(lambda p, a, o: _apply(p, a, o, ext), prim, args, opts)
+        return _apply(prim, args, opts, ext)
     return _apply(prim, args, opts)
 
 
-def _apply(prim, args, opts):
+def _apply(prim, args, opts, ext=None):
     backend = None
     arrays = []
     parents = []
@@ -287,15 +122,13 @@ def _apply(prim, args, opts):
         if a is None or isinstance(a, (bool, int, float, complex)):
             arrays.append(a)
         else:
-            t = _wrap_raw(a, prim)
-            if t is None:            # shapes, axes, dtypes: passed through untouched
-                arrays.append(a)
-            else:
+            owner = owner_of_raw(a, prim)
+            if owner is not None:
                 if backend is None:
-                    backend, set_by_raw = t._backend, a
-                elif t._backend is not backend and not _claims(backend, a):
-                    _mismatch(prim, backend, t._backend)
-                arrays.append(t._st.array)
+                    backend, set_by_raw = owner, a
+                elif owner is not backend and not _claims(backend, a):
+                    _mismatch(prim, backend, owner)
+            arrays.append(a)      # a raw array, or shapes, axes, dtypes: passed untouched
         stores.append(None)
         parents.append(None)
     if backend is None:
@@ -303,41 +136,35 @@ def _apply(prim, args, opts):
     fn = backend._ops.get(prim.name)
     if fn is None:
         fn = backend.op(prim.name, prim.impl)
+    clock = None if ext is None else ext.kernel_clock
     try:
-        if kernel_clock is None:
+        if clock is None:
             out_array = fn(*arrays, **opts)
         else:
-            out_array = kernel_clock(fn, arrays, opts, backend)
+            out_array = clock(fn, arrays, opts, backend)
     except Exception as exc:
         raise _diagnose(prim, args, exc) from exc
-    # the output Tensor, built inline: this function is the forward hot path
-    out = _new_tensor(Tensor)
-    out._st = st = Storage(out_array)
-    out._backend = backend
-    out._grad = out._tangent = None
+    st = Storage(out_array)
+    node = None
     if track and prim.vjp is not None and _mode.enabled:
         stores.append(st)
-        node = prim.node_cls(prim, opts, arrays, out_array, parents, backend, stores)
-        if anomaly is not None:
-            anomaly.on_create(node)
-        out._node = node
-    else:
-        out._node = None
+        node = (prim.node_cls or node_class(prim))(prim, opts, arrays, out_array, parents,
+                                                   backend, stores)
+        if ext is not None and ext.anomaly is not None:
+            ext.anomaly.on_create(node)
+    out = share(st, backend, node)
     if forward_ad_state.level:
         _forward_tangent(prim, args, opts, out)
     return out
-
-
-_new_tensor = object.__new__
 
 
 def _forward_tangent(prim, args, opts, out):
     tangents = [getattr(a, "_tangent", None) for a in args]
     if all(t is None for t in tangents) or prim.jvp is None:
         return
-    from . import ops as ns
-    xs = [a for a in args]
     state = forward_ad_state
+    ns = state.ns
+    xs = [a for a in args]
     level, state.level = state.level, 0      # rules must not differentiate themselves
     try:
         # ``out`` itself, not a detached copy: a tangent is then differentiable (create_graph)
@@ -355,6 +182,16 @@ def _forward_tangent(prim, args, opts, out):
         node.tangents = (*tangents, t)
         if live is not None:
             live.append(weakref.ref(node))
+
+
+def owner_of_raw(obj, prim=None):
+    """The backend owning a raw array argument, or None for shapes, axes and options."""
+    backend = owner_of(obj)
+    if backend is None and isinstance(obj, (list, tuple)) and obj and \
+            all(isinstance(o, Tensor) for o in obj):
+        raise TypeError(f"{getattr(prim, 'name', 'op')}() takes arrays as separate "
+                        f"arguments, not a list of Tensors")
+    return backend
 
 
 def _claims(backend, array):
@@ -427,9 +264,11 @@ def toposort(roots):
 
 
 def run_backward(roots, seeds, *, retain_graph, create_graph, capture=None, accumulate=True,
-                 only=None, order=None):
+                 only=None, order=None, ns=None):
     """The backward pass: propagate ``seeds`` from ``roots`` in reverse topological order.
 
+    ``ns``: the differentiable namespace the rules run on with ``create_graph`` (callers in
+    the layers above pass ``polygrad.ops``); without it, each node's raw namespace.
     ``capture``: nodes whose arriving gradient is returned (autograd.grad);
     ``accumulate``: write leaf gradients into ``.grad``; ``only``: restrict
     accumulation to these AccumulateGrad nodes (``backward(inputs=...)``).
@@ -445,6 +284,11 @@ def run_backward(roots, seeds, *, retain_graph, create_graph, capture=None, accu
         grads[node] = seed if prev is None else prev + seed
     handed = {id(s) for s in seeds}          # arrays a .grad must not alias
     leaf_updates, retained, captured = [], [], {}
+    ext = _ext if _ext.active else None
+    node_observer = None if ext is None else ext.node_observer
+    anomaly = None if ext is None else ext.anomaly
+    if create_graph and ns is None:
+        raise ValueError("run_backward(create_graph=True) needs ns, the differentiable namespace")
     with grad_mode.set_grad_enabled(create_graph):
         for node in reversed(order):
             g = grads.pop(node, None)
@@ -460,10 +304,12 @@ def run_backward(roots, seeds, *, retain_graph, create_graph, capture=None, accu
                 continue
             if node.retain is not None:
                 retained.append((node.retain, g))
-            if node_observer is None:
-                grads_in = node.apply_vjp(g, create_graph)
+            if node_observer is not None:
+                grads_in = node_observer(_step, node, g, ns if create_graph else None)
+            elif create_graph:            # saved values as graph-connected Tensors
+                grads_in = _step(node, g, ns)
             else:
-                grads_in = node_observer(node, g, create_graph)
+                grads_in = node.apply_vjp(g, False)
             if anomaly is not None:         # anomaly mode: NaN in a node's gradients
                 anomaly.check(node, grads_in)
             for parent, gi in zip(node.parents, grads_in):
@@ -482,9 +328,32 @@ def run_backward(roots, seeds, *, retain_graph, create_graph, capture=None, accu
     return captured
 
 
+def _step(node, g, ns):
+    """One backward step with create_graph: the rule runs on the differentiable namespace,
+    on the saved values as Tensors connected to the graph (so the result is differentiable)."""
+    if ns is None:
+        return node.apply_vjp(g, False)
+    saved = None if node.prim is None or node.saved is None else _snapshots(node)
+    return node.apply_vjp(g, True, ns=ns, saved=saved)
+
+
+def _snapshots(node):
+    """Tensors for a node's saved values, connected to the graph (for create_graph)."""
+    xs, out = node.saved
+    tangents = node.tangents or (None,) * (len(xs) + 1)
+    raw = node.prim.nondiff_args      # index arrays and the like stay raw
+    snaps = tuple(
+        wrap(x, node.backend, p, tangents[i])
+        if hasattr(x, "shape") and i not in raw and type(x) is not Unsaved else x
+        for i, (x, p) in enumerate(zip(xs, node.parents)))
+    if out is None:
+        return snaps, out
+    return snaps, wrap(out, node.backend, node, tangents[-1])
+
+
 def _run_hooks(node, g, create_graph):
     for hook in list(node.hooks):
-        gt = g if create_graph else _make(g, _backend_of_node(node))
+        gt = g if create_graph else wrap(g, _backend_of_node(node))
         r = hook(gt)
         if r is not None:
             g = r if create_graph else r._st.array
@@ -509,12 +378,8 @@ def _accumulate(tensor, g, node, handed, create_graph):
         g = tensor._backend.xp.asarray(g, copy=True)
     handed.add(id(g))
     if tensor._grad is None:
-        tensor._grad = _make(g, tensor._backend)
+        tensor._grad = wrap(g, tensor._backend)
     else:
         st = tensor._grad._st           # update in place for anyone holding .grad
         st.array = st.array + g
         st.version += 1
-
-
-def numel(shape):
-    return math.prod(shape)

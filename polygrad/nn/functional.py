@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import warnings
 
-from ..engine import apply
+from ..graph.creation import arange
+from ..graph.engine import apply
+from ..ops.torch_names import torch_softmax
 from ..primitives import PRIMITIVES as P
-from . import primitives as _primitives
+from ..primitives.nn import REDUCTIONS
 
 __all__ = ["relu", "sigmoid", "tanh", "linear", "softmax", "log_softmax", "mse_loss",
            "binary_cross_entropy_with_logits", "nll_loss", "cross_entropy"]
-
-REDUCTIONS = _primitives.REDUCTIONS
-
 
 def _check_reduction(reduction, size_average=None, reduce=None):
     if size_average is not None or reduce is not None:
@@ -85,29 +84,6 @@ def linear(input, weight, bias=None):
     return apply(P["linear"], input, weight, bias)
 
 
-def _softmax_dim(name, ndim):
-    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
-                  f"to include dim=X as an argument.", UserWarning, stacklevel=3)
-    return 0 if ndim in (0, 1, 3) else 1
-
-
-def _axis(dim, ndim):
-    if not -max(ndim, 1) <= dim < max(ndim, 1):
-        raise IndexError(f"Dimension out of range (expected to be in range of "
-                         f"[{-max(ndim, 1)}, {max(ndim, 1) - 1}], but got {dim})")
-    return dim % ndim if ndim else None
-
-
-def _softmax_like(name, input, dim, dtype):
-    if dim is None:
-        dim = _softmax_dim(name, input.ndim)
-    if dtype is not None:
-        input = input.astype(dtype)
-    if input.ndim == 0:
-        return apply(P[name], input.reshape(1), axis=0).reshape(())
-    return apply(P[name], input, axis=_axis(dim, input.ndim))
-
-
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
     """exp(input) normalised along ``dim``, computed stably (the maximum is subtracted first).
 
@@ -115,7 +91,7 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
     >>> polygrad.nn.functional.softmax(polygrad.tensor([0.0, 0.0]), dim=0)
     tensor([0.5000, 0.5000])
     """
-    return _softmax_like("softmax", input, dim, dtype)
+    return torch_softmax("softmax", input, dim, dtype)
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
@@ -125,7 +101,7 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     >>> polygrad.nn.functional.log_softmax(polygrad.tensor([0.0, 0.0]), dim=0)
     tensor([-0.6931, -0.6931])
     """
-    return _softmax_like("log_softmax", input, dim, dtype)
+    return torch_softmax("log_softmax", input, dim, dtype)
 
 
 # -- losses -------------------------------------------------------------------------------------
@@ -193,7 +169,6 @@ def _class_axis(input):
 
 def _one_hot(target, input, axis):
     """A float mask, 1 where the class axis equals the target (0 for ignored targets)."""
-    from ..creation import arange
     n_classes = input.shape[axis]
     classes = arange(n_classes, backend=input._backend, device=input.device,
                      dtype=target.dtype)

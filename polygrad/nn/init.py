@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 
-from .. import grad_mode
+from ..base import grad_mode
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
            "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_", "xavier_normal_"]
 
 
 def _random(kind, tensor):
-    from ..creation import rand, randn
+    from ..graph.creation import rand, randn
     fn = rand if kind == "uniform" else randn
     return fn(tensor.shape, dtype=tensor.dtype, device=tensor.device, backend=tensor._backend)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
 
-from .. import grad_mode
-from .._tensor import Tensor
+from ..base import grad_mode
+from ..graph.tensor import Tensor
 from .parameter import Parameter
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -319,7 +319,7 @@ class Module:
 
         Parameters keep their identity (an optimizer built before still holds them).
         """
-        from ..transfer import _parse
+        from ..ops.transfer import _parse
         backend, device, dtype = _parse(args, backend, device, dtype)
 
         def move(t):
@@ -400,7 +400,7 @@ def _own_state(module):
 def _as_tensor(value, key):
     if isinstance(value, Tensor):
         return value
-    from ..creation import asarray
+    from ..graph.creation import asarray
     try:
         return asarray(value)
     except Exception as exc:       # noqa: BLE001 - reworded with the key that failed

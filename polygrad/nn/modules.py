@@ -29,7 +29,7 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None, *,
                  backend=None):
         super().__init__()
-        from ..creation import empty
+        from ..graph.creation import empty
         self.in_features = in_features
         self.out_features = out_features
         kw = {"device": device, "dtype": dtype, "backend": backend}

@@ -6,7 +6,7 @@ default. Ops on a Parameter return plain Tensors.
 
 from __future__ import annotations
 
-from .._tensor import Tensor
+from ..graph.tensor import Tensor
 
 
 class Parameter(Tensor):
@@ -22,7 +22,7 @@ class Parameter(Tensor):
 
     def __new__(cls, data=None, requires_grad=True):
         if data is None:
-            from ..creation import empty
+            from ..graph.creation import empty
             data = empty(0)
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter() expects a polygrad Tensor, got {type(data).__name__}; "

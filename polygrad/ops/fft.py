@@ -8,10 +8,10 @@ backend.
 
 from __future__ import annotations
 
-from . import ops as pg
-from .dtypes import DEFAULT_FLOAT
-from .engine import apply
-from .primitives import PRIMITIVES as P
+from ..base.dtypes import DEFAULT_FLOAT
+from ..graph.engine import apply
+from ..primitives import PRIMITIVES as P
+from . import array_api as pg
 
 
 def _one(name):
@@ -85,3 +85,4 @@ def rfftfreq(n, /, *, d=1.0, dtype=None, device=None):
 
 FUNCTIONS = [fft, ifft, fftn, ifftn, rfft, irfft, rfftn, irfftn, hfft, ihfft, fftshift,
              ifftshift, fftfreq, rfftfreq]
+__all__ = [fn.__name__ for fn in FUNCTIONS]

@@ -7,8 +7,9 @@ backend's own inspection namespace where it has one.
 
 from __future__ import annotations
 
-from . import dtypes as _dtypes
-from .device import device as Device
+from ..base import dtypes as _dtypes
+from ..base.device import device as Device
+from ..plugins.defaults import default_backend
 
 _KINDS = {
     "bool": ("bool",),
@@ -34,7 +35,6 @@ class Info:
     """
 
     def __init__(self, backend=None):
-        from .creation import default_backend
         self._backend = backend or default_backend()
 
     def capabilities(self):

@@ -1,19 +1,30 @@
 """Torch-flavoured functions (``dim=``, ``keepdim=``, ``cat``, ``t``, ``sin_``) as thin
-aliases over the Array API primitives, so that ``import polygrad as torch`` works.
+aliases over the Array API primitives, so that ``import polygrad as torch`` works. They
+follow torch's semantics where it differs from the standard.
 
-Each accepts the Array API spelling too (``axis=``, ``keepdims=``).
+Two sources: each registry row's ``torch`` names (``polygrad.mul``, ``polygrad.arcsin``:
+adding an op adds them), and the hand-written functions below, whose torch signatures
+differ from the op's (``sum(input, dim, keepdim)``). Hand-written wins. Each accepts the
+Array API spelling too (``axis=``, ``keepdims=``).
 """
 
 from __future__ import annotations
 
-from . import ops as _ops
-from ._tensor import Tensor
+import builtins
+import warnings
+
+from ..graph import creation
+from ..graph.engine import apply
+from ..graph.tensor import Tensor
+from ..primitives import PRIMITIVES
+from . import array_api as _ops
+from .promotion import binary
 
 __all__ = ["sum", "mean", "prod", "amax", "amin", "max", "min", "var", "std", "logsumexp",
            "cat", "concat", "stack", "t", "transpose", "permute", "reshape", "flatten",
            "unsqueeze", "squeeze", "matmul", "mm", "bmm", "mv", "dot", "clamp", "clip", "pow",
            "where", "numel", "is_tensor", "norm", "cumsum", "argmax", "argmin", "flip",
-           "maximum", "minimum", "abs", "neg", "square", "rsqrt", "sigmoid", "relu",
+           "maximum", "minimum", "abs", "neg", "square", "rsqrt",
            "softmax", "log_softmax", "allclose", "isclose", "equal", "outer"]
 
 
@@ -167,7 +178,7 @@ def square(input):
 
 
 def rsqrt(input):
-    return input.rsqrt()
+    return _ops.reciprocal(_ops.sqrt(input))
 
 
 def norm(input, p=2, dim=None, keepdim=False):
@@ -190,20 +201,38 @@ def flip(input, dims):
     return input.flip(dims)
 
 
-def sigmoid(input):
-    return input.sigmoid()
+def _softmax_dim(name, ndim):
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
+                  f"to include dim=X as an argument.", UserWarning, stacklevel=4)
+    return 0 if ndim in (0, 1, 3) else 1
 
 
-def relu(input):
-    return input.relu()
+def _dim(dim, ndim):
+    n = builtins.max(ndim, 1)     # this module's max is torch's
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of "
+                         f"[{-n}, {n - 1}], but got {dim})")
+    return dim % ndim if ndim else None
 
 
-def softmax(input, dim):
-    return input.softmax(dim)
+def torch_softmax(name, input, dim, dtype=None):
+    """softmax or log_softmax (``name``) along ``dim``, torch's way (0-d inputs, dtype=,
+    the deprecated implicit dim)."""
+    if dim is None:
+        dim = _softmax_dim(name, input.ndim)
+    if dtype is not None:
+        input = input.astype(dtype)
+    if input.ndim == 0:
+        return apply(PRIMITIVES[name], input.reshape(1), axis=0).reshape(())
+    return apply(PRIMITIVES[name], input, axis=_dim(dim, input.ndim))
 
 
-def log_softmax(input, dim):
-    return input.log_softmax(dim)
+def softmax(input, dim=None, dtype=None):
+    return torch_softmax("softmax", input, dim, dtype)
+
+
+def log_softmax(input, dim=None, dtype=None):
+    return torch_softmax("log_softmax", input, dim, dtype)
 
 
 def numel(input):
@@ -238,17 +267,14 @@ def _inplace_function(name):
     return fn
 
 
-for _name in ("sin_", "cos_", "exp_", "log_", "tanh_", "sqrt_", "abs_", "neg_", "zero_",
-              "fill_", "add_", "sub_", "mul_", "div_", "clamp_"):
-    if hasattr(Tensor, _name):
-        globals()[_name] = _inplace_function(_name)
-        __all__.append(_name)
+for _name in ("zero_", "fill_", "add_", "sub_", "mul_", "div_", "clamp_"):
+    globals()[_name] = _inplace_function(_name)
+    __all__.append(_name)
 
 
 def _legacy_constructor(name, dtype):
     # the pre-0.4 typed constructors the blitz tutorial uses (BZ-2: torch.FloatTensor([...]))
     def make(*data):
-        from . import creation
         if len(data) == 1 and (isinstance(data[0], (list, tuple)) or hasattr(data[0], "shape")):
             return creation.tensor(data[0], dtype=dtype)
         return creation.empty(*data, dtype=dtype)     # FloatTensor(2, 3): uninitialised 2x3
@@ -262,3 +288,38 @@ for _name, _dtype in (("FloatTensor", "float32"), ("DoubleTensor", "float64"),
                       ("LongTensor", "int64")):
     globals()[_name] = _legacy_constructor(_name, _dtype)
     __all__.append(_name)
+
+
+# -- the registry's torch names -------------------------------------------------------------
+
+def derived(prim, name):
+    """``polygrad.<name>`` for a registry row: ``fn(input)``, ``fn(input, other)`` (promoting
+    as the operators do), else ``fn(input, *args, **options)``."""
+    if prim.api == "unary":
+        def fn(input):
+            return apply(prim, input)
+    elif prim.api == "binary":
+        op, rop = binary(prim.name)
+
+        def fn(input, other):
+            return op(input, other) if isinstance(input, Tensor) else rop(other, input)
+    else:
+        def fn(input, *args, **opts):
+            return apply(prim, input, *args, **opts)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"torch's ``{name}``: the registry row ``{prim.name}`` (``{prim.node_name}``)."
+    return fn
+
+
+def _derive_all():
+    for prim in list(PRIMITIVES.builtin.values()):
+        for name in prim.torch:
+            if name not in globals():
+                globals()[name] = derived(prim, name)
+                __all__.append(name)
+            if prim.api is not None and name + "_" not in globals():
+                globals()[name + "_"] = _inplace_function(name + "_")
+                __all__.append(name + "_")
+
+
+_derive_all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .. import grad_mode
+from ..base import grad_mode
 from .optimizer import Optimizer, check_hyper
 
 __all__ = ["Adam", "AdamW"]
@@ -45,7 +45,7 @@ class Adam(Optimizer):
     def _state(self, p, amsgrad):
         state = self.state.get(p)
         if not state:
-            from ..creation import zeros_like
+            from ..graph.creation import zeros_like
             state = self.state[p] = {"step": 0, "exp_avg": zeros_like(p),
                                      "exp_avg_sq": zeros_like(p)}
             if amsgrad:

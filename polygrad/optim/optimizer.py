@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import copy
 
-from .. import grad_mode
-from .._tensor import Tensor
+from ..base import grad_mode
+from ..graph.tensor import Tensor
 from ..nn.module import _zero_grad
 
 __all__ = ["Optimizer", "required"]

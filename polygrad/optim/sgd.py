@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import grad_mode
+from ..base import grad_mode
 from .optimizer import Optimizer, check_hyper
 
 __all__ = ["SGD"]

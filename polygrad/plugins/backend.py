@@ -4,8 +4,8 @@ A Backend is a small declarative object. Discovery only evaluates strings and
 callables, so listing plugins never imports an array library; ``Backend.xp``
 imports it on first use. This module owns the declaration and its runtime
 caches (the namespace, per-op functions, dtype maps). The registry of backends
-lives in ``polygrad.plugins``; the engine that calls ops lives in
-``polygrad.engine``.
+lives in ``polygrad.plugins.host``; the raw namespace the rules run on is built by
+``polygrad.primitives.raw``; the engine that calls ops lives in ``polygrad.graph``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from . import dtypes as _dtypes
-from .device import device as _device
-from .errors import BackendUnavailableError, UnsupportedOperation
+from ..base import dtypes as _dtypes
+from ..base.device import device as _device
+from ..base.errors import BackendUnavailableError, UnsupportedOperation
 
 __all__ = ["Backend", "KnownFailure"]
 
@@ -137,15 +137,6 @@ class Backend:
         return xp
 
     # -- ops ----------------------------------------------------------------------------
-    @property
-    def ns(self):
-        """The raw namespace the rules run on: the Array API namespace plus this
-        backend's overrides and polygrad's own primitives (such as scatter_add)."""
-        ns = self._ns
-        if ns is None:
-            ns = self._ns = OpsNamespace(self)
-        return ns
-
     def op(self, name, default=None):
         """The callable that runs op ``name`` on raw arrays (cached)."""
         fn = self._ops.get(name)
@@ -162,7 +153,7 @@ class Backend:
             return _bind(impl, xp)
         if default is not None:
             return _bind(default, xp)
-        fn = _lookup(xp, name)
+        fn = lookup(xp, name)
         if fn is None:
             return _raiser(self.name, name, "the namespace has no such function")
         return fn
@@ -214,40 +205,11 @@ class Backend:
                 f"with x.to('<backend>', device={name!r}).")
         return self.native_device(name) if self.native_device is not None else name
 
-    def random(self):
-        """This backend's random generator (created on first use)."""
-        if self._rng is None:
-            from .random import make_rng
-            self._rng = make_rng(self)
-        return self._rng
-
     def __repr__(self):
         return f"<Backend {self.name!r} ({self.module})>"
 
 
-class OpsNamespace:
-    """Attribute access resolves (once) to the backend's function for that name."""
-
-    def __init__(self, backend):
-        self._backend = backend
-
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        from .primitives import PRIMITIVES
-        backend = self._backend
-        prim = PRIMITIVES.get(name)
-        if prim is not None:
-            fn = backend.op(name, prim.impl)
-        else:
-            fn = _lookup(backend.xp, name)
-            if fn is None:
-                raise AttributeError(f"backend {backend.name!r} namespace has no {name!r}")
-        setattr(self, name, fn)
-        return fn
-
-
-def _lookup(xp, name):
+def lookup(xp, name):
     obj = xp
     for part in name.split("."):
         obj = getattr(obj, part, None)

@@ -1,4 +1,5 @@
-"""The plugin host: discovers backends through the ``polygrad`` entry-point group.
+"""The plugin host: discovers backends (and extra primitives) through the ``polygrad``
+entry-point group.
 
 Discovery is lazy (the first backend lookup runs it, never ``import polygrad``),
 idempotent, and deterministic (entry points sorted by name, then distribution).
@@ -10,6 +11,11 @@ exactly like third-party ones. Environment switches:
 - ``POLYGRAD_LOAD_PLUGINS=a,b``: load only these (an allow-list; empty loads only numpy);
 - ``POLYGRAD_STRICT_PLUGINS=1``: a plugin that fails to load raises instead of warning.
 
+Hooks are called through pluggy (``POLYGRAD_TRACE_PLUGINS=1`` traces them), one plugin at
+a time so that each backend and primitive is credited to the plugin that registered it.
+Primitives registered by plugins are kept here; the rule table
+(``polygrad.primitives.PRIMITIVES``) reads them from ``plugin_primitives()``.
+
 This module owns the registry and the listing; it does not run ops.
 """
 
@@ -17,8 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import json
 import os
 import re
+import subprocess
 import sys
 import threading
 import warnings
@@ -26,17 +34,20 @@ from dataclasses import dataclass
 
 import pluggy
 
+from ..base.dtypes import DTYPES
+from ..base.errors import PluginError, UnknownBackendError
 from . import hookspecs
 from .backend import Backend
-from .errors import PluginError, UnknownBackendError
 
 __all__ = ["get_backend", "backend_names", "register_plugin", "unregister_plugin",
-           "describe", "owner_of", "reload_plugins", "PluginStatus", "check_import_is_light"]
+           "describe", "owner_of", "reload_plugins", "PluginStatus", "check_import_is_light",
+           "plugin_primitives"]
 
 GROUP = "polygrad"
 # The embedded default backend and the conformance reference: never disabled
 # (as pytest's essential plugins), so that polygrad always has one backend.
 ESSENTIAL = "numpy"
+OUR_DISTRIBUTIONS = ("polygrad-xp", "polygrad")   # our own distribution, by normalised name
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -62,12 +73,15 @@ class _Host:
         self.backends: dict[str, Backend] = {}
         self.provider: dict[str, str] = {}          # backend name -> plugin name
         self.status: dict[str, PluginStatus] = {}
-        self.primitives: list = []
+        self.primitives: dict[str, list] = {}      # plugin name -> its primitives
+        self.primitives_version = 0                # bumped on every change (the table syncs)
         self.owners: dict[type, Backend] = {}
         self.warned: set = set()
 
     def reset(self):
+        version = self.primitives_version
         self.__init__()
+        self.primitives_version = version + 1     # never reused: the table must resync
 
 
 _host = _Host()
@@ -106,10 +120,11 @@ def _ensure_loaded():
             version = ep.dist.version if ep.dist else "?"
             if ep.name in _host.status:      # the same plugin seen twice (editable installs)
                 continue
-            essential = ep.name == ESSENTIAL and dist == "polygrad"
+            essential = ep.name == ESSENTIAL and _normalise(dist) in OUR_DISTRIBUTIONS
             if not essential and (ep.name in disabled or
                                   (allowed is not None and ep.name not in allowed)):
                 _host.status[ep.name] = PluginStatus(ep.name, dist, version, "disabled")
+                _host.pm.set_blocked(ep.name)
                 continue
             try:
                 module = ep.load()
@@ -145,14 +160,14 @@ def _register(plugin, name, dist="", version=""):
         raise PluginError(
             f"plugin {name!r} ({dist}) implements a hook polygrad does not know: {exc}. "
             f"The hooks are {', '.join(_hook_names())}.") from exc
-    added = []
+    added, prims = [], []
+    others = [p for p in pm.get_plugins() if p is not plugin]
     try:
-        for impl in pm.hook.register_backends.get_hookimpls():
-            if impl.plugin is plugin:
-                impl.function(register=lambda b: added.append(_validate(b, name, dist)))
-        for impl in pm.hook.register_primitives.get_hookimpls():
-            if impl.plugin is plugin:
-                impl.function(register=lambda p: _host.primitives.append((name, p)))
+        # through pluggy (tracing, blocking), restricted to this plugin's implementations
+        pm.subset_hook_caller("register_backends", others)(
+            register=lambda b: added.append(_validate(b, name, dist)))
+        pm.subset_hook_caller("register_primitives", others)(
+            register=lambda p: prims.append(_validate_primitive(p, name, dist)))
     except Exception:
         pm.unregister(plugin)
         raise
@@ -162,11 +177,34 @@ def _register(plugin, name, dist="", version=""):
         _host.provider[b.name] = name
     _host.owners.clear()
     _host.status[name] = PluginStatus(name, dist, version, "loaded", tuple(b.name for b in added))
-    if _host.primitives:
-        from .primitives import register_primitive
-        for pname, prim in _host.primitives:
-            register_primitive(prim, plugin=pname)
-        _host.primitives.clear()
+    if prims:
+        _host.primitives[name] = prims
+        _host.primitives_version += 1
+
+
+def _normalise(dist):
+    return re.sub(r"[-_.]+", "-", dist).lower()
+
+
+def _validate_primitive(prim, plugin, dist):
+    """Duck-typed here (the Primitive class lives a layer up); the rule table checks the rest."""
+    name = getattr(prim, "name", None)
+    if not isinstance(name, str) or not hasattr(prim, "vjp"):
+        raise PluginError(f"plugin {plugin!r} ({dist}) registered {prim!r}, which is not a "
+                          f"polygrad.primitives.Primitive")
+    for other, prims in _host.primitives.items():
+        if any(p.name == name for p in prims):
+            raise PluginError(f"plugin {plugin!r} ({dist}) registers primitive {name!r}, which "
+                              f"plugin {other!r} already registered")
+    return prim
+
+
+def plugin_primitives():
+    """``(version, [(plugin, primitive), ...])`` of the primitives plugins registered; the
+    version changes whenever the list does."""
+    _ensure_loaded()
+    return _host.primitives_version, [(plugin, p) for plugin, prims in _host.primitives.items()
+                                      for p in prims]
 
 
 def _hook_names():
@@ -188,7 +226,6 @@ def _validate(backend, plugin, dist):
         raise PluginError(f"{where} registers backend {backend.name!r}, which plugin {other!r} "
                           f"already registered; rename one or disable a plugin with "
                           f"POLYGRAD_DISABLE_PLUGINS={plugin}")
-    from .dtypes import DTYPES
     bad = [d for d in backend.dtypes if d not in DTYPES]
     if bad:
         raise PluginError(f"{where}: backend {backend.name!r} declares unknown dtypes {bad}; "
@@ -216,6 +253,8 @@ def register_plugin(plugin, name=None):
     with _host.lock:
         if name in _host.status and _host.status[name].status == "loaded":
             raise PluginError(f"a plugin named {name!r} is already registered")
+        if _host.pm.is_blocked(name):      # disabled as an entry point, registered by hand
+            _host.pm.unblock(name)
         _register(plugin, name, dist="(registered in-process)", version="")
 
 
@@ -230,8 +269,8 @@ def unregister_plugin(name):
             del _host.provider[bname]
         _host.status.pop(name, None)
         _host.owners.clear()
-        from .primitives import unregister_plugin_primitives
-        unregister_plugin_primitives(name)
+        if _host.primitives.pop(name, None) is not None:
+            _host.primitives_version += 1
 
 
 def reload_plugins():
@@ -351,8 +390,6 @@ def check_import_is_light(entry_point_name):
     >>> check_import_is_light("numpy") is None
     True
     """
-    import json
-    import subprocess
     proc = subprocess.run([sys.executable, "-c", _LIGHT_CHECK, entry_point_name],
                           capture_output=True, text=True)
     if proc.returncode != 0:

@@ -7,12 +7,16 @@ the backend's ``from_numpy``, so every backend can make random tensors.
 
 from __future__ import annotations
 
+from .defaults import DEFAULT_BACKEND
+from .host import _host, get_backend
+
+__all__ = ["seed_all", "generator"]
+
 _seed = {"value": None}
 
 
 def seed_all(seed):
     """Seed the generators of all backends loaded so far, and remember it for later ones."""
-    from .plugins import _host
     _seed["value"] = seed
     for backend in list(_host.backends.values()):
         if backend._rng is not None:
@@ -28,7 +32,15 @@ class _Seeded:
         return self.seed
 
 
-def make_rng(backend):
+def generator(backend):
+    """``backend``'s random generator, created (and seeded, if a seed was set) on first use."""
+    rng = backend._rng
+    if rng is None:
+        rng = backend._rng = _make(backend)
+    return rng
+
+
+def _make(backend):
     if backend.rng is not None:
         rng = backend.rng()
     else:
@@ -42,10 +54,8 @@ class HostRNG:
     """Random numbers from the host generator (numpy's), moved in with ``from_numpy``."""
 
     def __init__(self, backend):
-        from .creation import DEFAULT_BACKEND
-        from .plugins import get_backend
         self.backend = backend
-        self.host = get_backend(DEFAULT_BACKEND).random()
+        self.host = generator(get_backend(DEFAULT_BACKEND))
 
     def seed(self, seed):
         self.host.seed(seed)

@@ -4,7 +4,8 @@
 way (exp, tanh, sqrt). Broadcasting is handled by the engine, not here.
 """
 
-from . import conjugate, def_elementwise as ew, def_gated as gated, def_linear as linear, def_nondifferentiable as nondifferentiable
+from .table import conjugate, def_elementwise as ew, def_gated as gated, def_linear as linear
+from .table import def_nondifferentiable as nondifferentiable
 
 
 def _pow_dy(ns, out, x, y):
@@ -34,28 +35,32 @@ def _float_dtype(xp, x):
 
 
 # -- linear ops: a transpose is all they need -----------------------------------------------
-linear("add", lambda ns, g, out, x, y: (g, g), saves=())
-linear("subtract", lambda ns, g, out, x, y: (g, -g), saves=())
-linear("negative", lambda ns, g, out, x: (-g,), saves=())
-linear("positive", lambda ns, g, out, x: (g,), saves=())
-linear("real", lambda ns, g, out, x: (g,))
-linear("conj", lambda ns, g, out, x: (conjugate(ns, g),))
+linear("add", lambda ns, g, out, x, y: (g, g), saves=(), api="binary")
+linear("subtract", lambda ns, g, out, x, y: (g, -g), saves=(), api="binary", torch=("subtract", "sub"),
+       methods=("subtract", "sub"), node_name="SubBackward0")
+linear("negative", lambda ns, g, out, x: (-g,), saves=(), api="unary", torch=("negative", "neg"),
+       methods=("negative", "neg"), node_name="NegBackward0")
+linear("positive", lambda ns, g, out, x: (g,), saves=(), api="unary")
+linear("real", lambda ns, g, out, x: (g,), api="unary")
+linear("conj", lambda ns, g, out, x: (conjugate(ns, g),), api="unary")
+# imag(z) for complex z: the gradient of a real loss is 1j * g in torch's convention
+linear("imag", lambda ns, g, out, x: (g * 1j,), api="unary")
 
 # -- arithmetic ---------------------------------------------------------------------------
 # Complex inputs follow torch's convention: the VJP is g times the conjugate partial.
 ew("multiply", lambda ns, out, x, y: y, lambda ns, out, x, y: x, conjugate_vjp=True,
-   saves=(0, 1))
+   saves=(0, 1), torch=("multiply", "mul"), methods=("multiply", "mul"), node_name="MulBackward0")
 ew("divide", lambda ns, out, x, y: 1.0 / y, lambda ns, out, x, y: -out / y, conjugate_vjp=True,
-   impl=_divide_impl)
+   impl=_divide_impl, torch=("divide", "true_divide"), methods=("divide", "true_divide"), node_name="DivBackward0")
 ew("pow", lambda ns, out, x, y: y * x ** (y - 1), _pow_dy)
-ew("square", lambda ns, out, x: 2.0 * x, saves=(0,))
+ew("square", lambda ns, out, x: 2.0 * x, saves=(0,), node_name="PowBackward0")
 ew("sqrt", lambda ns, out, x: 0.5 / out, saves=("out",))
 ew("reciprocal", lambda ns, out, x: -(out * out), saves=("out",))
 ew("abs", lambda ns, out, x: ns.sign(x), saves=(0,))
 gated("maximum", lambda ns, out, x, y: x > y, lambda ns, out, x, y: y > x, ties=True,
-      saves=(0, 1))
+      saves=(0, 1), api="binary")
 gated("minimum", lambda ns, out, x, y: x < y, lambda ns, out, x, y: y < x, ties=True,
-      saves=(0, 1))
+      saves=(0, 1), api="binary")
 ew("copysign", lambda ns, out, x, y: ns.sign(x) * ns.sign(out), None)
 ew("hypot", lambda ns, out, x, y: x / out, lambda ns, out, x, y: y / out)
 
@@ -63,7 +68,7 @@ ew("hypot", lambda ns, out, x, y: x / out, lambda ns, out, x, y: y / out)
 ew("exp", lambda ns, out, x: out, saves=("out",))
 ew("expm1", lambda ns, out, x: out + 1.0, saves=("out",))
 ew("log", lambda ns, out, x: 1.0 / x, saves=(0,))
-ew("log1p", lambda ns, out, x: 1.0 / (x + 1.0), saves=(0,))
+ew("log1p", lambda ns, out, x: 1.0 / (x + 1.0), saves=(0,), node_name="Log1PBackward0")
 ew("log2", lambda ns, out, x: 1.0 / (x * 0.6931471805599453))
 ew("log10", lambda ns, out, x: 1.0 / (x * 2.302585092994046))
 ew("logaddexp", lambda ns, out, x, y: ns.exp(x - out), lambda ns, out, x, y: ns.exp(y - out))
@@ -72,16 +77,22 @@ ew("logaddexp", lambda ns, out, x, y: ns.exp(x - out), lambda ns, out, x, y: ns.
 ew("sin", lambda ns, out, x: ns.cos(x), saves=(0,))
 ew("cos", lambda ns, out, x: -ns.sin(x), saves=(0,))
 ew("tan", lambda ns, out, x: 1.0 + out * out, saves=("out",))
-ew("asin", lambda ns, out, x: 1.0 / ns.sqrt(1.0 - x * x))
-ew("acos", lambda ns, out, x: -1.0 / ns.sqrt(1.0 - x * x))
-ew("atan", lambda ns, out, x: 1.0 / (1.0 + x * x))
-ew("atan2", lambda ns, out, y, x: x / (x * x + y * y), lambda ns, out, y, x: -y / (x * x + y * y))
+# torch also spells the inverse functions arcsin, arccos, ... (as numpy does)
+def _arc(name):
+    return {"torch": (name, "arc" + name[1:]), "methods": (name, "arc" + name[1:])}
+
+
+ew("asin", lambda ns, out, x: 1.0 / ns.sqrt(1.0 - x * x), **_arc("asin"))
+ew("acos", lambda ns, out, x: -1.0 / ns.sqrt(1.0 - x * x), **_arc("acos"))
+ew("atan", lambda ns, out, x: 1.0 / (1.0 + x * x), **_arc("atan"))
+ew("atan2", lambda ns, out, y, x: x / (x * x + y * y), lambda ns, out, y, x: -y / (x * x + y * y),
+   **_arc("atan2"))
 ew("sinh", lambda ns, out, x: ns.cosh(x))
 ew("cosh", lambda ns, out, x: ns.sinh(x))
 ew("tanh", lambda ns, out, x: 1.0 - out * out, saves=("out",))
-ew("asinh", lambda ns, out, x: 1.0 / ns.sqrt(x * x + 1.0))
-ew("acosh", lambda ns, out, x: 1.0 / ns.sqrt(x * x - 1.0))
-ew("atanh", lambda ns, out, x: 1.0 / (1.0 - x * x))
+ew("asinh", lambda ns, out, x: 1.0 / ns.sqrt(x * x + 1.0), **_arc("asinh"))
+ew("acosh", lambda ns, out, x: 1.0 / ns.sqrt(x * x - 1.0), **_arc("acosh"))
+ew("atanh", lambda ns, out, x: 1.0 / (1.0 - x * x), **_arc("atanh"))
 
 # -- piecewise constant: zero gradient almost everywhere (as torch) -----------------------
 for _name in ("sign", "floor", "ceil", "round", "trunc"):
@@ -89,7 +100,7 @@ for _name in ("sign", "floor", "ceil", "round", "trunc"):
 
 # -- selection ------------------------------------------------------------------------------
 gated("where", None, lambda ns, out, c, x, y: c, lambda ns, out, c, x, y: ~c, saves=(0,))
-gated("clip", lambda ns, out, x, min=None, max=None: _in_range(x, min, max), saves=(0,))
+gated("clip", lambda ns, out, x, min=None, max=None: _in_range(x, min, max), saves=(0,), node_name="ClampBackward1")
 
 
 def _in_range(x, lo, hi):
@@ -102,11 +113,14 @@ def _in_range(x, lo, hi):
 
 
 # -- comparisons and logical ops: no gradient ------------------------------------------------
-nondifferentiable(
-    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-    "logical_and", "logical_or", "logical_xor", "logical_not",
-    "isnan", "isinf", "isfinite", "signbit",
-    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_invert",
-    "bitwise_left_shift", "bitwise_right_shift", "floor_divide", "remainder",
-    "nextafter",
-)
+# torch's ``equal`` compares whole tensors; its elementwise comparisons are eq, ne, lt, ...
+for _name, _torch in (("equal", "eq"), ("not_equal", "ne"), ("less", "lt"),
+                      ("less_equal", "le"), ("greater", "gt"), ("greater_equal", "ge")):
+    _spelt = (_torch,) if _name == "equal" else (_name, _torch)
+    nondifferentiable(_name, api="binary", torch=_spelt, methods=_spelt)
+nondifferentiable("logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or",
+                  "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift", "floor_divide",
+                  "remainder", "nextafter", api="binary")
+nondifferentiable("logical_not", "isnan", "isinf", "isfinite", "signbit", api="unary")
+nondifferentiable("bitwise_invert", api="unary", torch=("bitwise_not",),
+                  methods=("bitwise_not",))

@@ -8,7 +8,7 @@ back to the input's length. rfftn, irfftn, fftshift and friends are compositions
 ``polygrad.ops.fft``.
 """
 
-from . import def_linear as linear
+from .table import def_linear as linear
 
 _DUAL = {"backward": "forward", "forward": "backward", "ortho": "ortho"}
 

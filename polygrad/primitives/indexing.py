@@ -1,12 +1,14 @@
 """Indexing primitives: getitem (basic, integer-array and boolean keys), its
-transpose scatter_add, take, and the functional setitem behind ``x[key] = v``.
+transpose scatter_add, take, take_along_axis, and the functional setitem behind
+``x[key] = v``.
 
 ``scatter_add`` is not an Array API function: its generic form uses only the
 standard (setitem for basic keys, a one-hot product for array keys); backends
 override it with a native scatter (numpy's ``add.at``, torch's ``index_add_``).
 """
 
-from . import def_linear as linear, def_primitive as primitive
+from ..plugins.host import owner_of
+from .table import def_linear as linear, def_primitive as primitive
 
 
 def _is_basic(key):
@@ -138,3 +140,37 @@ primitive("setitem", _setitem_vjp, _setitem_jvp, impl=_setitem_impl, node_name="
 primitive("take", _take_vjp,
           lambda ns, t, out, x, indices, axis=None: ns.take(t[0], indices, axis=axis),
           impl=_take_impl, nondiff_args=(1,), node_name="TakeBackward0")
+
+
+def _raw_xp(array):
+    """The backend namespace of a raw index array (rules build index keys with it)."""
+    return owner_of(array).xp
+
+
+def along_key(xp, indices, axis):
+    """The integer-array key that picks ``indices`` along ``axis`` (take_along_axis's)."""
+    ndim = indices.ndim
+    axis = axis % ndim
+    key = []
+    for i, n in enumerate(indices.shape):
+        if i == axis:
+            key.append(indices)
+        else:
+            shape = [1] * ndim
+            shape[i] = n
+            key.append(xp.reshape(xp.arange(n, device=getattr(indices, "device", None)),
+                                  tuple(shape)))
+    return tuple(key)
+
+
+def _take_along_vjp(ns, g, out, x, indices, axis=-1):
+    key = along_key(_raw_xp(indices), indices, axis)
+    return (ns.scatter_add(g, shape=x.shape, key=key), None)
+
+
+def _take_along_jvp(ns, tangents, out, x, indices, axis=-1):
+    return ns.take_along_axis(tangents[0], indices, axis=axis)
+
+
+primitive("take_along_axis", _take_along_vjp, _take_along_jvp, nondiff_args=(1,),
+          node_name="TakeAlongDimBackward0")

@@ -5,14 +5,15 @@ pinv and vector_norm. Rules are written in Array API vocabulary and assume the m
 
 Functions that are compositions (matrix_norm, trace, diagonal, outer, cross,
 matrix_power, eigvalsh) live in ``polygrad.ops.linalg``; matmul, tensordot and vecdot
-are in ``linalg``. ``eigh`` returns two arrays, so its primitive packs them into one:
+are in ``products``. ``eigh`` returns two arrays, so its primitive packs them into one:
 eigenvalues in row 0 and eigenvectors below (shape ``(..., n + 1, n)``); ``ops``
 unpacks them with differentiable slicing. ``svd`` packs U, S and Vh, flattened, side by
 side on the last axis (``svd_parts`` splits them), qr packs Q and R the same way.
 matrix_rank and slogdet's sign carry no gradient.
 """
 
-from . import def_nondifferentiable as nondifferentiable, def_primitive as primitive
+from .reductions import _unreduce
+from .table import def_nondifferentiable as nondifferentiable, def_primitive as primitive
 
 
 def _mT(ns, a):
@@ -330,7 +331,6 @@ def _vnorm_impl(xp, x, axis=None, keepdims=False, ord=2):
 
 
 def _vnorm_partial(ns, out, x, axis, keepdims, ord):
-    from .reductions import _unreduce
     o = _unreduce(ns, out, x, axis, keepdims)
     ax = abs(x)
     if ord == float("inf") or ord == -float("inf"):
@@ -348,7 +348,6 @@ def _vnorm_partial(ns, out, x, axis, keepdims, ord):
 
 
 def _vnorm_vjp(ns, g, out, x, axis=None, keepdims=False, ord=2):
-    from .reductions import _unreduce
     return (_unreduce(ns, g, x, axis, keepdims) * _vnorm_partial(ns, out, x, axis, keepdims, ord),)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from ..primitives import PRIMITIVES, def_elementwise, def_gated, def_primitive
+from .table import def_bilinear, def_elementwise, def_gated, def_primitive
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -41,35 +41,17 @@ def _linear_impl(xp, x, w, b=None):
     return out if b is None else out + b
 
 
-def _linear_vjp(ns, g, out, x, w, b=None, _needs=(True, True, True)):
-    gx = ns.matmul(g, w) if _needs[0] else None
-    gw = None
-    if _needs[1]:
-        if x.ndim == 1:
-            gw = ns.reshape(g, (-1, 1)) * ns.reshape(x, (1, -1))
-        else:   # fold batch dimensions into one matrix product
-            g2 = ns.reshape(g, (-1, g.shape[-1]))
-            x2 = ns.reshape(x, (-1, x.shape[-1]))
-            gw = ns.matmul(ns.matrix_transpose(g2), x2)
-    # the engine sums g over the batch dimensions down to b's shape
-    return (gx, gw) if b is None else (gx, gw, g if _needs[2] else None)
+def _linear_dx(ns, g, out, x, w, b=None):
+    return ns.matmul(g, w)
 
 
-def _linear_jvp(ns, tangents, out, x, w, b=None):
-    tx, tw = tangents[0], tangents[1]
-    total = None
-    if tx is not None:
-        total = ns.matmul(tx, ns.matrix_transpose(w))
-    if tw is not None:
-        term = ns.matmul(x, ns.matrix_transpose(tw))
-        total = term if total is None else total + term
-    tb = tangents[2] if len(tangents) > 2 else None
-    if tb is not None:
-        total = tb if total is None else total + tb
-    return total
-
-
-_linear_vjp.wants_needs = True
+def _linear_dw(ns, g, out, x, w, b=None):
+    if x.ndim == 1:
+        return ns.reshape(g, (-1, 1)) * ns.reshape(x, (1, -1))
+    # fold batch dimensions into one matrix product
+    g2 = ns.reshape(g, (-1, g.shape[-1]))
+    x2 = ns.reshape(x, (-1, x.shape[-1]))
+    return ns.matmul(ns.matrix_transpose(g2), x2)
 
 
 # -- softmax and log_softmax over one axis -----------------------------------------------------
@@ -166,27 +148,22 @@ def def_loss(name, loss, d_input, d_target, node_name):
     return def_primitive(name, vjp, jvp, impl=impl, node_name=node_name)
 
 
-def _install():
-    if "relu" in PRIMITIVES:       # idempotent: the table is process-wide
-        return
-    def_gated("relu", lambda ns, out, x: out > 0, impl=_relu_impl, node_name="ReluBackward0",
-              saves=("out",))
-    def_elementwise("sigmoid", lambda ns, out, x: out * (1.0 - out), impl=_sigmoid_impl,
-                    node_name="SigmoidBackward0", saves=("out",))
-    def_primitive("linear", _linear_vjp, _linear_jvp, impl=_linear_impl,
-                  node_name="AddmmBackward0", saves=(0, 1))     # x and w: not b, not out
-    def_primitive("softmax", _softmax_vjp, _softmax_jvp, impl=_softmax_impl,
-                  node_name="SoftmaxBackward0")
-    def_primitive("log_softmax", _log_softmax_vjp, _log_softmax_jvp, impl=_log_softmax_impl,
-                  node_name="LogSoftmaxBackward0")
-    def_loss("binary_cross_entropy_with_logits", _bce_logits,
-             lambda ns, z, y: _sigmoid(ns, z) - y,
-             lambda ns, z, y: -z,
-             node_name="BinaryCrossEntropyWithLogitsBackward0")
-    def_loss("mse_loss", _mse,
-             lambda ns, x, y: 2.0 * (x - y),
-             lambda ns, x, y: 2.0 * (y - x),
-             node_name="MseLossBackward0")
-
-
-_install()
+# the bias enters additively: def_bilinear gives it g (the engine sums the batch dimensions)
+def_bilinear("linear", _linear_dx, _linear_dw, impl=_linear_impl, node_name="AddmmBackward0",
+             saves=(0, 1))     # x and w: not b, not out
+def_gated("relu", lambda ns, out, x: out > 0, impl=_relu_impl, node_name="ReluBackward0",
+          saves=("out",), api="unary")
+def_elementwise("sigmoid", lambda ns, out, x: out * (1.0 - out), impl=_sigmoid_impl,
+                node_name="SigmoidBackward0", saves=("out",))
+def_primitive("softmax", _softmax_vjp, _softmax_jvp, impl=_softmax_impl,
+              node_name="SoftmaxBackward0")
+def_primitive("log_softmax", _log_softmax_vjp, _log_softmax_jvp, impl=_log_softmax_impl,
+              node_name="LogSoftmaxBackward0")
+def_loss("binary_cross_entropy_with_logits", _bce_logits,
+         lambda ns, z, y: _sigmoid(ns, z) - y,
+         lambda ns, z, y: -z,
+         node_name="BinaryCrossEntropyWithLogitsBackward0")
+def_loss("mse_loss", _mse,
+         lambda ns, x, y: 2.0 * (x - y),
+         lambda ns, x, y: 2.0 * (y - x),
+         node_name="MseLossBackward0")

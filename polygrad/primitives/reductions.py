@@ -1,4 +1,5 @@
-"""Reductions: sum, mean, prod, max, min, var, std, cumulative sums and logsumexp.
+"""Reductions: sum, mean, prod, max, min, var, std, cumulative sums and products,
+and logsumexp.
 
 Every VJP first puts the reduced axes back (``_unreduce``) and lets broadcasting
 spread the gradient; the engine then checks the shape once.
@@ -6,7 +7,8 @@ spread the gradient; the engine then checks the shape once.
 
 import math
 
-from . import def_linear as linear, def_nondifferentiable as nondifferentiable, def_primitive as primitive
+from .table import def_linear as linear, def_nondifferentiable as nondifferentiable
+from .table import def_primitive as primitive
 
 
 def _axes(x, axis):
@@ -114,14 +116,52 @@ def _logsumexp_jvp(ns, tangents, out, x, axis=None, keepdims=False):
 
 linear("sum", _sum_vjp, node_name="SumBackward0", saves=())      # shapes only
 linear("mean", _mean_vjp, node_name="MeanBackward0", saves=())
-linear("cumulative_sum", _cumsum_vjp)
+linear("cumulative_sum", _cumsum_vjp, node_name="CumsumBackward0")
 def _prod_jvp(ns, tangents, out, x, axis=None, dtype=None, keepdims=False):
     o = _unreduce(ns, out, x, axis, keepdims)
     partial = ns.where(x == 0, 0.0, o / ns.where(x == 0, 1.0, x))
     return ns.sum(partial * tangents[0], axis=axis, keepdims=keepdims)
 
 
+def _cumprod_impl(xp, x, axis=None, dtype=None, include_initial=False):
+    out = xp.cumulative_prod(x, axis=axis, dtype=dtype)
+    if include_initial:
+        ax = 0 if axis is None else axis
+        shape = list(out.shape)
+        shape[ax] = 1
+        out = xp.concat([xp.ones(shape, dtype=out.dtype, device=getattr(x, "device", None)), out],
+                        axis=ax)
+    return out
+
+
+def _cumprod_vjp(ns, g, out, x, axis=None, dtype=None, include_initial=False):
+    # d out_j / d x_i = out_j / x_i for j >= i: a reversed cumulative sum of g * out, over x.
+    # Exact away from zeros in x (a zero makes the quotient 0/0; torch has a slower exact path).
+    ax = 0 if axis is None else axis % x.ndim
+    if include_initial:
+        g, out = _drop_first(ns, g, ax), _drop_first(ns, out, ax)
+    rev = ns.flip(ns.cumulative_sum(ns.flip(g * out, axis=ax), axis=ax), axis=ax)
+    return (rev / x,)
+
+
+def _cumprod_jvp(ns, tangents, out, x, axis=None, dtype=None, include_initial=False):
+    ax = 0 if axis is None else axis % x.ndim
+    o = _drop_first(ns, out, ax) if include_initial else out
+    t = o * ns.cumulative_sum(tangents[0] / x, axis=ax)
+    if include_initial:
+        t = ns.concat([ns.zeros_like(_first(out, ax)), t], axis=ax)
+    return t
+
+
+def _first(a, axis):
+    key = [slice(None)] * a.ndim
+    key[axis] = slice(0, 1)
+    return a[tuple(key)]
+
+
 primitive("prod", _prod_vjp, _prod_jvp)
+primitive("cumulative_prod", _cumprod_vjp, _cumprod_jvp, impl=_cumprod_impl,
+          node_name="CumprodBackward0")
 primitive("max", _extremum_vjp, _extremum_jvp, node_name="MaxBackward1")
 primitive("min", _extremum_vjp, _extremum_jvp, node_name="MinBackward1")
 primitive("var", _var_vjp, _var_jvp)

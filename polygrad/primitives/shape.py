@@ -5,7 +5,7 @@ concat, stack, flip, astype. All are linear, so each row is a transpose.
 to the input's shape, as it does for every op.
 """
 
-from . import def_linear as linear
+from .table import def_linear as linear, def_primitive as primitive
 
 
 def _inverse(perm):
@@ -52,21 +52,22 @@ def _stack_jvp(ns, tangents, out, *xs, axis=0):
 
 
 linear("reshape", lambda ns, g, out, x, shape, copy=None: (ns.reshape(g, x.shape),),
-       nondiff_args=(1,), view=True)
+       nondiff_args=(1,), view=True, node_name="ViewBackward0")
 linear("permute_dims", lambda ns, g, out, x, axes: (ns.permute_dims(g, _inverse(axes)),),
-       nondiff_args=(1,), view=True)
-linear("matrix_transpose", lambda ns, g, out, x: (ns.matrix_transpose(g),), view=True)
-linear("expand_dims", lambda ns, g, out, x, axis=0: (ns.reshape(g, x.shape),), view=True)
+       nondiff_args=(1,), view=True, node_name="PermuteBackward0")
+linear("matrix_transpose", lambda ns, g, out, x: (ns.matrix_transpose(g),), view=True, node_name="TransposeBackward0")
+linear("expand_dims", lambda ns, g, out, x, axis=0: (ns.reshape(g, x.shape),), view=True, node_name="UnsqueezeBackward0")
 linear("squeeze", lambda ns, g, out, x, axis=None: (ns.reshape(g, x.shape),), view=True)
-linear("broadcast_to", lambda ns, g, out, x, shape: (g,), nondiff_args=(1,), view=True)
+linear("broadcast_to", lambda ns, g, out, x, shape: (g,), nondiff_args=(1,), view=True, node_name="ExpandBackward0")
 linear("flip", lambda ns, g, out, x, axis=None: (ns.flip(g, axis=axis),), view=True)
 linear("astype", lambda ns, g, out, x, dtype, copy=True, device=None: (ns.astype(g, x.dtype),),
-       nondiff_args=(1,))
+       nondiff_args=(1,), node_name="ToCopyBackward0")
+
+linear("tril", lambda ns, g, out, x, k=0: (ns.tril(g, k=k),))
+linear("triu", lambda ns, g, out, x, k=0: (ns.triu(g, k=k),))
 
 # concat and stack take a sequence of arrays; polygrad passes them as positional inputs
 # (``concat(*arrays, axis=...)``) so that each gets its own gradient and graph edge.
-from . import def_primitive as primitive  # noqa: E402
-
 primitive("concat", _concat_vjp, _concat_jvp, node_name="CatBackward0",
           impl=lambda xp, *xs, axis=0: xp.concat(xs, axis=axis))
 primitive("stack", _stack_vjp, _stack_jvp, node_name="StackBackward0",

@@ -1,0 +1,226 @@
+"""Graph nodes and buffers: ``Storage`` (a buffer shared by aliases, with its version
+counter and the count of nodes holding it), ``Node`` (one recorded op: its saved values
+and the step that runs its VJP rule), ``AccumulateGrad`` (a leaf's node) and
+``unbroadcast``, where broadcast gradients are summed back to an input's shape, once, for
+every op.
+
+This module knows the rule table and backends, not Tensors: ``polygrad.graph.tensor``
+holds a Tensor's state, ``polygrad.graph.engine`` records nodes and walks them.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+
+from ..primitives.raw import raw_namespace
+
+__all__ = ["Storage", "Unsaved", "Node", "AccumulateGrad", "RemovableHandle", "node_class",
+           "unbroadcast", "FREED_MSG"]
+
+FREED_MSG = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward.")
+
+
+class Storage:
+    """A tensor's buffer, shared by tensors that share memory (``detach()``, ``.data``).
+
+    ``saved`` counts graph nodes that hold this buffer for backward: an in-place
+    op copies first while it is positive (copy-on-write), and writes in place
+    otherwise. ``version`` is torch's ``_version`` counter.
+    """
+
+    __slots__ = ("array", "saved", "version")
+
+    def __init__(self, array):
+        self.array = array
+        self.saved = 0
+        self.version = 0
+
+
+class Unsaved:
+    """Stands in for an input a rule does not read (``Primitive.saves``): its shape and
+    dtype only, which the engine (summing broadcast gradients back) and rules may read.
+    An output the rules do not read is kept as None."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = shape, dtype
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return math.prod(self.shape)
+
+    def __repr__(self):
+        return f"<not saved: shape {tuple(self.shape)}, dtype {self.dtype}>"
+
+
+class Node:
+    """A node of the backward graph, named after the op as torch names it (``MulBackward0``).
+
+    ``next_functions`` gives, for each input, ``(node, 0)`` or ``(None, 0)`` for constants.
+    ``saved`` holds the inputs and output the rules need, ``stores`` their Storages
+    (None for non-tensor inputs, last the output's), counted in ``Storage.saved``
+    until ``release``.
+    """
+
+    __slots__ = ("prim", "opts", "saved", "parents", "backend", "stores", "hooks",
+                 "retain", "tangents", "metadata", "__weakref__")
+
+    def __init__(self, prim, opts, xs, out, parents, backend, stores):
+        self.prim = prim
+        self.opts = opts
+        if prim.saves is not None:   # drop what the rules never read (``xs``, ``stores``: ours)
+            n = len(xs)
+            for i in prim.saves_drop:
+                if i >= n:
+                    break
+                if stores[i] is not None:
+                    x = xs[i]
+                    xs[i], stores[i] = Unsaved(x.shape, x.dtype), None
+            if not prim.saves_out:
+                out = stores[-1] = None
+        self.saved = (xs, out)
+        self.parents = parents
+        self.backend = backend
+        self.stores = stores
+        self.hooks = None
+        self.retain = None
+        self.tangents = None
+        self.metadata = None
+        for st in stores:
+            if st is not None:
+                st.saved += 1
+
+    @property
+    def next_functions(self):
+        return tuple((p, 0) for p in self.parents)
+
+    def name(self):
+        return type(self).__name__
+
+    def register_hook(self, fn):
+        """Run ``fn(grad)`` on the gradient arriving at this node; a returned value replaces it."""
+        if self.hooks is None:
+            self.hooks = []
+        self.hooks.append(fn)
+        return RemovableHandle(self.hooks, fn)
+
+    def release(self):
+        """Free the saved values (after a backward pass without retain_graph)."""
+        saved = self.saved
+        if saved is None:
+            return
+        self.saved = None
+        self._unpin(saved)
+
+    def _unpin(self, saved):
+        stores, self.stores = self.stores, ()
+        if not stores:
+            return
+        xs, out = saved
+        for st, arr in zip(stores, (*xs, out)):
+            if st is not None and st.array is arr:
+                st.saved -= 1
+
+    def __del__(self):
+        if self.stores and self.saved is not None:
+            self._unpin(self.saved)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} object at {hex(id(self))}>"
+
+    # -- the backward step --------------------------------------------------------------
+    def apply_vjp(self, g, create_graph, ns=None, saved=None):
+        """Gradients for this node's inputs, from its primitive's VJP rule.
+
+        Without ``ns`` the rule runs on the backend's raw namespace. ``ns`` runs it on
+        another one: the engine passes the differentiable namespace (and, as ``saved``, the
+        saved values as graph-connected Tensors) for ``create_graph``; functional's batched
+        jacobian passes one whose arrays carry a batch axis.
+        """
+        if self.saved is None:
+            raise RuntimeError(FREED_MSG)
+        prim = self.prim
+        xs, out = self.saved if saved is None else saved
+        if ns is None:
+            if create_graph:
+                raise RuntimeError("create_graph=True needs the differentiable namespace: "
+                                   "run backward through polygrad.autograd or Tensor.backward")
+            ns = self.backend._ns or raw_namespace(self.backend)
+        opts = self.opts
+        if prim.wants_needs:
+            grads = prim.vjp(ns, g, out, *xs, _needs=[p is not None for p in self.parents],
+                             **opts)
+        else:
+            grads = prim.vjp(ns, g, out, *xs, **opts)
+        saved_xs, parents = self.saved[0], self.parents
+        for i, gi in enumerate(grads):
+            # inputs' shapes come from the saved inputs; constants need no gradient
+            if gi is not None and parents[i] is not None and i < len(saved_xs):
+                shape = saved_xs[i].shape
+                if gi.shape != shape:
+                    grads = list(grads)
+                    grads[i] = unbroadcast(ns, gi, shape)
+        return grads
+
+
+class AccumulateGrad(Node):
+    """The node of a leaf tensor: backward adds the arriving gradient into ``variable.grad``."""
+
+    __slots__ = ("_variable",)
+
+    def __init__(self, tensor):
+        self.parents = ()
+        self.saved = ()
+        self.stores = ()
+        self.hooks = None
+        self.retain = None
+        self.tangents = None
+        self.metadata = None
+        self._variable = weakref.ref(tensor)
+
+    @property
+    def variable(self):
+        return self._variable()
+
+
+class RemovableHandle:
+    def __init__(self, hooks, fn):
+        self._hooks, self._fn = hooks, fn
+
+    def remove(self):
+        if self._fn in self._hooks:
+            self._hooks.remove(self._fn)
+
+
+def node_class(prim):
+    """The Node subclass of a primitive (made once, cached on the row), so that nodes print
+    as torch's do (``MulBackward0``)."""
+    cls = prim.node_cls
+    if cls is None:
+        cls = prim.node_cls = type(prim.node_name, (Node,), {"__slots__": ()})
+    return cls
+
+
+def unbroadcast(ns, g, shape):
+    """Sum a broadcast gradient back to ``shape`` (the one place this happens)."""
+    extra = g.ndim - len(shape)
+    if extra < 0:
+        return ns.broadcast_to(g, shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, s in enumerate(shape) if s == 1 and g.shape[i + extra] != 1)
+    if axes:
+        g = ns.sum(g, axis=axes, keepdims=True)
+    if extra:
+        g = ns.reshape(g, shape)
+    return g

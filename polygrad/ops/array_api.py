@@ -1,0 +1,638 @@
+"""The main namespace of ``polygrad.ops`` (the Array API 2024.12 standard on Tensors);
+``polygrad.ops`` re-exports it with its ``linalg``, ``fft`` and ``special`` extensions.
+
+``Tensor.__array_namespace__`` returns this module, so library code written against
+the standard (SciPy with ``SCIPY_ARRAY_API=1``, scikit-learn with array-API dispatch,
+array-api-extra) records polygrad's graph and becomes differentiable. Backward with
+``create_graph=True`` runs the primitive rules on this module too.
+
+Every standard function is here with the standard's signature (arrays positional-only,
+options keyword-only). A function is either one primitive (the table in
+``polygrad.primitives``), a composition of primitives (gradients for free), or
+non-differentiable: the backend's function run on raw arrays (argsort, unique_*,
+nonzero ...). Elementwise functions are derived from the registry (rows with
+``api="unary"`` or ``"binary"``); primitives outside the standard (scatter_add, setitem,
+logsumexp, plugins' ops) are reachable by name (``polygrad.ops.__getattr__``).
+Torch-flavoured wrappers (``dim=``, ``keepdim=``, ``torch.cat``) live in
+``polygrad.torch_api``; what is left out of the standard is in docs/array-api.md.
+"""
+
+from __future__ import annotations
+
+import builtins as _builtins
+import math as _math
+from collections import namedtuple as _namedtuple
+
+from ..base import dtypes as _dtypes
+from ..base.dtypes import (DType, bool, complex64, complex128, float16, float32,  # noqa: F401
+                           float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64)
+from ..graph import creation as _creation
+from ..graph.engine import apply as _apply
+from ..graph.tensor import Tensor as _Tensor
+from ..graph.tensor import wrap as _wrap_array
+from ..plugins.defaults import default_backend as _default_backend
+from ..plugins.host import owner_of as _owner_of
+from ..primitives import PRIMITIVES as P
+from .info import Info as _Info
+from .transfer import to as _to
+
+__array_api_version__ = "2024.12"
+e = _math.e
+pi = _math.pi
+inf = _math.inf
+nan = _math.nan
+newaxis = None
+
+
+def __array_namespace_info__():
+    """The inspection namespace for the current default backend.
+
+    >>> import polygrad.ops as pg
+    >>> pg.__array_namespace_info__().default_dtypes()["real floating"]
+    polygrad.float32
+    """
+    return _Info()
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+def _backend_of(args):
+    for a in args:
+        if isinstance(a, _Tensor):
+            return a._backend
+    for a in args:
+        b = _owner_of(a) if hasattr(a, "shape") else None
+        if b is not None:
+            return b
+    return _default_backend()
+
+
+def _native(dtype, args):
+    """A dtype option in the backend's own vocabulary (None stays None)."""
+    return None if dtype is None else _backend_of(args).native_dtype(dtype)
+
+
+def _axis(axis):
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def _raw(x):
+    return x._st.array if isinstance(x, _Tensor) else x
+
+
+def _wrap(out, backend):
+    """Tensors for a backend function's output: an array, a tuple or a namedtuple of arrays."""
+    if isinstance(out, tuple):
+        items = [_wrap(o, backend) for o in out]
+        return type(out)(*items) if hasattr(out, "_fields") else tuple(items)
+    return _wrap_array(out, backend)
+
+
+def _call_raw(name, *args, **opts):
+    """Run the backend's ``name`` on raw arrays: for outputs that carry no gradient."""
+    backend = _backend_of(args)
+    prim = P.get(name)
+    fn = backend.op(name, prim.impl if prim is not None else None)
+    return _wrap(fn(*[_raw(a) for a in args], **opts), backend)
+
+
+def _as_tensor(x, like=None):
+    if isinstance(x, _Tensor):
+        return x
+    backend = like._backend if like is not None else None
+    return _creation.asarray(x, backend=backend)
+
+
+# -- elementwise functions: one registry row each (api="unary" / "binary") -------------------
+
+def elementwise(prim):
+    """The standard's function for an elementwise registry row: ``fn(x, /)`` or ``fn(x1, x2, /)``."""
+    if prim.api == "unary":
+        def fn(x, /):
+            return _apply(prim, x)
+    else:
+        def fn(x1, x2, /):
+            return _apply(prim, x1, x2)
+    fn.__name__ = fn.__qualname__ = prim.name.rsplit(".", 1)[-1]
+    fn.__doc__ = prim.doc or (f"Elementwise ``{prim.name}`` (Array API), recorded as "
+                              f"``{prim.node_name}``.")
+    return fn
+
+
+for _prim in list(P.builtin.values()):     # plugins' rows: __getattr__, on first use
+    if _prim.api is not None and "." not in _prim.name:
+        globals()[_prim.name] = elementwise(_prim)
+
+
+def clip(x, /, min=None, max=None):
+    """Clamp ``x`` to [min, max]; array bounds get gradients too.
+
+    >>> import polygrad.ops as pg
+    >>> pg.clip(pg.asarray([-2.0, 0.5, 3.0]), -1.0, 1.0).tolist()
+    [-1.0, 0.5, 1.0]
+    """
+    if isinstance(min, _Tensor) or isinstance(max, _Tensor) or hasattr(min, "shape") \
+            or hasattr(max, "shape"):
+        out = x
+        if min is not None:
+            out = _apply(P["maximum"], out, min)
+        if max is not None:
+            out = _apply(P["minimum"], out, max)
+        if out is x:
+            out = _apply(P["positive"], x)
+        return out
+    return _apply(P["clip"], x, min=min, max=max)
+
+
+def where(condition, x1, x2, /):
+    return _apply(P["where"], condition, x1, x2)
+
+
+# -- reductions and statistics -----------------------------------------------------------------
+
+def sum(x, /, *, axis=None, dtype=None, keepdims=False):
+    return _apply(P["sum"], x, axis=_axis(axis), dtype=_native(dtype, (x,)), keepdims=keepdims)
+
+
+def prod(x, /, *, axis=None, dtype=None, keepdims=False):
+    return _apply(P["prod"], x, axis=_axis(axis), dtype=_native(dtype, (x,)), keepdims=keepdims)
+
+
+def mean(x, /, *, axis=None, keepdims=False):
+    return _apply(P["mean"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def max(x, /, *, axis=None, keepdims=False):
+    return _apply(P["max"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def min(x, /, *, axis=None, keepdims=False):
+    return _apply(P["min"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def var(x, /, *, axis=None, correction=0.0, keepdims=False):
+    return _apply(P["var"], x, axis=_axis(axis), correction=correction, keepdims=keepdims)
+
+
+def std(x, /, *, axis=None, correction=0.0, keepdims=False):
+    return _apply(P["std"], x, axis=_axis(axis), correction=correction, keepdims=keepdims)
+
+
+def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
+    return _apply(P["cumulative_sum"], x, axis=axis, dtype=_native(dtype, (x,)),
+                 include_initial=include_initial)
+
+
+def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
+    return _apply(P["cumulative_prod"], x, axis=axis, dtype=_native(dtype, (x,)),
+                 include_initial=include_initial)
+
+
+def logsumexp(x, /, *, axis=None, keepdims=False):
+    """Not in the standard: a stable log(sum(exp(x))) with its own rule."""
+    return _apply(P["logsumexp"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def argmax(x, /, *, axis=None, keepdims=False):
+    return _apply(P["argmax"], x, axis=axis, keepdims=keepdims)
+
+
+def argmin(x, /, *, axis=None, keepdims=False):
+    return _apply(P["argmin"], x, axis=axis, keepdims=keepdims)
+
+
+def all(x, /, *, axis=None, keepdims=False):
+    return _apply(P["all"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def any(x, /, *, axis=None, keepdims=False):
+    return _apply(P["any"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def count_nonzero(x, /, *, axis=None, keepdims=False):
+    return _apply(P["count_nonzero"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
+    """The n-th forward difference along ``axis`` (a composition: slices and subtract)."""
+    parts = [a for a in (prepend, x, append) if a is not None]
+    if len(parts) > 1:
+        parts = [_as_tensor(a, x) for a in parts]
+        parts = [broadcast_to(a, x.shape[:axis % x.ndim] + (1,) + x.shape[axis % x.ndim + 1:])
+                 if a.ndim == 0 else a for a in parts]
+        x = concat(parts, axis=axis)
+    ax = axis % x.ndim
+    for _ in range(n):
+        hi = [slice(None)] * x.ndim
+        lo = [slice(None)] * x.ndim
+        hi[ax], lo[ax] = slice(1, None), slice(None, -1)
+        x = x[tuple(hi)] - x[tuple(lo)]
+    return x
+
+
+# -- searching, sorting, sets ------------------------------------------------------------------
+
+def argsort(x, /, *, axis=-1, descending=False, stable=True):
+    if not descending:
+        return _apply(P["argsort"], x, axis=axis, stable=stable)
+    # A stable descending order: sort the flipped array ascending, flip back, map indices.
+    n = x.shape[axis]
+    flipped = _apply(P["argsort"], flip(x, axis=axis), axis=axis, stable=stable)
+    return (n - 1) - flip(flipped, axis=axis)
+
+
+def sort(x, /, *, axis=-1, descending=False, stable=True):
+    """Sorted values; the gradient flows back through the gathering (take_along_axis)."""
+    idx = argsort(x, axis=axis, descending=descending, stable=stable)
+    return take_along_axis(x, idx, axis=axis)
+
+
+def searchsorted(x1, x2, /, *, side="left", sorter=None):
+    kw = {} if sorter is None else {"sorter": _raw(sorter)}
+    return _apply(P["searchsorted"], x1, x2, side=side, **kw)
+
+
+def nonzero(x, /):
+    return _call_raw("nonzero", x)
+
+
+def unique_all(x, /):
+    return _call_raw("unique_all", x)
+
+
+def unique_counts(x, /):
+    return _call_raw("unique_counts", x)
+
+
+def unique_inverse(x, /):
+    return _call_raw("unique_inverse", x)
+
+
+def unique_values(x, /):
+    return _call_raw("unique_values", x)
+
+
+def isin(x1, x2, /, *, invert=False):
+    """2025.12: whether each element of ``x1`` is in ``x2`` (not differentiable)."""
+    return _call_raw("isin", x1, x2, invert=invert)
+
+
+# -- indexing ----------------------------------------------------------------------------------
+
+def take(x, indices, /, *, axis=None):
+    return _apply(P["take"], x, _raw_index(indices, x), axis=axis)
+
+
+def take_along_axis(x, indices, /, *, axis=-1):
+    return _apply(P["take_along_axis"], x, _raw_index(indices, x), axis=axis)
+
+
+def _raw_index(indices, x):
+    """An index Tensor as the raw array the rules read (indices carry no gradient)."""
+    if isinstance(indices, _Tensor):
+        if indices._backend is not x._backend:
+            raise TypeError(f"indices are on backend {indices.backend!r} but the array is on "
+                            f"{x.backend!r}; move them with .to({x.backend!r})")
+        return indices._st.array
+    return indices
+
+
+def getitem(x, key):
+    """Not in the standard: ``x[key]`` as a function (rules use it)."""
+    return x[key]
+
+
+# -- shapes ------------------------------------------------------------------------------------
+
+def concat(arrays, /, *, axis=0):
+    return _apply(P["concat"], *arrays, axis=axis)
+
+
+def stack(arrays, /, *, axis=0):
+    return _apply(P["stack"], *arrays, axis=axis)
+
+
+def astype(x, dtype, /, *, copy=True, device=None):
+    out = x
+    if copy or _dtypes.as_dtype(dtype) is not x.dtype:
+        out = _apply(P["astype"], x, x._backend.native_dtype(dtype))
+    return out.to(device=device) if device is not None else out
+
+
+def reshape(x, /, shape, *, copy=None):
+    return _apply(P["reshape"], x, tuple(shape))
+
+
+def permute_dims(x, /, axes):
+    return _apply(P["permute_dims"], x, tuple(axes))
+
+
+def matrix_transpose(x, /):
+    return _apply(P["matrix_transpose"], x)
+
+
+def broadcast_to(x, /, shape):
+    return _apply(P["broadcast_to"], x, tuple(shape))
+
+
+def expand_dims(x, /, axis=0):
+    return _apply(P["expand_dims"], x, axis=axis)
+
+
+def squeeze(x, /, axis):
+    return _apply(P["squeeze"], x, axis=axis)
+
+
+def flip(x, /, *, axis=None):
+    return _apply(P["flip"], x, axis=_axis(axis))
+
+
+def moveaxis(x, source, destination, /):
+    src = (source,) if isinstance(source, int) else tuple(source)
+    dst = (destination,) if isinstance(destination, int) else tuple(destination)
+    src = [s % x.ndim for s in src]
+    dst = [d % x.ndim for d in dst]
+    order = [i for i in range(x.ndim) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute_dims(x, order)
+
+
+def roll(x, /, shift, *, axis=None):
+    if axis is None:
+        return reshape(roll(reshape(x, (-1,)), shift, axis=0), x.shape)
+    shifts = (shift,) if isinstance(shift, int) else tuple(shift)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    if len(shifts) == 1 and len(axes) > 1:
+        shifts = shifts * len(axes)
+    for s, ax in zip(shifts, axes):
+        n = x.shape[ax]
+        if n == 0 or s % n == 0:
+            continue
+        k = s % n
+        lead = [slice(None)] * x.ndim
+        tail = [slice(None)] * x.ndim
+        lead[ax % x.ndim], tail[ax % x.ndim] = slice(n - k, None), slice(0, n - k)
+        x = concat([x[tuple(lead)], x[tuple(tail)]], axis=ax)
+    return x
+
+
+def repeat(x, repeats, /, *, axis=None):
+    """Repeat elements: a ``take`` with repeated indices, so the gradient adds them up."""
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
+    xp = x._backend.xp
+    dev = getattr(x._st.array, "device", None)
+    positions = xp.arange(x.shape[axis], device=dev)
+    index = xp.repeat(positions, _raw(repeats) if not isinstance(repeats, int) else repeats)
+    return take(x, index, axis=axis)
+
+
+def tile(x, repetitions, /):
+    reps = tuple(repetitions)
+    nd = _builtins.max(len(reps), x.ndim)
+    reps = (1,) * (nd - len(reps)) + reps
+    shape = (1,) * (nd - x.ndim) + tuple(x.shape)
+    y = reshape(x, tuple(s for d in shape for s in (1, d)))
+    y = broadcast_to(y, tuple(s for r, d in zip(reps, shape) for s in (r, d)))
+    return reshape(y, tuple(r * d for r, d in zip(reps, shape)))
+
+
+def unstack(x, /, *, axis=0):
+    ax = axis % x.ndim
+    return tuple(x[(slice(None),) * ax + (i, Ellipsis)] for i in range(x.shape[ax]))
+
+
+def broadcast_arrays(*arrays):
+    shape = broadcast_shapes(*[a.shape for a in arrays])
+    return [broadcast_to(a, shape) for a in arrays]
+
+
+def broadcast_shapes(*shapes):
+    """2025.12: the broadcast of several shapes (a ValueError names them if impossible)."""
+    nd = _builtins.max((len(s) for s in shapes), default=0)
+    out = []
+    for dims in zip(*[(1,) * (nd - len(s)) + tuple(s) for s in shapes]):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            raise ValueError(f"shapes {', '.join(map(str, shapes))} cannot be broadcast together")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def meshgrid(*arrays, indexing="xy"):
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
+    n = len(arrays)
+    sizes = [a.shape[0] if a.ndim else 1 for a in arrays]
+    if indexing == "xy" and n > 1:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    out = []
+    for i, a in enumerate(arrays):
+        shape = [1] * n
+        pos = i
+        if indexing == "xy" and n > 1 and i < 2:
+            pos = 1 - i
+        shape[pos] = a.shape[0] if a.ndim else 1
+        out.append(broadcast_to(reshape(a, tuple(shape)), tuple(sizes)))
+    return out
+
+
+def tril(x, /, *, k=0):
+    return _apply(P["tril"], x, k=k)
+
+
+def triu(x, /, *, k=0):
+    return _apply(P["triu"], x, k=k)
+
+
+# -- linear algebra in the main namespace ------------------------------------------------------
+
+def matmul(x1, x2, /):
+    return _apply(P["matmul"], x1, x2)
+
+
+def tensordot(x1, x2, /, *, axes=2):
+    return _apply(P["tensordot"], x1, x2, axes=axes)
+
+
+def vecdot(x1, x2, /, *, axis=-1):
+    return _apply(P["vecdot"], x1, x2, axis=axis)
+
+
+# -- creation: without array arguments they use the default backend and device -----------------
+
+def _on(device):
+    """The backend a device came from (``device=x.device``), else None: the default backend."""
+    return getattr(device, "backend", None)
+
+
+def zeros_like(x, /, *, dtype=None, device=None):
+    return _creation.zeros_like(x, dtype=dtype, device=device)
+
+
+def ones_like(x, /, *, dtype=None, device=None):
+    return _creation.ones_like(x, dtype=dtype, device=device)
+
+
+def empty_like(x, /, *, dtype=None, device=None):
+    return _creation.empty_like(x, dtype=dtype, device=device)
+
+
+def full_like(x, /, fill_value, *, dtype=None, device=None):
+    if dtype is None and not isinstance(fill_value, _builtins.bool) \
+            and isinstance(fill_value, (int, float)):
+        dtype = x.dtype        # the standard keeps x's dtype
+    return _creation.full_like(x, fill_value, dtype=dtype, device=device)
+
+
+def zeros(shape, *, dtype=None, device=None):
+    return _creation.zeros(shape, dtype=dtype, device=device, backend=_on(device))
+
+
+def ones(shape, *, dtype=None, device=None):
+    return _creation.ones(shape, dtype=dtype, device=device, backend=_on(device))
+
+
+def empty(shape, *, dtype=None, device=None):
+    return _creation.empty(shape, dtype=dtype, device=device, backend=_on(device))
+
+
+def full(shape, fill_value, *, dtype=None, device=None):
+    return _creation.full(shape, fill_value, dtype=dtype, device=device, backend=_on(device))
+
+
+def asarray(obj, /, *, dtype=None, device=None, copy=None):
+    if isinstance(obj, _Tensor):       # stays on its backend, in the graph
+        out = obj
+        if dtype is not None and _dtypes.as_dtype(dtype) is not obj.dtype:
+            out = astype(out, dtype)
+        if device is not None and out.device != device:
+            out = out.to(device=device)
+        return out.clone() if copy and out is obj else out
+    return _creation.asarray(obj, dtype=dtype, device=device, copy=copy, backend=_on(device))
+
+
+def arange(start, /, stop=None, step=1, *, dtype=None, device=None):
+    return _creation.arange(start, stop, step, dtype=dtype, device=device, backend=_on(device))
+
+
+def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True):
+    if not endpoint and num:
+        step = (stop - start) / num
+        stop = stop - step
+    return _creation.linspace(start, stop, num, dtype=dtype, device=device,
+                              backend=_on(device))
+
+
+def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None):
+    return _creation.eye(n_rows, n_cols, k=k, dtype=dtype, device=device, backend=_on(device))
+
+
+def from_dlpack(x, /, *, device=None, copy=None):
+    """A Tensor from any DLPack producer, on the default backend."""
+    backend = _default_backend()
+    load = backend.from_dlpack or backend.xp.from_dlpack
+    out = _wrap(load(x), backend)
+    if device is not None:
+        out = out.to(device=device)
+    return out.clone() if copy else out
+
+
+# -- data types --------------------------------------------------------------------------------
+
+_KINDS = {"integral": ("signed integer", "unsigned integer"),
+          "numeric": ("signed integer", "unsigned integer", "real floating",
+                      "complex floating")}
+
+
+def isdtype(dtype, kind):
+    """Whether ``dtype`` is of ``kind`` (a dtype, a kind name or a tuple of them).
+
+    >>> import polygrad.ops as pg
+    >>> pg.isdtype(pg.float32, "real floating")
+    True
+    """
+    dtype = _dtypes.as_dtype(dtype)
+    if isinstance(kind, tuple):
+        return _builtins.any(isdtype(dtype, k) for k in kind)
+    if isinstance(kind, str):
+        if kind not in _KINDS and kind not in ("bool", "signed integer", "unsigned integer",
+                                               "real floating", "complex floating"):
+            raise ValueError(f"isdtype: unknown kind {kind!r}")
+        return dtype.kind in _KINDS.get(kind, (kind,))
+    return dtype is _dtypes.as_dtype(kind)
+
+
+def _dtype_of(x):
+    return x.dtype if hasattr(x, "dtype") and not isinstance(x, type) else _dtypes.as_dtype(x)
+
+
+def result_type(*arrays_and_dtypes):
+    backend = _backend_of(arrays_and_dtypes)
+    args = []
+    for a in arrays_and_dtypes:
+        if isinstance(a, (_builtins.bool, int, float, complex)):
+            args.append(a)
+        elif isinstance(a, _Tensor):
+            args.append(backend.native_dtype(a.dtype))
+        else:
+            args.append(backend.native_dtype(_dtype_of(a)))
+    return _dtypes.as_dtype(backend.xp.result_type(*args))
+
+
+def _family(dtype):
+    return {"bool": 0, "signed integer": 1, "unsigned integer": 1}.get(dtype.kind, 2)
+
+
+def can_cast(from_, to, /):
+    """Whether type promotion takes ``from_`` to ``to`` (never across bool/integer/float)."""
+    src, dst = _dtype_of(from_), _dtypes.as_dtype(to)
+    if _family(src) != _family(dst):
+        return False
+    return result_type(src, dst) is dst
+
+
+finfo_object = _namedtuple("finfo_object", "bits eps max min smallest_normal dtype")
+iinfo_object = _namedtuple("iinfo_object", "bits max min dtype")
+
+
+def finfo(type, /):
+    dt = _dtype_of(type)
+    info = _backend_of((type,)).xp.finfo(_backend_of((type,)).native_dtype(dt))
+    real = {"complex64": float32, "complex128": float64}.get(dt.name, dt)
+    return finfo_object(int(info.bits), float(info.eps), float(info.max), float(info.min),
+                        float(info.smallest_normal), real)
+
+
+def iinfo(type, /):
+    dt = _dtype_of(type)
+    info = _backend_of((type,)).xp.iinfo(_backend_of((type,)).native_dtype(dt))
+    return iinfo_object(int(info.bits), int(info.max), int(info.min), dt)
+
+
+# -- primitives outside the standard ------------------------------------------------------
+
+def to(x, /, *, dst, device=None):
+    """Not in the standard: ``x`` moved to backend ``dst`` (a Backend), differentiably; the
+    ``to`` primitive's rule uses it to move a gradient back."""
+    return _to(x, dst.name, device=device)
+
+
+def generated(prim):
+    """``fn(*arrays, **options)`` for a registry row outside the standard (plugins' ops,
+    ``scatter_add``, ``setitem``, ``linalg.logabsdet`` ...)."""
+    def fn(*args, **opts):
+        dt = opts.get("dtype")
+        if isinstance(dt, (DType, str)):
+            opts["dtype"] = _backend_of(args).native_dtype(dt)
+        return _apply(prim, *args, **opts)
+    fn.__name__ = fn.__qualname__ = prim.name.rsplit(".", 1)[-1]
+    fn.__doc__ = prim.doc or f"Differentiable ``{prim.name}`` (primitive ``{prim.node_name}``)."
+    return fn
+
+
+_NOT_EXPORTED = {"P", "annotations", "elementwise", "generated"}
+__all__ = sorted(n for n, v in list(globals().items())
+                 if not n.startswith("_") and n not in _NOT_EXPORTED
+                 and not isinstance(v, type(_math)))

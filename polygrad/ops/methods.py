@@ -1,0 +1,555 @@
+"""The Tensor's methods: operators, op methods and in-place semantics, installed on the
+graph layer's ``Tensor`` by ``install()`` (called once, by ``polygrad.ops``), as JAX's
+array_methods installs its array methods.
+
+Two sources: the op registry (``polygrad.primitives``): each row's ``methods`` become
+Tensor methods (elementwise rows also get the in-place ``name_``), so adding an op adds its
+method; and ``_Methods`` below, the hand-written ones whose torch signatures differ from
+the op's (``sum(dim, keepdim)``, ``reshape(*shape)``, ``to(...)``). Hand-written wins.
+
+In-place ops are functional under the hood when autograd records them: the tensor is
+rebound to a new graph node and the old buffer stays intact for backward. Outside
+autograd they write in place, copying first only while a graph node still holds the
+buffer (copy-on-write).
+
+Operators follow the Array API standard's promotion (see docs/array-api.md), with torch's
+cross-kind promotion (``x * mask``, ``arange(3) * 2.5``) where the standard has none.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+from ..base import grad_mode
+from ..base.dtypes import as_dtype
+from ..base.errors import BackendMismatchError
+from ..graph import creation
+from ..graph.backward import backward as graph_backward
+from ..graph.engine import apply, forward_ad_state
+from ..graph.node import AccumulateGrad
+from ..graph.tensor import LEAF_INPLACE_MSG, Tensor, wrap
+from ..primitives import PRIMITIVES
+from .promotion import binary
+from .torch_names import torch_softmax
+from .transfer import to
+
+__all__ = ["install"]
+
+_mode = grad_mode._mode
+P = PRIMITIVES
+
+
+class _Methods:
+    """The hand-written methods (``install`` copies them onto Tensor)."""
+
+    def __init__(self, data, *, dtype=None, device=None, requires_grad=False, backend=None):
+        """``polygrad.Tensor(data)``: as ``polygrad.tensor(data)`` (torch's legacy constructor)."""
+        t = creation.tensor(data, dtype=dtype, device=device, requires_grad=requires_grad,
+                            backend=backend)
+        self._st, self._backend, self._grad, self._tangent = t._st, t._backend, None, None
+        self._node = AccumulateGrad(self) if requires_grad else None
+
+    @property
+    def T(self):
+        if self.ndim > 2:
+            raise ValueError("x.T is defined for arrays of at most 2 dimensions; use x.mT or "
+                             "permute_dims for batches of matrices")
+        return self.t() if self.ndim == 2 else self
+
+    @property
+    def mT(self):
+        return apply(P["matrix_transpose"], self)
+
+    def __reduce__(self):
+        return (_rebuild, (self._backend.name, self._backend.to_numpy(self._st.array),
+                           self.requires_grad))
+
+    def __copy__(self):
+        return self.detach().clone() if self._node is None else self.clone()
+
+    def __deepcopy__(self, memo):
+        out = wrap(self._backend.xp.asarray(self._st.array, copy=True), self._backend)
+        if self.is_leaf and self.requires_grad:
+            out.requires_grad_(True)
+        memo[id(self)] = out
+        return out
+
+    # -- moving between backends and devices ------------------------------------------------
+    def to(self, *args, backend=None, device=None, dtype=None, copy=False):
+        """Move or cast: ``x.to("torch")``, ``x.to("cuda")``, ``x.to(polygrad.float64)``.
+
+        Moving is differentiable: the gradient flows back to the source tensor.
+        """
+        return to(self, *args, backend=backend, device=device, dtype=dtype, copy=copy)
+
+    def cpu(self):
+        return to(self, device="cpu")
+
+    def cuda(self, device=None):
+        return to(self, device="cuda" if device is None else f"cuda:{int(device)}")
+
+    def to_device(self, device, /, *, stream=None):
+        return to(self, device=device)
+
+    def float(self):
+        return self.astype("float32")
+
+    def double(self):
+        return self.astype("float64")
+
+    def long(self):
+        return self.astype("int64")
+
+    def int(self):
+        return self.astype("int32")
+
+    def bool(self):
+        return self.astype("bool")
+
+    def astype(self, dtype, copy=True):
+        dt = as_dtype(dtype)
+        if dt == self.dtype and not copy:
+            return self
+        return apply(P["astype"], self, self._backend.native_dtype(dt))
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return f"polygrad.{self.dtype.name}"
+        return self.astype(dtype)
+
+    def clone(self):
+        """A copy that stays in the graph."""
+        return apply(P["astype"], self, self._backend.native_dtype(self.dtype))
+
+    # -- indexing ------------------------------------------------------------------------------
+    def __getitem__(self, key):
+        return apply(P["getitem"], self, key=_raw_key(key, self))
+
+    def __setitem__(self, key, value):
+        key = _raw_key(key, self)
+        self._inplace("setitem", value, key=key)
+
+    # -- in-place machinery -------------------------------------------------------------------
+    def _inplace(self, name, *others, _iop=None, **opts):
+        """Run op ``name`` in place. See the module docstring for the semantics."""
+        node = self._node
+        recording = _mode.enabled
+        if recording and type(node) is AccumulateGrad:
+            raise RuntimeError(LEAF_INPLACE_MSG)
+        # forward mode: a dual operand needs the op's JVP too, so the op runs through apply
+        dual = forward_ad_state.level and (recording or node is None) and (
+            self._tangent is not None or any(isinstance(o, Tensor) and o._tangent is not None
+                                             for o in others))
+        if dual or recording and (node is not None or any(
+                isinstance(o, Tensor) and o._node is not None for o in others)):
+            out = apply(P[name], self, *others, **opts)
+            self._rebind(out)
+            return self
+        st = self._st
+        other_arrays = [_raw_operand(o, self) for o in others]
+        if _iop is not None and st.saved == 0:
+            arr = _iop(st.array, *other_arrays)     # the standard's in-place operator
+        else:
+            if name == "setitem":
+                arr = st.array if st.saved == 0 else self._backend.xp.asarray(st.array, copy=True)
+                arr[opts["key"]] = other_arrays[0]
+            else:
+                with grad_mode.no_grad():
+                    arr = apply(P[name], self, *others, **opts)._st.array
+                if arr.dtype != st.array.dtype:
+                    arr = self._backend.xp.astype(arr, st.array.dtype)
+            st.saved = 0         # a new buffer: no graph node holds it
+        st.array = arr
+        st.version += 1
+        return self
+
+    def _rebind(self, out):
+        """Make this tensor the output ``out`` of a recorded op, keeping aliases in sync."""
+        st, new = self._st, out._st
+        node = out._node
+        if node is not None:
+            node.stores = [st if s is new else s for s in node.stores]
+        st.array, st.saved = new.array, new.saved
+        st.version += 1
+        self._node = node
+        self._tangent = out._tangent
+
+    def zero_(self):
+        return self._inplace_value(0)
+
+    def fill_(self, value):
+        return self._inplace_value(value)
+
+    def _inplace_value(self, value):
+        if _mode.enabled and type(self._node) is AccumulateGrad:
+            raise RuntimeError(LEAF_INPLACE_MSG)
+        xp = self._backend.xp
+        st = self._st
+        arr = xp.full(st.array.shape, value, dtype=st.array.dtype,
+                      device=getattr(st.array, "device", None))
+        st.array, st.saved = arr, 0
+        st.version += 1
+        if self._node is not None and type(self._node) is not AccumulateGrad and _mode.enabled:
+            self._node = None   # a constant now: no gradient flows to what it was computed from
+        return self
+
+    def copy_(self, src):
+        src = _as_tensor_like(src, self)
+        if src._backend is not self._backend:
+            src = src.to(self._backend.name, device=self.device)
+        if tuple(src.shape) != tuple(self.shape):
+            src = src.broadcast_to(self.shape)
+        return self._inplace("copy", src)
+
+    def add_(self, other, *, alpha=1):
+        if alpha == 1:
+            return self._inplace("add", other, _iop=operator.iadd)
+        axpy = self._backend.overrides.get("axpy_")
+        recorded = _mode.enabled and (self._node is not None or getattr(other, "_node", None)
+                                      is not None)
+        if axpy is not None and isinstance(other, Tensor) and not recorded and \
+                not forward_ad_state.level:
+            xp = self._backend.xp     # untracked: one fused kernel where the backend has one
+            return self._inplace("add", other, _iop=lambda y, x: axpy(xp, y, x, alpha))
+        return self._inplace("add", other * alpha, _iop=operator.iadd)
+
+    def sub_(self, other, *, alpha=1):
+        return self.add_(other, alpha=-alpha) if alpha != 1 else \
+            self._inplace("subtract", other, _iop=operator.isub)
+
+    def mul_(self, other):
+        return self._inplace("multiply", other, _iop=operator.imul)
+
+    def div_(self, other):
+        return self._inplace("divide", other, _iop=operator.itruediv)
+
+    def pow_(self, other):
+        return self._inplace("pow", other, _iop=operator.ipow)
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace("clip", min=min, max=max)
+
+    def addcmul_(self, t1, t2, *, value=1):
+        return self.add_(t1 * t2 * value)
+
+    def addcdiv_(self, t1, t2, *, value=1):
+        return self.add_(t1 / t2 * value)
+
+    def lerp_(self, end, weight):
+        return self.add_((end - self) * weight)
+
+    # -- torch-style aliases over the primitives ------------------------------------------------
+    def t(self):
+        if self.ndim < 2:
+            return self
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+        return apply(P["permute_dims"], self, (1, 0))
+
+    def permute(self, *dims):
+        dims = _varargs(dims)
+        return apply(P["permute_dims"], self, tuple(d % self.ndim for d in dims))
+
+    def permute_dims(self, axes):
+        return apply(P["permute_dims"], self, tuple(axes))
+
+    def transpose(self, dim0, dim1):
+        perm = list(range(self.ndim))
+        perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
+        return apply(P["permute_dims"], self, tuple(perm))
+
+    def reshape(self, *shape):
+        return apply(P["reshape"], self, tuple(_varargs(shape)))
+
+    view = reshape
+
+    def view_as(self, other):
+        return self.reshape(other.shape)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        shape = self.shape
+        if not shape:
+            return self.reshape(1)
+        end = end_dim % len(shape)
+        new = shape[:start_dim] + (math.prod(shape[start_dim:end + 1]),) + shape[end + 1:]
+        return self.reshape(new)
+
+    def unsqueeze(self, dim):
+        return apply(P["expand_dims"], self, axis=dim)
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            dim = tuple(i for i, s in enumerate(self.shape) if s == 1)
+        elif isinstance(dim, int):
+            if self.shape[dim] != 1:
+                return self
+        return apply(P["squeeze"], self, axis=dim)
+
+    def expand(self, *shape):
+        shape = tuple(_varargs(shape))
+        shape = tuple(s if s != -1 else self.shape[i - len(shape) + self.ndim]
+                      for i, s in enumerate(shape))
+        return apply(P["broadcast_to"], self, shape)
+
+    def broadcast_to(self, shape):
+        return apply(P["broadcast_to"], self, tuple(shape))
+
+    def expand_as(self, other):
+        return self.expand(*other.shape)
+
+    def flip(self, dims=None):
+        return apply(P["flip"], self, axis=dims if dims is None else tuple(_varargs((dims,))))
+
+    def _reduce(self, name, dim, keepdim, axis=None, keepdims=None, **kw):
+        axis = dim if axis is None else axis
+        if isinstance(axis, list):
+            axis = tuple(axis)
+        keep = keepdim if keepdims is None else keepdims
+        return apply(P[name], self, axis=axis, keepdims=bool(keep), **kw)
+
+    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
+        kw = {"dtype": self._backend.native_dtype(dtype)} if dtype is not None else {}
+        return self._reduce("sum", dim, keepdim, axis, keepdims, **kw)
+
+    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return self._reduce("mean", dim, keepdim, axis, keepdims)
+
+    def prod(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return self._reduce("prod", dim, keepdim, axis, keepdims)
+
+    def amax(self, dim=None, keepdim=False):
+        return self._reduce("max", dim, keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        return self._reduce("min", dim, keepdim)
+
+    def max(self, dim=None, keepdim=False):
+        if dim is None:
+            return self._reduce("max", None, False)
+        return _values_indices(self, "max", dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        if dim is None:
+            return self._reduce("min", None, False)
+        return _values_indices(self, "min", dim, keepdim)
+
+    def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
+        corr = (1.0 if unbiased else 0.0) if correction is None else float(correction)
+        return self._reduce("var", dim, keepdim, correction=corr)
+
+    def std(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
+        corr = (1.0 if unbiased else 0.0) if correction is None else float(correction)
+        return self._reduce("std", dim, keepdim, correction=corr)
+
+    def logsumexp(self, dim=None, keepdim=False):
+        return self._reduce("logsumexp", dim, keepdim)
+
+    def cumsum(self, dim):
+        return apply(P["cumulative_sum"], self, axis=dim)
+
+    def argmax(self, dim=None, keepdim=False):
+        return apply(P["argmax"], self, axis=dim, keepdims=keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return apply(P["argmin"], self, axis=dim, keepdims=keepdim)
+
+    def all(self, dim=None, keepdim=False):
+        return apply(P["all"], self, axis=dim, keepdims=keepdim)
+
+    def any(self, dim=None, keepdim=False):
+        return apply(P["any"], self, axis=dim, keepdims=keepdim)
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        """The vector p-norm over all elements (or ``dim``), as torch's ``Tensor.norm``."""
+        if p == 2:
+            return (self * self).sum(dim, keepdim).sqrt()
+        if p == 1:
+            return self.abs().sum(dim, keepdim)
+        if p in (float("inf"), "inf"):
+            return self.abs().amax(dim, keepdim)
+        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+
+    def pow(self, exponent):
+        return apply(P["pow"], self, exponent)
+
+    def dot(self, other):
+        return apply(P["vecdot"], self, other)
+
+    def clamp(self, min=None, max=None):
+        return apply(P["clip"], self, min=min, max=max)
+
+    clip = clamp
+
+    def softmax(self, dim, dtype=None):
+        return torch_softmax("softmax", self, dim, dtype)
+
+    def log_softmax(self, dim, dtype=None):
+        return torch_softmax("log_softmax", self, dim, dtype)
+
+    def new_zeros(self, *shape):
+        return creation.zeros(*shape, dtype=self.dtype, device=self.device,
+                              backend=self._backend)
+
+    def new_ones(self, *shape):
+        return creation.ones(*shape, dtype=self.dtype, device=self.device,
+                             backend=self._backend)
+
+    def new_tensor(self, data):
+        return creation.tensor(data, dtype=self.dtype, device=self.device,
+                               backend=self._backend)
+
+
+class _ValuesIndices(tuple):
+    """torch's ``(values, indices)`` result of ``max(dim)`` / ``min(dim)``."""
+
+    values = property(operator.itemgetter(0))
+    indices = property(operator.itemgetter(1))
+
+
+def _values_indices(t, name, dim, keepdim):
+    values = apply(P[name], t, axis=dim, keepdims=keepdim)
+    indices = apply(P["arg" + name], t, axis=dim, keepdims=keepdim)
+    return _ValuesIndices((values, indices))
+
+
+def _varargs(args):
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+# -- operators ---------------------------------------------------------------------------------
+
+_BINARY = {
+    "add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide",
+    "floordiv": "floor_divide", "mod": "remainder", "pow": "pow", "matmul": "matmul",
+    "and": "bitwise_and", "or": "bitwise_or", "xor": "bitwise_xor",
+    "lshift": "bitwise_left_shift", "rshift": "bitwise_right_shift",
+}
+_COMPARE = {"lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal",
+            "eq": "equal", "ne": "not_equal"}
+_INPLACE_OPS = {"add": operator.iadd, "sub": operator.isub, "mul": operator.imul,
+                "truediv": operator.itruediv, "pow": operator.ipow,
+                "floordiv": operator.ifloordiv, "mod": operator.imod, "and": operator.iand,
+                "or": operator.ior, "xor": operator.ixor, "lshift": operator.ilshift,
+                "rshift": operator.irshift}
+def _inplace_method(prim_name, iop=None):
+    def iop_method(self, other):
+        return self._inplace(prim_name, other, _iop=iop)
+    return iop_method
+
+
+def _unary(prim):
+    def method(self):
+        return apply(prim, self)
+
+    def method_(self):
+        return self._inplace(prim.name)
+    return method, method_
+
+
+def _generic(prim):
+    """A method for a row outside the elementwise families: ``x.name(*args, **options)``."""
+    def method(self, *args, **opts):
+        return apply(prim, self, *args, **opts)
+    return method
+
+
+def _named(fn, name, prim):
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"``{prim.name}`` (primitive ``{prim.node_name}``); see ``polygrad.ops.{prim.name}``."
+    return fn
+
+
+def install(ns):
+    """Put the methods on ``Tensor``: hand-written ones, then one per registry row
+    (``Primitive.methods``), then the operators. ``ns`` is ``polygrad.ops``: the namespace
+    ``__array_namespace__`` returns and ``backward(create_graph=True)`` runs the rules on."""
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Compute gradients of this tensor with respect to the graph's leaves.
+
+        >>> import polygrad
+        >>> x = polygrad.tensor(3.0, requires_grad=True)
+        >>> (x * x).backward(); x.grad
+        tensor(6.)
+        """
+        graph_backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
+                       inputs=inputs, ns=ns)
+
+    def __array_namespace__(self, api_version=None):
+        """polygrad's differentiable Array API namespace, ``polygrad.ops``."""
+        if api_version not in (None, "2022.12", "2023.12", "2024.12"):
+            raise ValueError(f"polygrad implements the Array API 2024.12 (and accepts "
+                             f"2022.12 and 2023.12); api_version={api_version!r} is not "
+                             f"supported")
+        return ns
+
+    Tensor.backward = backward
+    Tensor.__array_namespace__ = __array_namespace__
+    for name, member in vars(_Methods).items():
+        if not (name.startswith("__") and name.endswith("__")) or name in _DUNDERS:
+            setattr(Tensor, name, member)
+    for prim in list(PRIMITIVES.builtin.values()):
+        install_row(prim)
+    for dunder, name in _BINARY.items():
+        op, rop = binary(name)
+        setattr(Tensor, f"__{dunder}__", op)
+        setattr(Tensor, f"__r{dunder}__", rop)
+        setattr(Tensor, f"__i{dunder}__", _inplace_method(name, _INPLACE_OPS.get(dunder)))
+    for dunder, name in _COMPARE.items():
+        setattr(Tensor, f"__{dunder}__", binary(name)[0])
+    Tensor.__neg__ = lambda self: apply(P["negative"], self)
+    Tensor.__pos__ = lambda self: apply(P["positive"], self)
+    Tensor.__abs__ = lambda self: apply(P["abs"], self)
+    Tensor.__invert__ = lambda self: apply(P["bitwise_invert"], self)
+
+
+_DUNDERS = {"__init__", "__reduce__", "__copy__", "__deepcopy__",
+            "__getitem__", "__setitem__"}
+
+
+def install_row(prim):
+    """The methods of one registry row (hand-written ones are kept)."""
+    for name in prim.methods:
+        if prim.api == "unary":
+            method, method_ = _unary(prim)
+        elif prim.api == "binary":
+            method, method_ = binary(prim.name)[0], _inplace_method(prim.name)
+        else:
+            method, method_ = _generic(prim), None
+        if name not in vars(_Methods):
+            setattr(Tensor, name, _named(method, name, prim))
+        if method_ is not None and name + "_" not in vars(_Methods):
+            setattr(Tensor, name + "_", _named(method_, name + "_", prim))
+
+
+def _raw_operand(value, like):
+    if isinstance(value, Tensor):
+        if value._backend is not like._backend:
+            raise BackendMismatchError(
+                f"got tensors from two backends, {like.backend!r} and {value.backend!r}. Move "
+                f"one first, e.g. x.to({like.backend!r}); polygrad never moves data silently.")
+        return value._st.array
+    return value
+
+
+def _raw_key(key, like):
+    if isinstance(key, tuple):
+        return tuple(_raw_key(k, like) for k in key)
+    if isinstance(key, Tensor):
+        return _raw_operand(key, like)
+    if isinstance(key, list):
+        return like._backend.xp.asarray(key)
+    return key
+
+
+def _as_tensor_like(value, like):
+    if isinstance(value, Tensor):
+        return value
+    return creation.asarray(value, backend=like._backend)
+
+
+def _rebuild(backend_name, host, requires_grad):
+    return creation.from_numpy(host, backend=backend_name, requires_grad=requires_grad)

@@ -1,0 +1,68 @@
+"""Promotion at the Tensor's operators (``x + y``, ``x * 2.5``) and the binary torch-style
+functions: the Array API standard's rules within a kind, and torch's promotion across
+kinds (``x * mask``, ``arange(3) * 2.5``) where the standard has none.
+"""
+
+from __future__ import annotations
+
+from ..graph.engine import apply
+from ..graph.tensor import Tensor
+from ..primitives import PRIMITIVES
+
+__all__ = ["binary"]
+
+
+_COMMUTATIVE = {"add", "multiply", "bitwise_and", "bitwise_or", "bitwise_xor"}
+
+
+_KIND_RANK = {"bool": 0, "signed integer": 1, "unsigned integer": 1, "real floating": 2,
+              "complex floating": 3}
+
+
+def _promote_kinds(a, b):
+    """torch promotes across kinds (``x * mask``, ``x * arange(n)``): the operand of the higher
+    kind keeps its dtype. The standard has no cross-kind promotion (array-api-strict refuses
+    it, numpy would widen float32 to float64), so the lower operand is cast explicitly."""
+    ra, rb = _KIND_RANK[a.dtype.kind], _KIND_RANK[b.dtype.kind]
+    if ra < rb:
+        return a.astype(b.dtype), b
+    if rb < ra:
+        return a, b.astype(a.dtype)
+    return a, b
+
+
+_SCALAR_DTYPE = {int: "int64", float: "float32"}
+
+
+def _promote_scalar(t, s):
+    """torch's promotion of a Python scalar of a higher kind (``arange(3) * 2.5`` is float32,
+    not float64 as numpy has it, nor an error as the standard has it)."""
+    if type(s) is bool:
+        return t, s if t.dtype.kind == "bool" else int(s)
+    kind = t.dtype.kind
+    if kind == "bool" or (type(s) is float and kind in ("signed integer", "unsigned integer")):
+        return t.astype(_SCALAR_DTYPE[type(s)]), s
+    return t, s
+
+
+def binary(prim_name):
+    """``(op, rop)``: the operator and reflected operator for a binary registry row."""
+    prim = PRIMITIVES[prim_name]
+
+    def op(self, other):
+        if isinstance(other, Tensor):
+            if other._st.array.dtype != self._st.array.dtype:
+                self, other = _promote_kinds(self, other)
+        elif type(other) in _SCALAR_DTYPE or type(other) is bool:
+            self, other = _promote_scalar(self, other)
+        return apply(prim, self, other)
+
+    if prim_name in _COMMUTATIVE:
+        # torch records `2 * b` as mul(b, 2): the tensor comes first in next_functions (YT-2)
+        rop = op
+    else:
+        def rop(self, other):
+            if type(other) in _SCALAR_DTYPE or type(other) is bool:
+                self, other = _promote_scalar(self, other)
+            return apply(prim, other, self)
+    return op, rop
