@@ -5,7 +5,7 @@ process; polygrad's forward and backward build lazy dask graphs over it, and eac
 step computes the loss and the gradients in one pass on the cluster. The same model
 code runs on numpy with ``--backend numpy`` (for data that fits in memory).
 
-    pip install ./plugins/polygrad-dask distributed
+    pip install -e . ./plugins/polygrad-dask distributed    # from the repository root
     python examples/dask_cluster.py                       # a 2-worker LocalCluster here
     python examples/dask_cluster.py --rows 200000 --steps 5
     python examples/dask_cluster.py --scheduler tcp://HOST:8786
