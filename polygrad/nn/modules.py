@@ -581,8 +581,9 @@ class BCELoss(_Loss):
     """Binary cross entropy of probabilities; each log is clamped at -100, as torch's.
 
     Composed of differentiable ops, so its gradient is torch's ``(x - y) / (x (1 - x))``
-    wherever ``0 < x < 1``; where ``x`` is exactly 0 or 1 the clamped log passes no
-    gradient (torch's fused kernel divides by ``max(x (1 - x), 1e-12)`` there instead).
+    wherever ``0 < x < 1``. Where ``x`` is exactly 0 or 1 it is the finite derivative of
+    the clamped terms (a clamped log passes none); torch's fused kernel divides by
+    ``max(x (1 - x), 1e-12)`` there instead, so the two differ at those points.
 
     >>> import polygrad
     >>> polygrad.nn.BCELoss()(polygrad.tensor([0.5]), polygrad.tensor([1.0]))
