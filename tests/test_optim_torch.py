@@ -128,7 +128,11 @@ def test_optimizer_trains_like_torch(backend, name, kw):
         _assert_same_state(state, theirs["state"][i])
 
 
-@pytest.mark.parametrize("name,kw", SCHEDULERS, ids=[f"{n}-{kw}" for n, kw in SCHEDULERS])
+SCHEDULER_IDS = [f"{n}-{i}" for i, (n, _) in enumerate(SCHEDULERS)]   # no lambda reprs:
+                                                                       # xdist needs stable ids
+
+
+@pytest.mark.parametrize("name,kw", SCHEDULERS, ids=SCHEDULER_IDS)
 def test_scheduler_rates_and_training_match_torch(backend, name, kw):
     (model, opt, sched, ours), (tmodel, topt, tsched, theirs) = _both(
         backend, "SGD", dict(lr=0.1, momentum=0.5), name, kw)
