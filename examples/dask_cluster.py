@@ -2,8 +2,9 @@
 
 The data is generated on the workers, in many chunks, and never comes to this
 process; polygrad's forward and backward build lazy dask graphs over it, and each
-step computes the loss and the gradients in one pass on the cluster. The same model
-code runs on numpy with ``--backend numpy`` (for data that fits in memory).
+step computes the loss and the gradients in one pass on the cluster. The model code
+(``train``) names no backend: it takes the data's, so on a numpy array that fits in
+memory the same function runs on polygrad's numpy backend.
 
     pip install -e . ./plugins/polygrad-dask distributed    # from the repository root
     python examples/dask_cluster.py                       # a 2-worker LocalCluster here
