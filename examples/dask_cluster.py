@@ -75,6 +75,12 @@ def train(X, y, args):
 
 def main(argv=None):
     args = parse_args(argv)
+    import importlib.util
+    missing = [m for m in ("dask", "distributed", "polygrad_dask")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SystemExit(f"this example needs {', '.join(missing)}; from the repository root: "
+                         "pip install -e . ./plugins/polygrad-dask distributed")
     from distributed import Client, LocalCluster
     if args.scheduler:
         client = Client(args.scheduler)

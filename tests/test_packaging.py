@@ -320,3 +320,25 @@ def test_wheel_numpy_backend_stays_essential_under_the_new_name(installed):
                env=_clean_env(POLYGRAD_DISABLE_PLUGINS="numpy")).stdout
     numpy_row = next(r for r in json.loads(out) if r["name"] == "numpy")
     assert numpy_row["status"] == "loaded", numpy_row
+
+
+# --- examples say what to install instead of crashing on an import ---------------------------
+
+@pytest.mark.parametrize("example, needs", [
+    ("autograd_fundamentals.py", "matplotlib"),
+    ("differentiate_scipy.py", "scipy"),
+    ("dask_cluster.py", "distributed"),
+])
+def test_examples_name_what_to_install_when_a_library_is_missing(example, needs):
+    blocked = ("matplotlib", "scipy", "torch", "distributed")
+    code = ("import runpy, sys\n"
+            f"for m in {blocked!r}: sys.modules[m] = None     # as if not installed\n"
+            f"sys.argv = [{example!r}]\n"
+            f"runpy.run_path({str(ROOT / 'examples' / example)!r}, run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env=_clean_env())
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert needs in proc.stderr and "pip install" in proc.stderr, proc.stderr
+    if example != "dask_cluster.py":
+        assert "'.[examples]'" in proc.stderr
+        assert "examples" in _pyproject()["project"]["optional-dependencies"]
