@@ -7,7 +7,7 @@ calling process: ``num_workers`` is accepted and ignored.
 
 from .dataloader import DataLoader, default_collate, default_convert
 from .dataset import Dataset, Subset, TensorDataset
-from .sampler import (BatchSampler, Generator, RandomSampler, Sampler, SequentialSampler)
+from .sampler import BatchSampler, Generator, RandomSampler, Sampler, SequentialSampler
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "default_collate",
            "default_convert", "Sampler", "SequentialSampler", "RandomSampler", "BatchSampler",
