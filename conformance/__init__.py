@@ -1,6 +1,7 @@
 """polygrad's conformance suite (installed as ``polygrad_conformance``): every tutorial
-scenario of SCENARIOS.md and every primitive, on every requested backend, compared with a
-float64 reference, finite differences, torch.autograd and the other backends.
+scenario of SCENARIOS.md (shipped beside this file) and every primitive, on every requested
+backend, compared with a float64 reference, finite differences, torch.autograd and the
+other backends.
 
 Three front ends share one engine (``runner``): the CLI (``python -m polygrad conformance``),
 the pytest plugin (``pytest --pyargs polygrad_conformance --polygrad-backend=NAME``) and

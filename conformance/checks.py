@@ -16,6 +16,8 @@ import warnings
 
 import numpy as np
 
+import polygrad
+
 __all__ = ["TOLERANCES", "FD", "tolerance", "Recorder", "CheckFailed", "compare", "to_host"]
 
 #: per check kind and dtype; ``cross`` compares two backends that may each be ``tol``
@@ -59,15 +61,13 @@ def to_host(value):
         return None
     if isinstance(value, (tuple, list)):             # nonzero, unique_* and their namedtuples
         return [to_host(v) for v in value]
-    backend = getattr(value, "_backend", None)
-    if backend is not None and hasattr(value, "_st"):       # a polygrad Tensor
-        return np.asarray(backend.to_numpy(value._st.array))
+    if isinstance(value, polygrad.Tensor):         # force: whether or not it requires grad
+        return np.asarray(value.numpy(force=True))
     mod = type(value).__module__.split(".")[0]
     if mod == "torch":
         return value.detach().numpy(force=True).copy()   # force: conj/neg views, ZeroTensors
     if hasattr(value, "shape") and mod not in ("numpy",):
-        from polygrad.plugins import owner_of
-        owner = owner_of(value)
+        owner = polygrad.plugins.owner_of(value)
         if owner is not None:
             return np.asarray(owner.to_numpy(value))
     return np.asarray(value)

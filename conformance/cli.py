@@ -1,10 +1,11 @@
 """``python -m polygrad conformance`` (and ``polygrad conformance``): run the suite from a shell.
 
-Options: ``--backend NAME`` (repeatable; default every installed backend), ``--device``,
-``--dtype`` (repeatable), ``--case ID`` (repeatable), ``--json/--markdown/--html PATH``.
-It shows a progress bar while it runs (rich, when installed), prints the Markdown matrix,
-appends it to ``$GITHUB_STEP_SUMMARY`` when that is set, and exits 0 only when nothing
-failed. This module owns argument parsing and output; the checks live in ``runner``.
+Options (declared once, in ``options``, with the pytest plugin's): ``--backend NAME``
+(repeatable; default every installed backend), ``--device``, ``--dtype``, ``--case ID``
+(repeatable), ``--json/--markdown/--html PATH``, ``--allow-empty``. It shows a progress
+bar while it runs (rich, when installed), prints the Markdown matrix, appends it to
+``$GITHUB_STEP_SUMMARY`` when that is set, and exits 0 only when nothing failed and
+something was tested. This module owns output; the checks live in ``runner``.
 """
 
 from __future__ import annotations
@@ -13,26 +14,15 @@ import argparse
 import os
 import sys
 
+from .options import add_cli_arguments
+
 
 def _parser():
     p = argparse.ArgumentParser(
         prog="polygrad conformance",
         description="Run polygrad's conformance suite: every tutorial scenario and every "
                     "primitive on each backend, gradients compared.")
-    p.add_argument("--backend", action="append", metavar="NAME",
-                   help="backend to test (repeatable; default: every installed backend)")
-    p.add_argument("--device", action="append", metavar="DEVICE",
-                   help="device such as cpu or cuda:0 (repeatable; default: every device)")
-    p.add_argument("--dtype", action="append", choices=("float32", "float64"),
-                   help="dtype (repeatable; default: float32 and float64)")
-    p.add_argument("--case", action="append", metavar="ID",
-                   help="only this case, e.g. QS-1 or op:sin (repeatable)")
-    p.add_argument("--json", metavar="PATH", help="write the JSON report here")
-    p.add_argument("--markdown", metavar="PATH", help="write the Markdown report here")
-    p.add_argument("--html", metavar="PATH", help="write the HTML report here")
-    p.add_argument("--readme", metavar="PATH",
-                   help="replace the matrix between the conformance markers of this README")
-    p.add_argument("--quiet", action="store_true", help="print only the summary")
+    add_cli_arguments(p)
     return p
 
 
@@ -94,8 +84,13 @@ def update_readme(path, report):
         f.write(head + README_START + "\n" + readme_section(report) + "\n" + README_END + tail)
 
 
+#: the exit status of a run that tested nothing it was asked to (pytest's "no tests collected")
+NOTHING_TESTED = 5
+
+
 def main(argv=None):
-    """Entry point; returns the exit status (0: nothing failed, 1: failures, 2: bad usage)."""
+    """Entry point; returns the exit status: 0 nothing failed, 1 failures, 2 bad usage,
+    5 nothing tested (a requested backend or case that ran no check; see ``--allow-empty``)."""
     args = _parser().parse_args(argv)
     import time
 
@@ -141,11 +136,24 @@ def main(argv=None):
         print(md)
     else:
         print(repr(report))
+        for line in report.skip_lines():
+            print(line)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as f:
             f.write(md + "\n")
-    return 0 if report.ok else 1
+    if not report.ok:
+        return 1
+    untested = session.untested(records, checks)
+    if untested:
+        word = "tested less than asked" if args.allow_empty else "nothing tested"
+        for line in untested:
+            print(f"polygrad conformance: {word}: {line}", file=sys.stderr)
+        if not args.allow_empty:
+            print("polygrad conformance: pass --allow-empty if that is what you mean",
+                  file=sys.stderr)
+            return NOTHING_TESTED
+    return 0
 
 
 if __name__ == "__main__":

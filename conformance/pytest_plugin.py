@@ -14,29 +14,18 @@ from __future__ import annotations
 import json
 import os
 
+from .options import add_pytest_options, option_values
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_OPTIONS = ("polygrad_backend", "polygrad_device", "polygrad_dtype", "polygrad_case",
-            "polygrad_json", "polygrad_markdown", "polygrad_html")
 _KEY = "polygrad_conformance"
 
 
 def pytest_addoption(parser):
-    group = parser.getgroup("polygrad", "polygrad conformance suite")
-    group.addoption("--polygrad-backend", action="append", metavar="NAME",
-                    help="backend to run the conformance suite on (repeatable; default: all)")
-    group.addoption("--polygrad-device", action="append", metavar="DEVICE",
-                    help="device (repeatable; default: every device of each backend)")
-    group.addoption("--polygrad-dtype", action="append", choices=("float32", "float64"),
-                    help="dtype (repeatable; default: float32 and float64)")
-    group.addoption("--polygrad-case", action="append", metavar="ID",
-                    help="only this case, e.g. QS-1 or op:sin (repeatable)")
-    group.addoption("--polygrad-json", metavar="PATH", help="write the JSON report here")
-    group.addoption("--polygrad-markdown", metavar="PATH", help="write the Markdown report")
-    group.addoption("--polygrad-html", metavar="PATH", help="write the HTML report here")
+    add_pytest_options(parser.getgroup("polygrad", "polygrad conformance suite"))
 
 
 def _wanted(config):
-    if any(config.getoption(o, None) for o in _OPTIONS):
+    if any(option_values(config).values()):
         return True
     for arg in config.invocation_params.args:
         arg = str(arg)
@@ -71,13 +60,15 @@ class _Active:
 
     def _session(self):
         if self.session is None:
-            from .runner import Session
-            from polygrad import UnknownBackendError
             import pytest
-            opt = self.config.getoption
+
+            from polygrad import UnknownBackendError
+
+            from .runner import Session
+            opt = option_values(self.config)
             try:
-                self.session = Session(opt("polygrad_backend"), devices=opt("polygrad_device"),
-                                       dtypes=opt("polygrad_dtype"), cases=opt("polygrad_case"))
+                self.session = Session(opt["backend"], devices=opt["device"],
+                                       dtypes=opt["dtype"], cases=opt["case"])
             except (UnknownBackendError, ValueError) as exc:
                 raise pytest.UsageError(f"polygrad conformance: {exc}") from None
         return self.session
@@ -131,11 +122,15 @@ class _Active:
                 self.records.append(json.loads(value))
 
     def pytest_sessionfinish(self, session, exitstatus):
-        if hasattr(self.config, "workerinput") or not self.records:
+        if hasattr(self.config, "workerinput"):
             return
-        paths = [self.config.getoption(o) for o in
-                 ("polygrad_json", "polygrad_markdown", "polygrad_html")]
-        if not any(paths):
+        import pytest
+        opt = option_values(self.config)
+        self.untested = self._session().untested(self.records)
+        if self.untested and not opt["allow_empty"] and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+        paths = [opt["json"], opt["markdown"], opt["html"]]
+        if not self.records or not any(paths):
             return
         import time
 
@@ -147,3 +142,24 @@ class _Active:
                                        report.write_html)):
             if path:
                 write(path)
+
+    def pytest_terminal_summary(self, terminalreporter):
+        """Skips counted by reason, and what the run did not test (which fails it)."""
+        if hasattr(self.config, "workerinput"):
+            return
+        from collections import Counter
+        skips = Counter((r["backend"], r["reason"]) for r in self.records
+                        if r["outcome"] == "skip")
+        untested = getattr(self, "untested", [])
+        if not skips and not untested:
+            return
+        tr = terminalreporter
+        tr.section("polygrad conformance")
+        for (backend, reason), n in skips.most_common():
+            tr.write_line(f"{backend}: {n} skipped: {reason}")
+        allow = option_values(self.config)["allow_empty"]
+        word = "tested less than asked" if allow else "nothing tested"
+        for line in untested:
+            tr.write_line(f"{word}: {line}", red=not allow)
+        if untested and not allow:
+            tr.write_line("pass --polygrad-allow-empty if that is what you mean")

@@ -38,9 +38,11 @@ def load_schema():
 
 
 def _backend_meta(name):
-    from polygrad.plugins import _host, get_backend
+    from polygrad.plugins import describe, get_backend
     b = get_backend(name)
-    st = _host.status.get(b._plugin)
+    # the plugin listing's row of this backend (rows of plugins without backends have no
+    # "unsupported"); none for a backend copy that was never registered
+    row = next((r for r in describe() if r["name"] == name and "unsupported" in r), {})
     reason = b.unavailable_reason()
     info = {}
     if reason is None and b.info is not None:
@@ -48,8 +50,9 @@ def _backend_meta(name):
             info = {k: str(v) for k, v in b.info().items()}
         except Exception as exc:  # noqa: BLE001 - a broken info() must not lose the report
             info = {"error": f"{type(exc).__name__}: {exc}"}
-    return {"name": b.name, "plugin": b._plugin, "distribution": st.distribution if st else "",
-            "version": st.version if st else "", "module": b.module,
+    return {"name": b.name, "plugin": row.get("plugin", ""),
+            "distribution": row.get("distribution", ""), "version": row.get("version", ""),
+            "module": b.module,
             "status": "available" if reason is None else f"unavailable: {reason}",
             "devices": list(b.devices()) if reason is None else [],
             "dtypes": list(b.dtypes), "unsupported": dict(b.unsupported),
@@ -77,7 +80,10 @@ def build(backends, records, *, started, duration_s, command=""):
                          "worst_id": worst["id"] if worst else None,
                          # how close the passing checks come to their tolerance
                          "worst_pass_tol_ratio": passing["tol_ratio"] if passing else None,
-                         "worst_pass_id": passing["id"] if passing else None}
+                         "worst_pass_id": passing["id"] if passing else None,
+                         # skipped checks counted by reason, most frequent first
+                         "skips": dict(Counter(r["reason"] for r in mine
+                                               if r["outcome"] == "skip").most_common())}
     return {
         "schema": SCHEMA, "suite_version": SUITE_VERSION, "polygrad_version": polygrad.__version__,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -145,6 +151,16 @@ class Report:
                  f"{sum(s['counts'][o] for o in FAILING)} failing"
                  for b, s in self.data["summary"].items()]
         return f"<Report {'ok' if self.ok else 'FAILED'}; {'; '.join(parts)}>"
+
+    def skip_lines(self):
+        """One line per backend and skip reason: how many checks skipped, and why.
+
+        >>> import polygrad_conformance as pc
+        >>> pc.run("numpy", cases=["op:sin"], dtypes=["float32"]).skip_lines()[0]
+        'numpy: 1 skipped: finite differences run in float64 only (eps=1e-6 is below float32 resolution)'
+        """
+        return [f"{b}: {n} skipped: {reason}" for b, s in self.data["summary"].items()
+                for reason, n in s.get("skips", {}).items()]
 
     def _repr_markdown_(self):      # notebooks show the matrix
         return self.markdown()
@@ -270,6 +286,12 @@ def render_markdown(data):
                    + f" | {_ratio(s['worst_tol_ratio'])} ({s['worst_id'] or '-'}) | "
                    f"{_ratio(s.get('worst_pass_tol_ratio'))} ({s.get('worst_pass_id') or '-'}) |")
     out.append("")
+    skips = [(name, reason, n) for name, s in data["summary"].items()
+             for reason, n in s.get("skips", {}).items()]
+    if skips:
+        out += ["## Skips by reason", "", "| backend | skipped | reason |", "|---|---|---|"]
+        out += [f"| {name} | {n} | {_short(reason, 300)} |" for name, reason, n in skips]
+        out.append("")
     bad = [r for r in data["results"] if r["outcome"] in FAILING]
     stale = [r for r in bad if r["outcome"] in ("xpass", "xpass-unsupported")]
     pl = [r for r in data["results"] if r["kind"] == "plugin"]

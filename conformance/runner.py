@@ -20,12 +20,11 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import importlib.util
-import json
-import subprocess
-import sys
 import time
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import Callable
 
 import numpy as np
@@ -89,6 +88,7 @@ class Session:
         registered = backend_names(usable=False)
         installed = [n for n in registered if get_backend(n).installed()]
         names = list(backends) if backends else installed
+        self.requested = bool(backends)         # named by the user: each must run a check
         self.not_installed = [] if backends else [n for n in registered if n not in installed]
         self.backends = [get_backend(n) for n in dict.fromkeys(names)]   # unknown: clear error
         self.devices = list(devices) if devices else None
@@ -212,9 +212,49 @@ class Session:
                            lambda: self._fused(name, kind, b, dev, dt))
 
     def _import_check(self, b):
+        skip = None
+        if not b.installed():
+            skip = f"{b.module!r} is not installed: no import of it to measure"
         return Check(id=f"plugin:import/lazy-{b.name}-any-any", case="plugin:import",
                      kind="plugin", check="lazy", backend=b.name, device="any", dtype="any",
-                     fn=lambda: self._plugin_import(b))
+                     fn=lambda: self._plugin_import(b), skip=skip)
+
+    # -- did the run test anything ----------------------------------------------------------
+    def untested(self, records, checks=None):
+        """Why this run tested less than it was asked to, one line each; [] when it did.
+
+        A ``case`` that matches no check, a requested backend whose checks all skipped (not
+        installed, unavailable, no such device), or a run in which nothing ran at all.
+        Backends picked by default may skip whole (a GPU backend without a GPU), as long as
+        another one ran. ``records`` are ``execute``'s results.
+        """
+        checks = self.checks() if checks is None else checks
+        problems = []
+        if self.cases:
+            listed = {c.case for c in checks}
+            problems += [f"case {c!r} matches nothing (case ids look like QS-1, op:sin, "
+                         f"fused:softmax, plugin:import)" for c in sorted(self.cases - listed)]
+        ran_any = False
+        for b in self.backends:
+            mine = [r for r in records if r["backend"] == b.name]
+            # the laziness check runs whatever the device: it alone does not test a backend,
+            # unless it is all that was selected
+            tests = [r for r in mine if r["kind"] != "plugin"] or mine
+            if any(r["outcome"] != "skip" for r in tests):
+                ran_any = True
+                continue
+            if not self.requested:
+                continue
+            if not tests:
+                problems.append(f"backend {b.name!r} ran no check: none was selected")
+                continue
+            reasons = Counter(r["reason"] for r in tests)
+            why = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(3))
+            problems.append(f"backend {b.name!r} ran no check: all {len(tests)} skipped ({why})")
+        if not ran_any and not problems:
+            problems.append("no check ran" + (f" on {', '.join(b.name for b in self.backends)}"
+                                              if self.backends else ": no backend"))
+        return problems
 
     def _others(self, b, dt):
         return [o for o in self.backends if o is not b and o.unavailable_reason() is None
@@ -340,6 +380,7 @@ class Session:
                                  grad_outputs=pg.from_numpy(u_arr, backend=b, device=dev),
                                  create_graph=case.second_order, allow_unused=True)
         res["vjp"] = [_grad_or_zero(g, host[i]) for g, i in zip(grads, wrt)]
+        res["grad_backends"] = sorted({g.backend for g in grads if g is not None})
         res["u"] = u
         if case.second_order:
             ws = [_direction(f"op:{name}/w{i}", host[i].shape, in_dtype) for i in wrt]
@@ -357,20 +398,19 @@ class Session:
         return res
 
     def _forward_mode(self, case, b, dev, dt, xs, wrt, tangents):
-        from polygrad.graph import engine
+        """(value, tangent) of the case in forward mode, both on the host."""
+        import polygrad.autograd.forward_ad as fwAD
         pg = self.polygrad
-        state = engine.forward_ad_state
-        state.level += 1
-        try:
+        xs = list(xs)
+        # torch's rule, kept by polygrad: one level at a time, so a level the caller opened
+        # makes this raise, rather than mix its tangents with ours
+        with fwAD.dual_level():
             for i, t in zip(wrt, tangents):
-                xs[i]._tangent = pg.from_numpy(t.astype(dt), backend=b, device=dev)
+                xs[i] = fwAD.make_dual(xs[i], pg.from_numpy(t.astype(dt), backend=b, device=dev))
             with pg.use_backend(b):
                 out = case.run(pg.ops, *xs)
-        finally:
-            state.level -= 1
-            for i in wrt:
-                xs[i]._tangent = None
-        return out, getattr(out, "_tangent", None)
+            tangent = fwAD.unpack_dual(out).tangent
+            return to_host(out), None if tangent is None else to_host(tangent)
 
     def _ref_op(self, name, dt):
         from polygrad.plugins import get_backend
@@ -391,8 +431,12 @@ class Session:
 
     def _op_vjp(self, name, b, dev, dt):
         got = self.op_run(name, b, dev, dt)
-        return self._close_runs(Recorder(**tolerance("vjp", dt)), got, self._ref_op(name, dt),
-                                keys=("vjp",))
+        rec = self._close_runs(Recorder(**tolerance("vjp", dt)), got, self._ref_op(name, dt),
+                               keys=("vjp",))
+        rec.true(set(got["grad_backends"]) <= {b.name},
+                 f"gradients are on backend(s) {got['grad_backends']}, not on the inputs' "
+                 f"backend {b.name!r}")
+        return rec
 
     def _op_grad2(self, name, b, dev, dt):
         """Second order through create_graph against the reference's."""
@@ -414,7 +458,7 @@ class Session:
         if jt is None:
             rec.fail("forward mode produced no tangent (the JVP rule returned None)")
             return rec
-        lhs = np.sum(np.real(to_host(jt)) * run["u"])      # real cotangent: Re<J t, u>
+        lhs = np.sum(np.real(jt) * run["u"])      # real cotangent: Re<J t, u>
         rhs = sum(np.sum(t * v.astype(np.float64)) for t, v in zip(ts, run["vjp"]))
         rec.close("<J t, u> vs <t, J^T u>", np.float64(lhs), np.float64(rhs))
         return rec
@@ -501,14 +545,17 @@ class Session:
         return rec
 
     def _op_unsupported(self, name, b, dev, dt):
-        """A declared-unsupported op must raise UnsupportedOperation naming backend and op."""
+        """A declared-unsupported op must raise UnsupportedOperation naming the backend and
+        the op, or the declared-unsupported op the case reached first (``linalg.logabsdet``'s
+        case runs ``slogdet``, whose sign is ``linalg.slogdet``)."""
         from polygrad import UnsupportedOperation
         host = self._host_inputs(name, dt)
         try:
             self._evaluate(name, b, dev, dt, host, dt)
         except UnsupportedOperation as exc:
             msg = str(exc)
-            if b.name not in msg or name not in msg:
+            declared = [op for op in b.unsupported if op == name or f"'{op}'" in msg]
+            if b.name not in msg or not any(op in msg for op in declared):
                 raise CheckFailed(f"UnsupportedOperation does not name backend {b.name!r} and "
                                   f"op {name!r}: {msg}") from exc
             return self._lifted(name, b, dev, dt, host)
@@ -543,27 +590,18 @@ class Session:
         return self._close_runs(Recorder(**tolerance(kind, dt)), got, ref, keys=(kind,))
 
     def _plugin_import(self, b):
-        """Importing a backend's plugin module must not import its array library."""
-        from polygrad.plugins import _host
+        """Importing a backend's plugin must not import its array library: polygrad's own
+        check (``polygrad.plugins.check_import_is_light``), run on the plugin's entry point."""
+        from polygrad.plugins import check_import_is_light, describe
+        plugin = next((row["plugin"] for row in describe()
+                       if row["name"] == b.name and "unsupported" in row), None)
+        if plugin is None or not entry_points(group="polygrad", name=plugin):
+            raise _Skip(f"backend {b.name!r} was registered in-process, not from an entry point "
+                        f"in the 'polygrad' group")
         rec = Recorder(0.0, 0.0)
-        plugin = _host.pm.get_plugin(b._plugin) if _host.pm is not None else None
-        module = getattr(plugin, "__name__", None)
-        if not isinstance(plugin, type(sys)) or module is None:
-            raise _Skip(f"backend {b.name!r} was registered in-process, not from a module")
-        top = b.module.split(".")[0]
-        code = ("import json, sys, importlib; import polygrad; base = %r in sys.modules; "
-                "importlib.import_module(%r); print(json.dumps([base, %r in sys.modules]))"
-                % (top, module, top))
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=120)
-        if proc.returncode != 0:
-            rec.fail(f"importing plugin module {module!r} failed: {proc.stderr.strip()[-400:]}")
-            return rec
-        base, after = json.loads(proc.stdout.strip().splitlines()[-1])
-        if base:
-            raise _Skip(f"'import polygrad' already imports {top!r}; nothing to measure")
-        rec.true(not after, f"plugin {b._plugin!r} imports {b.module!r} at import time; move "
-                            f"the import into Backend.load")
+        problem = check_import_is_light(plugin)
+        if problem is not None:
+            rec.fail(problem)
         return rec
 
 
@@ -623,8 +661,12 @@ def _known(check):
 
 
 def _load_tables():
-    """Every primitive the installation defines, so each gets its checks."""
-    import polygrad.primitives  # noqa: F401  (every built-in row; plugins' on discovery)
+    """Every primitive the installation defines, so each gets its checks.
+
+    ``import polygrad`` registers the core table; moving between backends (``to``) and the
+    nn primitives are registered when their modules are first imported.
+    """
+    import polygrad.transfer  # noqa: F401
     try:
         import polygrad.nn.functional  # noqa: F401
     except ImportError:

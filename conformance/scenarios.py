@@ -1,40 +1,53 @@
-"""The tutorial scenarios of SCENARIOS.md, one function per id, written against the torch API.
+"""The tutorial scenarios of conformance/SCENARIOS.md, one function per id, written against
+the torch API.
 
 Each function receives ``T`` (``polygrad`` on the backend under test, or real ``torch``
 as the oracle) and a ``Ctx`` with the dtype, device, identical host inputs (``ctx.normal``,
 ``ctx.uniform``, moved with ``ctx.make``) and a recorder for the tutorial's own claims
 (closed forms, node names, errors). It returns the tensors to compare across backends,
-against the float64 reference and against torch. This module owns the scenario code
-and the id list (kept here so third parties need no checkout of SCENARIOS.md); the
-checks that run them live in ``runner``.
+against the float64 reference and against torch. This module owns the scenario code;
+the id list is read from SCENARIOS.md, shipped in this package (the spec: what each
+scenario runs and what must hold). The checks that run them live in ``runner``.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
+from importlib import resources
 
 import numpy as np
 
 from .checks import to_host
 
-#: (id, short title, tutorial seed file) in SCENARIOS.md order
-SCENARIO_IDS = [
-    ("QS-1", "one-layer net", "001"), ("QS-2", "requires_grad_", "001"),
-    ("QS-3", "no_grad / detach", "001"), ("QS-4", "backward once", "001"),
-    ("QS-5", "Jacobian product", "001"), ("QS-6", "implicit scalar seed", "001"),
-    ("QS-7", "dynamic graph", "001"),
-    ("YT-1", "sin chain", "000"), ("YT-2", "graph walk", "000"),
-    ("YT-3", "leaf-only grads", "000"), ("YT-4", "plotting", "000"),
-    ("YT-5", "TinyModel", "000"), ("YT-6", "accumulation", "000"),
-    ("YT-7", "requires_grad toggle", "000"), ("YT-8", "no_grad context", "000"),
-    ("YT-9", "decorators", "000"), ("YT-10", "detach", "000"),
-    ("YT-11", "in-place on leaf", "000"), ("YT-12", "profiler", "000"),
-    ("YT-13", "vector backward", "000"), ("YT-14", "jacobian", "000"),
-    ("YT-15", "hessian, vjp, jvp, hvp, vhp", "000"),
-    ("BZ-1", "Variable", "003"), ("BZ-2", "doubling loop", "003"),
-]
+
+def read_scenario_ids(text=None):
+    """``(id, short title, tutorial seed file)`` of each row of SCENARIOS.md, in its order.
+
+    ``text`` defaults to the SCENARIOS.md shipped in this package. A row is a table line
+    ``| QS-1 one-layer net | ...``; its seed file is the first one its section heading
+    names (``## Quickstart tutorial (seeds 001 / 004)``).
+
+    >>> read_scenario_ids()[0]
+    ('QS-1', 'one-layer net', '001')
+    """
+    if text is None:
+        text = resources.files(__package__).joinpath("SCENARIOS.md").read_text(encoding="utf-8")
+    ids, seed = [], ""
+    for line in text.splitlines():
+        heading = re.match(r"^## .*\bseeds? (\d{3})", line)
+        if heading:
+            seed = heading.group(1)
+        row = re.match(r"^\| ((?:QS|YT|BZ)-\d+) ([^|]*?) \|", line)
+        if row:
+            ids.append((row.group(1), row.group(2), seed))
+    return ids
+
+
+#: (id, short title, tutorial seed file), read from SCENARIOS.md (shipped in this package)
+SCENARIO_IDS = read_scenario_ids()
 
 SCENARIOS = {}      # id -> function(T, ctx) -> dict of tensors
 

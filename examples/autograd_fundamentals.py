@@ -18,7 +18,11 @@ import argparse
 import os
 import tempfile
 
-import matplotlib
+try:
+    import matplotlib
+except ImportError:           # not a polygrad dependency: the tutorial's plots need it
+    raise SystemExit("this example draws the tutorial's plots with matplotlib: "
+                     "pip install matplotlib (or, from the checkout, pip install '.[examples]')") from None
 
 matplotlib.use("Agg")      # files, not windows: this runs in terminals and CI
 

@@ -2,10 +2,11 @@
 
 The data is generated on the workers, in many chunks, and never comes to this
 process; polygrad's forward and backward build lazy dask graphs over it, and each
-step computes the loss and the gradients in one pass on the cluster. The same model
-code runs on numpy with ``--backend numpy`` (for data that fits in memory).
+step computes the loss and the gradients in one pass on the cluster. The model code
+(``train``) names no backend: it takes the data's, so on a numpy array that fits in
+memory the same function runs on polygrad's numpy backend.
 
-    pip install ./plugins/polygrad-dask distributed
+    pip install -e . ./plugins/polygrad-dask distributed    # from the repository root
     python examples/dask_cluster.py                       # a 2-worker LocalCluster here
     python examples/dask_cluster.py --rows 200000 --steps 5
     python examples/dask_cluster.py --scheduler tcp://HOST:8786
@@ -74,6 +75,12 @@ def train(X, y, args):
 
 def main(argv=None):
     args = parse_args(argv)
+    import importlib.util
+    missing = [m for m in ("dask", "distributed", "polygrad_dask")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SystemExit(f"this example needs {', '.join(missing)}; from the repository root: "
+                         "pip install -e . ./plugins/polygrad-dask distributed")
     from distributed import Client, LocalCluster
     if args.scheduler:
         client = Client(args.scheduler)

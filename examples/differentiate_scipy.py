@@ -12,6 +12,13 @@ import os
 
 os.environ["SCIPY_ARRAY_API"] = "1"      # before scipy is imported
 
+import importlib.util  # noqa: E402
+
+_missing = [m for m in ("scipy", "torch") if importlib.util.find_spec(m) is None]
+if _missing:                  # scipy is differentiated, torch is the reference
+    raise SystemExit(f"this example needs {' and '.join(_missing)}: pip install "
+                     f"{' '.join(_missing)} (or, from the checkout, pip install '.[examples]')")
+
 import numpy as np  # noqa: E402
 import scipy.special  # noqa: E402
 import scipy.stats  # noqa: E402

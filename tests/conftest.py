@@ -2,12 +2,27 @@
 
 Third-party plugins installed in the environment (plugins/polygrad-strict, -dask)
 must not leak into these tests; tests that need them opt in explicitly.
+
+Hypothesis runs under the ``ci`` profile when the ``CI`` variable is set (reproducible:
+derandomized, no example database) and under ``dev`` otherwise; neither has a deadline,
+so a loaded machine cannot fail a test by being slow. ``--hypothesis-profile`` overrides.
 """
 
 import importlib.util
 import os
 
 import pytest
+
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:          # hypothesis is a test dependency; without it its tests skip
+    settings = None
+else:
+    settings.register_profile("ci", deadline=None, derandomize=True, database=None,
+                              print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("ci" if os.environ.get("CI", "").lower() not in ("", "0", "false")
+                          else "dev")
 
 
 def pytest_configure(config):
@@ -29,3 +44,13 @@ def backend(request):
     import polygrad
     with polygrad.use_backend(request.param):
         yield request.param
+
+
+def pytest_collection_modifyitems(config, items):
+    # tests/test_cupy.py's GPU tests carry its `needs_gpu` skipif ("cupy backend: <why>");
+    # tests/test_cuda.py is marked as a whole. `-m gpu` selects them, `-m "not gpu"` drops them.
+    gpu = pytest.mark.gpu
+    for item in items:
+        if any(m.name == "skipif" and str(m.kwargs.get("reason", "")).startswith("cupy backend:")
+               for m in item.iter_markers()):
+            item.add_marker(gpu)

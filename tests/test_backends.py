@@ -155,7 +155,7 @@ def test_plugins_listing_cli_json():
                            "sys.exit(main(['plugins', '--json']))"))
     by_name = {r["name"]: r for r in rows}
     assert by_name["numpy"]["status"] == "loaded"
-    assert by_name["numpy"]["distribution"] == "polygrad"
+    assert by_name["numpy"]["distribution"] == "polygrad-xp"
     assert "float64" in by_name["numpy"]["dtypes"] and by_name["numpy"]["devices"] == ["cpu"]
 
 

@@ -29,8 +29,12 @@ from polygrad_conformance.report import load_schema
 from polygrad_conformance.runner import Session, execute
 from polygrad_conformance.scenarios import SCENARIOS
 
-SCENARIOS_MD = Path(os.environ.get("POLYGRAD_SCENARIOS_MD",
-                                   Path(__file__).resolve().parents[2] / "shared" / "SCENARIOS.md"))
+ROOT = Path(__file__).resolve().parents[1]
+#: the spec the suite implements, in the repository beside the suite (shipped in the package)
+SCENARIOS_MD = ROOT / "conformance" / "SCENARIOS.md"
+#: the shared copy it is kept in sync with, outside the repository
+SHARED_SCENARIOS_MD = Path(os.environ.get("POLYGRAD_SCENARIOS_MD",
+                                          ROOT.parent / "shared" / "SCENARIOS.md"))
 
 
 @contextlib.contextmanager
@@ -60,10 +64,26 @@ def outcomes(backends, cases, dtypes=("float64",), **kw):
 def test_every_scenarios_md_id_has_a_case_in_order():
     ids = [sid for sid, _, _ in SCENARIO_IDS]
     assert list(SCENARIOS) == ids, "scenario functions out of SCENARIOS.md order"
-    if SCENARIOS_MD.exists():     # the checkout's SCENARIOS.md; third parties use the list
-        documented = re.findall(r"^\| ((?:QS|YT|BZ)-\d+) ", SCENARIOS_MD.read_text(), re.M)
-        assert documented == ids
-    assert len(ids) == 24
+    # the suite reads the ids from the copy it ships; every id row of the file is one
+    documented = re.findall(r"^\| ((?:QS|YT|BZ)-\d+) ", SCENARIOS_MD.read_text(), re.M)
+    assert documented == ids and len(ids) == 24
+    assert SCENARIO_IDS[0] == ("QS-1", "one-layer net", "001")
+    assert SCENARIO_IDS[-1] == ("BZ-2", "doubling loop", "003")
+
+
+def test_the_shipped_scenarios_md_is_the_shared_one():
+    if not SHARED_SCENARIOS_MD.exists():
+        pytest.skip(f"no shared SCENARIOS.md at {SHARED_SCENARIOS_MD} to compare with (set "
+                    f"POLYGRAD_SCENARIOS_MD to its path)")
+    assert SCENARIOS_MD.read_bytes() == SHARED_SCENARIOS_MD.read_bytes(), (
+        f"{SCENARIOS_MD} differs from {SHARED_SCENARIOS_MD}: copy the spec over and update "
+        f"the scenarios that changed")
+
+
+def test_the_shipped_scenarios_md_is_what_the_package_reads():
+    from importlib import resources
+    shipped = resources.files("polygrad_conformance").joinpath("SCENARIOS.md").read_bytes()
+    assert shipped == SCENARIOS_MD.read_bytes()
 
 
 def test_every_primitive_has_a_case():
@@ -206,25 +226,47 @@ def test_unknown_backend_is_a_clear_error():
         Session(["nosuch"])
 
 
+EAGER_PLUGIN = """
+import dataclasses
+
+import wave     # the backend's "array library": a stdlib module polygrad never imports
+
+import polygrad
+from polygrad_backends.numpy_backend import backend as numpy_backend
+
+backend = dataclasses.replace(numpy_backend, name="eagernp", module="wave")
+
+
+@polygrad.hookimpl
+def register_backends(register):
+    register(backend)
+"""
+
+
 def test_plugin_import_check_flags_an_eager_import(tmp_path, monkeypatch):
-    mod = tmp_path / "eager_plugin.py"
-    mod.write_text("import wave\nimport polygrad\n")   # wave: a stdlib module polygrad never imports
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    sys.path.insert(0, str(tmp_path))
+    """An installed plugin (a module and an entry point) that imports its library eagerly."""
+    (tmp_path / "eager_plugin.py").write_text(EAGER_PLUGIN)
+    dist = tmp_path / "eager_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: eager-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[polygrad]\neager_plugin = eager_plugin\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))     # the check's fresh interpreter
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import eager_plugin
+    register_plugin(eager_plugin, name="eager_plugin")
     try:
-        import eager_plugin
-        backend = dataclasses.replace(get_backend("numpy"), name="eagernp", module="wave")
-        eager_plugin.register_backends = polygrad.hookimpl(lambda register: register(backend))
-        register_plugin(eager_plugin, name="eager_plugin")
-        try:
-            rec = outcomes(["eagernp"], ["plugin:import"])["plugin:import/lazy-eagernp-any-any"]
-        finally:
-            unregister_plugin("eager_plugin")
+        rec = outcomes(["eagernp"], ["plugin:import"])["plugin:import/lazy-eagernp-any-any"]
     finally:
-        sys.path.remove(str(tmp_path))
+        unregister_plugin("eager_plugin")
         sys.modules.pop("eager_plugin", None)
-    assert rec["outcome"] == "fail"
+    assert rec["outcome"] == "fail", rec
     assert "imports 'wave' at import time; move the import into Backend.load" in rec["reason"]
+
+
+def test_plugin_import_check_skips_a_backend_registered_in_process():
+    with derived_backend("inprocnp"):
+        rec = outcomes(["inprocnp"], ["plugin:import"])["plugin:import/lazy-inprocnp-any-any"]
+    assert rec["outcome"] == "skip" and "registered in-process" in rec["reason"]
 
 
 def test_torch_plugin_import_is_lazy():
@@ -256,6 +298,11 @@ def test_markdown_matrix_rows_in_scenarios_md_order(small_report):
     assert rows == ["QS-1", "YT-1", "BZ-1"]
     assert "| case | numpy/cpu/float32 | numpy/cpu/float64 | torch/cpu/float32 |" in md
     assert "| op:sin | ✅" in md
+    assert ("## Skips by reason\n\n| backend | skipped | reason |\n|---|---|---|\n"
+            "| numpy | 1 | finite differences run in float64 only") in md
+    skips = small_report.data["summary"]["torch"]["skips"]
+    assert skips == {"finite differences run in float64 only (eps=1e-6 is below float32 "
+                     "resolution)": 1}
 
 
 class _Checker(HTMLParser):

@@ -54,9 +54,10 @@ def test_plugin_is_inert_in_an_unrelated_run(pytester):
         import sys
 
         def test_nothing_of_polygrad_was_imported():
-            # only the plugin module and its (lazy, empty) package are loaded
+            # only the plugin module, its option table and its (lazy, empty) package are loaded
             loaded = sorted(m for m in sys.modules if m.startswith("polygrad"))
-            assert loaded == ["polygrad_conformance", "polygrad_conformance.pytest_plugin"]
+            assert loaded == ["polygrad_conformance", "polygrad_conformance.options",
+                              "polygrad_conformance.pytest_plugin"]
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)

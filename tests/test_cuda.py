@@ -16,6 +16,8 @@ from polygrad.plugins import get_backend
 
 torch = pytest.importorskip("torch")
 
+pytestmark = pytest.mark.gpu
+
 
 def _no_cuda_reason(name):
     backend = get_backend(name)

@@ -170,8 +170,10 @@ def test_function_local_imports_are_only_for_heavy_optional_libraries(graph):
     import neither.)"""
     edges, local_other = graph
     core = [m for m in edges if m == "polygrad" or m.startswith("polygrad.")]
+    # the one exception: the CLI hands `conformance` to the kit, which may not be installed
     ours = sorted(f"{m}:{line} imports {t} inside a function"
-                  for m in core for t, line, inside in edges[m] if inside)
+                  for m in core for t, line, inside in edges[m]
+                  if inside and (m, t) != ("polygrad.__main__", "polygrad_conformance.cli"))
     assert ours == [], "imports of our own modules belong at the top of the file"
     others = sorted(f"{m}:{line} imports {t}" for m, line, t in local_other if m in core)
     assert others == [], "only optional heavy libraries are imported inside functions"

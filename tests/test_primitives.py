@@ -1,151 +1,67 @@
-"""Every primitive of the core table, on numpy and torch, in float64: values and gradients
-against torch.autograd, the gradient against central finite differences, and second order
-(create_graph) against torch's double backward."""
+"""Every primitive, through the conformance kit's own case table and checks, on numpy and
+torch in float64: one test per row of ``polygrad_conformance.op_table.OP_CASES``.
 
-import numpy as np
+Each row runs on polygrad.ops (``case.run(ns, *xs)``) and, as the oracle, on real torch
+tensors (``case.torch``, or the same call on ``array_api_compat.torch``). The kit's checks
+compare the value and VJP with the float64 numpy reference and with torch.autograd, second
+order (create_graph) with torch's double backward, the gradient with central finite
+differences (first and second order), the JVP with the VJP (dot-product test), and the two
+backends with each other; the VJP check also asserts the gradients live on the inputs'
+backend. This file asks that every check the row allows actually ran, and holds the core
+table tighter than the kit's tolerances, which are written for third-party backends.
+"""
+
 import pytest
 
 import polygrad
-from polygrad import ops
-from polygrad.primitives import NONDIFFERENTIABLE, PRIMITIVES
+from polygrad.primitives import PRIMITIVES
+from polygrad_conformance.op_table import OP_CASES
+from polygrad_conformance.runner import Session, execute
 
-from conftest import BACKENDS, HAS_TORCH
-from op_cases import CASES
+from conftest import BACKENDS
 
-torch = pytest.importorskip("torch") if HAS_TORCH else None
-IDS = [c.name for c in CASES]
+pytest.importorskip("torch")
 
-
-def _inputs(case, seed=0):
-    return case.args(np.random.default_rng(seed))
-
-
-def _pg_call(case, xs):
-    if case.call is not None:
-        return case.call(ops, *xs)
-    return getattr(ops, case.name)(*xs, **case.opts)
+#: fractions of the kit's tolerance these checks stay within on polygrad's own backends:
+#: finite differences at 1/100 of gradcheck's rtol=1e-3 (float64 with eps=1e-6 does far
+#: better), torch at 1/100 of atol=1e-9, rtol=1e-7
+TIGHTER = {"fd": 0.01, "torch": 0.01}
+#: rows whose forward is an approximation by design, held to the kit's tolerance only
+APPROXIMATE = {"special.erf": "a rational approximation (relative error < 1.2e-7) where the "
+                              "backend has no native erf"}
 
 
-def _pg_inputs(case, host, backend):
-    xs = []
-    for i, h in enumerate(host):
-        t = polygrad.asarray(np.array(h), backend=backend)
-        if i in case.grad:
-            t.requires_grad_(True)
-        xs.append(t)
-    return xs
+def expected_checks(name):
+    """The checks a row must pass: what its primitive and its case allow."""
+    prim, case = PRIMITIVES[name], OP_CASES[name]
+    if not prim.differentiable:
+        return {"value", "torch", "cross"}
+    kinds = {"value", "vjp", "torch", "cross"}
+    if case.second_order:
+        kinds.add("grad2")
+    if case.fd:
+        kinds.add("fd")
+    if prim.jvp is not None:
+        kinds.add("jvp")
+    return kinds
 
 
-def _torch_inputs(case, host):
-    xs = []
-    for i, h in enumerate(host):
-        t = torch.tensor(np.array(h))
-        if i in case.grad:
-            t.requires_grad_(True)
-        xs.append(t)
-    return xs
-
-
-def _np(t):
-    if t is None:
-        return None
-    # force=True: torch returns a ZeroTensor for some constant second derivatives
-    return t.detach().numpy(force=True) if hasattr(t, "detach") else np.asarray(t)
-
-
-def _close(a, b, tol=1e-9):
-    a = np.zeros(()) if a is None else a
-    b = np.zeros(()) if b is None else b
-    np.testing.assert_allclose(a, np.broadcast_to(b, np.shape(a)) if np.ndim(b) == 0 else b,
-                               rtol=tol, atol=tol)
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_value_and_gradient_match_torch(case, backend):
-    host = _inputs(case)
-    xs = _pg_inputs(case, host, backend)
-    out = _pg_call(case, xs)
-    txs = _torch_inputs(case, host)
-    tout = case.torch(torch, *txs)
-    _close(_np(out), _np(tout))
-    u = np.random.default_rng(1).standard_normal(tuple(out.shape))
-    grads = polygrad.autograd.grad(out, [xs[i] for i in case.grad],
-                                   grad_outputs=polygrad.asarray(u, backend=backend),
-                                   allow_unused=True)
-    tgrads = torch.autograd.grad(tout, [txs[i] for i in case.grad], grad_outputs=torch.tensor(u),
-                                 allow_unused=True)
-    for g, tg in zip(grads, tgrads):
-        _close(_np(g), _np(tg))
-        if g is not None:
-            assert g.backend == backend
-
-
-FD_CASES = [c for c in CASES if c.fd]
-
-
-@pytest.mark.parametrize("case", FD_CASES, ids=[c.name for c in FD_CASES])
-def test_gradient_matches_finite_differences(case):
-    """The dot-product test: one random direction checks the whole Jacobian."""
-    host = [np.array(h) for h in _inputs(case)]
-    xs = _pg_inputs(case, host, "numpy")
-    out = _pg_call(case, xs)
-    rng = np.random.default_rng(2)
-    u = rng.standard_normal(tuple(out.shape))
-    grads = polygrad.autograd.grad(out, [xs[i] for i in case.grad], polygrad.asarray(u),
-                                   allow_unused=True)
-    dirs = {i: rng.standard_normal(host[i].shape) for i in case.grad}
-    eps = 1e-6
-
-    def f(sign):
-        shifted = [h + sign * eps * dirs[i] if i in dirs else h for i, h in enumerate(host)]
-        with polygrad.no_grad():
-            return _np(_pg_call(case, [polygrad.asarray(s) for s in shifted]))
-
-    numeric = float(np.sum((f(1) - f(-1)) / (2 * eps) * u))
-    analytic = sum(float(np.sum(_np(g) * dirs[i])) for i, g in zip(case.grad, grads)
-                   if g is not None)
-    assert numeric == pytest.approx(analytic, rel=1e-5, abs=1e-6)
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", [c for c in CASES if c.second_order],
-                         ids=[c.name for c in CASES if c.second_order])
-def test_second_order_matches_torch(case, backend):
-    host = _inputs(case)
-    rng = np.random.default_rng(3)
-    xs = _pg_inputs(case, host, backend)
-    txs = _torch_inputs(case, host)
-    out, tout = _pg_call(case, xs), case.torch(torch, *txs)
-    u = rng.standard_normal(tuple(out.shape))
-    wrt, twrt = [xs[i] for i in case.grad], [txs[i] for i in case.grad]
-    g1 = polygrad.autograd.grad(out, wrt, polygrad.asarray(u, backend=backend), create_graph=True,
-                                allow_unused=True)
-    tg1 = torch.autograd.grad(tout, twrt, torch.tensor(u), create_graph=True, allow_unused=True)
-    ws = [rng.standard_normal(tuple(x.shape)) for x in wrt]
-    s = sum((g * polygrad.asarray(w, backend=backend)).sum() for g, w in zip(g1, ws)
-            if g is not None and g.requires_grad)
-    ts = sum((g * torch.tensor(w)).sum() for g, w in zip(tg1, ws)
-             if g is not None and g.requires_grad)
-    if isinstance(s, int) or isinstance(ts, int):   # first derivative is constant
-        assert isinstance(s, int) and isinstance(ts, int)
+@pytest.mark.parametrize("name", sorted(OP_CASES))
+def test_primitive_against_reference_torch_and_finite_differences(name):
+    session = Session(BACKENDS, dtypes=["float64"], cases=[f"op:{name}"])
+    records = [execute(check) for check in session.checks()]
+    # "unsupported": a declared gap (Backend.unsupported), verified to raise
+    bad = [f"{r['id']}: {r['outcome']}: {r['reason']}" for r in records
+           if r["outcome"] not in ("pass", "skip", "unsupported")]
+    assert not bad, "\n".join(bad)
+    passed = {(r["backend"], r["check"]) for r in records if r["outcome"] == "pass"}
+    runs = [b for b in BACKENDS if name not in polygrad.get_backend(b).unsupported]
+    missing = {(b, k) for b in runs for k in expected_checks(name)} - passed
+    skipped = {r["id"]: r["reason"] for r in records if r["outcome"] == "skip"}
+    assert not missing, f"checks that did not run: {sorted(missing)}; skips: {skipped}"
+    if name in APPROXIMATE:
         return
-    g2 = polygrad.autograd.grad(s, wrt, allow_unused=True)
-    tg2 = torch.autograd.grad(ts, twrt, allow_unused=True)
-    for a, b in zip(g2, tg2):
-        _close(_np(a), _np(b), tol=1e-8)
-
-
-def test_every_core_primitive_has_a_case():
-    """Adding a primitive costs a row in the table and a case here."""
-    from op_cases import CASE_BY_NAME
-    from polygrad_conformance.op_table import OP_CASES
-    extra = {"to"}       # moving between backends is tested in test_backends.py
-    core_modules = ("elementwise", "reductions", "shape", "linalg", "indexing")
-    missing = []
-    for name, prim in PRIMITIVES.items():
-        if name in NONDIFFERENTIABLE or name in extra or name in CASE_BY_NAME or name in OP_CASES:
-            continue
-        if getattr(prim, "module", "").rsplit(".", 1)[-1] in core_modules:
-            missing.append(name)
-    assert not missing, f"primitives without a test case: {missing}"
+    loose = [f"{r['id']}: {r['tol_ratio']:.3g} x the kit's tolerance ({r['worst']})"
+             for r in records if r["check"] in TIGHTER and r["outcome"] == "pass"
+             and r["tol_ratio"] > TIGHTER[r["check"]]]
+    assert not loose, "\n".join(loose)

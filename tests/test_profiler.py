@@ -162,7 +162,12 @@ def test_kernel_column_splits_backend_time_from_polygrad(backend):
     prf = yt12(200)
     for e in prf.key_averages():
         if e.key in ("divide", "multiply"):
-            assert 0 < e.kernel_time_total <= e.self_cpu_time_total
+            # the kernel call lies inside the op's interval, whatever the machine's load; it
+            # is not compared with self CPU time, from which a garbage-collector pause that
+            # fell inside the kernel is subtracted (its own row)
+            assert e.kernel_time_total is not None and 0 < e.kernel_time_total <= e.cpu_time_total
+        elif e.key != GC_ROW:
+            assert e.kernel_time_total is None, e.key      # only forward ops call a kernel
     table = prf.key_averages().table()
     assert "Kernel %" in table.splitlines()[1]
     assert "Backend kernel time total:" in table

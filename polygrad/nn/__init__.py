@@ -6,11 +6,15 @@ initialisers in ``init``.
 """
 
 from . import functional, init  # noqa: F401
-from .module import Module
-from .modules import (BCEWithLogitsLoss, CrossEntropyLoss, Identity, Linear, LogSoftmax,
-                      ModuleList, MSELoss, NLLLoss, ReLU, Sequential, Sigmoid, Softmax, Tanh)
+from .module import Module, RemovableHandle
+from .modules import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Dropout, Flatten, Identity,
+                      L1Loss, Linear, LogSoftmax, ModuleDict, ModuleList, MSELoss, NLLLoss,
+                      ParameterDict, ParameterList, ReLU, Sequential, Sigmoid, Softmax, Tanh,
+                      Unflatten)
 from .parameter import Parameter
 
-__all__ = ["Module", "Parameter", "Linear", "Identity", "ReLU", "Sigmoid", "Tanh", "Softmax",
-           "LogSoftmax", "Sequential", "ModuleList", "MSELoss", "BCEWithLogitsLoss",
-           "CrossEntropyLoss", "NLLLoss", "functional", "init"]
+__all__ = ["Module", "Parameter", "RemovableHandle", "Linear", "Identity", "Flatten",
+           "Unflatten", "Dropout", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
+           "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
+           "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
+           "functional", "init"]

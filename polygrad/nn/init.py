@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 
 from ..base import grad_mode
+from ..graph.creation import rand, randn
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
            "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_", "xavier_normal_"]
 
 
 def _random(kind, tensor):
-    from ..graph.creation import rand, randn
     fn = rand if kind == "uniform" else randn
     return fn(tensor.shape, dtype=tensor.dtype, device=tensor.device, backend=tensor._backend)
 

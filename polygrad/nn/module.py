@@ -1,17 +1,20 @@
 """Module: the base class of polygrad.nn layers, with torch.nn.Module's API.
 
 It owns registration (parameters, buffers, submodules assigned as attributes),
-traversal (``parameters``, ``named_modules`` ...), train/eval, ``zero_grad``,
-``state_dict`` / ``load_state_dict``, moving (``to``) and torch's repr. Concrete
+traversal (``parameters``, ``named_modules`` ...), forward and forward-pre hooks, train/eval,
+``zero_grad``, ``state_dict`` / ``load_state_dict``, moving (``to``) and torch's repr. Concrete
 layers are in ``polygrad.nn.modules``.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict, namedtuple
 
 from ..base import grad_mode
+from ..graph.creation import asarray
 from ..graph.tensor import Tensor
+from ..ops.transfer import parse_to_args
 from .parameter import Parameter
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -52,13 +55,106 @@ class Module:
         setattr_(self, "_buffers", OrderedDict())
         setattr_(self, "_non_persistent_buffers_set", set())
         setattr_(self, "_modules", OrderedDict())
+        # torch's names, so code that inspects them (``if m._forward_hooks:``) still runs
+        setattr_(self, "_forward_pre_hooks", OrderedDict())
+        setattr_(self, "_forward_pre_hooks_with_kwargs", OrderedDict())
+        setattr_(self, "_forward_hooks", OrderedDict())
+        setattr_(self, "_forward_hooks_with_kwargs", OrderedDict())
+        setattr_(self, "_forward_hooks_always_called", OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
                                   f'"forward" function')
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        d = self.__dict__
+        if not (d.get("_forward_pre_hooks") or d.get("_forward_hooks")):
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(args, kwargs)
+
+    def _call_with_hooks(self, args, kwargs):
+        # torch's order and return conventions: a pre-hook may replace the arguments (a
+        # non-tuple result becomes a 1-tuple), a forward hook may replace the output
+        for hook_id, hook in list(self._forward_pre_hooks.items()):
+            if hook_id in self._forward_pre_hooks_with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(f"forward pre-hook must return None or a tuple of "
+                                           f"(new_args, new_kwargs), but got {result}.")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        called = set()
+        try:
+            output = self.forward(*args, **kwargs)
+            for hook_id, hook in list(self._forward_hooks.items()):
+                called.add(hook_id)
+                if hook_id in self._forward_hooks_with_kwargs:
+                    result = hook(self, args, kwargs, output)
+                else:
+                    result = hook(self, args, output)
+                if result is not None:
+                    output = result
+        except Exception:
+            for hook_id, hook in list(self._forward_hooks.items()):
+                if hook_id in self._forward_hooks_always_called and hook_id not in called:
+                    try:
+                        if hook_id in self._forward_hooks_with_kwargs:
+                            hook(self, args, kwargs, None)
+                        else:
+                            hook(self, args, None)
+                    except Exception:       # noqa: BLE001 - the forward's error is the one to see
+                        pass
+            raise
+        return output
+
+    # -- hooks --------------------------------------------------------------------------------
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """Call ``hook(module, args)`` before each forward; it may return new args.
+
+        With ``with_kwargs=True`` it is ``hook(module, args, kwargs)`` and may return
+        ``(args, kwargs)``. The handle's ``remove()`` takes it off again.
+
+        >>> import polygrad
+        >>> lin = polygrad.nn.Linear(2, 2)
+        >>> handle = lin.register_forward_pre_hook(lambda m, args: (args[0] * 0,))
+        >>> float(lin(polygrad.ones(2)).sum()) == float(lin.bias.sum())
+        True
+        >>> handle.remove()
+        """
+        handle = RemovableHandle(self._forward_pre_hooks,
+                                 extra_dict=self._forward_pre_hooks_with_kwargs)
+        _add_hook(self._forward_pre_hooks, handle.id, hook, prepend)
+        if with_kwargs:
+            self._forward_pre_hooks_with_kwargs[handle.id] = True
+        return handle
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False,
+                              always_call=False):
+        """Call ``hook(module, args, output)`` after each forward; it may return a new output.
+
+        With ``with_kwargs=True`` it is ``hook(module, args, kwargs, output)``; with
+        ``always_call=True`` it also runs (with output None) when forward raises.
+
+        >>> import polygrad
+        >>> relu = polygrad.nn.ReLU()
+        >>> handle = relu.register_forward_hook(lambda m, args, out: out + 1)
+        >>> relu(polygrad.tensor([-1.0]))
+        tensor([1.])
+        >>> handle.remove()
+        """
+        handle = RemovableHandle(self._forward_hooks,
+                                 extra_dict=[self._forward_hooks_with_kwargs,
+                                             self._forward_hooks_always_called])
+        _add_hook(self._forward_hooks, handle.id, hook, prepend)
+        if with_kwargs:
+            self._forward_hooks_with_kwargs[handle.id] = True
+        if always_call:
+            self._forward_hooks_always_called[handle.id] = True
+        return handle
 
     # -- registration -------------------------------------------------------------------------
     def _check_init(self, what):
@@ -319,8 +415,7 @@ class Module:
 
         Parameters keep their identity (an optimizer built before still holds them).
         """
-        from ..ops.transfer import _parse
-        backend, device, dtype = _parse(args, backend, device, dtype)
+        backend, device, dtype = parse_to_args(args, backend, device, dtype)
 
         def move(t):
             dt = dtype if dtype is not None and t.dtype.is_floating_point else None
@@ -379,6 +474,38 @@ class Module:
         return main + ")"
 
 
+class RemovableHandle:
+    """What ``register_forward_hook`` returns: ``remove()`` (or leaving a ``with``) takes the
+    hook off. Handles are numbered once per process, as torch's."""
+
+    next_id = 0
+
+    def __init__(self, hooks_dict, *, extra_dict=None):
+        self.hooks_dict_ref = weakref.ref(hooks_dict)
+        self.id = RemovableHandle.next_id
+        RemovableHandle.next_id += 1
+        extra = [extra_dict] if isinstance(extra_dict, dict) else (extra_dict or [])
+        self.extra_dict_ref = tuple(weakref.ref(d) for d in extra)
+
+    def remove(self):
+        for ref in (self.hooks_dict_ref, *self.extra_dict_ref):
+            table = ref()
+            if table is not None:
+                table.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _add_hook(table, hook_id, hook, prepend):
+    table[hook_id] = hook
+    if prepend:
+        table.move_to_end(hook_id, last=False)
+
+
 def _check_name(module, name, what):
     if not isinstance(name, str):
         raise TypeError(f"{what} name should be a string, got {type(name).__name__}")
@@ -400,7 +527,6 @@ def _own_state(module):
 def _as_tensor(value, key):
     if isinstance(value, Tensor):
         return value
-    from ..graph.creation import asarray
     try:
         return asarray(value)
     except Exception as exc:       # noqa: BLE001 - reworded with the key that failed

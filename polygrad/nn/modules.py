@@ -1,21 +1,28 @@
-"""The layers of polygrad.nn: Linear, activations, containers and losses.
+"""The layers of polygrad.nn: Linear, shape layers, Dropout, activations, containers, losses.
 
-Each is a thin Module over ``polygrad.nn.functional``; reprs match torch's.
+Each is a thin Module over ``polygrad.nn.functional`` or over a few differentiable
+Tensor ops (so its gradient needs no rule of its own); reprs match torch's.
 """
 
 from __future__ import annotations
 
 import math
+import operator
+import warnings
 from collections import OrderedDict
 
+from ..graph.tensor import Tensor
+from ..graph.creation import empty, rand_like, zeros_like
+from ..ops import finfo, where
 from . import functional as F
 from . import init
 from .module import Module, _addindent
 from .parameter import Parameter
 
-__all__ = ["Linear", "Identity", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
-           "Sequential", "ModuleList", "MSELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
-           "NLLLoss"]
+__all__ = ["Linear", "Identity", "Flatten", "Unflatten", "Dropout", "ReLU", "Sigmoid", "Tanh",
+           "Softmax", "LogSoftmax", "Sequential", "ModuleList", "ModuleDict", "ParameterList",
+           "ParameterDict", "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss",
+           "CrossEntropyLoss", "NLLLoss"]
 
 
 class Linear(Module):
@@ -29,7 +36,6 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None, *,
                  backend=None):
         super().__init__()
-        from ..graph.creation import empty
         self.in_features = in_features
         self.out_features = out_features
         kw = {"device": device, "dtype": dtype, "backend": backend}
@@ -119,9 +125,247 @@ class LogSoftmax(Softmax):
         return F.log_softmax(input, self.dim)
 
 
-# -- containers ---------------------------------------------------------------------------------
+class Flatten(Module):
+    """Flattens dims ``start_dim``..``end_dim`` into one (all but the batch dim by default).
 
-class Sequential(Module):
+    >>> import polygrad
+    >>> polygrad.nn.Flatten()(polygrad.ones(2, 3, 4)).shape
+    (2, 12)
+    """
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def forward(self, input):
+        return input.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Splits dim ``dim`` into ``unflattened_size`` (which may hold one -1).
+
+    >>> import polygrad
+    >>> polygrad.nn.Unflatten(1, (3, 4))(polygrad.ones(2, 12)).shape
+    (2, 3, 4)
+    """
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        if not isinstance(dim, int):
+            raise TypeError(f"invalid argument: dim should be an int, got {type(dim).__name__}")
+        if not isinstance(unflattened_size, (tuple, list)) or \
+                not all(isinstance(n, int) for n in unflattened_size):
+            raise TypeError(f"unflattened_size must be a tuple of ints, got "
+                            f"{unflattened_size!r}")
+        self.dim = dim
+        self.unflattened_size = unflattened_size
+
+    def forward(self, input):
+        ndim = input.ndim
+        if not -ndim <= self.dim < ndim:
+            raise IndexError(f"Dimension out of range (expected to be in range of "
+                             f"[{-ndim}, {ndim - 1}], but got {self.dim})")
+        dim = self.dim % ndim
+        shape = tuple(input.shape)
+        return input.reshape(shape[:dim] + tuple(self.unflattened_size) + shape[dim + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class Dropout(Module):
+    """In training, zeroes each element with probability ``p`` and scales the rest by
+    ``1 / (1 - p)``; in eval mode, the identity. The random draw is the input's backend's
+    (``polygrad.manual_seed`` makes it repeatable; it cannot equal torch's draw).
+
+    >>> import polygrad
+    >>> drop = polygrad.nn.Dropout(0.5).eval()
+    >>> drop(polygrad.ones(3))
+    tensor([1., 1., 1.])
+    """
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+        self.inplace = inplace
+
+    def forward(self, input):
+        if not self.training or self.p == 0.0:
+            return input
+        if self.p == 1.0:
+            scale = zeros_like(input)
+        else:
+            keep = rand_like(input) >= self.p           # kept with probability 1 - p
+            scale = keep.astype(input.dtype) * (1.0 / (1.0 - self.p))
+        return input.mul_(scale) if self.inplace else input * scale
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+# -- containers ---------------------------------------------------------------------------------
+# Sequential, ModuleList and ParameterList are lists kept in one of Module's tables under the
+# keys "0".."n-1"; ModuleDict and ParameterDict are dicts kept there under their own keys.
+# The two bases below hold what each family shares; a container names its table and, for
+# the parameter ones, how a value is stored.
+
+def _position(container, idx):
+    """Integer index ``idx`` (negative counts from the end) as a position, checked as torch does."""
+    n = len(container)
+    try:
+        i = operator.index(idx)
+    except TypeError:
+        raise TypeError(f"{type(container).__name__} indices must be integers or slices, not "
+                        f"{type(idx).__name__}") from None
+    if not -n <= i < n:
+        raise IndexError(f"index {idx} is out of range for {type(container).__name__} of "
+                         f"length {n}")
+    return i % n
+
+
+def _key(container, idx):
+    return list(container._table())[_position(container, idx)]
+
+
+class _ListContainer(Module):
+    """A list of values held in ``self.<_table_name>`` under the keys "0".."n-1"."""
+
+    _table_name = "_modules"
+
+    def _table(self):
+        return self.__dict__[self._table_name]
+
+    def _store(self, key, value):
+        setattr(self, key, value)
+
+    def _from_slice(self, idx):
+        return type(self)(list(self._table().values())[idx])
+
+    def _renumber(self, values):
+        self._table().clear()
+        for i, value in enumerate(values):
+            self._store(str(i), value)
+
+    def __len__(self):
+        return len(self._table())
+
+    def __iter__(self):
+        return iter(self._table().values())
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return self._from_slice(idx)
+        return self._table()[_key(self, idx)]
+
+    def __setitem__(self, idx, value):
+        self._store(_key(self, idx), value)
+
+    def __delitem__(self, idx):
+        values = list(self._table().values())
+        n = len(values)
+        gone = set(range(n)[idx]) if isinstance(idx, slice) else {_position(self, idx)}
+        self._renumber([v for i, v in enumerate(values) if i not in gone])  # keys stay 0..n-1
+
+    def __iadd__(self, values):
+        return self.extend(values)
+
+    def append(self, value):
+        """Add ``value`` at the end."""
+        self._store(str(len(self)), value)
+        return self
+
+    def extend(self, values):
+        """Append each of ``values``."""
+        for value in values:
+            self.append(value)
+        return self
+
+    def insert(self, index, value):
+        """Insert ``value`` before position ``index``."""
+        values = list(self._table().values())
+        values.insert(index, value)
+        self._renumber(values)
+
+    def pop(self, idx=-1):
+        """Remove and return the value at ``idx``."""
+        value = self[idx]
+        del self[idx]
+        return value
+
+
+class _DictContainer(Module):
+    """A dict of values held in ``self.<_table_name>`` under their own (string) keys."""
+
+    _table_name = "_modules"
+
+    def __init__(self, values=None):
+        super().__init__()
+        if values is not None:
+            self.update(values)
+
+    def _table(self):
+        return self.__dict__[self._table_name]
+
+    def _store(self, key, value):
+        setattr(self, key, value)
+
+    def __getitem__(self, key):
+        return self._table()[key]
+
+    def __setitem__(self, key, value):
+        self._store(key, value)
+
+    def __delitem__(self, key):
+        del self._table()[key]
+
+    def __len__(self):
+        return len(self._table())
+
+    def __iter__(self):
+        return iter(self._table())
+
+    def __contains__(self, key):
+        return key in self._table()
+
+    def keys(self):
+        return self._table().keys()
+
+    def items(self):
+        return self._table().items()
+
+    def values(self):
+        return self._table().values()
+
+    def clear(self):
+        self._table().clear()
+
+    def pop(self, key):
+        value = self[key]
+        del self[key]
+        return value
+
+    def update(self, values):
+        """Add ``values``: a mapping, or an iterable of ``(key, value)`` pairs."""
+        if isinstance(values, (dict, _DictContainer)):
+            pairs = values.items()
+        else:
+            pairs = []
+            for j, pair in enumerate(values):
+                if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                    raise ValueError(f"{type(self).__name__} update sequence element #{j} "
+                                     f"should be a (key, value) pair")
+                pairs.append(pair)
+        for key, value in pairs:
+            self[key] = value
+
+
+class Sequential(_ListContainer):
     """Modules run one after the other; built from arguments or an OrderedDict.
 
     >>> import polygrad
@@ -139,28 +383,8 @@ class Sequential(Module):
             for i, module in enumerate(args):
                 self.add_module(str(i), module)
 
-    def __getitem__(self, idx):
-        if isinstance(idx, slice):
-            return Sequential(OrderedDict(list(self._modules.items())[idx]))
-        return self._modules[_key(self, idx)]
-
-    def __setitem__(self, idx, module):
-        setattr(self, _key(self, idx), module)
-
-    def __delitem__(self, idx):
-        keys = list(self._modules)[idx] if isinstance(idx, slice) else [_key(self, idx)]
-        for key in keys:
-            del self._modules[key]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
+    def _from_slice(self, idx):
+        return type(self)(OrderedDict(list(self._modules.items())[idx]))   # names kept
 
     def forward(self, input):
         for module in self._modules.values():
@@ -168,18 +392,7 @@ class Sequential(Module):
         return input
 
 
-def _key(container, idx):
-    n = len(container)
-    if not isinstance(idx, int):
-        raise TypeError(f"{type(container).__name__} indices must be integers or slices, not "
-                        f"{type(idx).__name__}")
-    if not -n <= idx < n:
-        raise IndexError(f"index {idx} is out of range for {type(container).__name__} of "
-                         f"length {n}")
-    return list(container._modules)[idx % n]
-
-
-class ModuleList(Module):
+class ModuleList(_ListContainer):
     """A list of modules whose parameters the parent module sees.
 
     >>> import polygrad
@@ -192,49 +405,6 @@ class ModuleList(Module):
         super().__init__()
         if modules is not None:
             self.extend(modules)
-
-    def __getitem__(self, idx):
-        if isinstance(idx, slice):
-            return ModuleList(list(self._modules.values())[idx])
-        return self._modules[_key(self, idx)]
-
-    def __setitem__(self, idx, module):
-        setattr(self, _key(self, idx), module)
-
-    def __delitem__(self, idx):
-        keys = list(self._modules)[idx] if isinstance(idx, slice) else [_key(self, idx)]
-        for key in keys:
-            del self._modules[key]
-        # renumber, as torch does, so that keys stay 0..n-1
-        modules = list(self._modules.values())
-        self._modules.clear()
-        for i, module in enumerate(modules):
-            self._modules[str(i)] = module
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __iadd__(self, modules):
-        return self.extend(modules)
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for module in modules:
-            self.append(module)
-        return self
-
-    def insert(self, index, module):
-        modules = list(self._modules.values())
-        modules.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(modules):
-            self.add_module(str(i), m)
 
     def __repr__(self):
         # torch compresses runs of identical children: "(0-2): 3 x Linear(...)"
@@ -253,6 +423,81 @@ class ModuleList(Module):
                 f"({start}-{end}): {end - start + 1} x {r}"
             lines.append(_addindent(text, 2))
         return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+
+
+class ModuleDict(_DictContainer):
+    """A dict of modules whose parameters the parent module sees (insertion ordered).
+
+    >>> import polygrad
+    >>> heads = polygrad.nn.ModuleDict({"a": polygrad.nn.Linear(2, 1)})
+    >>> [name for name, _ in heads.named_parameters()]
+    ['a.weight', 'a.bias']
+    """
+
+    def _store(self, key, value):
+        self.add_module(key, value)
+
+
+def _as_parameter(value):
+    """What torch's ParameterList/Dict store: a Parameter, a plain tensor wrapped as one."""
+    if isinstance(value, Tensor) and not isinstance(value, Parameter):
+        return Parameter(value)
+    if value is not None and not isinstance(value, Parameter):
+        raise TypeError(f"cannot store a {type(value).__name__} as a parameter; pass a "
+                        f"polygrad Tensor or nn.Parameter")
+    return value
+
+
+def _parameter_lines(container, items):
+    # torch's ParameterList layout (its ParameterDict prints the legacy type names instead)
+    lines = []
+    for key, p in items:
+        size = "x".join(str(n) for n in p.shape)
+        lines.append(f"    ({key}): Parameter containing: [{p.dtype} of size {size}]")
+    if not lines:
+        return container._get_name() + "()"
+    return container._get_name() + "(\n" + "\n".join(lines) + "\n)"
+
+
+class ParameterList(_ListContainer):
+    """A list of parameters that the parent module registers (tensors become Parameters).
+
+    >>> import polygrad
+    >>> ps = polygrad.nn.ParameterList([polygrad.ones(2), polygrad.zeros(3)])
+    >>> [name for name, _ in ps.named_parameters()]
+    ['0', '1']
+    """
+
+    _table_name = "_parameters"
+
+    def __init__(self, values=None):
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def _store(self, key, value):
+        self.register_parameter(key, _as_parameter(value))
+
+    def __repr__(self):
+        return _parameter_lines(self, self._parameters.items())
+
+
+class ParameterDict(_DictContainer):
+    """A dict of parameters that the parent module registers (tensors become Parameters).
+
+    >>> import polygrad
+    >>> pd = polygrad.nn.ParameterDict({"scale": polygrad.ones(2)})
+    >>> [name for name, _ in pd.named_parameters()]
+    ['scale']
+    """
+
+    _table_name = "_parameters"
+
+    def _store(self, key, value):
+        self.register_parameter(key, _as_parameter(value))
+
+    def __repr__(self):
+        return _parameter_lines(self, self._parameters.items())
 
 
 # -- losses -------------------------------------------------------------------------------------
@@ -317,3 +562,66 @@ class CrossEntropyLoss(_Loss):
     def forward(self, input, target):
         return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+class L1Loss(_Loss):
+    """Mean absolute error, ``|input - target|`` reduced (gradient ``sign``, 0 at a tie).
+
+    >>> import polygrad
+    >>> polygrad.nn.L1Loss()(polygrad.tensor([1.0, -3.0]), polygrad.zeros(2))
+    tensor(2.)
+    """
+
+    def forward(self, input, target):
+        _warn_size(input, target)
+        return F._weighted((input - target).abs(), self.reduction)
+
+
+class BCELoss(_Loss):
+    """Binary cross entropy of probabilities; each log is clamped at -100, as torch's.
+
+    Composed of differentiable ops, so its gradient is torch's ``(x - y) / (x (1 - x))``
+    wherever ``0 < x < 1``. Where ``x`` is exactly 0 or 1 it is the finite derivative of
+    the clamped terms (a clamped log passes none); torch's fused kernel divides by
+    ``max(x (1 - x), 1e-12)`` there instead, so the two differ at those points.
+
+    >>> import polygrad
+    >>> polygrad.nn.BCELoss()(polygrad.tensor([0.5]), polygrad.tensor([1.0]))
+    tensor(0.6931)
+    """
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input, target):
+        if tuple(target.shape) != tuple(input.shape):
+            raise ValueError(f"Using a target size ({tuple(target.shape)}) that is different "
+                             f"to the input size ({tuple(input.shape)}) is deprecated. Please "
+                             f"ensure they have the same size.")
+        if bool(((input < 0) | (input > 1)).any()):
+            raise RuntimeError("all elements of input should be between 0 and 1")
+        loss = -(target * _clamped_log(input) + (1 - target) * _clamped_log(1 - input))
+        if self.weight is not None:
+            loss = loss * self.weight
+        return F._weighted(loss, self.reduction)
+
+
+_LOG_FLOOR = math.exp(-100.0)
+
+
+def _clamped_log(x):
+    """max(log(x), -100), with no inf or nan in its gradient where x is 0."""
+    # where() passes no gradient to the branch it does not pick, and the clamp keeps
+    # log's derivative 1/x finite there, so 0 * inf never happens (float32 inputs below
+    # its smallest normal number, ~1e-38, are read as that number)
+    tiny = finfo(x.dtype).smallest_normal
+    return where(x < _LOG_FLOOR, -100.0, x.clamp(min=tiny).log())
+
+
+def _warn_size(input, target):
+    if tuple(target.shape) != tuple(input.shape):
+        warnings.warn(
+            f"Using a target size ({tuple(target.shape)}) that is different to the input size "
+            f"({tuple(input.shape)}). This will likely lead to incorrect results due to "
+            f"broadcasting. Please ensure they have the same size.", UserWarning, stacklevel=3)

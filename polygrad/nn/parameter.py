@@ -6,6 +6,7 @@ default. Ops on a Parameter return plain Tensors.
 
 from __future__ import annotations
 
+from ..graph.creation import empty
 from ..graph.tensor import Tensor
 
 
@@ -22,7 +23,6 @@ class Parameter(Tensor):
 
     def __new__(cls, data=None, requires_grad=True):
         if data is None:
-            from ..graph.creation import empty
             data = empty(0)
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter() expects a polygrad Tensor, got {type(data).__name__}; "

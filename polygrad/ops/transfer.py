@@ -31,7 +31,7 @@ def _is_device(s):
     return isinstance(s, str) and s.split(":")[0] in _DEVICE_TYPES
 
 
-def _parse(args, backend, device, dtype):
+def parse_to_args(args, backend, device, dtype):
     for a in args:
         if isinstance(a, DType) or (not isinstance(a, str) and not _is_device(a) and a is not None
                                     and _maybe_dtype(a)):
@@ -65,7 +65,7 @@ def to(t, *args, backend=None, device=None, dtype=None, copy=False):
     >>> polygrad.ones(2).to(polygrad.float64).dtype
     polygrad.float64
     """
-    backend, device, dtype = _parse(args, backend, device, dtype)
+    backend, device, dtype = parse_to_args(args, backend, device, dtype)
     src = t._backend
     if backend is not None:
         dst = get_backend(backend)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from ..base import grad_mode
+from ..graph.creation import zeros_like
+from ..ops import maximum
 from .optimizer import Optimizer, check_hyper
 
 __all__ = ["Adam", "AdamW"]
@@ -34,54 +35,27 @@ class Adam(Optimizer):
                         decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns the closure's loss."""
-        loss = self._closure_loss(closure)
-        with grad_mode.no_grad():
-            for group in self.param_groups:
-                self._update_group(group)
-        return loss
-
-    def _state(self, p, amsgrad):
-        state = self.state.get(p)
-        if not state:
-            from ..graph.creation import zeros_like
-            state = self.state[p] = {"step": 0, "exp_avg": zeros_like(p),
-                                     "exp_avg_sq": zeros_like(p)}
-            if amsgrad:
-                state["max_exp_avg_sq"] = zeros_like(p)
+    def _init_state(self, p, group):
+        state = {"step": 0, "exp_avg": zeros_like(p), "exp_avg_sq": zeros_like(p)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = zeros_like(p)
         return state
 
-    def _update_group(self, group):
-        from ..ops import maximum
+    def _update(self, p, g, group, state):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        weight_decay, amsgrad = group["weight_decay"], group["amsgrad"]
-        decoupled = group.get("decoupled_weight_decay", False)
-        for p in group["params"]:
-            g = p._grad
-            if g is None:
-                continue
-            if group["maximize"]:
-                g = -g
-            state = self._state(p, amsgrad)
-            state["step"] += 1
-            step = state["step"]
-            if weight_decay != 0:
-                if decoupled:
-                    p.mul_(1 - lr * weight_decay)
-                else:
-                    g = g + p * weight_decay
-            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-            exp_avg.lerp_(g, 1 - beta1)
-            exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-            step_size = lr / (1 - beta1 ** step)
-            bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
-            if amsgrad:
-                state["max_exp_avg_sq"].copy_(maximum(state["max_exp_avg_sq"], exp_avg_sq))
-                denom = state["max_exp_avg_sq"].sqrt() / bias_correction2_sqrt + eps
-            else:
-                denom = exp_avg_sq.sqrt() / bias_correction2_sqrt + eps
-            p.addcdiv_(exp_avg, denom, value=-step_size)
+        state["step"] += 1
+        step = state["step"]
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg.lerp_(g, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        step_size = lr / (1 - beta1 ** step)
+        bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"].copy_(maximum(state["max_exp_avg_sq"], exp_avg_sq))
+            denom = state["max_exp_avg_sq"].sqrt() / bias_correction2_sqrt + eps
+        else:
+            denom = exp_avg_sq.sqrt() / bias_correction2_sqrt + eps
+        p.addcdiv_(exp_avg, denom, value=-step_size)
 
 
 class AdamW(Adam):

@@ -1,8 +1,11 @@
-"""The Optimizer base class: parameter groups, per-parameter state, state_dict, zero_grad.
+"""The Optimizer base class: parameter groups, per-parameter state, state_dict, zero_grad,
+and the ``step`` template every built-in optimizer shares.
 
-Subclasses (``sgd``, ``adam``) write ``step``; this module owns the bookkeeping,
-which follows torch.optim.Optimizer so that a training loop ports unchanged.
-Updates run under ``no_grad`` and write parameters in place.
+``step`` owns the loop: groups, parameters without a gradient skipped, ``maximize``,
+weight decay (coupled, or decoupled as AdamW's), ``no_grad``. A subclass (``sgd``,
+``adam``, ``rmsprop``, ``adagrad``) writes only its update rule: ``_init_state`` and
+``_update``. The bookkeeping follows torch.optim.Optimizer so that a training loop
+ports unchanged. Updates write parameters in place.
 """
 
 from __future__ import annotations
@@ -107,7 +110,46 @@ class Optimizer:
                 _zero_grad(p, set_to_none)
 
     def step(self, closure=None):
-        raise NotImplementedError(f"{type(self).__name__} does not implement step()")
+        """One update of every parameter that has a gradient; returns the closure's loss.
+
+        The gradient handed to ``_update`` is negated under ``maximize`` and carries
+        coupled weight decay (``g + weight_decay * p``); with ``decoupled_weight_decay``
+        the parameter is shrunk by ``1 - lr * weight_decay`` instead. That is the
+        order torch's single-tensor implementations use.
+        """
+        loss = self._closure_loss(closure)
+        with grad_mode.no_grad():
+            for group in self.param_groups:
+                weight_decay = group.get("weight_decay", 0)
+                decoupled = group.get("decoupled_weight_decay", False)
+                for p in group["params"]:
+                    g = p._grad
+                    if g is None:
+                        continue
+                    if group.get("maximize", False):
+                        g = -g
+                    if weight_decay != 0:
+                        if decoupled:
+                            p.mul_(1 - group["lr"] * weight_decay)
+                        else:
+                            g = g + p * weight_decay
+                    state = self.state.get(p)
+                    if state is None:
+                        state = self._init_state(p, group)
+                        if state is not None:
+                            self.state[p] = state
+                    self._update(p, g, group, state)
+        return loss
+
+    def _init_state(self, p, group):
+        """The new state of ``p`` before its first update (None keeps no state, as SGD
+        without momentum)."""
+        return {}
+
+    def _update(self, p, g, group, state):
+        """Update ``p`` in place from its gradient ``g`` (the update rule; subclasses)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither step() nor "
+                                  f"_update()")
 
     def _closure_loss(self, closure):
         if closure is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..base import grad_mode
 from .optimizer import Optimizer, check_hyper
 
 __all__ = ["SGD"]
@@ -31,32 +30,16 @@ class SGD(Optimizer):
                         foreach=foreach, differentiable=differentiable, fused=fused)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns the closure's loss."""
-        loss = self._closure_loss(closure)
-        with grad_mode.no_grad():
-            for group in self.param_groups:
-                self._update_group(group)
-        return loss
+    def _init_state(self, p, group):
+        return {} if group["momentum"] != 0 else None      # torch keeps no state without
 
-    def _update_group(self, group):
-        lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
-        weight_decay, nesterov, maximize = (group["weight_decay"], group["nesterov"],
-                                            group["maximize"])
-        for p in group["params"]:
-            g = p._grad
-            if g is None:
-                continue
-            if maximize:
-                g = -g
-            if weight_decay != 0:
-                g = g + p * weight_decay
-            if momentum != 0:
-                state = self.state.setdefault(p, {})
-                buf = state.get("momentum_buffer")
-                if buf is None:
-                    buf = state["momentum_buffer"] = g.detach().clone()
-                else:
-                    buf.mul_(momentum).add_(g, alpha=1 - dampening)
-                g = g + buf * momentum if nesterov else buf
-            p.add_(g, alpha=-lr)      # in place: no graph holds p once backward has run
+    def _update(self, p, g, group, state):
+        momentum = group["momentum"]
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = g.detach().clone()
+            else:
+                buf.mul_(momentum).add_(g, alpha=1 - group["dampening"])
+            g = g + buf * momentum if group["nesterov"] else buf
+        p.add_(g, alpha=-group["lr"])      # in place: no graph holds p once backward has run
