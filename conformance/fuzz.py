@@ -100,6 +100,7 @@ def programs(max_steps=5):
 def run_polygrad(program, backend):
     """(value, gradients) of ``program`` on a polygrad backend, as host float64 arrays."""
     import polygrad
+
     from .checks import to_host
     xs = [polygrad.from_numpy(x, backend=backend, requires_grad=True) for x in program.inputs]
     out = program.evaluate(polygrad.ops, xs)

@@ -13,8 +13,8 @@ This module owns the table; ``runner`` turns rows into checks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

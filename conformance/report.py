@@ -64,7 +64,9 @@ def _backend_meta(name):
 def build(backends, records, *, started, duration_s, command=""):
     """The report dict for ``records`` (what ``runner.execute`` returns)."""
     import numpy
+
     import polygrad
+
     from .runner import BASE_SEED
     summary = {}
     for name in backends:

@@ -23,9 +23,9 @@ import importlib.util
 import time
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Callable
 
 import numpy as np
 

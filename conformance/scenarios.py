@@ -104,12 +104,13 @@ def _attr(T, path):
     for i, part in enumerate(path.split(".")):
         try:
             obj = getattr(obj, part)
-        except AttributeError:
+        except AttributeError as exc:
             import importlib
             module = ".".join([T.__name__, *path.split(".")[: i + 1]])
             importlib.import_module(module)     # ImportError when the module does not exist
             raise AttributeError(f"{module} exists but is not reachable as an attribute: the "
-                                 f"tutorial uses {T.__name__}.{path} without importing it")
+                                 f"tutorial uses {T.__name__}.{path} without importing it"
+                                 ) from exc
     return obj
 
 

@@ -13,10 +13,9 @@ import os
 import re
 import subprocess
 import sys
+from importlib.metadata import entry_points
 
 import pytest
-
-from importlib.metadata import entry_points
 
 from polygrad_conformance import SCENARIO_IDS
 

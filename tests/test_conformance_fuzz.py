@@ -3,9 +3,9 @@ gradients on each backend against torch.autograd (float64, same inputs)."""
 
 import numpy as np
 import pytest
+from conftest import BACKENDS
 from hypothesis import HealthCheck, given, settings
 
-from conftest import BACKENDS
 from polygrad_conformance.fuzz import programs, run_polygrad, run_torch
 
 pytest.importorskip("torch")

@@ -8,9 +8,8 @@ numpy copies registered in-process (pytester runs in this process).
 
 import contextlib
 import dataclasses
-import json
-
 import importlib
+import json
 
 import polygrad
 from polygrad.plugins import get_backend, register_plugin, unregister_plugin

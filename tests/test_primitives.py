@@ -12,13 +12,12 @@ table tighter than the kit's tolerances, which are written for third-party backe
 """
 
 import pytest
+from conftest import BACKENDS
 
 import polygrad
 from polygrad.primitives import PRIMITIVES
 from polygrad_conformance.op_table import OP_CASES
 from polygrad_conformance.runner import Session, execute
-
-from conftest import BACKENDS
 
 pytest.importorskip("torch")
 
