@@ -140,8 +140,8 @@ def _torch():
 
 
 def _logabsdet(ns, x):
-    # by its own name where the namespace spells it; torch's (and, until polygrad.ops spells
-    # every primitive, polygrad's) slogdet returns this primitive as its second output
+    # by its own name where the namespace spells it (polygrad.ops spells every primitive);
+    # torch's slogdet returns it as its second output
     fn = getattr(ns.linalg, "logabsdet", None)
     return fn(x) if fn is not None else ns.linalg.slogdet(x).logabsdet
 
