@@ -168,7 +168,7 @@ def test_listing_json_shows_every_status(site):
         "good": ("polygrad-good", "0.1", "loaded"),
         "twin_b": ("polygrad-twin-b", "0.1", "disabled"),
         "absent": ("polygrad-absent", "0.1", "not installed"),
-        "numpy": ("polygrad", rows["numpy"]["version"], "loaded"),
+        "numpy": ("polygrad-xp", rows["numpy"]["version"], "loaded"),
     }
     for name, (dist, version, status) in expected.items():
         assert (rows[name]["distribution"], rows[name]["version"], rows[name]["status"]) == \
