@@ -41,10 +41,19 @@ def _mean_vjp(ns, g, out, x, axis=None, keepdims=False):
     return (ns.broadcast_to(_unreduce(ns, g, x, axis, keepdims) / _count(x, axis), x.shape),)
 
 
-def _prod_vjp(ns, g, out, x, axis=None, dtype=None, keepdims=False):
-    # out / x is exact away from zeros; inputs with zeros need the product of the others.
+def _prod_partial(ns, out, x, axis, keepdims):
+    """d prod / d x_i, the product of the others: out / x away from zeros; at the only zero
+    of a slice, the product of the slice's other elements; 0 where a slice has two zeros."""
     o = _unreduce(ns, out, x, axis, keepdims)
-    return (_unreduce(ns, g, x, axis, keepdims) * ns.where(x == 0, 0.0, o / ns.where(x == 0, 1.0, x)),)
+    zero = x == 0
+    safe = ns.where(zero, 1.0, x)
+    others = ns.where(ns.sum(ns.astype(zero, x.dtype), axis=axis, keepdims=True) == 1,
+                      ns.prod(safe, axis=axis, keepdims=True), 0.0)
+    return ns.where(zero, others, o / safe)
+
+
+def _prod_vjp(ns, g, out, x, axis=None, dtype=None, keepdims=False):
+    return (_unreduce(ns, g, x, axis, keepdims) * _prod_partial(ns, out, x, axis, keepdims),)
 
 
 def _extremum_vjp(ns, g, out, x, axis=None, keepdims=False):
@@ -118,9 +127,8 @@ linear("sum", _sum_vjp, node_name="SumBackward0", saves=())      # shapes only
 linear("mean", _mean_vjp, node_name="MeanBackward0", saves=())
 linear("cumulative_sum", _cumsum_vjp, node_name="CumsumBackward0")
 def _prod_jvp(ns, tangents, out, x, axis=None, dtype=None, keepdims=False):
-    o = _unreduce(ns, out, x, axis, keepdims)
-    partial = ns.where(x == 0, 0.0, o / ns.where(x == 0, 1.0, x))
-    return ns.sum(partial * tangents[0], axis=axis, keepdims=keepdims)
+    return ns.sum(_prod_partial(ns, out, x, axis, keepdims) * tangents[0], axis=axis,
+                  keepdims=keepdims)
 
 
 def _cumprod_impl(xp, x, axis=None, dtype=None, include_initial=False):
