@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import traceback
 import warnings
 
@@ -27,8 +28,10 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class _Anomaly:
     """The object the engine calls while anomaly mode is on."""
 
-    def __init__(self, check_nan):
+    def __init__(self, check_nan, prev=None):
         self.check_nan = check_nan
+        self.prev = prev            # what was installed before this one (restored on exit)
+        self.closed = False         # its context was left, possibly out of order
 
     def on_create(self, node):
         stack = traceback.extract_stack()[:-1]
@@ -61,7 +64,28 @@ def _nan_message(node, i):
 
 
 def _set(mode, check_nan):
-    set_extension("anomaly", _Anomaly(check_nan) if mode else None)
+    current = get_extension("anomaly")
+    new = _Anomaly(check_nan, current) if mode else None
+    set_extension("anomaly", new)
+    return new
+
+
+def _live(state):
+    """``state`` or, past any whose context was already left, the first still open."""
+    while state is not None and state.closed:
+        state = state.prev
+    return state
+
+
+def _leave(mine, previous):
+    """Leave a context that installed ``mine`` over ``previous``, in any order: when
+    ``mine`` is still installed, restore the nearest still-open state below it; when a
+    later context sits on top (left out of order), only mark ``mine`` closed, so that the
+    later one skips it on its own exit. Nothing is left installed once all are left."""
+    if mine is not None:
+        mine.closed = True
+    if get_extension("anomaly") is mine:
+        set_extension("anomaly", _live(previous))
 
 
 def is_anomaly_enabled():
@@ -88,17 +112,18 @@ class detect_anomaly:
 
     def __init__(self, check_nan=True):
         self.check_nan = check_nan
-        self._prev = []         # a stack: one instance may be re-entered (decorated recursion)
+        self._prev = threading.local()   # per thread, a stack: re-entered by recursion
 
     def __enter__(self):
         warnings.warn("Anomaly Detection has been enabled. This mode will increase the runtime "
                       "and should only be enabled for debugging.", stacklevel=2)
-        self._prev.append(get_extension("anomaly"))
-        _set(True, self.check_nan)
+        stack = self._prev.__dict__.setdefault("stack", [])
+        previous = get_extension("anomaly")
+        stack.append((_set(True, self.check_nan), previous))
         return self
 
     def __exit__(self, *exc):
-        set_extension("anomaly", self._prev.pop())
+        _leave(*self._prev.stack.pop())
         return False
 
     def __call__(self, fn):
@@ -121,11 +146,15 @@ class set_detect_anomaly:
 
     def __init__(self, mode, check_nan=True):
         self._prev_state = get_extension("anomaly")
-        _set(bool(mode), check_nan)           # takes effect now, as torch's does
+        self._mine = _set(bool(mode), check_nan)     # takes effect now, as torch's does
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        set_extension("anomaly", self._prev_state)
+        if self._mine is None:                        # turned off: restore what was on
+            if get_extension("anomaly") is None:
+                set_extension("anomaly", _live(self._prev_state))
+        else:
+            _leave(self._mine, self._prev_state)
         return False

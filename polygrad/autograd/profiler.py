@@ -256,6 +256,8 @@ class profile:
         self._roots = []            # top-level events, in start order
         self._stacks = {}           # thread id -> open events
         self._saved = None
+        self._installed = None
+        self._closed = False        # left: its hooks, if still chained, only pass through
         self._entered = False
         self._start = 0
 
@@ -274,9 +276,13 @@ class profile:
         self._saved = {name: get_extension(name) for name in _HOOKS}
         self._start = _now()
         # each hook wraps the one it replaces, so an outer profile still sees every op
-        set_extension("observer", self._forward_hook(self._saved["observer"]))
-        set_extension("kernel_clock", self._kernel_hook(self._saved["kernel_clock"]))
-        set_extension("node_observer", self._backward_hook(self._saved["node_observer"]))
+        self._installed = {
+            "observer": self._forward_hook(self._saved["observer"]),
+            "kernel_clock": self._kernel_hook(self._saved["kernel_clock"]),
+            "node_observer": self._backward_hook(self._saved["node_observer"])}
+        for name, hook in self._installed.items():
+            hook._pg_profile, hook._pg_prev = self, self._saved[name]
+            set_extension(name, hook)
         gc.callbacks.append(self._gc_hook)
         _active.append(self)
         return self
@@ -284,8 +290,14 @@ class profile:
     def __exit__(self, *exc):
         if not self.enabled or self._saved is None:
             return False
+        # Left in any order: where our hook is still on top, restore the nearest one below
+        # whose profile is still open; where a later profile sits on top (left out of
+        # order), our hook stays chained under it but only passes through, and that
+        # profile skips it on its own exit. Once all are left, nothing is installed.
+        self._closed = True
         for name, previous in self._saved.items():
-            set_extension(name, previous)
+            if get_extension(name) is self._installed[name]:
+                set_extension(name, _live_hook(previous))
         self._saved = None
         if self._gc_hook in gc.callbacks:
             gc.callbacks.remove(self._gc_hook)
@@ -316,6 +328,8 @@ class profile:
         record_shapes = self.record_shapes
 
         def observe(run, prim, args, opts):
+            if self._closed:
+                return run(prim, args, opts) if prev is None else prev(run, prim, args, opts)
             shapes = _shapes(args) if record_shapes else ()
             ev, stack = self._open(prim.name, "cpu_op", shapes)
             try:
@@ -331,6 +345,8 @@ class profile:
         use_cuda = self.use_cuda
 
         def clock(fn, arrays, opts, backend):
+            if self._closed:
+                return fn(*arrays, **opts) if prev is None else prev(fn, arrays, opts, backend)
             stack = self._stacks.get(threading.get_ident())
             ev = stack[-1] if stack else None
             timers = _device_timers(backend, arrays) if use_cuda else None
@@ -353,6 +369,8 @@ class profile:
 
     def _backward_hook(self, prev):
         def observe(run, node, g, ns):
+            if self._closed:
+                return run(node, g, ns) if prev is None else prev(run, node, g, ns)
             ev, stack = self._open(node.name(), "backward")
             try:
                 if prev is None:
@@ -516,6 +534,16 @@ class record_function(contextlib.ContextDecorator):
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+def _live_hook(hook):
+    """``hook`` or, past the hooks of profiles already left, the first still open one."""
+    while hook is not None:
+        owner = getattr(hook, "_pg_profile", None)
+        if owner is None or not owner._closed:
+            return hook
+        hook = hook._pg_prev
+    return None
+
 
 def _walk(events):
     out = []
