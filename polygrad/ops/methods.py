@@ -305,6 +305,8 @@ class _Methods:
         axis = dim if axis is None else axis
         if isinstance(axis, list):
             axis = tuple(axis)
+        if not self.shape and axis is not None:
+            axis = _axis_of_0d(axis)
         keep = keepdim if keepdims is None else keepdims
         return apply(P[name], self, axis=axis, keepdims=bool(keep), **kw)
 
@@ -346,6 +348,9 @@ class _Methods:
         return self._reduce("logsumexp", dim, keepdim)
 
     def cumsum(self, dim):
+        if not self.shape:      # torch: a 0-d tensor's dim is 0 or -1, and the shape stays ()
+            _axis_of_0d(dim)
+            return apply(P["cumulative_sum"], self.reshape(1), axis=0).reshape(())
         return apply(P["cumulative_sum"], self, axis=dim)
 
     def argmax(self, dim=None, keepdim=False):
@@ -362,13 +367,11 @@ class _Methods:
 
     def norm(self, p=2, dim=None, keepdim=False):
         """The vector p-norm over all elements (or ``dim``), as torch's ``Tensor.norm``."""
-        if p == 2:
-            return (self * self).sum(dim, keepdim).sqrt()
-        if p == 1:
-            return self.abs().sum(dim, keepdim)
-        if p in (float("inf"), "inf"):
-            return self.abs().amax(dim, keepdim)
-        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+        # the vector_norm row: its gradient is 0 at a zero norm (as torch's), where a
+        # composition through sqrt or ** (1 / p) would give NaN
+        p = {"fro": 2, "inf": math.inf, "-inf": -math.inf}.get(p, p)
+        return apply(P["linalg.vector_norm"], self, axis=tuple(_varargs((dim,)))
+                     if isinstance(dim, (tuple, list)) else dim, keepdims=bool(keepdim), ord=p)
 
     def pow(self, exponent):
         return apply(P["pow"], self, exponent)
@@ -411,6 +414,16 @@ def _values_indices(t, name, dim, keepdim):
     values = apply(P[name], t, axis=dim, keepdims=keepdim)
     indices = apply(P["arg" + name], t, axis=dim, keepdims=keepdim)
     return _ValuesIndices((values, indices))
+
+
+def _axis_of_0d(axis):
+    """torch reduces a 0-d tensor over dim 0 or -1 (as over all of its none): None, the
+    axis the backends take; any other dim is out of range."""
+    for a in (axis,) if isinstance(axis, int) else axis:
+        if a not in (0, -1):
+            raise IndexError(f"Dimension out of range (expected to be in range of [-1, 0], "
+                             f"but got {a})")
+    return None
 
 
 def _varargs(args):

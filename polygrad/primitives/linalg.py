@@ -344,7 +344,8 @@ def _vnorm_partial(ns, out, x, axis, keepdims, ord):
     safe = ns.where(o == 0, 1.0, o)
     if ord == 2:
         return ns.where(o == 0, 0.0, x / safe)
-    return ns.where(o == 0, 0.0, ns.sign(x) * (ax / safe) ** (ord - 1))
+    # ord < 1: |x|^(ord - 1) is inf at a zero element, whose gradient torch sets to 0
+    return ns.where((o == 0) | (x == 0), 0.0, ns.sign(x) * (ax / safe) ** (ord - 1))
 
 
 def _vnorm_vjp(ns, g, out, x, axis=None, keepdims=False, ord=2):

@@ -73,23 +73,31 @@ def _extremum_jvp(ns, tangents, out, x, axis=None, keepdims=False):
 def _var_vjp(ns, g, out, x, axis=None, correction=0.0, keepdims=False):
     n = _count(x, axis)
     centered = x - ns.mean(x, axis=axis, keepdims=True)
-    return (_unreduce(ns, g, x, axis, keepdims) * centered * (2.0 / max(n - correction, 0)),)
+    return (_unreduce(ns, g, x, axis, keepdims) * centered * _var_scale(n, correction),)
 
 
 def _var_jvp(ns, tangents, out, x, axis=None, correction=0.0, keepdims=False):
     n = _count(x, axis)
     centered = x - ns.mean(x, axis=axis, keepdims=True)
-    return ns.sum(centered * tangents[0], axis=axis, keepdims=keepdims) * (2.0 / max(n - correction, 0))
+    return ns.sum(centered * tangents[0], axis=axis, keepdims=keepdims) * _var_scale(n, correction)
+
+
+def _var_scale(n, correction):
+    # 2 / (n - correction); with no degrees of freedom left torch's inf (its gradient is then
+    # nan where x equals the mean, as torch's), not a ZeroDivisionError
+    return 2.0 / (n - correction) if n > correction else math.inf
 
 
 def _std_vjp(ns, g, out, x, axis=None, correction=0.0, keepdims=False):
+    # at a zero std (a constant slice) the gradient is 0, as torch's
     (gv,) = _var_vjp(ns, g, out, x, axis=axis, correction=correction, keepdims=keepdims)
-    return (gv / (2.0 * _unreduce(ns, out, x, axis, keepdims)),)
+    o = _unreduce(ns, out, x, axis, keepdims)
+    return (ns.where(o == 0, 0.0, gv / (2.0 * ns.where(o == 0, 1.0, o))),)
 
 
 def _std_jvp(ns, tangents, out, x, axis=None, correction=0.0, keepdims=False):
-    return _var_jvp(ns, tangents, out, x, axis=axis, correction=correction,
-                    keepdims=keepdims) / (2.0 * out)
+    tv = _var_jvp(ns, tangents, out, x, axis=axis, correction=correction, keepdims=keepdims)
+    return ns.where(out == 0, 0.0, tv / (2.0 * ns.where(out == 0, 1.0, out)))
 
 
 def _cumsum_vjp(ns, g, out, x, axis=None, dtype=None, include_initial=False):
