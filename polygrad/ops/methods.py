@@ -374,7 +374,7 @@ class _Methods:
                      if isinstance(dim, (tuple, list)) else dim, keepdims=bool(keepdim), ord=p)
 
     def pow(self, exponent):
-        return apply(P["pow"], self, exponent)
+        return self.__pow__(exponent)     # the operator's promotion (float32 ** int stays float32)
 
     def dot(self, other):
         return apply(P["vecdot"], self, other)

@@ -4,12 +4,25 @@
 way (exp, tanh, sqrt). Broadcasting is handled by the engine, not here.
 """
 
+import math
+
 from .table import conjugate, def_elementwise as ew, def_gated as gated, def_linear as linear
 from .table import def_nondifferentiable as nondifferentiable
 
 
+def _pow_dx(ns, out, x, y):
+    # d/dx x**y = y * x**(y - 1); 0 where y == 0, even at x == 0 (torch does the same)
+    if not hasattr(y, "shape"):     # a Python exponent
+        return ns.zeros_like(x) if y == 0 else y * x ** (y - 1)
+    return ns.where(y == 0, 0.0, y * x ** (y - 1))
+
+
 def _pow_dy(ns, out, x, y):
     # d/dy x**y = out * log(x); where x == 0 the limit is 0 (torch does the same)
+    if not hasattr(x, "shape"):     # a Python base (2.0 ** t): its log is a Python number
+        if x == 0:
+            return ns.zeros_like(out)
+        return out * (math.log(x) if x > 0 else math.nan)
     return ns.where(x == 0, 0.0, out * ns.log(ns.where(x == 0, 1.0, x)))
 
 
@@ -52,7 +65,7 @@ ew("multiply", lambda ns, out, x, y: y, lambda ns, out, x, y: x, conjugate_vjp=T
    saves=(0, 1), torch=("multiply", "mul"), methods=("multiply", "mul"), node_name="MulBackward0")
 ew("divide", lambda ns, out, x, y: 1.0 / y, lambda ns, out, x, y: -out / y, conjugate_vjp=True,
    impl=_divide_impl, torch=("divide", "true_divide"), methods=("divide", "true_divide"), node_name="DivBackward0")
-ew("pow", lambda ns, out, x, y: y * x ** (y - 1), _pow_dy)
+ew("pow", _pow_dx, _pow_dy)
 ew("square", lambda ns, out, x: 2.0 * x, saves=(0,), node_name="PowBackward0")
 ew("sqrt", lambda ns, out, x: 0.5 / out, saves=("out",))
 ew("reciprocal", lambda ns, out, x: -(out * out), saves=("out",))
