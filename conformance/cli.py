@@ -96,8 +96,15 @@ def main(argv=None):
 
     from polygrad import UnknownBackendError
 
-    from .report import Report, build
+    from .report import Report, build, check_path
     from .runner import Session, execute
+    # a bad output path is reported now, not after the whole run
+    for option, path in (("--json", args.json), ("--markdown", args.markdown),
+                         ("--html", args.html), ("--readme", args.readme)):
+        problem = path and check_path(path, option)
+        if problem:
+            print(f"polygrad conformance: error: {problem}", file=sys.stderr)
+            return 2
     started = time.time()
     try:
         session = Session(args.backend, devices=args.device, dtypes=args.dtype, cases=args.case)

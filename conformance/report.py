@@ -8,11 +8,13 @@ plain dict too, so a JSON file from another machine renders the same way.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from importlib import resources
@@ -169,10 +171,43 @@ class Report:
 
 
 def _write(path, text):
+    """Atomically: a temporary file in the same folder, then ``os.replace``, so that a
+    failed write (disk full, a file size limit) leaves the previous report as it was."""
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)      # a report is not a secret: mkstemp's 0600 is
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def check_path(path, option):
+    """None when a report can be written to ``path`` (its folder is made if missing);
+    otherwise a message naming ``option``, what is wrong and the fix."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        return f"{option} {path}: is a folder; give a file name inside it"
+    folder = os.path.dirname(path)
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return f"{option} {path}: {existing} is a file, not a folder; choose another path"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{option} {path}: the folder {existing} is not writable; choose another path"
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return f"{option} {path}: the file is read-only; choose another path or make it writable"
+    return None
 
 
 # -- cells ------------------------------------------------------------------------------------
