@@ -6,8 +6,12 @@ torch is imported inside the functions below, never at import time.
 """
 
 import importlib.util
+import os
+import sys
 
 import polygrad
+
+from .cupy_backend import _driver_device_count   # no cupy import: libcuda only
 
 _torch = None
 
@@ -41,8 +45,17 @@ def _from_numpy(array, *, device=None):
 
 
 def _devices():
-    if importlib.util.find_spec("torch") is None:
-        return ()
+    if "torch" not in sys.modules:
+        # listing plugins never imports torch (4-9 s): a CUDA build (libtorch_cuda beside
+        # torch) sees the GPUs the CUDA driver counts; a CPU build sees the CPU only
+        spec = importlib.util.find_spec("torch")
+        if spec is None:
+            return ()
+        libdir = [os.path.join(p, "lib") for p in spec.submodule_search_locations or ()]
+        cuda_build = any(f.startswith("libtorch_cuda") for d in libdir if os.path.isdir(d)
+                         for f in os.listdir(d))
+        n = _driver_device_count()[0] if cuda_build else 0
+        return ("cpu",) + tuple(f"cuda:{i}" for i in range(n))
     torch = _t()
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0
     return ("cpu",) + tuple(f"cuda:{i}" for i in range(n))

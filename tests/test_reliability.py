@@ -160,3 +160,101 @@ def test_one_detect_anomaly_decorator_used_by_two_threads():
         for t in ts:
             t.join(20)
     assert out == [{}, {}]
+
+
+# -- 2. hostile plugins -----------------------------------------------------------------------
+
+GOOD = '''
+import polygrad
+
+backend = polygrad.Backend(
+    name="{backend}", module="numpy", load=lambda: __import__("numpy"),
+    array_types=lambda: (__import__("numpy").ndarray,),
+    to_numpy=lambda a: a, from_numpy=lambda a, device=None: a.copy())
+
+@polygrad.hookimpl
+def register_backends(register):
+    register(backend)
+'''
+
+HOSTILE = {
+    # sorts before "numpy" and registers a backend named numpy
+    "aaa_usurper": GOOD.format(backend="numpy"),
+    "exiter": "import sys\nsys.exit(3)\n",
+    "interrupter": "raise KeyboardInterrupt\n",
+    "chatty": "print('hello from a plugin')\n" + GOOD.format(backend="chatty"),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_site(tmp_path_factory):
+    """Throwaway installed distributions (dist-info with entry points) on PYTHONPATH."""
+    root = tmp_path_factory.mktemp("hostile")
+    for name, source in HOSTILE.items():
+        dist = f"hostile-{name.replace('_', '-')}"
+        (root / f"hostile_{name}.py").write_text(source)
+        info = root / f"{dist.replace('-', '_')}-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text(f"[polygrad]\n{name} = hostile_{name}\n")
+    # a third-party entry point named like the built-in one
+    (root / "hostile_twin.py").write_text(GOOD.format(backend="twinnumpy"))
+    info = root / "hostile_twin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hostile-twin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[polygrad]\nnumpy = hostile_twin\n")
+    return root
+
+
+def _py(site, code, *args, **env):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("POLYGRAD_")}
+    base["PYTHONPATH"] = os.pathsep.join([str(site), base.get("PYTHONPATH", "")])
+    base.update(env)
+    return subprocess.run([sys.executable, *args, "-c", textwrap.dedent(code)] if code else
+                          [sys.executable, *args], capture_output=True, text=True, env=base,
+                          timeout=180)
+
+
+def test_hostile_plugins_are_reported_and_never_displace_or_kill(hostile_site):
+    proc = _py(hostile_site, """
+        import json, warnings
+        import polygrad
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            names = polygrad.backends()
+            b = polygrad.plugins.get_backend("numpy")
+            x = float(polygrad.ones(3).sum())
+        rows = {r["plugin"]: r for r in polygrad.plugins.describe()}
+        print(json.dumps({"names": names, "x": x, "numpy_by": b._plugin,
+                          "numpy_dist": rows["numpy"]["distribution"],
+                          "status": {k: r["status"] for k, r in rows.items()},
+                          "warnings": [str(w.message) for w in caught]}))
+    """)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["x"] == 3.0 and out["numpy_dist"] == "polygrad-xp"
+    st = out["status"]
+    assert st["aaa_usurper"].startswith("failed: ") and "'numpy'" in st["aaa_usurper"]
+    assert st["exiter"].startswith("failed: SystemExit")
+    assert st["interrupter"].startswith("failed: KeyboardInterrupt")
+    assert st["chatty"] == "loaded"
+    assert st["numpy (hostile-twin)"].startswith("failed: ")
+    assert "hello from a plugin" not in proc.stdout and "hello from a plugin" in proc.stderr
+
+
+def test_plugins_json_stays_valid_and_listing_never_imports_torch(hostile_site, tmp_path):
+    proc = _py(hostile_site, None, "-m", "polygrad", "plugins", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)          # the plugin's print went to stderr
+    assert {"numpy", "torch", "chatty"} <= {r["name"] for r in rows}
+    proc = _py(hostile_site, """
+        import io, json, sys, contextlib
+        import polygrad.__main__ as cli
+        with contextlib.redirect_stdout(io.StringIO()):
+            cli.main(["plugins", "--json"])
+            cli.main(["plugins"])
+        print(json.dumps(sorted(m for m in sys.modules
+                                if m.split(".")[0] in ("torch", "cupy", "dask"))))
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []

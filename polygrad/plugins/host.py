@@ -21,6 +21,7 @@ This module owns the registry and the listing; it does not run ops.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.metadata
 import json
@@ -113,12 +114,19 @@ def _ensure_loaded():
         strict = os.environ.get("POLYGRAD_STRICT_PLUGINS", "") not in ("", "0")
         disabled = _env_list("POLYGRAD_DISABLE_PLUGINS") or set()
         allowed = _env_list("POLYGRAD_LOAD_PLUGINS")
+        # our own distribution's entry points first: a third party can never displace a
+        # built-in backend (its collision is reported against it, whatever its name sorts like)
         eps = sorted(importlib.metadata.entry_points(group=GROUP),
-                     key=lambda ep: (ep.name, ep.dist.name if ep.dist else ""))
+                     key=lambda ep: (not _ours(ep), ep.name, ep.dist.name if ep.dist else ""))
         for ep in eps:
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
-            if ep.name in _host.status:      # the same plugin seen twice (editable installs)
+            if ep.name in _host.status:
+                seen = _host.status[ep.name]
+                if _normalise(seen.distribution) != _normalise(dist):   # not a twin install
+                    _fail(f"{ep.name} ({dist})", dist, version, PluginError(
+                        f"entry point {ep.name!r} of {dist} has the name of {seen.distribution}'s "
+                        f"plugin, which is loaded; rename it"), strict)
                 continue
             essential = ep.name == ESSENTIAL and _normalise(dist) in OUR_DISTRIBUTIONS
             if not essential and (ep.name in disabled or
@@ -127,21 +135,33 @@ def _ensure_loaded():
                 _host.pm.set_blocked(ep.name)
                 continue
             try:
-                module = ep.load()
-                # a malformed plugin (unknown hook, duplicate backend name) fails like a
-                # broken import: the other plugins keep working
-                _register(module, ep.name, dist, version)
-            except Exception as exc:  # noqa: BLE001 - any import error is the plugin's
-                why = f"{type(exc).__name__}: {exc}"
-                msg = (f"polygrad: plugin {ep.name!r} ({dist} {version}) failed to load: {why}; "
-                       f"run 'python -m polygrad plugins' for details")
-                if strict:       # nothing recorded: the next lookup raises again
-                    raise PluginError(msg) from exc
-                _host.status[ep.name] = PluginStatus(ep.name, dist, version, f"failed: {why}")
-                if ep.name not in _host.warned:
-                    _host.warned.add(ep.name)
-                    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+                # what a plugin prints goes to stderr: stdout belongs to the program
+                # (``plugins --json`` must stay valid JSON)
+                with contextlib.redirect_stdout(sys.stderr):
+                    module = ep.load()
+                    # a malformed plugin (unknown hook, duplicate backend name) fails like
+                    # a broken import: the other plugins keep working
+                    _register(module, ep.name, dist, version)
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001
+                # any error of a plugin's import is its own, sys.exit() and ^C-like included
+                _fail(ep.name, dist, version, exc, strict)
         _host.loaded = True
+
+
+def _ours(ep):
+    return ep.dist is not None and _normalise(ep.dist.name) in OUR_DISTRIBUTIONS
+
+
+def _fail(name, dist, version, exc, strict):
+    why = f"{type(exc).__name__}: {exc}"
+    msg = (f"polygrad: plugin {name!r} ({dist} {version}) failed to load: {why}; "
+           f"run 'python -m polygrad plugins' for details")
+    if strict:       # nothing recorded: the next lookup raises again
+        raise PluginError(msg) from exc
+    _host.status[name] = PluginStatus(name, dist, version, f"failed: {why}")
+    if name not in _host.warned:
+        _host.warned.add(name)
+        warnings.warn(msg, RuntimeWarning, stacklevel=4)
 
 
 def _register(plugin, name, dist="", version=""):
