@@ -258,3 +258,59 @@ def test_plugins_json_stays_valid_and_listing_never_imports_torch(hostile_site, 
     """)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+# -- 4. files ---------------------------------------------------------------------------------
+
+FAIL_HALF_WAY = """
+    import json, resource, signal, sys
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # a too-big write raises EFBIG instead
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+    kind, path = sys.argv[1], sys.argv[2]
+    big = "x" * 100_000
+    try:
+        if kind == "report":
+            from polygrad_conformance.report import _write
+            _write(path, json.dumps({"big": big}))
+        else:
+            from polygrad.base.files import write_atomic
+            write_atomic(path, json.dumps({"big": big}))
+    except OSError as exc:
+        print("failed:", exc.errno)
+"""
+
+
+@pytest.mark.parametrize("kind", ["report", "files"])
+def test_a_write_that_fails_half_way_keeps_the_previous_file(tmp_path, kind):
+    pytest.importorskip("resource")
+    path = tmp_path / "report.json"
+    path.write_text('{"previous": true}\n')
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(FAIL_HALF_WAY), kind,
+                           str(path)], capture_output=True, text=True, timeout=120)
+    assert "failed: 27" in proc.stdout, proc.stdout + proc.stderr      # EFBIG
+    assert json.loads(path.read_text()) == {"previous": True}
+    assert os.listdir(tmp_path) == ["report.json"]                     # no temporary left
+
+
+def test_report_files_are_written_whole(tmp_path):
+    from polygrad_conformance.report import _write
+    path = tmp_path / "sub" / "r.json"
+    _write(str(path), "{}")
+    assert path.read_text() == "{}" and os.stat(path).st_mode & 0o644 == 0o644
+
+
+@pytest.mark.parametrize("argv", [
+    ["conformance", "--backend", "numpy", "--json", "{file}/r.json"],
+    ["conformance", "--backend", "numpy", "--html", "{dir}"],
+    ["plugins", "--json", "{dir}/missing/r.json"],
+])
+def test_a_bad_output_path_is_rejected_before_the_run(tmp_path, argv):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    argv = [a.format(file=afile, dir=tmp_path) for a in argv]
+    proc = subprocess.run([sys.executable, "-m", "polygrad", *argv], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "error:" in last and argv[-2] in last and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
