@@ -77,6 +77,15 @@ def away(*shape):
     return build
 
 
+def fractional(*shape):
+    """Pairs (x, y) with x / y at least 0.2 away from an integer, where remainder and fmod
+    jump: y in +-[1.0, 1.2], x = y * (k + f) with k in -2..2 and f in [0.2, 0.8]."""
+    def build(rng):
+        y = rng.uniform(1.0, 1.2, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+        return [y * (rng.integers(-2, 3, size=shape) + rng.uniform(0.2, 0.8, size=shape)), y]
+    return build
+
+
 def grid(*shape):
     """Small integers as floats, so comparisons and unique values see ties."""
     return lambda rng: rng.integers(-2, 3, size=shape).astype(np.float64)
@@ -321,7 +330,8 @@ _ROWS = [
     *(N(n, args(ints(2, 3), ints(2, 3, hi=3)), **_ND_INT) for n in (
         "bitwise_left_shift", "bitwise_right_shift")),
     N("floor_divide", args(away(2, 3), away(2, 3))),
-    N("remainder", args(away(2, 3), away(2, 3))),
+    OpCase("remainder", fractional(2, 3)),
+    OpCase("fmod", fractional(2, 3), torch=lambda xp, x, y: xp.fmod(x, y)),
     N("nextafter", args(r(2, 3), r(2, 3))),
     N("argmax", args(r(2, 3)), opts={"axis": 1}), N("argmin", args(r(2, 3)), opts={"axis": 0}),
     N("all", args(bools(2, 3)), opts={"axis": 1}, **_ND_INT),

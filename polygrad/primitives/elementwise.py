@@ -125,6 +125,21 @@ def _in_range(x, lo, hi):
     return mask if mask is not None else (x == x)
 
 
+# -- remainders: x - y * floor(x / y) and x - y * trunc(x / y), as torch differentiates them
+def _fmod_impl(xp, x, y):
+    fmod = getattr(xp, "fmod", None)     # not in the standard: numpy's and torch's, else
+    if fmod is not None:                 # the remainder of the magnitudes, signed as x
+        return fmod(x, y)
+    return xp.copysign(xp.remainder(xp.abs(x), xp.abs(y)), x)
+
+
+ew("remainder", lambda ns, out, x, y: 1.0, lambda ns, out, x, y: -ns.floor(x / y),
+   torch=("remainder",), methods=("remainder",))
+ew("fmod", lambda ns, out, x, y: 1.0, lambda ns, out, x, y: -ns.trunc(x / y), impl=_fmod_impl,
+   api=None, torch=("fmod",), methods=("fmod",),
+   doc="torch's fmod (C's): the remainder with the sign of x; not in the Array API standard")
+
+
 # -- comparisons and logical ops: no gradient ------------------------------------------------
 # torch's ``equal`` compares whole tensors; its elementwise comparisons are eq, ne, lt, ...
 for _name, _torch in (("equal", "eq"), ("not_equal", "ne"), ("less", "lt"),
@@ -133,7 +148,7 @@ for _name, _torch in (("equal", "eq"), ("not_equal", "ne"), ("less", "lt"),
     nondifferentiable(_name, api="binary", torch=_spelt, methods=_spelt)
 nondifferentiable("logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or",
                   "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift", "floor_divide",
-                  "remainder", "nextafter", api="binary")
+                  "nextafter", api="binary")
 nondifferentiable("logical_not", "isnan", "isinf", "isfinite", "signbit", api="unary")
 nondifferentiable("bitwise_invert", api="unary", torch=("bitwise_not",),
                   methods=("bitwise_not",))
