@@ -314,3 +314,113 @@ def test_a_bad_output_path_is_rejected_before_the_run(tmp_path, argv):
     last = proc.stderr.strip().splitlines()[-1]
     assert "error:" in last and argv[-2] in last and "Traceback" not in proc.stderr
     assert proc.stdout == ""
+
+
+# -- 3. bad input: torch's behaviour or a clear error, nothing changed ------------------------
+
+BACKENDS = ["numpy", pytest.param("torch", marks=pytest.mark.skipif(
+    __import__("importlib").util.find_spec("torch") is None, reason="torch not installed"))]
+
+
+def _leaf(backend):
+    a = pg.ones(3, dtype=pg.float64, backend=backend, requires_grad=True)
+    (a * 2).sum().backward()                        # .grad = 2 before the bad call
+    return a
+
+
+def _unchanged(a):
+    assert a.grad.tolist() == [2.0, 2.0, 2.0] and a.tolist() == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("hook, error, needle", [
+    (lambda g: g[:2], RuntimeError, "changed the size of value"),
+    (lambda g: g.astype(pg.float32), RuntimeError, "changed the type of value"),
+    (lambda g: 1.0, TypeError, "returned float"),
+])
+@pytest.mark.parametrize("on", ["leaf", "intermediate"])
+def test_a_bad_hook_raises_and_changes_nothing(backend, hook, error, needle, on):
+    a = _leaf(backend)
+    b = a * 3
+    (a if on == "leaf" else b).register_hook(hook)
+    with pytest.raises(error, match=needle):
+        (b * 1).sum().backward()
+    _unchanged(a)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float32", "int64"])
+def test_a_gradient_of_another_dtype_is_cast_to_the_output_dtype(backend, dtype):
+    a = pg.ones(3, dtype=pg.float64, backend=backend, requires_grad=True)
+    (a * 2).backward(gradient=pg.ones(3, dtype=getattr(pg, dtype), backend=backend))
+    assert a.grad.dtype == pg.float64 and a.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_list_as_gradient_gets_a_clear_error(backend):
+    a = _leaf(backend)
+    with pytest.raises(TypeError, match=r"gradient must be a Tensor.*polygrad\.tensor"):
+        (a * 2).backward(gradient=[1.0, 2.0, 3.0])
+    _unchanged(a)
+
+
+@pytest.mark.parametrize("call, needle", [
+    (lambda: pg.tensor("abc"), "not str"),
+    (lambda: pg.tensor(None), "not NoneType"),
+    (lambda: pg.tensor([1.0, None]), "not NoneType"),
+    (lambda: pg.zeros(2.5), "tuple of ints.*2.5"),
+    (lambda: pg.ones((2, 2.5)), "tuple of ints.*2.5"),
+])
+def test_bad_constructor_input_raises_type_error(call, needle):
+    with pytest.raises(TypeError, match=needle):
+        call()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_cast_to_int_does_not_require_grad(backend):
+    a = _leaf(backend)
+    for i in (a.astype(pg.int64), a.to(pg.int64), a.long(), a.bool()):
+        assert not i.requires_grad and i.grad_fn is None
+    assert a.astype(pg.float32).requires_grad
+    _unchanged(a)
+
+
+def test_sum_of_a_list_of_tensors_is_a_clear_type_error():
+    a = _leaf("numpy")
+    with pytest.raises(TypeError, match="not a list of Tensors.*stack"):
+        pg.sum([a, a])
+    _unchanged(a)
+
+
+# -- 5. pickle keeps backend, device and dtype ------------------------------------------------
+
+@pytest.mark.parametrize("backend, dtype", [("numpy", "float32"), ("numpy", "int16"),
+                                            ("numpy", "complex128"), ("torch", "bfloat16"),
+                                            ("torch", "float16"), ("torch", "complex64")])
+def test_pickle_keeps_backend_device_and_dtype(backend, dtype):
+    import pickle
+    if backend == "torch":
+        pytest.importorskip("torch")
+    a = pg.ones(3, dtype=getattr(pg, dtype), backend=backend) * 3
+    b = pickle.loads(pickle.dumps(a))
+    assert (b.backend, str(b.device), b.dtype) == (backend, str(a.device), a.dtype)
+    wide = pg.complex128 if a.dtype.is_complex else pg.float64
+    assert b.astype(wide).tolist() == a.astype(wide).tolist()
+    p = pickle.loads(pickle.dumps(pg.nn.Parameter(a.astype(wide))))
+    assert p.requires_grad and p.dtype == wide and p.backend == backend
+
+
+def test_pickle_keeps_a_fake_device_of_the_strict_plugin():
+    import pickle
+    polygrad_strict = pytest.importorskip("polygrad_strict")
+    registered = "strict" not in pg.plugins.backend_names(usable=False)
+    if registered:
+        pg.plugins.register_plugin(polygrad_strict, name="strict")
+    try:
+        x = pg.ones(3, backend="strict", device="device1", requires_grad=True)
+        y = pickle.loads(pickle.dumps(x))
+        assert (y.backend, str(y.device), y.dtype, y.requires_grad) == \
+            ("strict", "device1", pg.float32, True)
+    finally:
+        if registered:
+            pg.plugins.unregister_plugin("strict")

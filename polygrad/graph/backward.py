@@ -29,6 +29,11 @@ def _seeds(outputs, grad_outputs, create_graph):
     roots, seeds = [], []
     grad_outputs = _as_seq(grad_outputs) or [None] * len(outputs)
     if len(grad_outputs) != len(outputs):
+        if all(isinstance(g, (bool, int, float, complex, list, tuple)) for g in grad_outputs):
+            raise TypeError(f"gradient must be a Tensor, not a list of {len(grad_outputs)} "
+                            f"numbers (a list holds one gradient per output, and there "
+                            f"{'is' if len(outputs) == 1 else 'are'} {len(outputs)}); pass "
+                            f"polygrad.tensor([...]) of the output's shape")
         raise ValueError(f"got {len(grad_outputs)} gradients for {len(outputs)} outputs")
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
         if not isinstance(out, Tensor):
@@ -51,6 +56,13 @@ def _seeds(outputs, grad_outputs, create_graph):
             raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
                                f"{tuple(g.shape)} and output[{i}] has a shape of "
                                f"{tuple(out.shape)}.")
+        if g.dtype != out.dtype:     # torch casts the gradient to the output's dtype
+            if g.dtype.is_complex and not out.dtype.is_complex:
+                raise RuntimeError(f"For complex Tensors, both grad_output and output are "
+                                   f"required to have the same dtype. Mismatch in dtype: "
+                                   f"grad_output[{i}] has a dtype of {g.dtype} and output[{i}] "
+                                   f"has a dtype of {out.dtype}.")
+            g = g.astype(out.dtype)
         roots.append(out._node)
         seeds.append(g if create_graph else g._st.array)
     return roots, seeds

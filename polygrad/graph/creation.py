@@ -8,6 +8,8 @@ the backend that owns its type.
 
 from __future__ import annotations
 
+import operator
+
 from ..base.dtypes import DEFAULT_FLOAT
 from ..plugins.defaults import default_backend, pick_backend
 from ..plugins.host import get_backend, owner_of
@@ -39,7 +41,12 @@ def _finish(array, backend, requires_grad):
 def _shape(size):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
-    return tuple(int(s) for s in size)
+    try:
+        return tuple(operator.index(s) for s in size)      # 2.5 is no size: torch refuses it
+    except TypeError:
+        bad = next(s for s in size if not hasattr(type(s), "__index__"))
+        raise TypeError(f"size must be a tuple of ints, but found element {bad!r} of type "
+                        f"{type(bad).__name__}; pass int({bad!r}) or round it") from None
 
 
 def _float_or(backend, dtype):
@@ -63,6 +70,8 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, backend=None):
         out = out.astype(dtype) if dtype is not None else out.clone()
         return _finish(out._st.array, out._backend, requires_grad)
     owner = owner_of(data)
+    if owner is None:
+        _check_data(data)
     if owner is not None and backend is None:
         backend = owner
     b = _backend(backend, device)
@@ -81,6 +90,21 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, backend=None):
         kw["device"] = dev
     array = xp.asarray(array, copy=True, **kw) if owner is not None else xp.asarray(array, **kw)
     return _finish(array, b, requires_grad)
+
+
+_NOT_DATA = (str, bytes, bytearray, dict, set, frozenset, type(None))
+
+
+def _check_data(data):
+    """tensor() data is numbers or (nested) lists of numbers: a string or None is refused
+    here, with the fix, before any backend turns it into an array of characters or objects."""
+    if isinstance(data, _NOT_DATA):
+        raise TypeError(f"tensor(): data must be a number, a (nested) list of numbers or an "
+                        f"array, not {type(data).__name__} ({data!r:.40}); convert it first, "
+                        f"e.g. polygrad.tensor(float(x))")
+    if isinstance(data, (list, tuple)):
+        for d in data:
+            _check_data(d)
 
 
 def _has_float(data):

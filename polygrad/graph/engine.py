@@ -356,8 +356,28 @@ def _run_hooks(node, g, create_graph):
         gt = g if create_graph else wrap(g, _backend_of_node(node))
         r = hook(gt)
         if r is not None:
+            _check_hook_result(hook, gt, r)
             g = r if create_graph else r._st.array
     return g
+
+
+def _check_hook_result(hook, gt, r):
+    """A hook may replace a gradient only by one of the same shape, dtype and backend, as
+    torch checks; raised before any ``.grad`` is written, so nothing changes."""
+    name = getattr(hook, "__name__", type(hook).__name__)
+    if not isinstance(r, Tensor):
+        raise TypeError(f"hook {name!r} returned {type(r).__name__}; a gradient hook returns "
+                        f"None (keep the gradient) or a Tensor of the gradient's shape "
+                        f"{tuple(gt.shape)} and dtype {gt.dtype}, e.g. grad * 2")
+    if r._backend is not gt._backend:
+        raise RuntimeError(f"hook {name!r} has changed the backend of value (was "
+                           f"{gt.backend!r} got {r.backend!r}); return r.to({gt.backend!r})")
+    if tuple(r.shape) != tuple(gt.shape):
+        raise RuntimeError(f"hook {name!r} has changed the size of value (was "
+                           f"{tuple(gt.shape)} got {tuple(r.shape)})")
+    if r.dtype != gt.dtype:
+        raise RuntimeError(f"hook {name!r} has changed the type of value (was {gt.dtype} got "
+                           f"{r.dtype}); return r.to({gt.dtype})")
 
 
 def _backend_of_node(node):
