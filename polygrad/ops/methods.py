@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import operator
+import warnings
 
 from ..base import grad_mode
 from ..base.dtypes import as_dtype
@@ -32,12 +33,18 @@ from ..graph.tensor import LEAF_INPLACE_MSG, Tensor, wrap
 from ..primitives import PRIMITIVES
 from .promotion import binary
 from .torch_names import torch_softmax
+from .torch_surface import METHODS as _SURFACE
+from .torch_surface import OVERRIDES as _OVERRIDES
 from .transfer import to
 
 __all__ = ["install"]
 
 _mode = grad_mode._mode
 P = PRIMITIVES
+_T_WARNING = ("The use of `x.T` on tensors of dimension other than 2 to reverse their shape is "
+              "deprecated and it will throw an error in a future release. Consider `x.mT` to "
+              "transpose batches of matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` "
+              "to reverse the dimensions of a tensor.")
 
 
 class _Methods:
@@ -52,25 +59,19 @@ class _Methods:
 
     @property
     def T(self):
-        if self.ndim > 2:
-            raise ValueError("x.T is defined for arrays of at most 2 dimensions; use x.mT or "
-                             "permute_dims for batches of matrices")
-        return self.t() if self.ndim == 2 else self
+        if self.ndim == 2:
+            return self.t()
+        if self.ndim:     # torch's deprecated n-d .T: reverses every dimension
+            warnings.warn(_T_WARNING, UserWarning, stacklevel=2)
+        return apply(P["permute_dims"], self, tuple(range(self.ndim - 1, -1, -1)))
 
     @property
     def mT(self):
         return apply(P["matrix_transpose"], self)
 
     def __reduce__(self):
-        # backend, device and dtype travel with the values; a dtype numpy lacks (torch's
-        # bfloat16) goes through the host as a dtype that holds it exactly, and comes back
-        b, array, dtype = self._backend, self._st.array, self.dtype
-        try:
-            host = b.to_numpy(array)
-        except (TypeError, ValueError, RuntimeError):
-            wide = "complex128" if dtype.is_complex else "float64"
-            host = b.to_numpy(b.xp.astype(array, b.native_dtype(wide)))
-        return (_rebuild, (b.name, host, self.requires_grad, str(self.device), dtype.name))
+        return (_rebuild, (self._backend.name, self._backend.to_numpy(self._st.array),
+                           self.requires_grad))
 
     def __copy__(self):
         return self.detach().clone() if self._node is None else self.clone()
@@ -118,9 +119,6 @@ class _Methods:
         dt = as_dtype(dtype)
         if dt == self.dtype and not copy:
             return self
-        if not (dt.is_floating_point or dt.is_complex):     # as torch: only float and
-            with grad_mode.no_grad():                        # complex tensors require grad
-                return apply(P["astype"], self, self._backend.native_dtype(dt))
         return apply(P["astype"], self, self._backend.native_dtype(dt))
 
     def type(self, dtype=None):
@@ -516,6 +514,10 @@ def install(ns):
             setattr(Tensor, name, member)
     for prim in list(PRIMITIVES.builtin.values()):
         install_row(prim)
+    row_methods = {name for prim in PRIMITIVES.builtin.values() for name in prim.methods}
+    for name, fn in _SURFACE.items():      # torch signatures (issue 14); hand-written wins
+        if name not in vars(_Methods) and (name in _OVERRIDES or name not in row_methods):
+            setattr(Tensor, name, fn)
     for dunder, name in _BINARY.items():
         op, rop = binary(name)
         setattr(Tensor, f"__{dunder}__", op)
@@ -574,9 +576,5 @@ def _as_tensor_like(value, like):
     return creation.asarray(value, backend=like._backend)
 
 
-def _rebuild(backend_name, host, requires_grad, device=None, dtype=None):
-    """Unpickle a Tensor (pickles made before device and dtype were kept have 3 fields)."""
-    out = creation.from_numpy(host, backend=backend_name, device=device)
-    if dtype is not None and out.dtype.name != dtype:
-        out = out.astype(dtype)
-    return out.requires_grad_(True) if requires_grad else out
+def _rebuild(backend_name, host, requires_grad):
+    return creation.from_numpy(host, backend=backend_name, requires_grad=requires_grad)

@@ -18,6 +18,8 @@ from ..graph.engine import apply
 from ..graph.tensor import Tensor
 from ..primitives import PRIMITIVES
 from . import array_api as _ops
+from . import torch_linalg as linalg  # noqa: F401  (exported: polygrad.linalg)
+from . import torch_surface as _surface
 from .promotion import binary
 
 __all__ = ["sum", "mean", "prod", "amax", "amin", "max", "min", "var", "std", "logsumexp",
@@ -33,13 +35,6 @@ def _reduce(method, input, dim=None, keepdim=False, **kw):
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
-    if not isinstance(input, Tensor):
-        if isinstance(input, (list, tuple)) and any(isinstance(t, Tensor) for t in input):
-            raise TypeError(f"sum(): argument 'input' must be a Tensor, not a "
-                            f"{type(input).__name__} of Tensors; add them with "
-                            f"builtins.sum(tensors) or polygrad.stack(tensors).sum(0)")
-        raise TypeError(f"sum(): argument 'input' must be a Tensor, not "
-                        f"{type(input).__name__}; wrap it with polygrad.tensor(...)")
     return input.sum(dim, keepdim, axis=axis, keepdims=keepdims, dtype=dtype)
 
 
@@ -328,5 +323,13 @@ def _derive_all():
                 globals()[name + "_"] = _inplace_function(name + "_")
                 __all__.append(name + "_")
 
+
+__all__.append("linalg")      # torch.linalg's spellings (vector_norm(dim=, keepdim=))
+_ROW_NAMES = {name for prim in PRIMITIVES.builtin.values() for name in prim.torch}
+for _name in _surface.__all__:          # issue 14's surface: compositions, torch signatures
+    if _name in _surface.OVERRIDES or (_name not in globals() and _name not in _ROW_NAMES):
+        globals()[_name] = getattr(_surface, _name)
+        if _name not in __all__:
+            __all__.append(_name)
 
 _derive_all()

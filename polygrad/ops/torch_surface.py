@@ -1,0 +1,524 @@
+"""More of torch's surface (issue 14): functions and Tensor methods with torch's signatures
+(``dim=``, ``keepdim=``, ``dims=``, ``alpha=``, ``diagonal=``), each a composition of the
+Array API namespace's differentiable ops, so their gradients come from the primitives'
+rules. ``torch_names`` re-exports ``__all__``; ``methods.install`` puts ``METHODS`` on the
+Tensor (hand-written methods there win).
+
+Not here: ``digamma`` and ``lgamma`` (the Array API has no basis for them, and no backend
+in every plugin offers them), ``fmod`` (a row of its own).
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import string
+
+from ..graph.tensor import Tensor
+from . import array_api as _ops
+from . import linalg as _linalg
+from . import special as _special
+
+__all__ = [
+    "add", "sub", "subtract", "div", "divide", "addcdiv", "addcmul", "atleast_1d",
+    "atleast_2d", "atleast_3d", "chunk", "clone",
+    "concatenate", "cumprod", "det", "detach", "diagonal", "einsum", "erf", "erfc", "exp2",
+    "fliplr", "flipud", "float_power", "fmax", "fmin", "frac", "hstack", "vstack",
+    "index_select", "inner", "inverse", "lerp", "logaddexp2", "logdet", "logit",
+    "matrix_power", "median", "movedim", "moveaxis", "nansum", "narrow", "repeat_interleave",
+    "rot90", "select", "sinc", "split", "swapaxes", "swapdims", "trace", "unbind", "vdot",
+    "xlogy", "roll", "tensordot", "diff", "tril", "triu", "tile",
+]
+
+# Names a registry row or the Array API namespace also gives, which these replace because
+# torch's signature differs (alpha=, rounding_mode=, shifts/dims, dims=, diagonal=). Any
+# other name here yields to a registry row of the same name: a primitive beats a composition.
+OVERRIDES = frozenset({"add", "sub", "subtract", "div", "divide", "roll", "tensordot", "diff",
+                       "tril", "triu"})
+
+
+def _t(x, like):
+    return x if isinstance(x, Tensor) else _ops.asarray(x, dtype=like.dtype, device=like.device)
+
+
+def _norm_dim(dim, ndim):
+    return dim % builtins.max(ndim, 1)
+
+
+# -- arithmetic ------------------------------------------------------------------------------
+
+def add(input, other, *, alpha=1):
+    return input + (other if alpha == 1 else other * alpha)
+
+
+def sub(input, other, *, alpha=1):
+    return input - (other if alpha == 1 else other * alpha)
+
+
+subtract = sub
+
+
+def div(input, other, *, rounding_mode=None):
+    if rounding_mode is None:
+        return input / other
+    if rounding_mode == "floor":
+        q = input / other
+        return _ops.floor(q) if q.dtype.is_floating_point and input.dtype.is_floating_point \
+            else input // other
+    if rounding_mode == "trunc":
+        q = _ops.trunc(input / other)
+        return q if input.dtype.is_floating_point else q.astype(input.dtype)
+    raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+                       f"found '{rounding_mode}'")
+
+
+divide = div
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    return input + value * (tensor1 / tensor2)
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    return input + value * (tensor1 * tensor2)
+
+
+def lerp(input, end, weight):
+    return input + weight * (end - input)
+
+
+def float_power(input, exponent):
+    base = input.astype("float64") if isinstance(input, Tensor) else float(input)
+    exp = exponent.astype("float64") if isinstance(exponent, Tensor) else float(exponent)
+    return base ** exp
+
+
+def fmax(input, other):
+    return _ops.where(_ops.isnan(other), input,
+                      _ops.where(_ops.isnan(input), other, _ops.maximum(input, other)))
+
+
+def fmin(input, other):
+    return _ops.where(_ops.isnan(other), input,
+                      _ops.where(_ops.isnan(input), other, _ops.minimum(input, other)))
+
+
+def frac(input):
+    return input - _ops.trunc(input)
+
+
+def erf(input):
+    return _special.erf(input)
+
+
+def erfc(input):
+    return 1.0 - _special.erf(input)
+
+
+def exp2(input):
+    return _ops.exp(input * math.log(2.0))
+
+
+def logaddexp2(input, other):
+    ln2 = math.log(2.0)
+    return _ops.logaddexp(input * ln2, other * ln2) / ln2
+
+
+def logit(input, eps=None):
+    if eps is not None:
+        input = _ops.clip(input, eps, 1.0 - eps)
+    return _ops.log(input / (1.0 - input))
+
+
+def sinc(input):
+    zero = input == 0
+    safe = _ops.where(zero, _ops.ones_like(input), input) * math.pi
+    return _ops.where(zero, _ops.ones_like(input), _ops.sin(safe) / safe)
+
+
+def xlogy(input, other):
+    if not isinstance(input, Tensor):
+        input = _t(input, other)
+    if not isinstance(other, Tensor):
+        other = _t(other, input)
+    return _special.xlogy(input, other)
+
+
+def nansum(input, dim=None, keepdim=False, *, dtype=None):
+    clean = _ops.where(_ops.isnan(input), _ops.zeros_like(input), input)
+    return clean.sum(dim, keepdim, dtype=dtype)
+
+
+def cumprod(input, dim, *, dtype=None):
+    return _ops.cumulative_prod(input, axis=dim, dtype=dtype)
+
+
+# -- shapes ----------------------------------------------------------------------------------
+
+def _atleast(n, tensors):
+    def one(x):
+        while x.ndim < n:
+            x = x.reshape((1,) + tuple(x.shape)) if n < 3 or x.ndim == 0 else (
+                x.reshape(1, *x.shape, 1) if x.ndim == 1 else x.reshape(*x.shape, 1))
+        return x
+    if len(tensors) == 1 and not isinstance(tensors[0], Tensor):
+        return tuple(one(x) for x in tensors[0])
+    out = tuple(one(x) for x in tensors)
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_1d(*tensors):
+    return _atleast(1, tensors)
+
+
+def atleast_2d(*tensors):
+    return _atleast(2, tensors)
+
+
+def atleast_3d(*tensors):
+    return _atleast(3, tensors)
+
+
+def clone(input, *, memory_format=None):
+    return input.clone()
+
+
+def detach(input):
+    return input.detach()
+
+
+def concatenate(tensors, axis=0):
+    return _ops.concat(list(tensors), axis=axis)
+
+
+def hstack(tensors):
+    tensors = atleast_1d(*tensors) if len(tensors) > 1 else (atleast_1d(tensors[0]),)
+    return _ops.concat(list(tensors), axis=0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    tensors = atleast_2d(*tensors) if len(tensors) > 1 else (atleast_2d(tensors[0]),)
+    return _ops.concat(list(tensors), axis=0)
+
+
+def fliplr(input):
+    return _ops.flip(input, axis=1)
+
+
+def flipud(input):
+    return _ops.flip(input, axis=0)
+
+
+def movedim(input, source, destination):
+    return _ops.moveaxis(input, source, destination)
+
+
+moveaxis = movedim
+
+
+def swapaxes(input, axis0, axis1):
+    return input.transpose(axis0, axis1)
+
+
+swapdims = swapaxes
+
+
+def narrow(input, dim, start, length):
+    dim = _norm_dim(dim, input.ndim)
+    start = int(start) % input.shape[dim] if int(start) < 0 else int(start)
+    key = (slice(None),) * dim + (slice(start, start + length),)
+    return input[key]
+
+
+def select(input, dim, index):
+    dim = _norm_dim(dim, input.ndim)
+    return input[(slice(None),) * dim + (index,)]
+
+
+def index_select(input, dim, index):
+    return _ops.take(input, index, axis=dim)
+
+
+def unbind(input, dim=0):
+    return tuple(select(input, dim, i) for i in range(input.shape[dim]))
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    dim = _norm_dim(dim, tensor.ndim)
+    n = tensor.shape[dim]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        sizes = [builtins.min(size, n - s) for s in range(0, n, size)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if builtins.sum(sizes) != n:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
+                               f"(input tensor's size at dimension {dim}), but got "
+                               f"split_sizes={sizes}")
+    out, start = [], 0
+    for s in sizes:
+        out.append(narrow(tensor, dim, start, s))
+        start += s
+    return tuple(out)
+
+
+def chunk(input, chunks, dim=0):
+    n = input.shape[_norm_dim(dim, input.ndim)]
+    return split(input, builtins.max(1, -(-n // chunks)), dim)
+
+
+def repeat_interleave(input, repeats, dim=None, *, output_size=None):
+    if dim is None:
+        input, dim = input.reshape(-1), 0
+    if isinstance(repeats, Tensor):
+        repeats = repeats.tolist()
+        if not isinstance(repeats, list):
+            repeats = int(repeats)
+    if isinstance(repeats, int):
+        dim = _norm_dim(dim, input.ndim)
+        x = _ops.expand_dims(input, axis=dim + 1)
+        shape = list(x.shape)
+        shape[dim + 1] = repeats
+        x = _ops.broadcast_to(x, tuple(shape))
+        new = list(input.shape)
+        new[dim] *= repeats
+        return x.reshape(tuple(new))
+    index = [i for i, r in enumerate(repeats) for _ in range(int(r))]
+    idx = _ops.asarray(index, dtype="int64", device=input.device)
+    return _ops.take(input, idx, axis=dim)
+
+
+def rot90(input, k=1, dims=(0, 1)):
+    d0, d1 = dims
+    k %= 4
+    if k == 1:
+        return _ops.flip(input, axis=d1).transpose(d0, d1)
+    if k == 2:
+        return _ops.flip(input, axis=(d0, d1))
+    if k == 3:
+        return _ops.flip(input, axis=d0).transpose(d0, d1)
+    return input.clone()
+
+
+def roll(input, shifts, dims=None):
+    if isinstance(shifts, list):
+        shifts = tuple(shifts)
+    if isinstance(dims, list):
+        dims = tuple(dims)
+    return _ops.roll(input, shift=shifts, axis=dims)
+
+
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    return _ops.diff(input, axis=dim, n=n, prepend=prepend, append=append)
+
+
+def tril(input, diagonal=0):
+    return _ops.tril(input, k=diagonal)
+
+
+def triu(input, diagonal=0):
+    return _ops.triu(input, k=diagonal)
+
+
+def tile(input, dims):
+    dims = tuple(dims)
+    if len(dims) < input.ndim:
+        dims = (1,) * (input.ndim - len(dims)) + dims
+    return _ops.tile(input, dims)
+
+
+def tensordot(a, b, dims=2, out=None):
+    if isinstance(dims, (list, tuple)):
+        xa, xb = dims
+        dims = (tuple([xa] if isinstance(xa, int) else xa),
+                tuple([xb] if isinstance(xb, int) else xb))
+    elif isinstance(dims, Tensor):
+        dims = int(dims.item()) if dims.ndim == 0 else tuple(tuple(r) for r in dims.tolist())
+    return _ops.tensordot(a, b, axes=dims)
+
+
+# -- products and linear algebra -------------------------------------------------------------
+
+def inner(input, other):
+    if input.ndim == 0 or other.ndim == 0:
+        return input * other
+    return _ops.tensordot(input, other, axes=((input.ndim - 1,), (other.ndim - 1,)))
+
+
+def vdot(input, other):
+    return (_ops.conj(input) * other).sum() if input.dtype.is_complex else (input * other).sum()
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    moved = _ops.moveaxis(input, (dim1, dim2), (-2, -1))
+    return _linalg.diagonal(moved, offset=offset)
+
+
+def trace(input):
+    if input.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {input.ndim}")
+    return _linalg.diagonal(input).sum()
+
+
+def det(input):
+    return _linalg.det(input)
+
+
+def logdet(input):
+    return _ops.log(_linalg.det(input))
+
+
+def inverse(input):
+    return _linalg.inv(input)
+
+
+def matrix_power(input, n):
+    return _linalg.matrix_power(input, n)
+
+
+class _ValuesIndices(tuple):
+    """torch's ``(values, indices)`` result (``median(dim)``)."""
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+
+def median(input, dim=None, keepdim=False):
+    """The lower median, as torch's; with ``dim``, ``(values, indices)``."""
+    if dim is None:
+        flat = input.reshape(-1)
+        order = _ops.argsort(flat, stable=True)
+        pick = order[(flat.shape[0] - 1) // 2]
+        return _ops.take(flat, _ops.reshape(pick, (1,)), axis=0).reshape(())
+    dim = _norm_dim(dim, input.ndim)
+    order = _ops.argsort(input, axis=dim, stable=True)
+    k = (input.shape[dim] - 1) // 2 if input.ndim else 0
+    idx = narrow(order, dim, k, 1) if input.ndim else order
+    values = _ops.take_along_axis(input, idx, axis=dim) if input.ndim else input
+    if not keepdim and input.ndim:
+        values, idx = _ops.squeeze(values, axis=dim), _ops.squeeze(idx, axis=dim)
+    return _ValuesIndices((values, idx))
+
+
+def einsum(equation, *operands):
+    """``einsum`` for explicit or implicit equations without ellipses, as a composition:
+    repeated indices of one operand take its diagonal, every operand is laid out over all
+    the indices, multiplied, and the indices not in the output are summed."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    eq = equation.replace(" ", "")
+    if "..." in eq:
+        raise NotImplementedError("polygrad's einsum does not take '...' yet")
+    lhs, arrow, out = eq.partition("->")
+    ins = lhs.split(",")
+    if len(ins) != len(operands):
+        raise RuntimeError("einsum(): more operands were provided than specified in the "
+                           "equation" if len(operands) > len(ins) else
+                           "einsum(): fewer operands were provided than specified in the "
+                           "equation")
+    if not arrow:
+        counts = {c: lhs.count(c) for c in lhs if c in string.ascii_letters}
+        out = "".join(sorted(c for c, n in counts.items() if n == 1))
+    letters = []
+    for term in ins:
+        for c in term:
+            if c not in letters:
+                letters.append(c)
+    sizes = {}
+    laid = []
+    for term, x in zip(ins, operands):
+        term = list(term)
+        # repeated indices in one operand: take the diagonal, once per repeat
+        while len(set(term)) < len(term):
+            c = next(c for c in term if term.count(c) > 1)
+            i = term.index(c)
+            j = term.index(c, i + 1)
+            x = diagonal(x, 0, i, j)
+            del term[j]
+            del term[i]
+            term.append(c)
+        for c, s in zip(term, x.shape):
+            sizes.setdefault(c, s)
+        present = [c for c in letters if c in term]
+        x = _ops.permute_dims(x, tuple(term.index(c) for c in present)) if present else x
+        shape = tuple(sizes[c] if c in term else 1 for c in letters)
+        laid.append(x.reshape(shape))
+    prod = laid[0]
+    for x in laid[1:]:
+        prod = prod * x
+    summed = tuple(i for i, c in enumerate(letters) if c not in out)
+    kept = [c for c in letters if c in out]
+    if summed:
+        prod = prod.sum(summed)
+    if kept:
+        prod = _ops.permute_dims(prod, tuple(kept.index(c) for c in out))
+    return prod
+
+
+# -- Tensor methods --------------------------------------------------------------------------
+
+def _masked_fill_(self, mask, value):
+    self[mask] = value
+    return self
+
+
+def _repeat(self, *sizes):
+    sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)) \
+        else tuple(sizes)
+    if len(sizes) < self.ndim:
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number "
+                           "of dimensions of tensor")
+    return _ops.tile(self, sizes)
+
+
+def _tile(self, *dims):
+    dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (list, tuple)) \
+        else tuple(dims)
+    return tile(self, dims)
+
+
+def _unflatten(self, dim, sizes):
+    dim = _norm_dim(dim, self.ndim)
+    sizes = list(sizes)
+    if -1 in sizes:
+        known = math.prod(s for s in sizes if s != -1)
+        sizes[sizes.index(-1)] = self.shape[dim] // known
+    return self.reshape(tuple(self.shape[:dim]) + tuple(sizes) + tuple(self.shape[dim + 1:]))
+
+
+def _contiguous(self, memory_format=None):
+    return self
+
+
+def _outer(self, vec2):
+    return self.reshape(-1, 1) * vec2.reshape(1, -1)
+
+
+def _cumprod(self, dim, *, dtype=None):
+    return cumprod(self, dim, dtype=dtype)
+
+
+def _clip_(self, min=None, max=None):
+    return self.clamp_(min, max)
+
+
+METHODS = {
+    "add": add, "sub": sub, "subtract": sub, "div": div, "divide": div, "addcmul": addcmul,
+    "addcdiv": addcdiv,
+    "clip_": _clip_, "contiguous": _contiguous, "cumprod": _cumprod, "det": det,
+    "diagonal": diagonal, "diff": diff, "erf": erf, "erfc": erfc, "exp2": exp2, "lerp": lerp,
+    "logit": logit, "masked_fill_": _masked_fill_, "movedim": movedim, "moveaxis": movedim,
+    "nansum": nansum, "outer": _outer, "repeat": _repeat, "roll": roll, "sinc": sinc,
+    "swapaxes": swapaxes, "swapdims": swapaxes, "tile": _tile, "trace": trace, "tril": tril,
+    "triu": triu, "unflatten": _unflatten, "frac": frac, "fmax": fmax, "fmin": fmin,
+    "float_power": float_power, "logaddexp2": logaddexp2, "xlogy": xlogy, "inner": inner,
+    "vdot": vdot, "logdet": logdet, "inverse": inverse, "matrix_power": matrix_power,
+    "median": median, "narrow": narrow, "select": select, "index_select": index_select,
+    "unbind": unbind, "split": split, "chunk": chunk, "repeat_interleave": repeat_interleave,
+    "fliplr": fliplr, "flipud": flipud, "rot90": rot90, "tensordot": tensordot,
+}
