@@ -70,8 +70,15 @@ class _Methods:
         return apply(P["matrix_transpose"], self)
 
     def __reduce__(self):
-        return (_rebuild, (self._backend.name, self._backend.to_numpy(self._st.array),
-                           self.requires_grad))
+        # backend, device and dtype travel with the values; a dtype numpy lacks (torch's
+        # bfloat16) goes through the host as a dtype that holds it exactly, and comes back
+        b, array, dtype = self._backend, self._st.array, self.dtype
+        try:
+            host = b.to_numpy(array)
+        except (TypeError, ValueError, RuntimeError):
+            wide = "complex128" if dtype.is_complex else "float64"
+            host = b.to_numpy(b.xp.astype(array, b.native_dtype(wide)))
+        return (_rebuild, (b.name, host, self.requires_grad, str(self.device), dtype.name))
 
     def __copy__(self):
         return self.detach().clone() if self._node is None else self.clone()
@@ -119,6 +126,9 @@ class _Methods:
         dt = as_dtype(dtype)
         if dt == self.dtype and not copy:
             return self
+        if not (dt.is_floating_point or dt.is_complex):     # as torch: only float and
+            with grad_mode.no_grad():                        # complex tensors require grad
+                return apply(P["astype"], self, self._backend.native_dtype(dt))
         return apply(P["astype"], self, self._backend.native_dtype(dt))
 
     def type(self, dtype=None):
@@ -576,5 +586,9 @@ def _as_tensor_like(value, like):
     return creation.asarray(value, backend=like._backend)
 
 
-def _rebuild(backend_name, host, requires_grad):
-    return creation.from_numpy(host, backend=backend_name, requires_grad=requires_grad)
+def _rebuild(backend_name, host, requires_grad, device=None, dtype=None):
+    """Unpickle a Tensor (pickles made before device and dtype were kept have 3 fields)."""
+    out = creation.from_numpy(host, backend=backend_name, device=device)
+    if dtype is not None and out.dtype.name != dtype:
+        out = out.astype(dtype)
+    return out.requires_grad_(True) if requires_grad else out

@@ -35,6 +35,13 @@ def _reduce(method, input, dim=None, keepdim=False, **kw):
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    if not isinstance(input, Tensor):
+        if isinstance(input, (list, tuple)) and any(isinstance(t, Tensor) for t in input):
+            raise TypeError(f"sum(): argument 'input' must be a Tensor, not a "
+                            f"{type(input).__name__} of Tensors; add them with "
+                            f"builtins.sum(tensors) or polygrad.stack(tensors).sum(0)")
+        raise TypeError(f"sum(): argument 'input' must be a Tensor, not "
+                        f"{type(input).__name__}; wrap it with polygrad.tensor(...)")
     return input.sum(dim, keepdim, axis=axis, keepdims=keepdims, dtype=dtype)
 
 
