@@ -133,11 +133,12 @@ def clip(x, /, min=None, max=None):
     """
     if isinstance(min, _Tensor) or isinstance(max, _Tensor) or hasattr(min, "shape") \
             or hasattr(max, "shape"):
+        # where, not maximum/minimum: at a tie x keeps all of the gradient (as torch's clamp)
         out = x
         if min is not None:
-            out = _apply(P["maximum"], out, min)
+            out = _apply(P["where"], _apply(P["less"], out, min), min, out)
         if max is not None:
-            out = _apply(P["minimum"], out, max)
+            out = _apply(P["where"], _apply(P["greater"], out, max), max, out)
         if out is x:
             out = _apply(P["positive"], x)
         return out

@@ -31,6 +31,7 @@ from ..graph.engine import apply, forward_ad_state
 from ..graph.node import AccumulateGrad
 from ..graph.tensor import LEAF_INPLACE_MSG, Tensor, wrap
 from ..primitives import PRIMITIVES
+from .array_api import clip as _clip
 from .promotion import binary
 from .torch_names import torch_softmax
 from .torch_surface import METHODS as _SURFACE
@@ -398,7 +399,7 @@ class _Methods:
         return apply(P["vecdot"], self, other)
 
     def clamp(self, min=None, max=None):
-        return apply(P["clip"], self, min=min, max=max)
+        return _clip(self, min, max)      # tensor bounds too
 
     clip = clamp
 
@@ -429,8 +430,16 @@ class _ValuesIndices(tuple):
 
 
 def _values_indices(t, name, dim, keepdim):
-    values = apply(P[name], t, axis=dim, keepdims=keepdim)
-    indices = apply(P["arg" + name], t, axis=dim, keepdims=keepdim)
+    if not t.shape:
+        _axis_of_0d(dim)
+        return _ValuesIndices((apply(P["positive"], t), apply(P["arg" + name], t)))
+    # values gathered at the returned indices: the gradient goes to that index only, as
+    # torch's (amax/amin split it between ties)
+    indices = apply(P["arg" + name], t, axis=dim, keepdims=True)
+    values = apply(P["take_along_axis"], t, indices._st.array, axis=dim)
+    if not keepdim:
+        values = apply(P["squeeze"], values, axis=dim)
+        indices = apply(P["squeeze"], indices, axis=dim)
     return _ValuesIndices((values, indices))
 
 

@@ -69,7 +69,8 @@ ew("pow", _pow_dx, _pow_dy)
 ew("square", lambda ns, out, x: 2.0 * x, saves=(0,), node_name="PowBackward0")
 ew("sqrt", lambda ns, out, x: 0.5 / out, saves=("out",))
 ew("reciprocal", lambda ns, out, x: -(out * out), saves=("out",))
-ew("abs", lambda ns, out, x: ns.sign(x), saves=(0,))
+# sign(NaN) is NaN in the standard; torch's abs passes no gradient through a NaN
+ew("abs", lambda ns, out, x: ns.where(x != x, 0.0, ns.sign(x)), saves=(0,))
 gated("maximum", lambda ns, out, x, y: x > y, lambda ns, out, x, y: y > x, ties=True,
       saves=(0, 1), api="binary")
 gated("minimum", lambda ns, out, x, y: x < y, lambda ns, out, x, y: y < x, ties=True,

@@ -151,7 +151,9 @@ def def_loss(name, loss, d_input, d_target, node_name):
 # the bias enters additively: def_bilinear gives it g (the engine sums the batch dimensions)
 def_bilinear("linear", _linear_dx, _linear_dw, impl=_linear_impl, node_name="AddmmBackward0",
              saves=(0, 1))     # x and w: not b, not out
-def_gated("relu", lambda ns, out, x: out > 0, impl=_relu_impl, node_name="ReluBackward0",
+# a NaN passes its gradient, as torch's (threshold_backward zeroes only where out <= 0)
+def_gated("relu", lambda ns, out, x: (out > 0) | (out != out), impl=_relu_impl,
+          node_name="ReluBackward0",
           saves=("out",), api="unary")
 def_elementwise("sigmoid", lambda ns, out, x: out * (1.0 - out), impl=_sigmoid_impl,
                 node_name="SigmoidBackward0", saves=("out",))

@@ -57,15 +57,20 @@ def _prod_vjp(ns, g, out, x, axis=None, dtype=None, keepdims=False):
 
 
 def _extremum_vjp(ns, g, out, x, axis=None, keepdims=False):
-    # Ties share the gradient equally, as torch's amax/amin do.
-    mask = x == _unreduce(ns, out, x, axis, keepdims)
+    # Ties share the gradient equally, as torch's amax/amin do; a NaN result is its NaNs'.
+    mask = _extremum_mask(ns, out, x, axis, keepdims)
     count = ns.sum(ns.astype(mask, x.dtype), axis=axis, keepdims=True)
     gx = ns.where(mask, _unreduce(ns, g, x, axis, keepdims), 0.0)
     return (gx / count,)
 
 
+def _extremum_mask(ns, out, x, axis, keepdims):
+    # x != x: NaN propagates, so where the result is not NaN no input is
+    return (x == _unreduce(ns, out, x, axis, keepdims)) | (x != x)
+
+
 def _extremum_jvp(ns, tangents, out, x, axis=None, keepdims=False):
-    mask = x == _unreduce(ns, out, x, axis, keepdims)
+    mask = _extremum_mask(ns, out, x, axis, keepdims)
     count = ns.sum(ns.astype(mask, x.dtype), axis=axis, keepdims=keepdims)
     return ns.sum(ns.where(mask, tangents[0], 0.0), axis=axis, keepdims=keepdims) / count
 
