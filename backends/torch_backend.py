@@ -11,7 +11,7 @@ import sys
 
 import polygrad
 
-from .cupy_backend import _driver_device_count   # no cupy import: libcuda only
+from .cupy_backend import _driver_device_count  # no cupy import: libcuda only
 
 _torch = None
 
