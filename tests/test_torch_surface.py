@@ -129,6 +129,13 @@ CASES = [
     ("einsum_bmm", [A234, mat(2, 4, 5)], lambda m, a, b: m.einsum("bij,bjk->bik", a, b)),
     ("einsum_dot", [V3, W3], lambda m, a, b: m.einsum("i,i->", a, b)),
     ("einsum_list", [A23, B23], lambda m, a, b: m.einsum("ij,ij->i", [a, b])),
+    ("einsum_ellipsis", [A234, mat(4, 5)], lambda m, a, b: m.einsum("...ij,jk->...ik", a, b)),
+    ("einsum_ellipsis_broadcast", [A234, mat(3, 4)],
+     lambda m, a, b: m.einsum("...ij,...ij->...i", a, b)),
+    ("einsum_ellipsis_sum", [A234], lambda m, a: m.einsum("i...->...", a)),
+    ("einsum_ellipsis_implicit", [A234, mat(4, 5)], lambda m, a, b: m.einsum("...ij,jk", a, b)),
+    ("einsum_size1_broadcast", [mat(1, 3), mat(4, 3)], lambda m, a, b: m.einsum("ij,ij->ij", a, b)),
+    ("einsum_three", [V3, A34, mat(4)], lambda m, a, b, c: m.einsum("i,ij,j->", a, b, c)),
     ("vector_norm", [A234], lambda m, a: m.linalg.vector_norm(a, dim=(0, 2), keepdim=True)),
     ("vector_norm_ord", [A234], lambda m, a: m.linalg.vector_norm(a, 3, -1)),
     # Tensor methods

@@ -406,14 +406,13 @@ def median(input, dim=None, keepdim=False):
 
 
 def einsum(equation, *operands):
-    """``einsum`` for explicit or implicit equations without ellipses, as a composition:
-    repeated indices of one operand take its diagonal, every operand is laid out over all
-    the indices, multiplied, and the indices not in the output are summed."""
+    """``einsum`` as a composition: repeated indices of one operand take its diagonal, every
+    operand is laid out over all the indices (``...`` standing for its leading broadcast
+    dimensions), the operands are multiplied, and the indices not in the output are summed.
+    Implicit equations (no ``->``) keep the indices seen once, sorted, after ``...``."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     eq = equation.replace(" ", "")
-    if "..." in eq:
-        raise NotImplementedError("polygrad's einsum does not take '...' yet")
     lhs, arrow, out = eq.partition("->")
     ins = lhs.split(",")
     if len(ins) != len(operands):
@@ -421,15 +420,23 @@ def einsum(equation, *operands):
                            "equation" if len(operands) > len(ins) else
                            "einsum(): fewer operands were provided than specified in the "
                            "equation")
+    # '...': as many fresh letters as the operand has dimensions beyond its named ones
+    fresh = [c for c in string.ascii_letters if c not in eq]
+    n_ell = builtins.max([x.ndim - len(t.replace("...", "")) for t, x in zip(ins, operands)
+                          if "..." in t] or [0])
+    ell = "".join(fresh[:n_ell])
+    ins = [t.replace("...", ell[n_ell - (x.ndim - len(t.replace("...", ""))):])
+           for t, x in zip(ins, operands)]
     if not arrow:
-        counts = {c: lhs.count(c) for c in lhs if c in string.ascii_letters}
-        out = "".join(sorted(c for c, n in counts.items() if n == 1))
+        named = "".join(ins).replace("...", "")
+        out = ell + "".join(sorted(c for c in set(named) if c not in ell and
+                                   named.count(c) == 1))
+    out = out.replace("...", ell)
     letters = []
     for term in ins:
         for c in term:
             if c not in letters:
                 letters.append(c)
-    sizes = {}
     laid = []
     for term, x in zip(ins, operands):
         term = list(term)
@@ -442,12 +449,10 @@ def einsum(equation, *operands):
             del term[j]
             del term[i]
             term.append(c)
-        for c, s in zip(term, x.shape):
-            sizes.setdefault(c, s)
+        own = dict(zip(term, x.shape))
         present = [c for c in letters if c in term]
         x = _ops.permute_dims(x, tuple(term.index(c) for c in present)) if present else x
-        shape = tuple(sizes[c] if c in term else 1 for c in letters)
-        laid.append(x.reshape(shape))
+        laid.append(x.reshape(tuple(own.get(c, 1) for c in letters)))
     prod = laid[0]
     for x in laid[1:]:
         prod = prod * x
