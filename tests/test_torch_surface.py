@@ -321,3 +321,27 @@ def test_masked_fill_in_place_keeps_identity(backend):
     x = polygrad.tensor([1.0, -2.0, 3.0])
     assert x.masked_fill_(x < 0, 0.0) is x
     assert x.tolist() == [1.0, 0.0, 3.0]
+
+
+@pytest.mark.parametrize("name", ["erf", "erfc", "exp2", "sinc", "logit", "xlogy", "div"])
+def test_float_functions_of_integers_follow_torch_dtype(backend, name):
+    a, b = [1, 2, 3, 4], [2, 1, 3, 5]
+    args = 2 if name in ("xlogy", "div") else 1
+    t = getattr(torch, name)(*[torch.tensor(v) for v in (a, b)[:args]])
+    p = getattr(polygrad, name)(*[polygrad.tensor(v) for v in (a, b)[:args]])
+    assert str(p.dtype) == "polygrad.float32" and t.dtype == torch.float32
+    np.testing.assert_allclose(_np(p), t.numpy(), rtol=2e-6, atol=1e-7)
+
+
+def test_erfc_keeps_relative_precision_in_the_tail(backend):
+    """erfc(x) for large x is far below 1 - erf(x)'s rounding; its gradient is exact."""
+    x = [-3.0, 0.5, 4.0, 6.0, 9.0]
+    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    p = polygrad.tensor(x, dtype=polygrad.float64, requires_grad=True)
+    torch.erfc(t).sum().backward()
+    out = polygrad.erfc(p)
+    out.sum().backward()
+    np.testing.assert_allclose(_np(out), torch.erfc(t).detach().numpy(), rtol=2e-7, atol=0)
+    np.testing.assert_allclose(_np(p.grad), t.grad.numpy(), rtol=1e-12, atol=0)
+    f32 = polygrad.erfc(polygrad.tensor([4.0, 6.0]))
+    assert f32.dtype == polygrad.float32 and (_np(f32) > 0).all()

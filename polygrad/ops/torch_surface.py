@@ -60,6 +60,10 @@ subtract = sub
 
 def div(input, other, *, rounding_mode=None):
     if rounding_mode is None:
+        if isinstance(input, Tensor) and isinstance(other, Tensor) and not (
+                input.dtype.is_floating_point or input.dtype.is_complex or
+                other.dtype.is_floating_point or other.dtype.is_complex):
+            input, other = _floating(input), _floating(other)    # int / int: float32
         return input / other
     if rounding_mode == "floor":
         q = input / other
@@ -107,16 +111,38 @@ def frac(input):
     return input - _ops.trunc(input)
 
 
+def _floating(x):
+    """Integer and bool inputs of a float-valued function become float32, as torch's."""
+    return x if x.dtype.is_floating_point or x.dtype.is_complex else x.astype("float32")
+
+
 def erf(input):
-    return _special.erf(input)
+    return _special.erf(_floating(input))
+
+
+# Numerical Recipes' erfcc (fractional error < 1.2e-7 everywhere, also where erfc is tiny,
+# which 1 - erf(x) is not); the same coefficients as polygrad.primitives.special's erf
+_ERFC_COEFFS = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
+                -1.13520398, 1.48851587, -0.82215223, 0.17087277)
 
 
 def erfc(input):
-    return 1.0 - _special.erf(input)
+    """Its value from erfcc, its derivative exactly ``-2/sqrt(pi) exp(-x^2)``: erfcc on the
+    detached input, plus ``erf(detached x) - erf(x)`` (0 in value, -erf's in gradient)."""
+    x = _floating(input)
+    d = x.detach()
+    z = _ops.abs(d)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = _ERFC_COEFFS[-1]
+    for c in reversed(_ERFC_COEFFS[:-1]):
+        poly = c + t * poly
+    tail = t * _ops.exp(-z * z + poly)
+    value = _ops.where(d >= 0, tail, 2.0 - tail)
+    return value + (_special.erf(d) - _special.erf(x))     # an exact 0, so value exactly
 
 
 def exp2(input):
-    return _ops.exp(input * math.log(2.0))
+    return _ops.exp(_floating(input) * math.log(2.0))
 
 
 def logaddexp2(input, other):
@@ -125,12 +151,14 @@ def logaddexp2(input, other):
 
 
 def logit(input, eps=None):
+    input = _floating(input)
     if eps is not None:
         input = _ops.clip(input, eps, 1.0 - eps)
     return _ops.log(input / (1.0 - input))
 
 
 def sinc(input):
+    input = _floating(input)
     zero = input == 0
     safe = _ops.where(zero, _ops.ones_like(input), input) * math.pi
     return _ops.where(zero, _ops.ones_like(input), _ops.sin(safe) / safe)
@@ -141,6 +169,8 @@ def xlogy(input, other):
         input = _t(input, other)
     if not isinstance(other, Tensor):
         other = _t(other, input)
+    if not (input.dtype.is_floating_point or other.dtype.is_floating_point):
+        input, other = _floating(input), _floating(other)
     return _special.xlogy(input, other)
 
 
