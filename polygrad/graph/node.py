@@ -170,7 +170,12 @@ class Node:
                 shape = saved_xs[i].shape
                 if gi.shape != shape:
                     grads = list(grads)
-                    grads[i] = unbroadcast(ns, gi, shape)
+                    grads[i] = gi = unbroadcast(ns, gi, shape)
+                if gi.dtype != saved_xs[i].dtype:
+                    cast = _in_dtype(ns, gi, saved_xs[i].dtype)
+                    if cast is not gi:
+                        grads = list(grads)
+                        grads[i] = cast
         return grads
 
 
@@ -210,6 +215,23 @@ def node_class(prim):
     if cls is None:
         cls = prim.node_cls = type(prim.node_name, (Node,), {"__slots__": ()})
     return cls
+
+
+def _in_dtype(ns, g, dtype):
+    """A real floating gradient in its input's real floating dtype, as torch casts them
+    (a float32 leaf of ``x * y64`` gets a float32 gradient); others pass as they are."""
+    st = getattr(g, "_st", None)        # a Tensor (create_graph): compare its raw dtype
+    gdt = g.dtype if st is None else st.array.dtype
+    if gdt == dtype or not (_real_floating(gdt) and _real_floating(dtype)):
+        return g
+    return ns.astype(g, dtype)
+
+
+def _real_floating(dt):
+    kind = getattr(dt, "kind", None)        # numpy and cupy dtypes
+    if kind is not None:
+        return kind == "f"
+    return bool(getattr(dt, "is_floating_point", False))     # torch dtypes
 
 
 def unbroadcast(ns, g, shape):

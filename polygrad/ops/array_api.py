@@ -519,9 +519,14 @@ def arange(start, /, stop=None, step=1, *, dtype=None, device=None):
 
 
 def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True):
+    if not endpoint and num and not isinstance(start, complex) and not isinstance(stop, complex):
+        # numpy's formula, so every backend agrees with it bit for bit: start + i * step,
+        # in float64, then cast
+        step = (float(stop) - float(start)) / num
+        out = arange(num, dtype=float64, device=device) * step + float(start)
+        return astype(out, dtype if dtype is not None else _dtypes.DEFAULT_FLOAT, copy=False)
     if not endpoint and num:
-        step = (stop - start) / num
-        stop = stop - step
+        stop = stop - (stop - start) / num
     return _creation.linspace(start, stop, num, dtype=dtype, device=device,
                               backend=_on(device))
 
