@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
@@ -90,6 +89,7 @@ def test_every_tensor_member_is_in_the_stub():
     assert not missing, f"members missing from the stub: {missing}"
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # arcsin(1.3) and the like: nan is fine
 def test_the_stub_says_tensor_only_where_a_tensor_comes_back():
     """Every no-argument method the stub says returns a Tensor does, on a float tensor."""
     checked = 0
@@ -140,19 +140,20 @@ def test_pyright_sees_tensor_methods(tmp_path):
     assert '"no_such_method" for class "Tensor"' in out and "1 error" in out, out
 
 
+@pytest.mark.slow      # about a minute: mypy reads numpy's stubs too, without a cache
 def test_mypy_sees_tensor_methods(tmp_path):
     pytest.importorskip("mypy", reason="mypy is not installed (pip install mypy)")
     d = _sample_dir(tmp_path)
     # errors inside polygrad's own (unannotated) modules are not the user's: silent, as
     # mypy treats an installed package
     argv = [sys.executable, "-m", "mypy", "--follow-imports=silent", "--cache-dir",
-            str(tmp_path / "cache")]
-    env = dict(ENV, MYPYPATH=ROOT)
-    proc = subprocess.run(argv + ["sample.py"], cwd=d, env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    out = subprocess.run(argv + ["reveal.py"], cwd=d, env=env, capture_output=True,
-                         text=True, timeout=300).stdout
+            str(tmp_path / "cache"), "sample.py", "reveal.py"]
+    proc = subprocess.run(argv, cwd=d, env=dict(ENV, MYPYPATH=ROOT), capture_output=True,
+                          text=True, timeout=600)
+    out = proc.stdout
+    errors = [line for line in out.splitlines() if ": error:" in line]
+    # the one error is reveal.py's deliberate one: sample.py has none
+    assert len(errors) == 1 and errors[0].startswith("reveal.py:8:"), out + proc.stderr
+    assert '"Tensor" has no attribute "no_such_method"' in errors[0]
     assert out.count('Revealed type is "polygrad.graph.tensor.Tensor"') == 4, out
     assert 'Revealed type is "polygrad.graph.tensor.Tensor | None"' in out, out
-    assert textwrap.dedent('"Tensor" has no attribute "no_such_method"') in out, out
