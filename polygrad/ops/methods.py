@@ -303,6 +303,10 @@ class _Methods:
         elif isinstance(dim, int):
             if self.shape[dim] != 1:
                 return self
+        else:       # torch: dims whose size is not 1 are left as they are
+            dim = tuple(d for d in dim if self.shape[d] == 1)
+            if not dim:
+                return self
         return apply(P["squeeze"], self, axis=dim)
 
     def expand(self, *shape):

@@ -7,6 +7,8 @@ standard (setitem for basic keys, a one-hot product for array keys); backends
 override it with a native scatter (numpy's ``add.at``, torch's ``index_add_``).
 """
 
+import math
+
 from ..plugins.host import owner_of
 from .table import def_linear as linear, def_primitive as primitive
 
@@ -122,12 +124,22 @@ _setitem_vjp.wants_needs = True
 
 
 def _take_impl(xp, x, indices, axis=None):
+    if axis is None and x.ndim != 1:    # torch's take: the flattened input (compat wants
+        x, axis = xp.reshape(x, (-1,)), 0     # an axis past 1-d)
     return xp.take(x, indices, axis=axis)
+
+
+def _take_jvp(ns, tangents, out, x, indices, axis=None):
+    t = tangents[0]
+    if axis is None and t.ndim != 1:
+        t, axis = ns.reshape(t, (-1,)), 0
+    return ns.take(t, indices, axis=axis)
 
 
 def _take_vjp(ns, g, out, x, indices, axis=None):
     if axis is None:
-        return (ns.reshape(ns.scatter_add(g, shape=(x.size,), key=(indices,)), x.shape), None)
+        flat = ns.scatter_add(g, shape=(math.prod(x.shape),), key=(indices,))
+        return (ns.reshape(flat, x.shape), None)
     key = (slice(None),) * (axis % x.ndim) + (indices,)
     return (ns.scatter_add(g, shape=x.shape, key=key), None)
 
@@ -137,9 +149,7 @@ linear("getitem", lambda ns, g, out, x, key: (ns.scatter_add(g, shape=x.shape, k
 linear("scatter_add", lambda ns, g, out, x, shape, key: (ns.getitem(g, key),),
        impl=scatter_add_generic, node_name="IndexPutBackward0")
 primitive("setitem", _setitem_vjp, _setitem_jvp, impl=_setitem_impl, node_name="CopySlices")
-primitive("take", _take_vjp,
-          lambda ns, t, out, x, indices, axis=None: ns.take(t[0], indices, axis=axis),
-          impl=_take_impl, nondiff_args=(1,), node_name="TakeBackward0")
+primitive("take", _take_vjp, _take_jvp, impl=_take_impl, nondiff_args=(1,), node_name="TakeBackward0")
 
 
 def _raw_xp(array):

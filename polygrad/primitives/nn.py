@@ -57,6 +57,8 @@ def _linear_dw(ns, g, out, x, w, b=None):
 # -- softmax and log_softmax over one axis -----------------------------------------------------
 
 def _shifted(xp, x, axis):
+    if 0 in x.shape:        # empty: nothing to shift (and max of an empty axis raises)
+        return x
     m = xp.max(x, axis=axis, keepdims=True)
     return x - xp.where(xp.isfinite(m), m, 0.0)
 

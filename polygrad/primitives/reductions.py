@@ -119,9 +119,12 @@ def _drop_first(ns, g, axis):
 
 
 def _logsumexp_impl(xp, x, axis=None, keepdims=False):
-    m = xp.max(x, axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, 0.0)
-    s = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    if 0 in x.shape:        # empty: log(0) = -inf over an empty axis, as torch (no max to take)
+        s = xp.log(xp.sum(xp.exp(x), axis=axis, keepdims=True))
+    else:
+        m = xp.max(x, axis=axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0.0)
+        s = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
     if not keepdims:
         s = xp.reshape(s, tuple(d for i, d in enumerate(x.shape) if i not in _axes(x, axis)))
     return s
