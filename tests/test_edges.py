@@ -203,6 +203,18 @@ def test_setitem_on_0d_result(backend):
     _same(got[2], want[2], "grad", 1e-12)
 
 
+@pytest.mark.parametrize("make", [lambda t, x: x.detach()[0, 1], lambda t, x: x.detach().sum(),
+                                  lambda t, x: x.detach().max()], ids=["index", "sum", "max"])
+def test_setitem_on_0d_result_without_graph(backend, make):
+    def run(lib):
+        x = lib.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=lib.float64)
+        y = make(lib, x)
+        y[()] = 5.0
+        y[...] = y * 2
+        return y.shape, float(y)
+    assert run(polygrad) == run(torch)
+
+
 def test_take(backend):
     def run(lib):
         x = lib.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=lib.float64, requires_grad=True)

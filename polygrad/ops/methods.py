@@ -172,6 +172,8 @@ class _Methods:
         else:
             if name == "setitem":
                 arr = st.array if st.saved == 0 else self._backend.xp.asarray(st.array, copy=True)
+                if not hasattr(arr, "__setitem__"):     # numpy's 0-d results are scalars
+                    arr = self._backend.xp.asarray(arr, copy=True)
                 arr[opts["key"]] = other_arrays[0]
             else:
                 with grad_mode.no_grad():
