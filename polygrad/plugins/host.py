@@ -4,7 +4,10 @@ entry-point group.
 Discovery is lazy (the first backend lookup runs it, never ``import polygrad``),
 idempotent, and deterministic (entry points sorted by name, then distribution).
 Built-in backends are entry points of polygrad's own distribution and load
-exactly like third-party ones. Environment switches:
+exactly like third-party ones, but first: a third party registering a backend named
+``numpy`` fails against the built-in, never displaces it. A plugin's import that raises
+anything, SystemExit and KeyboardInterrupt included, is that plugin's failure; what it
+prints goes to stderr. Environment switches:
 
 - ``POLYGRAD_DISABLE_PLUGINS=a,b``: skip these entry points (the built-in numpy backend,
   the default and the reference, is always loaded);
