@@ -40,6 +40,7 @@ def main(argv=None):
 
     import dask
     from distributed import Client, LocalCluster
+
     import polygrad_dask
     numpy_s = timeit(lambda: sin_chain("numpy", n), repeat=args.repeat, warmup=1)
 

@@ -16,25 +16,75 @@ Importing polygrad imports no array library but numpy's plugin metadata; the
 backend's library is imported when a tensor is first made on it.
 """
 
+from . import (
+    autograd,  # noqa: F401
+    ops,
+    plugins,  # noqa: F401  (the module; discovery itself is lazy)
+)
 from .base.device import device
-from .base.dtypes import (DType, bfloat16, bool, complex64, complex128, double, float, float16,
-                          float32, float64, half, int, int8, int16, int32, int64, long, uint8)
-from .base.errors import (BackendMismatchError, BackendUnavailableError, PluginError, PolygradError,
-                          UnknownBackendError, UnsupportedOperation)
-from .base.grad_mode import (enable_grad, inference_mode, is_grad_enabled,
-                             is_inference_mode_enabled, no_grad, set_grad_enabled)
-from .plugins import Backend, KnownFailure, hookimpl
-from .plugins.defaults import (default_backend, get_default_backend, set_default_backend,
-                               use_backend)
-from .graph.creation import (arange, asarray, empty, empty_like, eye, from_numpy, full,
-                             full_like, linspace, manual_seed, ones, ones_like, rand, rand_like,
-                             randint, randn, randn_like, tensor, zeros, zeros_like)
+from .base.dtypes import (
+    DType,
+    bfloat16,
+    bool,
+    complex64,
+    complex128,
+    double,
+    float,
+    float16,
+    float32,
+    float64,
+    half,
+    int,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    uint8,
+)
+from .base.errors import (
+    BackendMismatchError,
+    BackendUnavailableError,
+    PluginError,
+    PolygradError,
+    UnknownBackendError,
+    UnsupportedOperation,
+)
+from .base.grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .graph.creation import (
+    arange,
+    asarray,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
 from .graph.tensor import Tensor
-from . import ops
-from .ops import transfer as _transfer
 from .ops import torch_names as _torch_names
-from . import autograd  # noqa: F401
-from . import plugins  # noqa: F401  (the module; discovery itself is lazy)
+from .ops import transfer as _transfer
+from .plugins import Backend, KnownFailure, hookimpl
+from .plugins.defaults import default_backend, get_default_backend, set_default_backend, use_backend
 
 __version__ = "0.1.0"
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import polygrad as pg
-from polygrad.graph import engine
 from polygrad.autograd import Function, detect_anomaly, set_detect_anomaly
 from polygrad.autograd.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled
+from polygrad.graph import engine
 
 THIS_FILE = __file__
 # 0/0 on purpose: numpy's warnings about it are expected

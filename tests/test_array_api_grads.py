@@ -8,15 +8,15 @@ whole Jacobian in one direction. JVP rules are checked against the VJP by the do
 identity ``<w, J t> == <J^T w, t>``; second order runs the rules on polygrad.ops.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pytest
 
 import polygrad
-import polygrad.ops as pg
 import polygrad.autograd.forward_ad as fwAD
+import polygrad.ops as pg
 from polygrad.primitives import NONDIFFERENTIABLE, PRIMITIVES
 
 torch = pytest.importorskip("torch")

@@ -13,15 +13,17 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from conftest import BACKENDS
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.array_api import make_strategies_namespace
 
 import polygrad
 import polygrad.ops as pg
-from conftest import BACKENDS
 
 strict = pytest.importorskip("array_api_strict")
 from array_api_strict._array_object import Array as StrictArray  # noqa: E402
+
 strict.set_array_api_strict_flags(api_version="2024.12")
 xps = make_strategies_namespace(pg)
 SETTINGS = settings(max_examples=10, deadline=None, derandomize=True, database=None,

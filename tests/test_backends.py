@@ -8,10 +8,9 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import HAS_TORCH
 
 import polygrad as pg
-
-from conftest import HAS_TORCH
 
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
 

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import polygrad
-from polygrad.primitives.raw import raw_namespace
 from polygrad.plugins import get_backend, register_plugin, unregister_plugin
+from polygrad.primitives.raw import raw_namespace
 
 CUPY = get_backend("cupy")
 REASON = CUPY.unavailable_reason()
@@ -304,6 +304,7 @@ def test_dlpack_moves_between_cupy_and_torch_share_the_buffer(cp):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_fused_bce_with_logits_matches_the_decomposition(reduction, dtype):
     import dataclasses
+
     import polygrad.nn  # noqa: F401  (installs the loss primitives)
     rng = np.random.default_rng(0)
     z = rng.standard_normal((64, 3)) * 30          # large logits: the stable form matters

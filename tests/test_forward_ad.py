@@ -11,9 +11,9 @@ import torch
 import torch.autograd.forward_ad as tfw
 
 import polygrad as pg
-from polygrad.graph.engine import forward_ad_state
 import polygrad.autograd.forward_ad as fw
 from polygrad.autograd import functional as F
+from polygrad.graph.engine import forward_ad_state
 
 RNG = np.random.default_rng(1)
 # torch's forward_ad warns about its own internals (torch.jit.script) on this version

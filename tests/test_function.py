@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import polygrad as pg
-from polygrad.autograd import Function, once_differentiable
 import polygrad.autograd.forward_ad as fw
+from polygrad.autograd import Function, once_differentiable
 
 
 def _pair(name, forward, backward, jvp=None, decorate=None):
@@ -129,7 +129,7 @@ def test_second_backward_raises_retain_graph_error(backend):
     with pytest.raises(RuntimeError, match="retain_graph=True"):
         y.sum().backward()
     with pytest.raises(RuntimeError, match="retain_graph=True"):
-        y.grad_fn.saved_tensors
+        y.grad_fn.saved_tensors  # noqa: B018  (the access itself raises)
     z = MyExp.apply(x)
     z.sum().backward(retain_graph=True)
     z.sum().backward()              # retained: a second pass works and accumulates

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import polygrad
-from polygrad.primitives.raw import raw_namespace
 import polygrad.nn as nn
 import polygrad.nn.functional as F
+from polygrad.primitives.raw import raw_namespace
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -319,7 +319,7 @@ def test_implicit_softmax_dim_warns_like_torch():
 def _pair(lib):
     class TinyModel(lib.nn.Module):
         def __init__(self):
-            super(TinyModel, self).__init__()
+            super().__init__()
             self.layer1 = lib.nn.Linear(10, 8)
             self.relu = lib.nn.ReLU()
             self.layer2 = lib.nn.Linear(8, 3, bias=False)
@@ -404,7 +404,7 @@ def test_parameter_registration_and_module_errors():
     with pytest.raises(TypeError, match="cannot assign 'Tensor' as parameter 'weight'"):
         m.weight = polygrad.ones(2, 2)
     with pytest.raises(AttributeError, match="'Linear' object has no attribute 'wieght'"):
-        m.wieght
+        m.wieght  # noqa: B018  (the access itself raises)
     with pytest.raises(NotImplementedError, match="forward"):
         nn.Module()(1)
     m.extra = nn.Parameter(polygrad.zeros(1))

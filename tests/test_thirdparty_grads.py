@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import BACKENDS
 
 CASES = ["logsumexp", "softmax", "log_softmax", "xlogy", "erf", "expit", "zscore", "trapezoid",

@@ -17,7 +17,7 @@ def tiny_model(lib):
     """The tutorial's class, verbatim but for the library it is given."""
     class TinyModel(lib.nn.Module):
         def __init__(self):
-            super(TinyModel, self).__init__()
+            super().__init__()
             self.layer1 = lib.nn.Linear(DIM_IN, HIDDEN_SIZE)
             self.relu = lib.nn.ReLU()
             self.layer2 = lib.nn.Linear(HIDDEN_SIZE, DIM_OUT)
@@ -87,7 +87,7 @@ def test_yt6_gradients_accumulate_until_zero_grad(pair, backend):
     one = ours.layer2.weight.grad.numpy().copy()
     ours.zero_grad()
 
-    for i in range(0, 5):
+    for _ in range(0, 5):
         prediction = ours(x)
         loss = (ideal - prediction).pow(2).sum()
         loss.backward()

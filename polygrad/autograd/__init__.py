@@ -68,8 +68,8 @@ def __getattr__(name):
 
 
 # custom Functions and anomaly mode (light modules; functional and forward_ad load lazily above)
-from .function import Function, once_differentiable  # noqa: E402
 from .anomaly_mode import detect_anomaly, set_detect_anomaly  # noqa: E402
+from .function import Function, once_differentiable  # noqa: E402
 
 __all__ += ["Function", "once_differentiable", "detect_anomaly", "set_detect_anomaly",
             "functional", "forward_ad"]

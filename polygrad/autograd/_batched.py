@@ -135,7 +135,8 @@ def _rank(a):
 def _elementwise(ns, fn, *args, **kw):
     # right-aligned broadcasting holds once every batched operand has the full logical rank
     rank = max(_rank(a) for a in (*args, *kw.values()))
-    conv = (lambda a: ns.pad(a, rank) if isinstance(a, Batched) else a)
+    def conv(a):
+        return ns.pad(a, rank) if isinstance(a, Batched) else a
     return ns.wrap(fn(*map(conv, args), **{k: conv(v) for k, v in kw.items()}))
 
 
@@ -229,7 +230,8 @@ def _matmul(ns, fn, x1, x2, /):
 
 def _vecdot(ns, fn, x1, x2, /, *, axis=-1):
     rank = max(_rank(x1), _rank(x2))
-    conv = (lambda a: ns.pad(a, rank) if isinstance(a, Batched) else a)
+    def conv(a):
+        return ns.pad(a, rank) if isinstance(a, Batched) else a
     return ns.wrap(fn(conv(x1), conv(x2), axis=axis if axis < 0 else axis - rank))
 
 

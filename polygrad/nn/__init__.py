@@ -7,10 +7,29 @@ initialisers in ``init``.
 
 from . import functional, init  # noqa: F401
 from .module import Module, RemovableHandle
-from .modules import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Dropout, Flatten, Identity,
-                      L1Loss, Linear, LogSoftmax, ModuleDict, ModuleList, MSELoss, NLLLoss,
-                      ParameterDict, ParameterList, ReLU, Sequential, Sigmoid, Softmax, Tanh,
-                      Unflatten)
+from .modules import (
+                      BCELoss,
+                      BCEWithLogitsLoss,
+                      CrossEntropyLoss,
+                      Dropout,
+                      Flatten,
+                      Identity,
+                      L1Loss,
+                      Linear,
+                      LogSoftmax,
+                      ModuleDict,
+                      ModuleList,
+                      MSELoss,
+                      NLLLoss,
+                      ParameterDict,
+                      ParameterList,
+                      ReLU,
+                      Sequential,
+                      Sigmoid,
+                      Softmax,
+                      Tanh,
+                      Unflatten,
+)
 from .parameter import Parameter
 
 __all__ = ["Module", "Parameter", "RemovableHandle", "Linear", "Identity", "Flatten",

@@ -388,7 +388,7 @@ class Module:
                 errors.append("Unexpected key(s) in state_dict: "
                               + ", ".join(f'"{k}"' for k in unexpected) + ". ")
         values = {}
-        for key, (module, name, current) in own.items():
+        for key, (_module, _name, current) in own.items():
             if key not in state_dict:
                 continue
             value = _as_tensor(state_dict[key], key)
@@ -425,7 +425,7 @@ class Module:
     def _apply(self, fn):
         with grad_mode.no_grad():
             for module in self.modules():
-                for name, p in module._parameters.items():
+                for p in module._parameters.values():
                     if p is not None:
                         _rehome(p, fn(p.detach()))
                         if p._grad is not None:

@@ -11,8 +11,8 @@ import operator
 import warnings
 from collections import OrderedDict
 
-from ..graph.tensor import Tensor
 from ..graph.creation import empty, rand_like, zeros_like
+from ..graph.tensor import Tensor
 from ..ops import finfo, where
 from . import functional as F
 from . import init

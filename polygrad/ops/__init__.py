@@ -17,12 +17,12 @@ the standard; the torch-style names follow torch (docs/array-api.md).
 
 import sys as _sys
 
-from . import fft, linalg, special  # noqa: F401
+from ..primitives import PRIMITIVES as _PRIMITIVES
 from . import array_api as _array_api
+from . import fft, linalg, special  # noqa: F401
 from . import methods as _methods
 from .array_api import *  # noqa: F401,F403
 from .array_api import __array_api_version__, __array_namespace_info__  # noqa: F401
-from ..primitives import PRIMITIVES as _PRIMITIVES
 
 __all__ = list(_array_api.__all__) + ["linalg", "fft", "special"]
 

@@ -24,8 +24,23 @@ import math as _math
 from collections import namedtuple as _namedtuple
 
 from ..base import dtypes as _dtypes
-from ..base.dtypes import (DType, bool, complex64, complex128, float16, float32,  # noqa: F401
-                           float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64)
+from ..base.dtypes import (  # noqa: F401
+    DType,
+    bool,
+    complex64,
+    complex128,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+    uint16,
+    uint32,
+    uint64,
+)
 from ..graph import creation as _creation
 from ..graph.engine import apply as _apply
 from ..graph.tensor import Tensor as _Tensor
@@ -114,8 +129,12 @@ def elementwise(prim):
         def fn(x1, x2, /):
             return _apply(prim, x1, x2)
     fn.__name__ = fn.__qualname__ = prim.name.rsplit(".", 1)[-1]
-    fn.__doc__ = prim.doc or (f"Elementwise ``{prim.name}`` (Array API), recorded as "
-                              f"``{prim.node_name}``.")
+    summary = prim.doc or f"Elementwise ``{prim.name}``."
+    how = (f"Differentiable: recorded as ``{prim.node_name}``." if prim.vjp is not None
+           else "Not differentiable.")
+    also = (f" Also ``Tensor.{prim.methods[0]}`` and ``polygrad.{prim.torch[0]}``."
+            if prim.methods and prim.torch else "")
+    fn.__doc__ = f"{summary}\n\n{how}{also}"
     return fn
 
 

@@ -8,10 +8,19 @@ Tensor. Listing plugins imports no array library.
 
 from .backend import Backend, KnownFailure
 from .hookspecs import hookimpl, hookspec
-from .host import (PluginStatus, backend_names, check_import_is_light, describe, get_backend,
-                   owner_of, plugin_primitives, register_plugin, reload_plugins,
-                   unregister_plugin)
-from .host import _host  # noqa: F401  (tests inspect the host's state)
+from .host import (
+                   PluginStatus,
+                   _host,  # noqa: F401  (tests inspect the host's state)
+                   backend_names,
+                   check_import_is_light,
+                   describe,
+                   get_backend,
+                   owner_of,
+                   plugin_primitives,
+                   register_plugin,
+                   reload_plugins,
+                   unregister_plugin,
+)
 
 __all__ = ["Backend", "KnownFailure", "hookimpl", "hookspec", "PluginStatus", "backend_names",
            "check_import_is_light", "describe", "get_backend", "owner_of", "plugin_primitives",

@@ -37,7 +37,7 @@ def set_default_backend(name):
     >>> import polygrad
     >>> polygrad.set_default_backend("numpy")
     """
-    get_backend(name).xp          # fail now, with a clear error, if it cannot run
+    get_backend(name).xp  # noqa: B018  (loads it: fail now, with a clear error, if it cannot run)
     _global["name"] = name
 
 
@@ -56,7 +56,7 @@ def use_backend(name):
     'numpy'
     """
     backend = get_backend(name)
-    backend.xp
+    backend.xp  # noqa: B018  (loads it: fail now if it cannot run)
     _defaults.stack = _defaults.stack + (backend,)
     try:
         yield backend

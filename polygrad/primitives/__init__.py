@@ -11,11 +11,21 @@ above: no Tensor, no engine.
 'MulBackward0'
 """
 
-from . import elementwise, fft, indexing, linalg, nn, products, reductions, shape  # noqa: F401
-from . import special, transfer  # noqa: F401
-from .table import (NONDIFFERENTIABLE, PRIMITIVES, Primitive, conjugate, def_bilinear,
-                    def_elementwise, def_gated, def_linear, def_nondifferentiable,
-                    def_primitive, get_primitive, register_primitive)
+from . import elementwise, fft, indexing, linalg, nn, products, reductions, shape, special, transfer  # noqa: F401  # noqa: F401
+from .table import (
+                    NONDIFFERENTIABLE,
+                    PRIMITIVES,
+                    Primitive,
+                    conjugate,
+                    def_bilinear,
+                    def_elementwise,
+                    def_gated,
+                    def_linear,
+                    def_nondifferentiable,
+                    def_primitive,
+                    get_primitive,
+                    register_primitive,
+)
 
 __all__ = ["Primitive", "PRIMITIVES", "NONDIFFERENTIABLE", "def_elementwise", "def_gated",
            "def_linear", "def_bilinear", "def_primitive", "def_nondifferentiable",

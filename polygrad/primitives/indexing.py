@@ -10,7 +10,8 @@ override it with a native scatter (numpy's ``add.at``, torch's ``index_add_``).
 import math
 
 from ..plugins.host import owner_of
-from .table import def_linear as linear, def_primitive as primitive
+from .table import def_linear as linear
+from .table import def_primitive as primitive
 
 
 def _is_basic(key):

@@ -13,7 +13,8 @@ matrix_rank and slogdet's sign carry no gradient.
 """
 
 from .reductions import _unreduce
-from .table import def_nondifferentiable as nondifferentiable, def_primitive as primitive
+from .table import def_nondifferentiable as nondifferentiable
+from .table import def_primitive as primitive
 
 
 def _mT(ns, a):

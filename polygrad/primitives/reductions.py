@@ -7,7 +7,8 @@ spread the gradient; the engine then checks the shape once.
 
 import math
 
-from .table import def_linear as linear, def_nondifferentiable as nondifferentiable
+from .table import def_linear as linear
+from .table import def_nondifferentiable as nondifferentiable
 from .table import def_primitive as primitive
 
 

@@ -5,7 +5,8 @@ concat, stack, flip, astype. All are linear, so each row is a transpose.
 to the input's shape, as it does for every op.
 """
 
-from .table import def_linear as linear, def_primitive as primitive
+from .table import def_linear as linear
+from .table import def_primitive as primitive
 
 
 def _inverse(perm):

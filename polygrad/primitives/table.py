@@ -142,10 +142,10 @@ class _Table(Mapping):
         for owner, prim in rows:
             if not isinstance(prim, Primitive):
                 warnings.warn(f"plugin {owner!r} registered {prim!r}, which is not a "
-                              f"polygrad.primitives.Primitive; it is ignored", RuntimeWarning)
+                              f"polygrad.primitives.Primitive; it is ignored", RuntimeWarning, stacklevel=2)
             elif prim.name in self.builtin:
                 warnings.warn(f"plugin {owner!r} registers primitive {prim.name!r}, which is "
-                              f"built in; the built-in row is kept", RuntimeWarning)
+                              f"built in; the built-in row is kept", RuntimeWarning, stacklevel=2)
             else:
                 plugin[prim.name] = prim
         self._plugin, self._version = plugin, version

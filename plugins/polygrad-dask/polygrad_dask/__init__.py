@@ -113,6 +113,7 @@ def _scatter_add(xp, g, shape, key):
     import math
 
     import dask.array
+
     from polygrad.primitives.indexing import _is_basic, scatter_add_generic
     if _is_basic(key):
         return scatter_add_generic(xp, g, shape, key)

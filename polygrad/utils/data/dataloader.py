@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import collections.abc
 
-from ...graph.tensor import Tensor
-from ...graph.creation import tensor
 from ...base.dtypes import float64
+from ...graph.creation import tensor
+from ...graph.tensor import Tensor
 from ...ops import stack
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
 
