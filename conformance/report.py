@@ -8,16 +8,16 @@ plain dict too, so a JSON file from another machine renders the same way.
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from importlib import resources
+
+from polygrad.base.files import write_atomic
 
 from .checks import FD, TOLERANCES
 from .scenarios import SCENARIO_IDS
@@ -171,24 +171,11 @@ class Report:
 
 
 def _write(path, text):
-    """Atomically: a temporary file in the same folder, then ``os.replace``, so that a
-    failed write (disk full, a file size limit) leaves the previous report as it was."""
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)      # a report is not a secret: mkstemp's 0600 is
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Atomically (``polygrad.base.files.write_atomic``: a temporary file in the same folder,
+    then ``os.replace``), so that a failed write (disk full, a file size limit) leaves the
+    previous report as it was; a missing folder is made first."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomic(path, text)
 
 
 def check_path(path, option):

@@ -15,6 +15,7 @@ import math
 import string
 
 from ..graph.tensor import Tensor
+from ..primitives.special import erfc_series
 from . import array_api as _ops
 from . import linalg as _linalg
 from . import special as _special
@@ -122,21 +123,13 @@ def erf(input):
 
 # Numerical Recipes' erfcc (fractional error < 1.2e-7 everywhere, also where erfc is tiny,
 # which 1 - erf(x) is not); the same coefficients as polygrad.primitives.special's erf
-_ERFC_COEFFS = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
-                -1.13520398, 1.48851587, -0.82215223, 0.17087277)
-
 
 def erfc(input):
     """Its value from erfcc, its derivative exactly ``-2/sqrt(pi) exp(-x^2)``: erfcc on the
     detached input, plus ``erf(detached x) - erf(x)`` (0 in value, -erf's in gradient)."""
     x = _floating(input)
     d = x.detach()
-    z = _ops.abs(d)
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = _ERFC_COEFFS[-1]
-    for c in reversed(_ERFC_COEFFS[:-1]):
-        poly = c + t * poly
-    tail = t * _ops.exp(-z * z + poly)
+    tail = erfc_series(_ops, _ops.abs(d))
     value = _ops.where(d >= 0, tail, 2.0 - tail)
     return value + (_special.erf(d) - _special.erf(x))     # an exact 0, so value exactly
 

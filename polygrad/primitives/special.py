@@ -7,15 +7,19 @@ _ERFC_COEFFS = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.
                 -1.13520398, 1.48851587, -0.82215223, 0.17087277)
 
 
-def _erf_impl(xp, x):
-    # Numerical Recipes' erfcc (relative error < 1.2e-7) in Array API vocabulary; a backend
-    # with a native erf overrides "special.erf" by name (Backend.overrides).
-    z = xp.abs(x)
+def erfc_series(ns, z):
+    """erfc(z) for z >= 0: Numerical Recipes' erfcc (relative error < 1.2e-7), written once in
+    Array API vocabulary for any namespace (the erf row and ``polygrad.erfc`` use it)."""
     t = 1.0 / (1.0 + 0.5 * z)
     poly = _ERFC_COEFFS[-1]
     for c in reversed(_ERFC_COEFFS[:-1]):
         poly = c + t * poly
-    erfc = t * xp.exp(-z * z + poly)
+    return t * ns.exp(-z * z + poly)
+
+
+def _erf_impl(xp, x):
+    # a backend with a native erf overrides "special.erf" by name (Backend.overrides)
+    erfc = erfc_series(xp, xp.abs(x))
     return xp.where(x >= 0, 1.0 - erfc, erfc - 1.0)
 
 
