@@ -17,7 +17,7 @@ import time
 from collections import Counter, defaultdict
 from importlib import resources
 
-from polygrad.base.files import write_atomic
+from polygrad.base.files import check_writable, write_atomic
 
 from .checks import FD, TOLERANCES
 from .scenarios import SCENARIO_IDS
@@ -181,20 +181,7 @@ def _write(path, text):
 def check_path(path, option):
     """None when a report can be written to ``path`` (its folder is made if missing);
     otherwise a message naming ``option``, what is wrong and the fix."""
-    path = os.path.abspath(path)
-    if os.path.isdir(path):
-        return f"{option} {path}: is a folder; give a file name inside it"
-    folder = os.path.dirname(path)
-    existing = folder
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        return f"{option} {path}: {existing} is a file, not a folder; choose another path"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"{option} {path}: the folder {existing} is not writable; choose another path"
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        return f"{option} {path}: the file is read-only; choose another path or make it writable"
-    return None
+    return check_writable(path, option, make_folders=True)
 
 
 # -- cells ------------------------------------------------------------------------------------

@@ -45,14 +45,21 @@ def write_atomic(path, text, encoding="utf-8"):
         raise
 
 
-def check_writable(path, option):
+def check_writable(path, option, *, make_folders=False):
     """None when ``path`` can be written; otherwise a message naming ``option`` (the
-    command-line option that gave it), what is wrong and the fix."""
+    command-line option that gave it), what is wrong and the fix. With ``make_folders``,
+    missing folders are fine as long as the nearest existing one is a writable folder
+    (the writer makes them)."""
     path = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(path)
     if os.path.isdir(path):
         return f"{option} {path}: is a folder; give a file name inside it"
-    if not os.path.isdir(folder):
+    if make_folders:
+        while not os.path.exists(folder):
+            folder = os.path.dirname(folder)
+        if not os.path.isdir(folder):
+            return f"{option} {path}: {folder} is a file, not a folder; choose another path"
+    elif not os.path.isdir(folder):
         return f"{option} {path}: the folder {folder} does not exist; create it first"
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"{option} {path}: the folder {folder} is not writable; choose another path"
