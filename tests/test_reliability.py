@@ -162,6 +162,53 @@ def test_one_detect_anomaly_decorator_used_by_two_threads():
     assert out == [{}, {}]
 
 
+# each thread's work: its record_function label, the op it runs, and whether it profiles
+RECORDERS = {"a": ("block_a", "multiply", True), "b": ("block_b", "divide", True),
+             "c": ("block_c", "subtract", False)}
+
+
+def test_record_function_writes_only_into_its_own_threads_profiles():
+    """Three threads inside their blocks at the same moments (barriers), one decorated
+    function shared by all: a profile holds its own thread's ops and ranges, no other's."""
+    from polygrad.autograd.profiler import GC_ROW, profile, record_function
+    x = pg.ones(3)
+    gate = threading.Barrier(len(RECORDERS))
+    shared = record_function("shared")
+
+    @shared
+    def both_sides(op):
+        gate.wait(timeout=10)          # every thread is inside "shared" at once
+        op()
+        gate.wait(timeout=10)
+    ops = {"multiply": lambda: x * 2, "divide": lambda: x / 2, "subtract": lambda: x - 1}
+    keys, errors = {}, []
+
+    def worker(me):
+        label, op, profiled = RECORDERS[me]
+        try:
+            with profile(enabled=profiled) as prof:
+                gate.wait(timeout=10)
+                with record_function(label):
+                    gate.wait(timeout=10)
+                    ops[op]()
+                    both_sides(ops[op])
+                    gate.wait(timeout=10)
+            keys[me] = sorted(e.key for e in prof.function_events
+                              if e.key != GC_ROW) if profiled else None
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+    ts = [threading.Thread(target=worker, args=(me,)) for me in RECORDERS]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert not errors, errors
+    for me, (label, op, profiled) in RECORDERS.items():
+        if profiled:
+            assert keys[me] == sorted([label, op, "shared", op]), (me, keys[me])
+    assert shared._open == {}         # every entry left in the thread that made it
+
+
 # -- 2. hostile plugins -----------------------------------------------------------------------
 
 GOOD = '''
