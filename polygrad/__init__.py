@@ -33,6 +33,7 @@ from .base.dtypes import (
     float16,
     float32,
     float64,
+    get_default_dtype,
     half,
     int,
     int8,
@@ -40,6 +41,7 @@ from .base.dtypes import (
     int32,
     int64,
     long,
+    set_default_dtype,
     uint8,
 )
 from .base.errors import (
@@ -58,6 +60,7 @@ from .base.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from .base.shape import Size
 from .graph.creation import (
     arange,
     asarray,
@@ -84,11 +87,17 @@ from .graph.tensor import Tensor
 from .ops import torch_names as _torch_names
 from .ops import transfer as _transfer
 from .plugins import Backend, KnownFailure, hookimpl
-from .plugins.defaults import default_backend, get_default_backend, set_default_backend, use_backend
+from .plugins.defaults import (
+    default_backend,
+    get_default_backend,
+    get_default_device,
+    set_default_backend,
+    set_default_device,
+    use_backend,
+)
 
 __version__ = "0.1.0"
 
-Size = tuple
 dtype = DType
 
 __all__ = [
@@ -103,6 +112,7 @@ __all__ = [
     "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "tensor", "zeros",
     "zeros_like", "Tensor", "Size", "ops", "autograd", "plugins", "backends", "get_backend",
     "compute", "nn", "optim", "profiler", "cuda", "viz", "utils", "__version__",
+    "get_default_dtype", "set_default_dtype", "get_default_device", "set_default_device",
 ]
 
 

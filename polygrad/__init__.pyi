@@ -17,6 +17,8 @@ from .autograd import profiler as profiler
 from .base.device import device as device
 from .base.dtypes import DType as DType
 from .base.dtypes import DType as _DType
+from .base.dtypes import get_default_dtype as get_default_dtype
+from .base.dtypes import set_default_dtype as set_default_dtype
 from .base.errors import BackendMismatchError as BackendMismatchError
 from .base.errors import BackendUnavailableError as BackendUnavailableError
 from .base.errors import PluginError as PluginError
@@ -29,6 +31,7 @@ from .base.grad_mode import is_grad_enabled as is_grad_enabled
 from .base.grad_mode import is_inference_mode_enabled as is_inference_mode_enabled
 from .base.grad_mode import no_grad as no_grad
 from .base.grad_mode import set_grad_enabled as set_grad_enabled
+from .base.shape import Size as Size
 from .graph.tensor import Tensor as Tensor
 from .graph.tensor import Tensor as _Tensor
 from .ops import fft as fft
@@ -41,7 +44,9 @@ from .plugins.backend import Backend as _Backend
 from .plugins.backend import KnownFailure as KnownFailure
 from .plugins.defaults import default_backend as default_backend
 from .plugins.defaults import get_default_backend as get_default_backend
+from .plugins.defaults import get_default_device as get_default_device
 from .plugins.defaults import set_default_backend as set_default_backend
+from .plugins.defaults import set_default_device as set_default_device
 from .plugins.defaults import use_backend as use_backend
 
 dtype = DType
@@ -83,7 +88,6 @@ def randn_like(input: Any, *, dtype: Any = ..., device: Any = ..., requires_grad
 def tensor(data: Any, *, dtype: Any = ..., device: Any = ..., requires_grad: Any = ..., backend: Any = ...) -> _Tensor: ...
 def zeros(*size: Any, dtype: Any = ..., device: Any = ..., requires_grad: Any = ..., backend: Any = ...) -> _Tensor: ...
 def zeros_like(input: Any, *, dtype: Any = ..., device: Any = ..., requires_grad: Any = ..., backend: Any = ...) -> _Tensor: ...
-Size = tuple
 def backends() -> list[builtins.str]: ...
 def get_backend(name: Any) -> _Backend: ...
 def compute(*tensors: Any) -> Any: ...

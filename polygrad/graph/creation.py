@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import operator
 
-from ..base.dtypes import DEFAULT_FLOAT
-from ..plugins.defaults import default_backend, pick_backend
+from ..base import dtypes as _dtypes
+from ..plugins.defaults import default_backend, default_device, default_device_for, pick_backend
 from ..plugins.host import get_backend, owner_of
 from ..plugins.random import generator, seed_all
 from .tensor import Tensor, wrap
@@ -26,9 +26,17 @@ def _backend(backend, device=None):
     if backend is not None:
         return get_backend(backend)
     b = default_backend()
+    if device is None:
+        device = default_device()         # set_default_device's, if any
     if device is not None:
         b = pick_backend(b, device)
     return b
+
+
+def _native_device(b, device):
+    """``device`` on ``b``, else set_default_device's device where ``b`` has it, else ``b``'s
+    own default (None)."""
+    return b.to_native_device(device if device is not None else default_device_for(b))
 
 
 def _finish(array, backend, requires_grad):
@@ -50,7 +58,7 @@ def _shape(size):
 
 
 def _float_or(backend, dtype):
-    return backend.native_dtype(DEFAULT_FLOAT if dtype is None else dtype)
+    return backend.native_dtype(_dtypes.DEFAULT_FLOAT if dtype is None else dtype)
 
 
 # -- from data ------------------------------------------------------------------------------
@@ -58,11 +66,14 @@ def _float_or(backend, dtype):
 def tensor(data, *, dtype=None, device=None, requires_grad=False, backend=None):
     """A new leaf tensor holding a copy of ``data`` (nested lists, scalars or arrays).
 
-    Python floats become float32, as in torch.
+    As ``torch.tensor``: Python floats become the default dtype (float32 unless
+    ``set_default_dtype`` changed it), Python ints int64; an array (numpy's, torch's, ...)
+    keeps its dtype and is copied onto the default backend and device, as torch copies an
+    ndarray onto its default device (``asarray`` keeps the array's own backend instead).
 
     >>> import polygrad
     >>> polygrad.tensor([[1., 2.], [3., 4.]]).shape
-    (2, 2)
+    polygrad.Size([2, 2])
     """
     if isinstance(data, Tensor):
         data = data.detach()
@@ -72,19 +83,21 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, backend=None):
     owner = owner_of(data)
     if owner is None:
         _check_data(data)
-    if owner is not None and backend is None:
-        backend = owner
     b = _backend(backend, device)
+    if device is None:
+        device = default_device_for(b)
     if owner is not None and owner is not b:
         array = b.from_numpy(owner.to_numpy(data), device=device)
-        device = None
     else:
         array = data
     xp = b.xp
     dev = b.to_native_device(device)
     nat = b.native_dtype(dtype)
-    if nat is None and owner is None and _has_float(data):
-        nat = b.native_dtype(DEFAULT_FLOAT)
+    if nat is None and owner is None:
+        kind = _python_kind(data)
+        if kind in ("float", "complex"):
+            nat = b.native_dtype(_dtypes.DEFAULT_FLOAT if kind == "float" else
+                                 _dtypes.default_complex())
     kw = {"dtype": nat} if nat is not None else {}
     if dev is not None:
         kw["device"] = dev
@@ -107,12 +120,22 @@ def _check_data(data):
             _check_data(d)
 
 
-def _has_float(data):
-    if isinstance(data, float):
-        return True
+def _python_kind(data):
+    """"complex" or "float" when ``data`` holds a Python complex or float (the default dtype's
+    kinds; an empty list is a float one, as in torch), else None: numpy's scalars keep their
+    own dtype, and a list that holds one is left to the backend."""
     if isinstance(data, (list, tuple)):
-        return any(_has_float(d) for d in data)
-    return False
+        if not data:
+            return "float"
+        kinds = {_python_kind(d) for d in data}
+        if "array" in kinds:
+            return "array"
+        return "complex" if "complex" in kinds else "float" if "float" in kinds else None
+    if hasattr(data, "dtype"):
+        return "array"
+    if isinstance(data, complex):
+        return "complex"
+    return "float" if isinstance(data, float) else None
 
 
 def asarray(obj, /, *, dtype=None, device=None, copy=None, backend=None, requires_grad=False):
@@ -141,7 +164,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None, backend=None, require
             if dtype is not None:
                 kw["dtype"] = b.native_dtype(dtype)
             if device is not None:
-                kw["device"] = b.to_native_device(device)
+                kw["device"] = _native_device(b, device)
             array = b.xp.asarray(obj, copy=copy, **kw)
         return _finish(array, b, requires_grad)
     return tensor(obj, dtype=dtype, device=device, requires_grad=requires_grad, backend=backend)
@@ -164,7 +187,7 @@ def _filled(kind, size, fill, dtype, device, requires_grad, backend):
     shape = _shape(size)
     nat = _float_or(b, dtype) if dtype is not None or not isinstance(fill, (bool, int)) or \
         kind != "full" else None
-    dev = b.to_native_device(device)
+    dev = _native_device(b, device)
     kw = {"dtype": nat}
     if dev is not None:
         kw["device"] = dev
@@ -186,7 +209,7 @@ def zeros(*size, dtype=None, device=None, requires_grad=False, backend=None):
 
     >>> import polygrad
     >>> polygrad.zeros(2, 3).shape
-    (2, 3)
+    polygrad.Size([2, 3])
     """
     return _filled("zeros", size, 0.0, dtype, device, requires_grad, backend)
 
@@ -234,7 +257,7 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, backend=None
     """An ``n x m`` identity matrix (QS-5 uses ``eye(4, 5)``)."""
     b = _backend(backend, device)
     kw = {"dtype": _float_or(b, dtype)}
-    dev = b.to_native_device(device)
+    dev = _native_device(b, device)
     if dev is not None:
         kw["device"] = dev
     return _finish(b.xp.eye(n, m, k=k, **kw), b, requires_grad)
@@ -249,8 +272,8 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     if dtype is not None:
         kw["dtype"] = b.native_dtype(dtype)
     elif any(isinstance(v, float) for v in (start, end, step)):
-        kw["dtype"] = b.native_dtype(DEFAULT_FLOAT)
-    dev = b.to_native_device(device)
+        kw["dtype"] = b.native_dtype(_dtypes.DEFAULT_FLOAT)
+    dev = _native_device(b, device)
     if dev is not None:
         kw["device"] = dev
     return _finish(b.xp.arange(start, end, step, **kw), b, requires_grad)
@@ -265,7 +288,7 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False,
     """
     b = _backend(backend, device)
     kw = {"dtype": _float_or(b, dtype)}
-    dev = b.to_native_device(device)
+    dev = _native_device(b, device)
     if dev is not None:
         kw["device"] = dev
     return _finish(b.xp.linspace(start, end, int(steps), **kw), b, requires_grad)
@@ -285,7 +308,7 @@ def manual_seed(seed):
 def _random(kind, size, dtype, device, requires_grad, backend):
     b = _backend(backend, device)
     nat = _float_or(b, dtype)
-    arr = getattr(generator(b), kind)(_shape(size), dtype=nat, device=b.to_native_device(device))
+    arr = getattr(generator(b), kind)(_shape(size), dtype=nat, device=_native_device(b, device))
     return _finish(arr, b, requires_grad)
 
 

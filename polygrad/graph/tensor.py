@@ -16,6 +16,7 @@ import warnings
 import weakref
 
 from ..base.device import device as Device
+from ..base.shape import Size
 from .format import format_tensor
 from .node import AccumulateGrad, Storage
 
@@ -176,7 +177,7 @@ class Tensor:
     # -- array attributes ---------------------------------------------------------------------
     @property
     def shape(self):
-        return tuple(self._st.array.shape)
+        return Size(self._st.array.shape)
 
     @property
     def dtype(self):

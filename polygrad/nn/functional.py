@@ -69,7 +69,7 @@ def linear(input, weight, bias=None):
 
     >>> import polygrad
     >>> polygrad.nn.functional.linear(polygrad.ones(2, 3), polygrad.ones(4, 3)).shape
-    (2, 4)
+    polygrad.Size([2, 4])
     """
     if weight.ndim != 2:
         raise ValueError(f"linear(): weight must be 2-D (out_features, in_features), got shape "

@@ -130,7 +130,7 @@ class Flatten(Module):
 
     >>> import polygrad
     >>> polygrad.nn.Flatten()(polygrad.ones(2, 3, 4)).shape
-    (2, 12)
+    polygrad.Size([2, 12])
     """
 
     def __init__(self, start_dim=1, end_dim=-1):
@@ -150,7 +150,7 @@ class Unflatten(Module):
 
     >>> import polygrad
     >>> polygrad.nn.Unflatten(1, (3, 4))(polygrad.ones(2, 12)).shape
-    (2, 3, 4)
+    polygrad.Size([2, 3, 4])
     """
 
     def __init__(self, dim, unflattened_size):
@@ -371,7 +371,7 @@ class Sequential(_ListContainer):
     >>> import polygrad
     >>> net = polygrad.nn.Sequential(polygrad.nn.Linear(4, 2), polygrad.nn.ReLU())
     >>> net(polygrad.ones(3, 4)).shape
-    (3, 2)
+    polygrad.Size([3, 2])
     """
 
     def __init__(self, *args):
