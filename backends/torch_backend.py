@@ -35,7 +35,12 @@ def _array_types():
 
 def _to_numpy(array):
     # resolve_conj/resolve_neg: torch's lazy conjugate and negative views refuse .numpy()
-    return array.detach().cpu().resolve_conj().resolve_neg().numpy()
+    array = array.detach().cpu().resolve_conj().resolve_neg()
+    if array.dtype == _t().bfloat16:
+        # numpy has no bfloat16; float32 holds every bfloat16 value exactly, so .tolist()
+        # and .item() give torch's numbers (the host copy is float32)
+        array = array.float()
+    return array.numpy()
 
 
 def _from_numpy(array, *, device=None):

@@ -471,3 +471,37 @@ def test_pickle_keeps_a_fake_device_of_the_strict_plugin():
     finally:
         if registered:
             pg.plugins.unregister_plugin("strict")
+
+
+# -- half precision on torch: .tolist() and .item() as torch gives them -----------------------
+
+HALF_SHAPES = [(), (0,), (3,), (2, 0, 3), (2, 3)]
+# values a half type rounds, ties, overflows and flushes, besides random ones
+HALF_SPECIALS = [0.0, -0.0, 1.0, 1.00390625, 1e-3, 1e-8, 65504.0, 70000.0, 3.0e38,
+                 float("inf"), float("-inf"), float("nan")]
+
+
+def _same(ours, theirs):
+    """Equal as torch's lists, NaN equal to NaN and -0.0 told from 0.0."""
+    if isinstance(theirs, list):
+        return isinstance(ours, list) and len(ours) == len(theirs) and \
+            all(_same(o, t) for o, t in zip(ours, theirs))
+    return type(ours) is type(theirs) and repr(ours) == repr(theirs)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("shape", HALF_SHAPES)
+def test_half_precision_tolist_and_item_match_torch(dtype, shape):
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(len(shape) * 7 + len(dtype))
+    values = torch.randn(shape, generator=gen, dtype=torch.float64) * 1e3
+    flat = values.reshape(-1)
+    flat[: len(HALF_SPECIALS)] = torch.tensor(HALF_SPECIALS[: flat.numel()], dtype=torch.float64)
+    theirs = values.to(getattr(torch, dtype))
+    ours = pg.asarray(theirs)          # keeps the array's backend and dtype
+    assert (ours.backend, ours.dtype) == ("torch", getattr(pg, dtype))
+    assert _same(ours.tolist(), theirs.tolist())
+    if theirs.numel() == 1:
+        assert _same(ours.item(), theirs.item())
+    for i in range(min(theirs.numel(), len(HALF_SPECIALS))):
+        assert _same(ours.reshape(-1)[i].item(), theirs.reshape(-1)[i].item())
