@@ -23,7 +23,7 @@ LAYERS = [
     ("graph", ("polygrad.graph",)),
     ("ops", ("polygrad.ops",)),
     ("features", ("polygrad.autograd", "polygrad.nn", "polygrad.optim", "polygrad.profiler",
-                  "polygrad.viz", "polygrad.cuda", "polygrad.utils")),
+                  "polygrad.viz", "polygrad.cuda", "polygrad.utils", "polygrad.func")),
     ("namespace", ("polygrad",)),
     ("backends and kit", ("polygrad_backends", "polygrad_conformance")),
     ("cli", ("polygrad.__main__",)),

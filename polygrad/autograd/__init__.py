@@ -71,5 +71,9 @@ def __getattr__(name):
 from .anomaly_mode import detect_anomaly, set_detect_anomaly  # noqa: E402
 from .function import Function, once_differentiable  # noqa: E402
 
+# as in torch, ``autograd.gradcheck`` is the function (its module is ``autograd.gradcheck``'s
+# home only through sys.modules)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
+
 __all__ += ["Function", "once_differentiable", "detect_anomaly", "set_detect_anomaly",
-            "functional", "forward_ad"]
+            "functional", "forward_ad", "gradcheck", "gradgradcheck", "GradcheckError"]

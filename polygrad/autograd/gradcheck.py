@@ -1,0 +1,280 @@
+"""``gradcheck`` and ``gradgradcheck``, with torch.autograd's signatures: a function's
+analytical gradients (the backward pass) against central finite differences.
+
+What it owns: building both jacobians, comparing them and saying which entry differs.
+What it does not: the rules themselves (``polygrad.primitives``) or the engine.
+
+Both jacobians are built on the inputs' own backend with polygrad ops (a perturbed input is
+``x + eps * e_j``; an analytical row is one ``autograd.grad`` with a one-hot cotangent), so
+a plugin author can point it at a new backend unchanged; only the final comparison copies
+the two jacobians to numpy. Layout as torch's: one ``(input.numel(), output.numel())``
+block per (output, input) pair. ``fast_mode`` compares the single number ``v^T J u`` for
+random ``u`` and ``v`` instead of the whole matrix, as torch's fast mode does.
+``check_forward_ad`` also checks forward mode (one one-hot tangent per input element).
+Complex inputs are not supported (torch checks them through their real and imaginary parts).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .. import ops
+from ..base import grad_mode
+from ..graph import backward as _backward
+from ..graph.creation import randn_like
+from ..graph.tensor import Tensor
+from . import forward_ad as fwAD
+
+__all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
+
+
+class GradcheckError(RuntimeError):
+    """A gradient check failed (raised when ``raise_exception=True``)."""
+
+
+def _autograd_grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+                   allow_unused=None):
+    # autograd.grad itself; this module is imported by the autograd package, so not from it
+    return _backward.grad(outputs, inputs, grad_outputs, retain_graph, create_graph,
+                          allow_unused, False, ns=ops)
+
+
+def _as_tuple(x):
+    if isinstance(x, tuple):
+        return x
+    if isinstance(x, list):
+        return tuple(x)
+    return (x,)
+
+
+def _numpy(t):
+    return np.asarray(t.detach().to("numpy").numpy(), dtype=np.float64)
+
+
+def _diff_outputs(outputs):
+    return [o for o in outputs if isinstance(o, Tensor) and
+            (o.dtype.is_floating_point or o.dtype.is_complex)]
+
+
+def _check_inputs(inputs):
+    diff = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not diff:
+        raise ValueError("gradcheck expects at least one input tensor to require gradient, but "
+                         "none of the them have requires_grad=True.")
+    for i in diff:
+        x = inputs[i]
+        if x.dtype.is_complex:
+            raise NotImplementedError(f"gradcheck: input {i} is complex ({x.dtype.name}); "
+                                      f"polygrad's gradcheck checks real inputs only")
+        if x.dtype != ops.float64:
+            warnings.warn(f"Input #{i} requires gradient and is not a double precision floating "
+                          f"point or complex. This check will likely fail if all the inputs are "
+                          f"not of double precision floating point or complex.", stacklevel=3)
+    return diff
+
+
+def _basis(x, j):
+    """The j-th one-hot tensor shaped (and typed, and placed) like ``x``."""
+    n = x.numel()
+    eye = ops.eye(n, dtype=x.dtype, device=x.device)
+    return ops.reshape(eye[j], tuple(x.shape))
+
+
+def _run(func, inputs, replace=None):
+    """``func`` with inputs ``replace``d ({index: values}; the new leaf requires grad as the
+    input did, since func may differentiate itself, as gradgradcheck's does), outputs as
+    flat numpy arrays."""
+    args = list(inputs)
+    for i, values in (replace or {}).items():
+        args[i] = values.detach().requires_grad_(inputs[i].requires_grad)
+    outs = _diff_outputs(_as_tuple(func(*args)))
+    return [_numpy(o).reshape(-1) for o in outs]
+
+
+def _numerical(func, inputs, diff, sizes, eps):
+    """jac[o][k]: (inputs[diff[k]].numel(), outputs[o].numel()) by central differences."""
+    n_outs = len(sizes)
+    jac = [[] for _ in range(n_outs)]
+    for i in diff:
+        x = inputs[i].detach()
+        cols = [[] for _ in range(n_outs)]
+        for j in range(x.numel()):
+            e = _basis(x, j) * eps
+            plus = _run(func, inputs, {i: x + e})
+            minus = _run(func, inputs, {i: x - e})
+            for o in range(n_outs):
+                cols[o].append((plus[o] - minus[o]) / (2 * eps))
+        for o in range(n_outs):
+            jac[o].append(np.array(cols[o]).reshape(x.numel(), sizes[o]))
+    return jac
+
+
+def _analytical(func, inputs, diff):
+    """The same blocks from the backward pass: one grad call per output element."""
+    with grad_mode.enable_grad():
+        outs = _diff_outputs(_as_tuple(func(*inputs)))
+    xs = [inputs[i] for i in diff]
+    jac = []
+    for out in outs:
+        blocks = [np.zeros((x.numel(), out.numel())) for x in xs]
+        if out.requires_grad:
+            for j in range(out.numel()):
+                gs = _autograd_grad(out, xs, _basis(out, j), retain_graph=True,
+                                    allow_unused=True)
+                for k, g in enumerate(gs):
+                    if g is not None:
+                        if tuple(g.shape) != tuple(xs[k].shape):
+                            raise GradcheckError(
+                                f"Gradient has incorrect size: got {tuple(g.shape)} for input "
+                                f"{diff[k]} of shape {tuple(xs[k].shape)}")
+                        blocks[k][:, j] = _numpy(g).reshape(-1)
+        jac.append(blocks)
+    return jac
+
+
+def _forward(func, inputs, diff, sizes):
+    """The same blocks from forward mode: one one-hot tangent per input element."""
+    jac = [[] for _ in sizes]
+    for i in diff:
+        x = inputs[i].detach()
+        rows = [[] for _ in sizes]
+        for j in range(x.numel()):
+            with fwAD.dual_level():
+                args = [fwAD.make_dual(x, _basis(x, j)) if k == i else
+                        (a.detach() if isinstance(a, Tensor) else a)
+                        for k, a in enumerate(inputs)]
+                outs = _diff_outputs(_as_tuple(func(*args)))
+                ts = [fwAD.unpack_dual(o).tangent for o in outs]
+            for o, (out, t) in enumerate(zip(outs, ts)):
+                rows[o].append(np.zeros(out.numel()) if t is None else _numpy(t).reshape(-1))
+        for o, size in enumerate(sizes):
+            jac[o].append(np.array(rows[o]).reshape(x.numel(), size))
+    return jac
+
+
+def _fail(msg, raise_exception):
+    if raise_exception:
+        raise GradcheckError(msg)
+    return False
+
+
+def _compare(num, ana, diff, atol, rtol, what):
+    for o, (n_blocks, a_blocks) in enumerate(zip(num, ana)):
+        for k, (n, a) in enumerate(zip(n_blocks, a_blocks)):
+            if not np.allclose(a, n, rtol=rtol, atol=atol):
+                return (f"Jacobian mismatch for output {o} with respect to input {diff[k]},\n"
+                        f"numerical:{n}\n{what}:{a}\n")
+    return None
+
+
+def _fast(func, inputs, diff, atol, rtol, eps):
+    """torch's fast mode: compare ``v^T J u`` from finite differences and from backward."""
+    us = {i: randn_like(inputs[i].detach()) for i in diff}
+    plus = _run(func, inputs, {i: inputs[i].detach() + eps * u for i, u in us.items()})
+    minus = _run(func, inputs, {i: inputs[i].detach() - eps * u for i, u in us.items()})
+    with grad_mode.enable_grad():
+        outs = _diff_outputs(_as_tuple(func(*inputs)))
+    for o, out in enumerate(outs):
+        v = randn_like(out.detach())
+        numerical = float(np.dot(_numpy(v).reshape(-1), (plus[o] - minus[o]) / (2 * eps)))
+        analytical = 0.0
+        if out.requires_grad:
+            gs = _autograd_grad(out, [inputs[i] for i in diff], v, retain_graph=True,
+                                allow_unused=True)
+            analytical = sum(float(np.dot(_numpy(g).reshape(-1), _numpy(us[i]).reshape(-1)))
+                             for g, i in zip(gs, diff) if g is not None)
+        if not np.isclose(analytical, numerical, rtol=rtol, atol=atol):
+            return (f"Jacobian mismatch for output {o} (fast mode: v^T J u for random u, v),\n"
+                    f"numerical:{numerical}\nanalytical:{analytical}\n")
+    return None
+
+
+def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
+              nondet_tol=0.0, check_undefined_grad=True, check_grad_dtypes=False,
+              check_batched_grad=False, check_batched_forward_grad=False,
+              check_forward_ad=False, check_backward_ad=True, fast_mode=False, masked=None):
+    """Check ``func``'s gradients at ``inputs`` against central finite differences.
+
+    Returns True, or raises ``GradcheckError`` (returns False with
+    ``raise_exception=False``) naming the output and input whose jacobians differ.
+    Use float64 inputs: float32 differences are too coarse for the default tolerances.
+    ``check_batched_grad`` and ``check_undefined_grad`` are accepted and not checked.
+
+    >>> import polygrad
+    >>> x = polygrad.tensor([0.5, 1.5], dtype=polygrad.float64, requires_grad=True)
+    >>> polygrad.autograd.gradcheck(lambda t: (t.sin() * t).sum(), (x,))
+    True
+    """
+    inputs = _as_tuple(inputs)
+    diff = _check_inputs(inputs)
+    if fast_mode:
+        msg = _fast(func, inputs, diff, atol, rtol, eps) if check_backward_ad else None
+        return True if msg is None else _fail(msg, raise_exception)
+    sizes = [o.size for o in _run(func, inputs)]
+    num = _numerical(func, inputs, diff, sizes, eps)
+    if check_backward_ad:
+        ana = _analytical(func, inputs, diff)
+        again = _analytical(func, inputs, diff)
+        for b1, b2 in zip(ana, again):
+            for a1, a2 in zip(b1, b2):
+                if np.abs(a1 - a2).max(initial=0.0) > nondet_tol:
+                    return _fail(f"Backward is not reentrant, i.e., running backward with same "
+                                 f"input and grad_output multiple times gives different values, "
+                                 f"although analytical gradient matches numerical gradient. The "
+                                 f"tolerance for nondeterminism was {nondet_tol}.",
+                                 raise_exception)
+        msg = _compare(num, ana, diff, atol, rtol, "analytical")
+        if msg is not None:
+            return _fail(msg, raise_exception)
+    if check_forward_ad:
+        msg = _compare(num, _forward(func, inputs, diff, sizes), diff, atol, rtol,
+                       "analytical (forward mode)")
+        if msg is not None:
+            return _fail(msg, raise_exception)
+    return True
+
+
+def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3,
+                  gen_non_contig_grad_outputs=False, raise_exception=True, nondet_tol=0.0,
+                  check_undefined_grad=True, check_grad_dtypes=False, check_batched_grad=False,
+                  check_fwd_over_rev=False, check_rev_over_rev=True, fast_mode=False,
+                  masked=False):
+    """Check second derivatives: ``gradcheck`` of the map ``(inputs, grad_outputs) ->
+    autograd.grad(func(inputs), inputs, grad_outputs, create_graph=True)``.
+
+    ``grad_outputs`` default to random normal tensors shaped like the outputs.
+
+    >>> import polygrad
+    >>> x = polygrad.tensor([0.5, 1.5], dtype=polygrad.float64, requires_grad=True)
+    >>> polygrad.autograd.gradgradcheck(lambda t: (t ** 3).sum(), (x,))
+    True
+    """
+    inputs = _as_tuple(inputs)
+    diff = _check_inputs(inputs)
+    if grad_outputs is None:
+        with grad_mode.no_grad():
+            outs = _diff_outputs(_as_tuple(func(*inputs)))
+        grad_outputs = tuple(randn_like(o.detach()).requires_grad_() for o in outs)
+    else:
+        grad_outputs = _as_tuple(grad_outputs)
+    n_in = len(inputs)
+
+    def first_derivative(*args):
+        xs, gos = args[:n_in], args[n_in:]
+        outs = _diff_outputs(_as_tuple(func(*xs)))
+        pairs = [(o, g) for o, g in zip(outs, gos) if o.requires_grad]
+        wrt = [xs[i] for i in diff]
+        if not pairs:
+            return tuple(ops.zeros_like(x) for x in wrt)
+        gs = _autograd_grad([p[0] for p in pairs], wrt, [p[1] for p in pairs],
+                            create_graph=True, allow_unused=True)
+        return tuple(ops.zeros_like(x) if g is None else g for g, x in zip(gs, wrt))
+
+    return gradcheck(first_derivative, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception, nondet_tol=nondet_tol,
+                     check_undefined_grad=check_undefined_grad,
+                     check_grad_dtypes=check_grad_dtypes, check_batched_grad=check_batched_grad,
+                     check_forward_ad=check_fwd_over_rev, check_backward_ad=check_rev_over_rev,
+                     fast_mode=fast_mode)

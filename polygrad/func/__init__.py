@@ -1,0 +1,642 @@
+"""``polygrad.func``: torch.func's function transforms, built on polygrad's autograd:
+``grad``, ``grad_and_value``, ``vjp``, ``jvp``, ``jacrev``, ``jacfwd``, ``hessian``,
+``vmap`` and ``functional_call``, with torch.func's signatures and result structure.
+
+How each is computed (there are no functorch levels here, so each transform is the
+autograd call it stands for):
+
+- a transform's inputs become fresh leaves (``x.detach().requires_grad_()``), or a view of
+  ``x`` when ``x`` already requires grad, so that the result stays differentiable with
+  respect to everything outside; the gradient is taken with ``create_graph`` exactly when
+  the function's graph reaches a leaf outside the transform or carries a forward tangent.
+  That is what makes transforms compose (``grad(grad(f))``, ``jacfwd(jacrev(f))``);
+- ``jvp`` and ``jacfwd`` are native forward mode (``autograd.forward_ad``); forward-AD
+  levels do not nest (as in torch.autograd.forward_ad), so inside an open level they
+  compute the same numbers by the double-vjp trick / reverse mode;
+- ``vmap`` is a loop: ``func`` runs once per index of the mapped dimension and the results
+  are stacked at ``out_dims``. Values and gradients are those of the batched call; random
+  ops draw independently per row (torch's ``randomness="different"``) and are not refused.
+
+Argument and result structures (pytrees) may be tensors, tuples, lists and dicts.
+"""
+
+from __future__ import annotations
+
+from .. import ops
+from ..autograd import forward_ad as fwAD
+from ..autograd import functional as _functional
+from ..autograd import grad as _autograd_grad
+from ..base import grad_mode
+from ..graph.creation import zeros, zeros_like
+from ..graph.engine import forward_ad_state, toposort
+from ..graph.node import AccumulateGrad
+from ..graph.tensor import Tensor
+
+__all__ = ["grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "vmap",
+           "functional_call"]
+
+
+# -- pytrees: tensors in tuples, lists and dicts ---------------------------------------------
+
+def _flatten(tree):
+    """(leaves, rebuild): ``rebuild(leaves)`` makes the same structure again."""
+    if isinstance(tree, (tuple, list)):
+        parts = [_flatten(t) for t in tree]
+        sizes = [len(p[0]) for p in parts]
+        kind = type(tree)
+
+        def rebuild(leaves):
+            out, at = [], 0
+            for (_, rb), n in zip(parts, sizes):
+                out.append(rb(leaves[at:at + n]))
+                at += n
+            if kind is tuple or kind is list:
+                return kind(out)
+            return kind(*out)           # a namedtuple
+        return [leaf for p in parts for leaf in p[0]], rebuild
+    if isinstance(tree, dict):
+        keys = list(tree)
+        inner, rb = _flatten([tree[k] for k in keys])
+        return inner, lambda leaves: dict(zip(keys, rb(leaves)))
+    return [tree], lambda leaves: leaves[0]
+
+
+def _tree_map(fn, tree):
+    leaves, rebuild = _flatten(tree)
+    return rebuild([fn(x) for x in leaves])
+
+
+def _argnums(argnums, n, name):
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+    if not nums or not all(isinstance(a, int) for a in nums):
+        raise RuntimeError(f"{name}: argnums must be an int or a non-empty tuple of ints, "
+                           f"got {argnums!r}")
+    norm = []
+    for a in nums:
+        if not -n <= a < n:
+            raise RuntimeError(f"{name}: Got argnums={a}, but only {n} positional inputs")
+        norm.append(a % n)
+    if len(set(norm)) != len(norm):
+        raise RuntimeError(f"{name}: argnums must be unique, got {argnums!r}")
+    return single, tuple(norm)
+
+
+# -- lifting inputs into a transform -----------------------------------------------------------
+
+def _lift(x, name):
+    """A new differentiable tensor standing for ``x`` inside a transform (see the docstring)."""
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name}: expected every differentiated input to be a Tensor, got "
+                         f"{type(x).__name__}; pass numbers as tensors or leave them out of "
+                         f"argnums")
+    if not (x.dtype.is_floating_point or x.dtype.is_complex):
+        raise RuntimeError(f"{name}: only Tensors of floating point dtype can require "
+                           f"gradients; got {x.dtype.name}. Convert it first, e.g. x.double()")
+    tangent = x._tangent if forward_ad_state.level else None
+    if x.requires_grad:
+        return x.view_as(x)
+    leaf = x.detach().requires_grad_()
+    if tangent is not None:
+        return fwAD.make_dual(leaf, tangent)
+    return leaf
+
+
+def _reaches_outside(tensors, inner):
+    """True when ``tensors`` depend differentiably on anything besides the ``inner`` leaves:
+    an input that required grad outside (lifted as a view), another leaf that requires grad
+    (captured by ``func``), or a forward tangent."""
+    if any(type(x._node) is not AccumulateGrad for x in inner):
+        return True
+    inner_nodes = {x._node for x in inner}
+    roots = []
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            continue
+        if forward_ad_state.level and t._tangent is not None:
+            return True
+        roots.append(t._node)
+    return any(type(node) is AccumulateGrad and node not in inner_nodes
+               for node in toposort(roots))
+
+
+def _grad_of(outputs, inner, grad_outputs, create_graph, retain_graph=None):
+    """autograd.grad with zeros (not None) for inputs the outputs do not reach."""
+    pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o.requires_grad]
+    if not pairs:
+        return tuple(zeros_like(x) for x in inner)
+    gs = _autograd_grad([p[0] for p in pairs], inner, [p[1] for p in pairs],
+                        retain_graph=retain_graph, create_graph=create_graph,
+                        allow_unused=True)
+    return tuple(zeros_like(x) if g is None else g for g, x in zip(gs, inner))
+
+
+def _detach_unless(tree, keep):
+    if keep:
+        return tree
+    return _tree_map(lambda t: t.detach() if isinstance(t, Tensor) else t, tree)
+
+
+def _split_aux(out, has_aux, name):
+    if not has_aux:
+        return out, None
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise RuntimeError(f"{name}(f)(*args): output of function f should be a tuple: "
+                           f"(output, aux) if has_aux is True")
+    return out
+
+
+# -- grad, grad_and_value, vjp ---------------------------------------------------------------
+
+def grad_and_value(func, argnums=0, has_aux=False):
+    """A function returning ``(gradient, value)`` of scalar ``func`` (with ``has_aux``:
+    ``(gradient, (value, aux))``), the gradient with respect to ``args[argnums]``.
+
+    >>> import polygrad
+    >>> from polygrad.func import grad_and_value
+    >>> grad_and_value(lambda x: (x ** 2).sum())(polygrad.tensor([1.0, 2.0]))
+    (tensor([2., 4.]), tensor(5.))
+    """
+    def wrapper(*args, **kwargs):
+        single, nums = _argnums(argnums, len(args), "grad_and_value")
+        with grad_mode.enable_grad():
+            args = list(args)
+            lifted = []
+            for a in nums:
+                args[a] = _tree_map(lambda x: _lift(x, "grad_and_value"), args[a])
+                lifted.append(args[a])
+            out, aux = _split_aux(func(*args, **kwargs), has_aux, "grad_and_value")
+            if not isinstance(out, Tensor):
+                raise RuntimeError(f"grad_and_value(f)(*args): Expected f(*args) to return a "
+                                   f"Tensor, got {type(out)}")
+            if out.ndim != 0:
+                raise RuntimeError(f"grad_and_value(f)(*args): Expected f(*args) to return a "
+                                   f"scalar Tensor, got tensor with {out.ndim} dims. Maybe you "
+                                   f"wanted to use the vjp or jacrev APIs instead?")
+            inner, rebuild = _flatten(lifted)
+            keep = _reaches_outside([out], inner)
+            gs = _grad_of([out], inner, [None], create_graph=keep)
+        grads = rebuild(list(gs))
+        grads = grads[0] if single else tuple(grads)
+        value = _detach_unless(out, keep)
+        if has_aux:
+            return _detach_unless(grads, keep), (value, _detach_unless(aux, keep))
+        return _detach_unless(grads, keep), value
+    return wrapper
+
+
+def grad(func, argnums=0, has_aux=False):
+    """The gradient of scalar ``func`` with respect to ``args[argnums]``, as a function.
+
+    >>> import polygrad
+    >>> from polygrad.func import grad
+    >>> grad(lambda x: x.sin().sum())(polygrad.zeros(2))
+    tensor([1., 1.])
+    """
+    gv = grad_and_value(func, argnums, has_aux)
+
+    def wrapper(*args, **kwargs):
+        g, value = gv(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+    return wrapper
+
+
+def vjp(func, *primals, has_aux=False):
+    """``(func(*primals), vjp_fn)``; ``vjp_fn(cotangents)`` returns one gradient per primal.
+
+    >>> import polygrad
+    >>> from polygrad.func import vjp
+    >>> out, vjp_fn = vjp(lambda x: x ** 2, polygrad.tensor([1.0, 3.0]))
+    >>> vjp_fn(polygrad.ones(2))
+    (tensor([2., 6.]),)
+    """
+    with grad_mode.enable_grad():
+        lifted = _tree_map(lambda x: _lift(x, "vjp"), primals)
+        out, aux = _split_aux(func(*lifted), has_aux, "vjp")
+        flat_out, _ = _flatten(out)
+        for o in flat_out:
+            if not isinstance(o, Tensor):
+                raise RuntimeError(f"vjp(f, *primals): Expected f to return a Tensor or a "
+                                   f"structure of Tensors, got {type(o)}")
+        inner, rebuild = _flatten(lifted)
+        keep = _reaches_outside(flat_out, inner)
+
+    def vjp_fn(cotangents, *, retain_graph=True, create_graph=None):
+        cts, _ = _flatten(cotangents)
+        if len(cts) != len(flat_out):
+            raise RuntimeError(f"Expected pytree structure of cotangents to be the same as "
+                               f"pytree structure of outputs to the function: {len(flat_out)} "
+                               f"tensors expected, got {len(cts)}")
+        for c, o in zip(cts, flat_out):
+            if tuple(c.shape) != tuple(o.shape):
+                raise RuntimeError(f"Mismatch in shape: grad_output has a shape of "
+                                   f"{tuple(c.shape)} and output has a shape of "
+                                   f"{tuple(o.shape)}.")
+        cg = keep or any(isinstance(c, Tensor) and c.requires_grad for c in cts)
+        if create_graph is not None:
+            cg = create_graph
+        with grad_mode.enable_grad():
+            gs = _grad_of(flat_out, inner, cts, create_graph=cg, retain_graph=retain_graph)
+        return tuple(_detach_unless(rebuild(list(gs)), cg))
+
+    result = (_detach_unless(out, keep), vjp_fn)
+    return (*result, _detach_unless(aux, keep)) if has_aux else result
+
+
+# -- jvp, jacrev, jacfwd, hessian ------------------------------------------------------------
+
+def _check_tree_pair(primals, tangents, name):
+    if not isinstance(primals, tuple):
+        raise RuntimeError(f"{name}(f, primals, tangents): Expected primals to be a tuple. "
+                           f"E.g. it should be valid to call f(*primals).")
+    p, _ = _flatten(primals)
+    t, _ = _flatten(tangents)
+    if len(p) != len(t):
+        raise RuntimeError(f"{name}(f, primals, tangents): Expected primals and tangents to "
+                           f"have the same python structure. For example, if primals is a "
+                           f"tuple of 3 tensors, tangents also must be.")
+    for a, b in zip(p, t):
+        if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+            raise RuntimeError(f"{name}(f, primals, tangents): Expected primals and tangents "
+                               f"to only contain Tensors")
+        if tuple(a.shape) != tuple(b.shape):
+            raise RuntimeError(f"{name}(f, primals, tangents): Expected primals and tangents "
+                               f"to have the same shape, got {tuple(a.shape)} and "
+                               f"{tuple(b.shape)}")
+    return p, t
+
+
+def jvp(func, primals, tangents, *, strict=False, has_aux=False):
+    """``(func(*primals), J @ tangents)`` in forward mode.
+
+    >>> import polygrad
+    >>> from polygrad.func import jvp
+    >>> jvp(lambda x: x ** 2, (polygrad.tensor([1.0, 3.0]),), (polygrad.ones(2),))[1]
+    tensor([2., 6.])
+    """
+    if strict:
+        raise RuntimeError("jvp(f, primals, tangents): strict=True is not implemented")
+    p, t = _check_tree_pair(primals, tangents, "jvp")
+    if forward_ad_state.level:
+        return _jvp_by_double_vjp(func, primals, t, has_aux)
+    with fwAD.dual_level():
+        flat = []
+        for x, v in zip(p, t):
+            base = x.view_as(x) if x.requires_grad else x.detach()
+            flat.append(fwAD.make_dual(base, v.to(x.dtype) if v.dtype != x.dtype else v))
+        _, rebuild = _flatten(primals)
+        out, aux = _split_aux(func(*rebuild(flat)), has_aux, "jvp")
+        flat_out, rebuild_out = _flatten(out)
+        pieces = [fwAD.unpack_dual(o) for o in flat_out]
+        primal_out = rebuild_out([u.primal for u in pieces])
+        tangent_out = rebuild_out([zeros_like(u.primal) if u.tangent is None else u.tangent
+                                   for u in pieces])
+    return (primal_out, tangent_out, aux) if has_aux else (primal_out, tangent_out)
+
+
+def _jvp_by_double_vjp(func, primals, tangents, has_aux):
+    """J v without a new forward level: v^T-linear map u -> (u^T J) v differentiated in u."""
+    with grad_mode.enable_grad():
+        lifted = _tree_map(lambda x: _lift(x, "jvp"), primals)
+        out, aux = _split_aux(func(*lifted), has_aux, "jvp")
+        flat_out, rebuild_out = _flatten(out)
+        inner, _ = _flatten(lifted)
+        us = [zeros_like(o).requires_grad_() for o in flat_out]
+        gs = _grad_of(flat_out, inner, us, create_graph=True, retain_graph=True)
+        pairs = [(g, v) for g, v in zip(gs, tangents) if g.requires_grad]
+        if pairs:
+            jv = _autograd_grad([g for g, _ in pairs], us, [v for _, v in pairs],
+                                create_graph=True, allow_unused=True)
+        else:
+            jv = [None] * len(us)
+        jv = [zeros_like(o) if j is None else j for j, o in zip(jv, flat_out)]
+    result = (rebuild_out(flat_out), rebuild_out(jv))
+    return (*result, aux) if has_aux else result
+
+
+def _jac_structure(func, args, argnums, has_aux, name, make):
+    """Common frame of jacrev / jacfwd: ``make(flat_out, inner)`` gives, per output leaf,
+    one block per input leaf; the result nests as torch.func's (output tree, then argnums)."""
+    single, nums = _argnums(argnums, len(args), name)
+    args = list(args)
+    lifted = []
+    with grad_mode.enable_grad():
+        for a in nums:
+            args[a] = _tree_map(lambda x: _lift(x, name), args[a])
+            lifted.append(args[a])
+        out, aux = _split_aux(func(*args), has_aux, name)
+        flat_out, rebuild_out = _flatten(out)
+        for o in flat_out:
+            if not isinstance(o, Tensor):
+                raise RuntimeError(f"{name}: Expected f to return a Tensor or a structure of "
+                                   f"Tensors, got {type(o)}")
+        inner, rebuild_in = _flatten(lifted)
+        keep = _reaches_outside(flat_out, inner)
+        blocks = make(flat_out, inner, keep, args, nums)
+    per_out = []
+    for row in blocks:
+        tree = rebuild_in(list(row))
+        per_out.append(tree[0] if single else tuple(tree))
+    jac = _detach_unless(rebuild_out(per_out), keep)
+    return (jac, _detach_unless(aux, keep)) if has_aux else jac
+
+
+def _rev_blocks(flat_out, inner, keep, args, nums):
+    return _functional._jac_reverse(tuple(flat_out), tuple(inner), keep, False,
+                                    vectorize=not keep)
+
+
+def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_copy=False):
+    """The Jacobian of ``func`` with respect to ``args[argnums]``, by reverse mode: one
+    backward pass per output element (batched into one where the rules allow).
+
+    >>> import polygrad
+    >>> from polygrad.func import jacrev
+    >>> jacrev(lambda x: x ** 2)(polygrad.tensor([1.0, 3.0]))
+    tensor([[2., 0.],
+            [0., 6.]])
+    """
+    def wrapper(*args):
+        return _jac_structure(func, args, argnums, has_aux, "jacrev", _rev_blocks)
+    return wrapper
+
+
+def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
+    """The Jacobian of ``func`` with respect to ``args[argnums]``, by forward mode: one
+    forward pass per input element (reverse mode inside an open forward-AD level).
+
+    >>> import polygrad
+    >>> from polygrad.func import jacfwd
+    >>> jacfwd(lambda x: x.sin())(polygrad.zeros(2))
+    tensor([[1., 0.],
+            [0., 1.]])
+    """
+    if randomness not in ("error", "different", "same"):
+        raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or "
+                           f"'same'. Got {randomness}")
+
+    def wrapper(*args):
+        if forward_ad_state.level:
+            return _jac_structure(func, args, argnums, has_aux, "jacfwd", _rev_blocks)
+        return _jacfwd(func, args, argnums, has_aux)
+    return wrapper
+
+
+def _jacfwd(func, args, argnums, has_aux):
+    single, nums = _argnums(argnums, len(args), "jacfwd")
+    leaves = [_flatten(args[a]) for a in nums]
+    flat_in = [x for lv, _ in leaves for x in lv]
+    for x in flat_in:
+        if not isinstance(x, Tensor):
+            raise ValueError(f"jacfwd: expected every differentiated input to be a Tensor, got "
+                             f"{type(x).__name__}")
+    columns = None              # columns[o][k]: tangents of output o, one per element of input k
+    out_tree = aux = None
+    for k, x in enumerate(flat_in):
+        for j in range(x.numel()):
+            seeds = [ops.reshape(ops.eye(
+                x.numel(), dtype=x.dtype, device=x.device)[j], tuple(x.shape)) if i == k
+                else zeros_like(y) for i, y in enumerate(flat_in)]
+            call = list(args)
+            at = 0
+            for a, (lv, rb) in zip(nums, leaves):
+                call[a] = rb(seeds[at:at + len(lv)])
+                at += len(lv)
+            tangent_tree = tuple(call[a] for a in nums)
+            primal_tree = tuple(args[a] for a in nums)
+
+            def inner_func(*diff_args):
+                full = list(args)
+                for a, v in zip(nums, diff_args):
+                    full[a] = v
+                return func(*full)
+            res = jvp(inner_func, primal_tree, tangent_tree, has_aux=has_aux)
+            out_tree, tangents = res[0], res[1]
+            if has_aux:
+                aux = res[2]
+            flat_t, _ = _flatten(tangents)
+            if columns is None:
+                columns = [[[] for _ in flat_in] for _ in flat_t]
+            for o, t in enumerate(flat_t):
+                columns[o][k].append(t)
+    if columns is None:         # no input elements: run once for the output's structure
+        out_tree = func(*args)
+        if has_aux:
+            out_tree, aux = out_tree
+        columns = [[[] for _ in flat_in] for _ in _flatten(out_tree)[0]]
+    flat_out, rebuild_out = _flatten(out_tree)
+    per_out = []
+    for o, out in enumerate(flat_out):
+        row = []
+        for k, x in enumerate(flat_in):
+            shape = tuple(out.shape) + tuple(x.shape)
+            if columns[o][k]:
+                col = ops.stack(columns[o][k], axis=-1)
+                row.append(ops.reshape(col, shape))
+            else:
+                row.append(zeros(shape, dtype=out.dtype, device=out.device))
+        at, tree = 0, []
+        for lv, rb in leaves:
+            tree.append(rb(row[at:at + len(lv)]))
+            at += len(lv)
+        per_out.append(tree[0] if single else tuple(tree))
+    jac = rebuild_out(per_out)
+    return (jac, aux) if has_aux else jac
+
+
+def hessian(func, argnums=0):
+    """The Hessian of scalar ``func``: ``jacfwd(jacrev(func, argnums), argnums)``, as torch's.
+
+    >>> import polygrad
+    >>> from polygrad.func import hessian
+    >>> hessian(lambda x: (x ** 3).sum())(polygrad.tensor([1.0, 2.0]))
+    tensor([[ 6.,  0.],
+            [ 0., 12.]])
+    """
+    return jacfwd(jacrev(func, argnums), argnums)
+
+
+# -- vmap --------------------------------------------------------------------------------------
+
+def _dims_tree(dims, tree, name, what):
+    """``dims`` broadcast over ``tree``'s leaves (an int or None applies to all of them)."""
+    leaves, _ = _flatten(tree)
+    if dims is None or isinstance(dims, int):
+        return [dims] * len(leaves)
+    d_leaves, _ = _flatten(dims)
+    if isinstance(tree, (tuple, list)) and isinstance(dims, (tuple, list)):
+        if len(dims) != len(tree):
+            raise ValueError(f"{name}: {what} is not compatible with the structure of the "
+                             f"inputs: expected {len(tree)} entries, got {len(dims)}")
+        out = []
+        for d, t in zip(dims, tree):
+            out.extend(_dims_tree(d, t, name, what))
+        return out
+    if isinstance(tree, dict) and isinstance(dims, dict):
+        return [x for k in tree for x in _dims_tree(dims[k], tree[k], name, what)]
+    if len(d_leaves) == len(leaves):
+        return d_leaves
+    raise ValueError(f"{name}: {what}={dims!r} is not compatible with the structure of the "
+                     f"inputs")
+
+
+def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
+    """``func`` mapped over dimension ``in_dims`` of its inputs, results stacked at
+    ``out_dims`` (a loop over the mapped dimension; see the module docstring).
+
+    >>> import polygrad
+    >>> from polygrad.func import vmap
+    >>> vmap(lambda row: row.sum())(polygrad.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    tensor([3., 7.])
+    """
+    if randomness not in ("error", "different", "same"):
+        raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or "
+                           f"'same'. Got {randomness}")
+    if not (in_dims is None or isinstance(in_dims, (int, tuple, list, dict))):
+        raise ValueError(f"vmap(in_dims={in_dims!r}): expected in_dims to be int or a "
+                         f"(potentially nested) tuple matching the structure of inputs")
+
+    def wrapper(*args, **kwargs):
+        if isinstance(in_dims, (int, type(None))):
+            dims = [in_dims] * len(_flatten(args)[0])
+        else:
+            if not isinstance(in_dims, tuple) or len(in_dims) != len(args):
+                raise ValueError(f"vmap(in_dims={in_dims!r}, ...)(<inputs>): in_dims is not "
+                                 f"compatible with the structure of `inputs`. in_dims has "
+                                 f"structure {type(in_dims).__name__} of length "
+                                 f"{len(in_dims) if hasattr(in_dims, '__len__') else 1} but "
+                                 f"inputs has {len(args)} positional arguments")
+            dims = _dims_tree(tuple(in_dims), args, "vmap", "in_dims")
+        leaves, rebuild = _flatten(args)
+        sizes = set()
+        for x, d in zip(leaves, dims):
+            if d is None:
+                continue
+            if not isinstance(x, Tensor):
+                raise ValueError(f"vmap: Got in_dim={d} for an input but the input is of type "
+                                 f"{type(x).__name__}. We cannot vmap over non-Tensor "
+                                 f"arguments, please use None as the respective in_dim")
+            if not -x.ndim <= d < max(x.ndim, 1) or x.ndim == 0:
+                raise ValueError(f"vmap: Got in_dim={d} for some input, but that input is a "
+                                 f"Tensor of dimensionality {x.ndim} so expected in_dim to "
+                                 f"satisfy -{x.ndim} <= in_dim < {x.ndim}.")
+            sizes.add(x.shape[d])
+        if not sizes:
+            raise ValueError("vmap(f, in_dims=..., ...)(<inputs>): at least one input must be "
+                             "a Tensor mapped over a dimension (in_dims not None for it)")
+        if len(sizes) > 1:
+            raise ValueError(f"vmap: Expected all tensors to have the same size in the mapped "
+                             f"dimension, got sizes {sorted(sizes)} for the mapped dimension")
+        (batch,) = sizes
+        results = []
+        for b in range(batch):
+            row = [x if d is None else x[(slice(None),) * (d % x.ndim) + (b,)]
+                   for x, d in zip(leaves, dims)]
+            results.append(func(*rebuild(row), **kwargs))
+        if batch == 0:
+            raise ValueError("vmap: the mapped dimension has size 0; torch.func.vmap "
+                             "cannot infer output shapes from it either")
+        flat0, rebuild_out = _flatten(results[0])
+        o_dims = _dims_tree(out_dims, results[0], "vmap", "out_dims")
+        outs = []
+        for k, d in enumerate(o_dims):
+            column = [_flatten(r)[0][k] for r in results]
+            if not all(isinstance(c, Tensor) for c in column):
+                raise ValueError(f"vmap: `{getattr(func, '__name__', 'func')}` must only return "
+                                 f"Tensors, got type {type(column[0]).__name__}. Did you mean "
+                                 f"to set out_dims= to None for output?")
+            if d is None:
+                outs.append(column[0])
+            else:
+                nd = column[0].ndim + 1
+                if not -nd <= d < nd:
+                    raise ValueError(f"vmap: out_dims={d} is out of range for an output of "
+                                     f"dimensionality {nd - 1}")
+                outs.append(ops.stack(column, axis=d % nd))
+        return rebuild_out(outs)
+    return wrapper
+
+
+# -- functional_call -------------------------------------------------------------------------
+
+def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, *,
+                    tie_weights=True, strict=False):
+    """Call ``module`` with its parameters and buffers replaced by the tensors in
+    ``parameter_and_buffer_dicts`` (names as in ``named_parameters()``), then restore them.
+
+    >>> import polygrad
+    >>> lin = polygrad.nn.Linear(2, 1)
+    >>> params = {"weight": polygrad.ones(1, 2), "bias": polygrad.zeros(1)}
+    >>> polygrad.func.functional_call(lin, params, (polygrad.tensor([[1.0, 2.0]]),))
+    tensor([[3.]])
+    """
+    dicts = parameter_and_buffer_dicts
+    if isinstance(dicts, dict):
+        values = dict(dicts)
+    elif isinstance(dicts, (list, tuple)) and all(isinstance(d, dict) for d in dicts):
+        values = {}
+        for d in dicts:
+            for k in d:
+                if k in values:
+                    raise ValueError(f"{k} appeared in multiple dictionaries; behavior of "
+                                     f"functional call is ambiguous")
+            values.update(d)
+    else:
+        raise ValueError(f"Expected parameter_and_buffer_dicts to be a dict, or a list/tuple "
+                         f"of dicts, but got {type(dicts)}")
+    slots = _module_slots(module)
+    if tie_weights:
+        by_id = {}
+        for name, (_, _, original) in slots.items():
+            by_id.setdefault(id(original), []).append(name)
+        for names in by_id.values():
+            given = [n for n in names if n in values]
+            if given:
+                first = values[given[0]]
+                for n in given[1:]:
+                    if values[n] is not first:
+                        raise ValueError(f"functional_call got multiple values for keys "
+                                         f"{given}, which are tied. Consider using "
+                                         f"tie_weights=False")
+                for n in names:
+                    values.setdefault(n, first)
+    unexpected = [k for k in values if k not in slots]
+    if strict:
+        missing = [k for k in slots if k not in values]
+        if missing or unexpected:
+            raise RuntimeError(f"Error(s) in reparametrizing for {type(module).__name__}: "
+                               f"Unexpected key(s): {unexpected}. Missing key(s): {missing}.")
+    if unexpected:
+        raise AttributeError(f"functional_call: {type(module).__name__} has no parameter or "
+                             f"buffer named {unexpected[0]!r}; names are those of "
+                             f"module.named_parameters() and module.named_buffers()")
+    saved = []
+    try:
+        for name, value in values.items():
+            owner, kind, original = slots[name]
+            store = owner.__dict__[kind]
+            leaf = name.rsplit(".", 1)[-1]
+            saved.append((store, leaf, original))
+            store[leaf] = value
+        if args is None:
+            args = ()
+        elif not isinstance(args, tuple):
+            args = (args,)
+        return module(*args, **(kwargs or {}))
+    finally:
+        for store, leaf, original in reversed(saved):
+            store[leaf] = original
+
+
+def _module_slots(module, prefix=""):
+    """name -> (owning module, "_parameters" or "_buffers", current value), tied names too."""
+    slots = {}
+    d = module.__dict__
+    for kind in ("_parameters", "_buffers"):
+        for name, value in d.get(kind, {}).items():
+            if value is not None:
+                slots[prefix + name] = (module, kind, value)
+    for name, sub in d.get("_modules", {}).items():
+        if sub is not None:
+            slots.update(_module_slots(sub, prefix + name + "."))
+    return slots
