@@ -83,6 +83,7 @@ from .graph.creation import (
     zeros,
     zeros_like,
 )
+from .graph.format import set_printoptions
 from .graph.tensor import Tensor
 from .ops import torch_names as _torch_names
 from .ops import transfer as _transfer
@@ -113,6 +114,7 @@ __all__ = [
     "zeros_like", "Tensor", "Size", "ops", "autograd", "plugins", "backends", "get_backend",
     "compute", "nn", "optim", "profiler", "cuda", "viz", "utils", "__version__",
     "get_default_dtype", "set_default_dtype", "get_default_device", "set_default_device",
+    "set_printoptions",
 ]
 
 

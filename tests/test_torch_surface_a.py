@@ -149,3 +149,88 @@ def test_tensor_copies_into_the_default_backend_asarray_keeps_the_owner(
     assert a.backend == owner
     raw[0] = 5.0                                   # tensor() copied; asarray shares
     assert t.tolist() == [0.0, 1.0, 2.0] and a.tolist()[0] == 5.0
+
+
+# -- printing ------------------------------------------------------------------------------------
+
+def _unwrap_suffixes(text):
+    """torch's dtype names are shorter than ours, so a suffix can wrap in one and not the
+    other: compare with every suffix on the line of the values."""
+    import re
+    return re.sub(r",\n +(dtype|size|requires_grad|grad_fn|backend)=", r", \1=", text)
+
+
+R = np.random.default_rng(0)
+PRINTED = [
+    ("arange", np.arange(10.0)), ("big_2d", np.arange(2000.0).reshape(40, 50)),
+    ("normal", R.normal(size=(3, 4))), ("big_3d_sci", R.normal(size=(5, 6, 7)) * 1e5),
+    ("tiny", np.array([1e-5, 1.0])), ("nonfinite", np.array([np.nan, np.inf, -np.inf, 0.0, -0.0])),
+    ("nan_and_frac", np.array([np.nan, 1.5])), ("0d", np.array(3.5)), ("empty", np.array([])),
+    ("empty_2d", np.zeros((0, 3))), ("int_wide", np.arange(1200).reshape(3, 400)),
+    ("bool", np.array([True, False])), ("complex", np.array([1 + 2j, -3.5 - 1j])),
+    ("long_1d", R.normal(size=(1100,))), ("huge", np.arange(30.0) * 1e9),
+    ("float32", np.ones((2, 3), np.float32)), ("int32", np.ones((2, 3), np.int32)),
+    ("empty_int", np.zeros((2, 0), np.int64)), ("4d", R.normal(size=(2, 2, 2, 2))),
+]
+OPTIONS = [{}, {"threshold": 5}, {"edgeitems": 1, "threshold": 3}, {"precision": 2},
+           {"linewidth": 40}, {"sci_mode": True}, {"sci_mode": False},
+           {"edgeitems": 0, "threshold": 2}, {"profile": "short"}, {"profile": "full"}]
+
+
+@pytest.fixture
+def restore_printoptions():
+    yield
+    torch.set_printoptions(profile="default", sci_mode=None)
+    polygrad.set_printoptions(profile="default", sci_mode=None)
+
+
+@pytest.mark.parametrize("opts", OPTIONS, ids=[str(o) for o in OPTIONS])
+@pytest.mark.parametrize("name,array", PRINTED, ids=[c[0] for c in PRINTED])
+def test_printing_is_torchs(restore_printoptions, name, array, opts):
+    torch.set_printoptions(**opts)
+    polygrad.set_printoptions(**opts)
+    theirs = _name(torch, repr(torch.tensor(array)))
+    assert _unwrap_suffixes(repr(polygrad.tensor(array))) == _unwrap_suffixes(theirs)
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_printing_random_arrays_is_torchs(data):
+    from hypothesis.extra import numpy as hnp
+    dtype = data.draw(st.sampled_from([np.float64, np.float32, np.int64, np.bool_]))
+    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=9))
+    array = data.draw(hnp.arrays(dtype, shape))
+    threshold = data.draw(st.sampled_from([1000, 20]))
+    try:
+        torch.set_printoptions(threshold=threshold)
+        polygrad.set_printoptions(threshold=threshold)
+        theirs = _name(torch, repr(torch.tensor(array)))
+        assert _unwrap_suffixes(repr(polygrad.tensor(array))) == _unwrap_suffixes(theirs)
+    finally:
+        torch.set_printoptions(profile="default")
+        polygrad.set_printoptions(profile="default")
+
+
+def test_printing_grad_suffixes_are_torchs():
+    def reprs(m):
+        x = m.linspace(0.0, 6.0, steps=25, requires_grad=True)
+        return repr(x), repr((x * 2).sum()), repr(x.detach()[:2] * 1e-5)
+
+    assert reprs(polygrad) == reprs(torch)
+
+
+def test_printing_names_a_backend_that_is_not_the_default(restore_defaults):
+    assert repr(polygrad.tensor([1.0, 2.0], backend="torch")) == \
+        "tensor([1., 2.], backend='torch')"
+    assert repr(polygrad.tensor([1.0], backend="numpy")) == "tensor([1.])"
+    polygrad.set_default_backend("torch")
+    assert repr(polygrad.tensor([1.0], backend="numpy")) == "tensor([1.], backend='numpy')"
+    assert repr(polygrad.ones(2, requires_grad=True) * 2) == \
+        "tensor([2., 2.], grad_fn=<MulBackward0>)"
+
+
+def test_set_printoptions_refuses_an_unknown_profile(restore_printoptions):
+    # torch ignores an unknown profile silently; polygrad says so
+    with pytest.raises(ValueError, match="unknown print profile 'tiny'"):
+        polygrad.set_printoptions(profile="tiny")
+    assert polygrad.zeros(2).__repr__() == "tensor([0., 0.])"
