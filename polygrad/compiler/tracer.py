@@ -1,0 +1,335 @@
+"""Recording a function: the primitives it applies, which arrays flow where, and whatever
+it does that a replay could not repeat.
+
+A trace is an ordinary eager call with an engine ``observer`` installed (chained to any
+observer already there, such as the profiler's): every ``apply`` is written down as an
+``Op`` over numbered slots (``program.Ref``), keyed by the identity of the raw arrays,
+which the tracer keeps alive so that identities stay unique. Tensors that reach an op
+without coming from an argument or an earlier op are *external*: the caller decides
+whether each is a captured variable (read again on every replay) or a constant.
+
+What cannot be replayed is detected, not guessed: reading values into Python
+(``bool(t)``, ``t.item()``, ``t.numpy()``, ``.tolist()``, printing), ``backward()`` inside
+the function, in-place writes to tensors seen in the trace (their version counters, and
+the engine's ``inplace_observer`` where it has one), random numbers, ops whose output
+shape depends on values (boolean masks, ``nonzero``, ``unique``) and moves between
+backends. The first such event sets ``Tracer.reason`` (or raises ``UntraceableError``
+with ``fullgraph=True``); the call itself completes eagerly, so its result is right.
+
+Tensors seen in a trace are given, for the trace only, a subclass of their own class whose
+value-reading methods report to the tracer (``_traced_class``); their class is restored
+when the trace ends.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+from ..base.dtypes import as_dtype
+from ..graph import creation as _creation
+from ..graph import engine
+from ..graph.tensor import Tensor
+from ..ops import array_api as _array_api
+from .program import Op, Ref
+
+__all__ = ["Tracer", "UntraceableError", "current", "flag"]
+
+
+class UntraceableError(RuntimeError):
+    """``polygrad.compile(fn, fullgraph=True)``: ``fn`` does something a replay cannot repeat."""
+
+
+class _State(threading.local):
+    tracer = None
+
+
+_state = _State()
+
+
+def current():
+    """The tracer recording in this thread, or None."""
+    return _state.tracer
+
+
+def flag(reason):
+    """Report something a replay could not repeat to this thread's tracer (if tracing)."""
+    tracer = _state.tracer
+    if tracer is not None:
+        tracer.untraceable(reason)
+
+
+# -- tensors under trace: their value-reading methods report -------------------------------
+
+_READS = {
+    "item": "t.item() reads a value into Python",
+    "tolist": "t.tolist() reads values into Python",
+    "numpy": "t.numpy() reads values into Python",
+    "__array__": "numpy.asarray(t) reads values into Python",
+    "__bool__": "bool(t) (an `if` or `while` on a tensor) is data-dependent control flow",
+    "__float__": "float(t) reads a value into Python",
+    "__int__": "int(t) reads a value into Python",
+    "__index__": "using a tensor as a Python index reads its value",
+    "__complex__": "complex(t) reads a value into Python",
+    "__dlpack__": "exporting a tensor through DLPack hands its buffer outside polygrad",
+    "__repr__": "printing a tensor reads its values",
+    "__str__": "printing a tensor reads its values",
+    "__format__": "formatting a tensor reads its values",
+    "__deepcopy__": "copy.deepcopy(t) copies values outside the recorded ops",
+    "__reduce_ex__": "pickling a tensor reads its values",
+}
+_MOVES = ("to", "cpu", "cuda")
+_traced = {}
+
+
+def _reader(name, reason):
+    def method(self, *args, **kwargs):
+        flag(reason)
+        return getattr(super(type(self), self), name)(*args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+def _mover(name):
+    def method(self, *args, **kwargs):
+        out = getattr(super(type(self), self), name)(*args, **kwargs)
+        tracer = _state.tracer
+        if tracer is not None and out is not self and isinstance(out, Tensor) and \
+                id(out._st.array) not in tracer.slot_of:
+            tracer.untraceable(f"t.{name}() moves data between backends or devices, which "
+                               f"the recorded program cannot replay")
+        return out
+    method.__name__ = name
+    return method
+
+
+def _traced_class(cls):
+    """A subclass of ``cls`` (same layout) whose value-reading methods report."""
+    sub = _traced.get(cls)
+    if sub is None:
+        body = {"__slots__": ()}
+        body.update({n: _reader(n, r) for n, r in _READS.items()})
+        body.update({n: _mover(n) for n in _MOVES})
+        sub = _traced[cls] = type(cls.__name__, (cls,), body)
+        sub._pg_traced = True
+    return sub
+
+
+# -- the ops that compute outside ``apply``: reported while tracing ---------------------------
+
+_spies_installed = []
+
+
+def _install_spies():
+    """Wrap, once, the two places where polygrad computes values outside ``apply``: random
+    draws (the generator lookup of ``graph.creation``) and outputs without a gradient (``array_api._call_raw``:
+    nonzero, unique, isin ...). Outside a trace the wrappers cost one thread-local read."""
+    if _spies_installed:
+        return
+    _spies_installed.append(True)
+    # the random creation functions look their generator up by this module-level name
+    gen_name = "_generator" if hasattr(_creation, "_generator") else "generator"
+    generator, call_raw = getattr(_creation, gen_name), _array_api._call_raw
+
+    def traced_generator(*args, **kwargs):
+        flag("random numbers: a replay would repeat the same draw; pass random tensors "
+             "in as arguments")
+        return generator(*args, **kwargs)
+
+    def traced_call_raw(name, *args, **opts):
+        flag(f"{name}() computes outside the recorded ops (its output depends on values)")
+        return call_raw(name, *args, **opts)
+
+    setattr(_creation, gen_name, traced_generator)
+    _array_api._call_raw = traced_call_raw
+
+
+# -- the tracer ------------------------------------------------------------------------------
+
+_SCALARS = (type(None), bool, int, float, complex, str)
+_SHAPE_FROM_VALUES = {"nonzero", "unique_all", "unique_counts", "unique_inverse",
+                      "unique_values", "argwhere", "masked_select"}
+
+
+class Tracer:
+    """The record of one trace: slots, ops, external tensors, and what went wrong first."""
+
+    def __init__(self, fullgraph=False):
+        self.fullgraph = fullgraph
+        self.reason = None
+        self.values = []          # slot -> value, kept alive so that ids stay unique
+        self.slot_of = {}         # id(value) -> slot
+        self.ops = []             # forward ops (program.Op)
+        self.steps = []           # per forward op: (node, op, tensor positions)
+        self.bops = []            # backward ops, while deriving the backward program
+        self.externals = {}       # slot -> (weakref to the Tensor, its Storage)
+        self.consts = {}          # slot -> value (constants of the backward program)
+        self.phase = "forward"
+        self._swapped = []        # (tensor, its own class)
+        self._watched = {}        # id(storage) -> (storage, version when first seen)
+        self._nodes = set()       # ids of nodes created by recorded ops
+
+    # -- what cannot be replayed --------------------------------------------------------
+    def untraceable(self, reason):
+        if self.reason is None:
+            self.reason = reason
+        if self.fullgraph:
+            raise UntraceableError(
+                f"polygrad.compile(fullgraph=True): {reason}. Move that out of the compiled "
+                f"function, or drop fullgraph=True to run it eagerly (with a warning).")
+
+    # -- slots --------------------------------------------------------------------------
+    def new_slot(self, value):
+        i = len(self.values)
+        self.values.append(value)
+        self.slot_of[id(value)] = i
+        return i
+
+    def watch(self, t):
+        """Swap a tensor to its traced class and note its version (both undone by ``end``)."""
+        cls = type(t)
+        if not getattr(cls, "_pg_traced", False):
+            self._swapped.append((t, cls))
+            t.__class__ = _traced_class(cls)
+        st = t._st
+        if id(st) not in self._watched:
+            self._watched[id(st)] = (st, st.version)
+
+    def input(self, t):
+        """Slot of an argument tensor (the same slot for two arguments with one buffer)."""
+        self.watch(t)
+        arr = t._st.array
+        i = self.slot_of.get(id(arr))
+        return self.new_slot(arr) if i is None else i
+
+    def value(self, a):
+        """The template of an op argument: ``Ref`` for a program value, else the constant."""
+        if isinstance(a, Tensor):
+            arr = a._st.array
+            i = self.slot_of.get(id(arr))
+            if i is None:
+                i = self.new_slot(arr)
+                if self.phase == "forward":
+                    self.externals[i] = (weakref.ref(a), a._st)
+                    self.watch(a)
+                else:
+                    self.consts[i] = arr
+            return Ref(i)
+        if isinstance(a, _SCALARS):
+            return a
+        if isinstance(a, tuple):
+            return tuple(self.value(x) for x in a)
+        if isinstance(a, list):
+            return [self.value(x) for x in a]
+        if isinstance(a, dict):
+            return {k: self.value(v) for k, v in a.items()}
+        i = self.slot_of.get(id(a))
+        return a if i is None else Ref(i)
+
+    # -- the engine's extension points ---------------------------------------------------
+    def record(self, prim, args, opts, out):
+        backend = next((a._backend for a in args if isinstance(a, Tensor)), out._backend)
+        fn = backend.op(prim.name, prim.impl)
+        if prim.name in _SHAPE_FROM_VALUES or (prim.name == "getitem" and _bool_mask(
+                opts.get("key"))):
+            self.untraceable(f"{prim.name}() with a boolean mask or on values gives an "
+                             f"output whose shape depends on the data")
+        op = Op(fn, tuple(self.value(a) for a in args),
+                {k: self.value(v) for k, v in opts.items()}, None, prim)
+        op.out = self.new_slot(out._st.array)
+        if self.phase == "forward":
+            self.ops.append(op)
+            node = out._node
+            if node is not None:
+                self._nodes.add(id(node))
+            self.steps.append((node, op, tuple(isinstance(a, Tensor) for a in args)))
+            self.watch(out)
+        else:
+            self.bops.append(op)
+
+    def observer(self, prev):
+        def observe(run, prim, args, opts):
+            out = run(prim, args, opts) if prev is None else prev(run, prim, args, opts)
+            self.record(prim, args, opts, out)
+            return out
+        return observe
+
+    def node_observer(self, prev):
+        def observe(run, node, g, ns):
+            self.untraceable("backward() or autograd.grad() inside the function; compile "
+                             "the forward and call backward() on its result")
+            return run(node, g, ns) if prev is None else prev(run, node, g, ns)
+        return observe
+
+    def inplace_observer(self, prev):
+        def observe(run, prim, target, others, opts):
+            self.untraceable(f"an in-place write ({getattr(prim, 'name', prim)}) to a "
+                             f"tensor; write it out of place (y = y + x) to compile it")
+            if prev is None:
+                return run(prim, target, others, opts)
+            return prev(run, prim, target, others, opts)
+        return observe
+
+    def __enter__(self):
+        _install_spies()
+        if _state.tracer is not None:
+            raise RuntimeError("polygrad.compile: a compiled function called while another "
+                               "one is being traced runs eagerly")
+        _state.tracer = self
+        self._saved = {}
+        hooks = {"observer": self.observer, "node_observer": self.node_observer}
+        if "inplace_observer" in engine.EXTENSION_POINTS:
+            hooks["inplace_observer"] = self.inplace_observer
+        for name, make in hooks.items():
+            prev = engine.get_extension(name)
+            self._saved[name] = prev
+            engine.set_extension(name, make(prev))
+        return self
+
+    def __exit__(self, *exc):
+        for name, prev in self._saved.items():
+            engine.set_extension(name, prev)
+        _state.tracer = None
+        return False
+
+    def end(self):
+        """Restore the tensors' classes and report writes seen only by version counters."""
+        for t, cls in self._swapped:
+            t.__class__ = cls
+        self._swapped = []
+        if self.reason is None:
+            for st, version in self._watched.values():
+                if st.version != version:
+                    self.reason = ("an in-place write to a tensor inside the function (its "
+                                   "version counter changed); write it out of place "
+                                   "(y = y + x) to compile it")
+                    break
+
+    def check_graph(self, allowed_leaves):
+        """Hooks or ``retain_grad`` on nodes made inside, or leaves made inside the function."""
+        for node, _, _ in self.steps:
+            if node is None:
+                continue
+            if node.hooks or node.retain is not None:
+                self.reason = self.reason or ("a hook or retain_grad() on a tensor made inside "
+                                              "the function")
+            for p in node.parents:
+                if p is not None and id(p) not in self._nodes and id(p) not in allowed_leaves:
+                    self.reason = self.reason or (
+                        "a tensor that requires grad was made inside the function (or reached "
+                        "through an attribute); pass it in as an argument")
+
+
+def _bool_mask(key):
+    if isinstance(key, tuple):
+        return any(_bool_mask(k) for k in key)
+    if isinstance(key, list):
+        return any(isinstance(k, bool) or _bool_mask(k) for k in key)
+    dt = getattr(key, "dtype", None)
+    if dt is None:
+        return False
+    try:
+        return as_dtype(dt).name == "bool"
+    except Exception:  # noqa: BLE001 - an unknown dtype is no boolean mask
+        return False
+
