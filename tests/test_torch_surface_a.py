@@ -234,3 +234,125 @@ def test_set_printoptions_refuses_an_unknown_profile(restore_printoptions):
     with pytest.raises(ValueError, match="unknown print profile 'tiny'"):
         polygrad.set_printoptions(profile="tiny")
     assert polygrad.zeros(2).__repr__() == "tensor([0., 0.])"
+
+
+# -- nn.functional: dropout and the losses ---------------------------------------------------------
+
+def _pair(m, arrays, grads):
+    """``arrays`` as float64 tensors of ``m`` (the first ``grads`` require grad); integer
+    arrays as int64 targets."""
+    out = []
+    for i, a in enumerate(arrays):
+        if a.dtype.kind in "iu":
+            out.append(m.tensor(a, dtype=m.int64))
+        else:
+            out.append(m.tensor(a, dtype=m.float64, requires_grad=i < grads))
+    return out
+
+
+P = R.uniform(0.05, 0.95, size=(4, 3))
+Y01 = (R.uniform(size=(4, 3)) > 0.5).astype(float)
+X43, T43, W43 = R.normal(size=(4, 3)), R.normal(size=(4, 3)), R.uniform(0.1, 2.0, size=(4, 3))
+LOGP = np.log(R.dirichlet(np.ones(3), 5))
+TARGETS = np.array([0, 1, 2, 1, 1])
+W3 = np.array([0.3, 1.0, 2.5])
+
+def _bind(f, reduction):
+    return lambda m, *ts: f(m, reduction, *ts)
+
+
+# (id, arrays, number of them that require grad, fn(m, *tensors))
+LOSS_CALLS = [(f"{name}-{red}", arrays, grads, _bind(f, red))
+              for red in ("mean", "sum", "none") for name, arrays, grads, f in [
+    ("mse", [X43, T43], 2, lambda m, r, x, y: m.nn.functional.mse_loss(x, y, reduction=r)),
+    ("mse_weight", [X43, T43, W43], 2,
+     lambda m, r, x, y, w: m.nn.functional.mse_loss(x, y, reduction=r, weight=w)),
+    ("mse_ties", [X43, X43.copy()], 2,
+     lambda m, r, x, y: m.nn.functional.mse_loss(x, y, reduction=r)),
+    ("l1", [X43, T43], 2, lambda m, r, x, y: m.nn.functional.l1_loss(x, y, reduction=r)),
+    ("l1_ties", [np.zeros((4, 3)), np.zeros((4, 3))], 2,
+     lambda m, r, x, y: m.nn.functional.l1_loss(x, y, reduction=r)),
+    ("l1_weight", [X43, T43, W43], 2,
+     lambda m, r, x, y, w: m.nn.functional.l1_loss(x, y, reduction=r, weight=w)),
+    ("bce", [P, Y01], 1,
+     lambda m, r, x, y: m.nn.functional.binary_cross_entropy(x, y, reduction=r)),
+    ("bce_soft_weight", [P, P[::-1].copy(), W43], 1,
+     lambda m, r, x, y, w: m.nn.functional.binary_cross_entropy(x, y, w, reduction=r)),
+    ("bce_logits_pos_weight", [X43, Y01, W3], 1,
+     lambda m, r, x, y, pw: m.nn.functional.binary_cross_entropy_with_logits(
+         x, y, reduction=r, pos_weight=pw)),
+    ("nll_ignore_valid_class", [LOGP, TARGETS], 1,
+     lambda m, r, x, t: m.nn.functional.nll_loss(x, t, ignore_index=1, reduction=r)),
+    ("nll_weight_ignore", [LOGP, TARGETS, W3], 1,
+     lambda m, r, x, t, w: m.nn.functional.nll_loss(x, t, w, ignore_index=2, reduction=r)),
+    ("nll_all_ignored", [LOGP, np.ones(5, dtype=np.int64)], 1,
+     lambda m, r, x, t: m.nn.functional.nll_loss(x, t, ignore_index=1, reduction=r)),
+    ("cross_entropy_smooth_ignore", [X43, np.array([0, 2, 1, 2])], 1,
+     lambda m, r, x, t: m.nn.functional.cross_entropy(x, t, ignore_index=2, reduction=r,
+                                                       label_smoothing=0.2)),
+    ("mse_legacy_flags", [X43, T43], 2,
+     lambda m, r, x, y: m.nn.functional.mse_loss(x, y, size_average=False)),
+]]
+
+
+@pytest.mark.parametrize("name,arrays,grads,fn", LOSS_CALLS, ids=[c[0] for c in LOSS_CALLS])
+def test_losses_are_torchs(backend, name, arrays, grads, fn):
+    ours_in, theirs_in = _pair(polygrad, arrays, grads), _pair(torch, arrays, grads)
+    ours, theirs = fn(polygrad, *ours_in), fn(torch, *theirs_in)
+    assert ours.shape == theirs.shape and repr(ours.dtype) == _name(torch, repr(theirs.dtype))
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-12,
+                               atol=1e-12)
+    if np.isnan(theirs.detach().numpy()).all():
+        return
+    weights = R.uniform(0.5, 1.5, size=tuple(theirs.shape))
+    (ours * polygrad.tensor(weights)).sum().backward()
+    (theirs * torch.tensor(weights)).sum().backward()
+    for a, b in zip(ours_in[:grads], theirs_in[:grads]):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+LOSS_ERRORS = [
+    ("mse_weight_shape", lambda m: m.nn.functional.mse_loss(m.ones(3), m.ones(3),
+                                                             weight=m.ones(2))),
+    ("l1_weight_shape", lambda m: m.nn.functional.l1_loss(m.ones(3), m.ones(3),
+                                                           weight=m.ones(1))),
+    ("l1_reduction", lambda m: m.nn.functional.l1_loss(m.ones(3), m.ones(3), reduction="avg")),
+    ("bce_out_of_range", lambda m: m.nn.functional.binary_cross_entropy(m.tensor([1.5]),
+                                                                        m.tensor([1.0]))),
+    ("bce_target_size", lambda m: m.nn.functional.binary_cross_entropy(m.ones(2) * 0.5,
+                                                                       m.ones(3))),
+    ("dropout_p", lambda m: m.nn.functional.dropout(m.ones(3), p=1.5)),
+    ("dropout_p_negative", lambda m: m.nn.Dropout(p=-0.1)),
+]
+
+
+@pytest.mark.parametrize("name,fn", LOSS_ERRORS, ids=[c[0] for c in LOSS_ERRORS])
+def test_loss_errors_are_torchs(name, fn):
+    with pytest.raises(Exception) as theirs:
+        fn(torch)
+    with pytest.raises(type(theirs.value)):
+        fn(polygrad)
+
+
+def test_l1_and_mse_warn_on_a_broadcast_target_as_torch():
+    for f in ("l1_loss", "mse_loss"):
+        with pytest.warns(UserWarning, match=r"target size \(polygrad.Size\(\[1\]\)\)"):
+            getattr(polygrad.nn.functional, f)(polygrad.ones(3), polygrad.ones(1))
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.8, 1.0])
+def test_dropout_is_torchs_in_distribution(backend, p):
+    polygrad.manual_seed(0)
+    x = polygrad.ones(20000, dtype=polygrad.float64, requires_grad=True)
+    y = polygrad.nn.functional.dropout(x, p=p)
+    kept = y.detach().numpy() != 0
+    # torch's contract: each element is 0 or x / (1 - p); about 1 - p of them are kept
+    ref = torch.nn.functional.dropout(torch.ones(20000, dtype=torch.float64), p=p).numpy()
+    assert set(np.unique(y.detach().numpy())) == set(np.unique(ref)) or 0 < p < 1
+    if 0 < p < 1:
+        np.testing.assert_allclose(y.detach().numpy()[kept], 1 / (1 - p))
+        assert abs(kept.mean() - (1 - p)) < 4 * np.sqrt(p * (1 - p) / 20000)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), y.detach().numpy())      # d y / d x = mask
+    z = polygrad.ones(3)
+    assert polygrad.nn.functional.dropout(z, p=p, training=False) is z
