@@ -125,6 +125,9 @@ def _bce_with_logits(xp, z, y, reduction="none"):
 
 
 class _Rng:
+    """One torch.Generator per device, for ``native=True`` draws: ``manual_seed(s, native=True)``
+    then ``randn`` gives what ``torch.manual_seed(s)`` then ``torch.randn`` gives."""
+
     def __init__(self):
         self.torch = _t()
         self.gens = {}

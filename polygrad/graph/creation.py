@@ -11,14 +11,15 @@ from __future__ import annotations
 import operator
 
 from ..base import dtypes as _dtypes
+from ..plugins import random as _rng
 from ..plugins.defaults import default_backend, default_device, default_device_for, pick_backend
 from ..plugins.host import get_backend, owner_of
-from ..plugins.random import generator, seed_all
 from .tensor import Tensor, wrap
 
 __all__ = ["tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty", "eye",
            "arange", "linspace", "zeros_like", "ones_like", "full_like", "empty_like",
-           "rand", "randn", "randint", "rand_like", "randn_like", "manual_seed"]
+           "rand", "randn", "randint", "rand_like", "randn_like", "manual_seed",
+           "randperm", "bernoulli"]
 
 def _backend(backend, device=None):
     """The backend for a new tensor: the one named, else the default one, unless ``device``
@@ -295,31 +296,62 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False,
 
 
 # -- random -----------------------------------------------------------------------------------
+# The numbers come from a polygrad.Generator (polygrad.plugins.random): by default one
+# counter-based stream computed on the host, so a seed gives the same numbers on every
+# backend; ``manual_seed(s, native=True)`` switches to the backends' own generators.
 
-def manual_seed(seed):
-    """Seed every backend's generator (and those of backends loaded later).
+def manual_seed(seed, native=False):
+    """Seed the default generator: the same seed gives the same numbers on every backend.
+    ``native=True`` draws with each backend's own generator instead (faster on a GPU, other
+    numbers on each backend) until the next ``manual_seed``. Returns the default generator.
 
     >>> import polygrad
     >>> _ = polygrad.manual_seed(0)
+    >>> a = polygrad.randn(3, dtype=polygrad.float64)
+    >>> _ = polygrad.manual_seed(0)
+    >>> bool((polygrad.randn(3, dtype=polygrad.float64) == a).all())
+    True
     """
-    return seed_all(int(seed))
+    return _rng.manual_seed(seed, native=native)
 
 
-def _random(kind, size, dtype, device, requires_grad, backend):
+def _generator(generator):
+    if generator is None:
+        return _rng.default_generator
+    if not isinstance(generator, _rng.Generator):
+        raise TypeError(f"generator must be a polygrad.Generator, got "
+                        f"{type(generator).__module__}.{type(generator).__name__}; make one "
+                        f"with polygrad.Generator().manual_seed(seed)")
+    return generator
+
+
+def _random(kind, size, dtype, device, requires_grad, backend, generator):
+    gen = _generator(generator)
     b = _backend(backend, device)
-    nat = _float_or(b, dtype)
-    arr = getattr(generator(b), kind)(_shape(size), dtype=nat, device=_native_device(b, device))
+    dt = _dtypes.as_dtype(_float_or(b, dtype))
+    arr = getattr(gen, "draw_" + kind)(b, _shape(size), dt, _native_device(b, device))
     return _finish(arr, b, requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False, backend=None, generator=None):
-    """Uniform random numbers in [0, 1)."""
-    return _random("random", size, dtype, device, requires_grad, backend)
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, backend=None):
+    """Uniform random numbers in [0, 1), the same on every backend for a seed.
+
+    >>> import polygrad
+    >>> u = polygrad.rand(2, 3)
+    >>> tuple(u.shape), bool(((u >= 0) & (u < 1)).all())
+    ((2, 3), True)
+    """
+    return _random("uniform", size, dtype, device, requires_grad, backend, generator)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False, backend=None, generator=None):
-    """Standard normal random numbers."""
-    return _random("normal", size, dtype, device, requires_grad, backend)
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, backend=None):
+    """Standard normal random numbers, the same on every backend for a seed.
+
+    >>> import polygrad
+    >>> polygrad.randn(4).numel()
+    4
+    """
+    return _random("normal", size, dtype, device, requires_grad, backend, generator)
 
 
 def rand_like(input, *, dtype=None, device=None, requires_grad=False):
@@ -332,13 +364,80 @@ def randn_like(input, *, dtype=None, device=None, requires_grad=False):
                  requires_grad=requires_grad, backend=input._backend)
 
 
-def randint(low, high=None, size=(), *, dtype=None, device=None, backend=None):
-    """Random integers in [low, high)."""
-    if high is None:
-        low, high = 0, low
-    u = rand(size, dtype="float64", device=device, backend=backend)
-    b = u._backend
-    arr = b.xp.floor(u._st.array * (high - low)) + low
-    return _finish(b.xp.astype(arr, b.native_dtype(dtype or "int64")), b, False)
+def _int(value, name):
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}; "
+                        f"pass int({value!r})") from None
 
 
+def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None,
+            requires_grad=False, backend=None):
+    """Random integers in [low, high) (``randint(high, size)`` as torch: low 0).
+
+    >>> import polygrad
+    >>> polygrad.randint(3, (5,)).dtype
+    polygrad.int64
+    """
+    if high is None or (isinstance(high, (tuple, list)) and size == ()):
+        low, high, size = 0, low, (() if high is None else high)
+    low, high = _int(low, "low"), _int(high, "high")
+    if not low < high:
+        raise ValueError(f"randint needs low < high, got low={low}, high={high}")
+    if not (-(1 << 63) <= low and high < (1 << 63)):
+        raise ValueError(f"randint's low and high must fit int64, got [{low}, {high})")
+    gen = _generator(generator)
+    b = _backend(backend, device)
+    dt = _dtypes.as_dtype(dtype or "int64")
+    b.native_dtype(dt)                         # the backend has the dtype (else TypeError)
+    arr = gen.draw_integers(b, low, high, _shape(size), dt, _native_device(b, device))
+    return _finish(arr, b, requires_grad)
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False, backend=None):
+    """A random permutation of ``0 .. n-1``, the same on every backend for a seed.
+
+    >>> sorted(randperm(4).tolist())
+    [0, 1, 2, 3]
+    """
+    n = _int(n, "n")
+    if n < 0:
+        raise ValueError(f"randperm needs n >= 0, got {n}")
+    gen = _generator(generator)
+    b = _backend(backend, device)
+    dt = _dtypes.as_dtype(dtype or "int64")
+    b.native_dtype(dt)
+    arr = gen.draw_permutation(b, n, dt, _native_device(b, device))
+    return _finish(arr, b, requires_grad)
+
+
+def bernoulli(input, p=None, *, generator=None):
+    """0s and 1s, 1 with probability ``input`` elementwise (or ``p``), in ``input``'s dtype
+    and backend: a uniform draw below the probability.
+
+    >>> import polygrad
+    >>> bernoulli(polygrad.tensor([0.0, 1.0])).tolist()
+    [0.0, 1.0]
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"bernoulli expects a Tensor of probabilities, got "
+                        f"{type(input).__name__}; wrap it with polygrad.tensor(...)")
+    b, dt = input._backend, input.dtype
+    if not dt.is_floating_point:
+        raise TypeError(f"bernoulli needs floating-point probabilities, got a {dt.name} "
+                        f"tensor; convert it with .float()")
+    xp = b.xp
+    if p is None:
+        probs = input._st.array
+        bad = bool(xp.any((probs < 0) | (probs > 1) | (probs != probs)))
+    else:
+        if isinstance(p, bool) or not isinstance(p, (int, float)):
+            raise TypeError(f"p must be a float, got {type(p).__name__}")
+        probs = float(p)
+        bad = not 0.0 <= probs <= 1.0
+    if bad:
+        raise ValueError("bernoulli's probabilities must lie in [0, 1]")
+    u = _generator(generator).draw_uniform(b, tuple(input.shape), dt,
+                                      b.to_native_device(str(input.device)))
+    return _finish(xp.astype(u < probs, b.native_dtype(dt)), b, False)

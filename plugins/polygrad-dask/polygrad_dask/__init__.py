@@ -155,7 +155,7 @@ backend = polygrad.Backend(
     devices=lambda: ("cpu",),
     dtypes=("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
             "float32", "float64", "complex64", "complex128"),
-    rng=None,                       # polygrad's host generator, moved in with from_numpy
+    rng=None,                       # native=True borrows the host's, moved in with from_numpy
     device_of=lambda array: "cpu",
     unsupported=UNSUPPORTED,
     overrides={"scatter_add": _scatter_add, "getitem": _getitem, "linalg.cholesky": _cholesky},
