@@ -22,6 +22,9 @@ Argument and result structures (pytrees) may be tensors, tuples, lists and dicts
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 from .. import ops
 from ..autograd import forward_ad as fwAD
 from ..autograd import functional as _functional
@@ -82,42 +85,89 @@ def _argnums(argnums, n, name):
     return single, tuple(norm)
 
 
-# -- lifting inputs into a transform -----------------------------------------------------------
+# -- one running transform: its own leaves, and what it hands back -------------------------
 
-def _lift(x, name):
-    """A new differentiable tensor standing for ``x`` inside a transform (see the docstring)."""
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{name}: expected every differentiated input to be a Tensor, got "
-                         f"{type(x).__name__}; pass numbers as tensors or leave them out of "
-                         f"argnums")
-    if not (x.dtype.is_floating_point or x.dtype.is_complex):
-        raise RuntimeError(f"{name}: only Tensors of floating point dtype can require "
-                           f"gradients; got {x.dtype.name}. Convert it first, e.g. x.double()")
-    tangent = x._tangent if forward_ad_state.level else None
-    if x.requires_grad:
-        return x.view_as(x)
-    leaf = x.detach().requires_grad_()
-    if tangent is not None:
-        return fwAD.make_dual(leaf, tangent)
-    return leaf
+_fresh = weakref.WeakSet()      # the node of every leaf a transform made for its inputs
 
 
-def _reaches_outside(tensors, inner):
-    """True when ``tensors`` depend differentiably on anything besides the ``inner`` leaves:
-    an input that required grad outside (lifted as a view), another leaf that requires grad
-    (captured by ``func``), or a forward tangent."""
-    if any(type(x._node) is not AccumulateGrad for x in inner):
-        return True
-    inner_nodes = {x._node for x in inner}
-    roots = []
-    for t in tensors:
-        if not isinstance(t, Tensor):
-            continue
-        if forward_ad_state.level and t._tangent is not None:
+class _Scopes(threading.local):
+    active = ()                 # the running transforms' own leaf nodes, outermost first
+
+
+_scopes = _Scopes()
+
+
+class _Transform:
+    """One transform call: the leaves it makes for its inputs (``lift``) and what it hands
+    back (``finish``). A result keeps its graph only where the graph reaches a leaf that is
+    outside: one of the user's, or one of an enclosing transform that is still running;
+    leaves of this transform and of inner transforms that have returned are internal, so
+    ``grad(f)(x)`` on a plain ``x`` returns a tensor without a graph, as torch.func does."""
+
+    def __init__(self, name):
+        self.name, self.own = name, set()
+
+    def __enter__(self):
+        _scopes.active = (*_scopes.active, self.own)
+        return self
+
+    def __exit__(self, *exc):
+        _scopes.active = tuple(s for s in _scopes.active if s is not self.own)
+        return False
+
+    def lift(self, x):
+        """A new differentiable tensor standing for ``x``: a fresh leaf (carrying ``x``'s
+        tangent in an open forward level), or a view of ``x`` when ``x`` requires grad."""
+        if not isinstance(x, Tensor):
+            raise ValueError(f"{self.name}: expected every differentiated input to be a "
+                             f"Tensor, got {type(x).__name__}; pass numbers as tensors or "
+                             f"leave them out of argnums")
+        if not (x.dtype.is_floating_point or x.dtype.is_complex):
+            raise RuntimeError(f"{self.name}: only Tensors of floating point dtype can require "
+                               f"gradients; got {x.dtype.name}. Convert it first: x.double()")
+        if x.requires_grad:
+            return x.view_as(x)
+        tangent = x._tangent if forward_ad_state.level else None
+        leaf = self.leaf(x.detach())
+        return leaf if tangent is None else fwAD.make_dual(leaf, tangent)
+
+    def leaf(self, t):
+        t = t.requires_grad_()
+        _fresh.add(t._node)
+        self.own.add(t._node)
+        return t
+
+    def outside(self, tensors):
+        """True when ``tensors``' graphs reach a leaf outside this transform."""
+        enclosing = set()
+        for s in _scopes.active:
+            if s is not self.own:
+                enclosing |= s
+        roots = [t._node for t in tensors if isinstance(t, Tensor) and t._node is not None]
+        return any(type(node) is AccumulateGrad and (node not in _fresh or node in enclosing)
+                   for node in toposort(roots))
+
+    def needs_graph(self, tensors):
+        """Differentiate with create_graph: the result must reach outside, or carry a
+        tangent (forward mode through the backward pass)."""
+        if forward_ad_state.level and any(isinstance(t, Tensor) and t._tangent is not None
+                                          for t in tensors):
             return True
-        roots.append(t._node)
-    return any(type(node) is AccumulateGrad and node not in inner_nodes
-               for node in toposort(roots))
+        return self.outside(tensors)
+
+    def finish(self, tree):
+        return _tree_map(self._finish_one, tree)
+
+    def _finish_one(self, t):
+        if not isinstance(t, Tensor) or self.outside([t]):
+            return t
+        tangent = t._tangent if forward_ad_state.level else None
+        r = t.detach()
+        if tangent is None:
+            return r
+        if not self.outside([tangent]):
+            tangent = tangent.detach()
+        return fwAD.make_dual(r, tangent)
 
 
 def _grad_of(outputs, inner, grad_outputs, create_graph, retain_graph=None):
@@ -131,12 +181,6 @@ def _grad_of(outputs, inner, grad_outputs, create_graph, retain_graph=None):
     return tuple(zeros_like(x) if g is None else g for g, x in zip(gs, inner))
 
 
-def _detach_unless(tree, keep):
-    if keep:
-        return tree
-    return _tree_map(lambda t: t.detach() if isinstance(t, Tensor) else t, tree)
-
-
 def _split_aux(out, has_aux, name):
     if not has_aux:
         return out, None
@@ -144,6 +188,16 @@ def _split_aux(out, has_aux, name):
         raise RuntimeError(f"{name}(f)(*args): output of function f should be a tuple: "
                            f"(output, aux) if has_aux is True")
     return out
+
+
+def _lift_args(tr, args, nums):
+    """args with the trees at ``nums`` lifted; the lifted trees, in argnums order."""
+    args = list(args)
+    lifted = []
+    for a in nums:
+        args[a] = _tree_map(tr.lift, args[a])
+        lifted.append(args[a])
+    return args, lifted
 
 
 # -- grad, grad_and_value, vjp ---------------------------------------------------------------
@@ -159,12 +213,8 @@ def grad_and_value(func, argnums=0, has_aux=False):
     """
     def wrapper(*args, **kwargs):
         single, nums = _argnums(argnums, len(args), "grad_and_value")
-        with grad_mode.enable_grad():
-            args = list(args)
-            lifted = []
-            for a in nums:
-                args[a] = _tree_map(lambda x: _lift(x, "grad_and_value"), args[a])
-                lifted.append(args[a])
+        with _Transform("grad_and_value") as tr, grad_mode.enable_grad():
+            args, lifted = _lift_args(tr, args, nums)
             out, aux = _split_aux(func(*args, **kwargs), has_aux, "grad_and_value")
             if not isinstance(out, Tensor):
                 raise RuntimeError(f"grad_and_value(f)(*args): Expected f(*args) to return a "
@@ -174,14 +224,12 @@ def grad_and_value(func, argnums=0, has_aux=False):
                                    f"scalar Tensor, got tensor with {out.ndim} dims. Maybe you "
                                    f"wanted to use the vjp or jacrev APIs instead?")
             inner, rebuild = _flatten(lifted)
-            keep = _reaches_outside([out], inner)
-            gs = _grad_of([out], inner, [None], create_graph=keep)
-        grads = rebuild(list(gs))
-        grads = grads[0] if single else tuple(grads)
-        value = _detach_unless(out, keep)
-        if has_aux:
-            return _detach_unless(grads, keep), (value, _detach_unless(aux, keep))
-        return _detach_unless(grads, keep), value
+            gs = _grad_of([out], inner, [None], create_graph=tr.needs_graph([out]))
+            grads = rebuild(list(gs))
+            grads = tr.finish(grads[0] if single else tuple(grads))
+            if has_aux:
+                return grads, (tr.finish(out), tr.finish(aux))
+            return grads, tr.finish(out)
     return wrapper
 
 
@@ -210,8 +258,9 @@ def vjp(func, *primals, has_aux=False):
     >>> vjp_fn(polygrad.ones(2))
     (tensor([2., 6.]),)
     """
-    with grad_mode.enable_grad():
-        lifted = _tree_map(lambda x: _lift(x, "vjp"), primals)
+    tr = _Transform("vjp")
+    with tr, grad_mode.enable_grad():
+        lifted = _tree_map(tr.lift, primals)
         out, aux = _split_aux(func(*lifted), has_aux, "vjp")
         flat_out, _ = _flatten(out)
         for o in flat_out:
@@ -219,7 +268,9 @@ def vjp(func, *primals, has_aux=False):
                 raise RuntimeError(f"vjp(f, *primals): Expected f to return a Tensor or a "
                                    f"structure of Tensors, got {type(o)}")
         inner, rebuild = _flatten(lifted)
-        keep = _reaches_outside(flat_out, inner)
+        graph = tr.needs_graph(flat_out)
+        result = (tr.finish(out),)
+        aux = tr.finish(aux)
 
     def vjp_fn(cotangents, *, retain_graph=True, create_graph=None):
         cts, _ = _flatten(cotangents)
@@ -232,15 +283,14 @@ def vjp(func, *primals, has_aux=False):
                 raise RuntimeError(f"Mismatch in shape: grad_output has a shape of "
                                    f"{tuple(c.shape)} and output has a shape of "
                                    f"{tuple(o.shape)}.")
-        cg = keep or any(isinstance(c, Tensor) and c.requires_grad for c in cts)
+        cg = graph or tr.needs_graph(cts)
         if create_graph is not None:
             cg = create_graph
-        with grad_mode.enable_grad():
+        with tr, grad_mode.enable_grad():
             gs = _grad_of(flat_out, inner, cts, create_graph=cg, retain_graph=retain_graph)
-        return tuple(_detach_unless(rebuild(list(gs)), cg))
+            return tuple(tr.finish(rebuild(list(gs))))
 
-    result = (_detach_unless(out, keep), vjp_fn)
-    return (*result, _detach_unless(aux, keep)) if has_aux else result
+    return (*result, vjp_fn, aux) if has_aux else (*result, vjp_fn)
 
 
 # -- jvp, jacrev, jacfwd, hessian ------------------------------------------------------------
@@ -260,9 +310,11 @@ def _check_tree_pair(primals, tangents, name):
             raise RuntimeError(f"{name}(f, primals, tangents): Expected primals and tangents "
                                f"to only contain Tensors")
         if tuple(a.shape) != tuple(b.shape):
-            raise RuntimeError(f"{name}(f, primals, tangents): Expected primals and tangents "
-                               f"to have the same shape, got {tuple(a.shape)} and "
-                               f"{tuple(b.shape)}")
+            # torch's own words (it fails in make_dual)
+            raise RuntimeError(f"Trying to set a forward gradient that has a different size "
+                               f"than that of the original Tensor, this is not supported. "
+                               f"Tensor is of size {list(a.shape)} while the given forward "
+                               f"gradient is of size {list(b.shape)}.")
     return p, t
 
 
@@ -279,7 +331,8 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
     p, t = _check_tree_pair(primals, tangents, "jvp")
     if forward_ad_state.level:
         return _jvp_by_double_vjp(func, primals, t, has_aux)
-    with fwAD.dual_level():
+    tr = _Transform("jvp")
+    with tr, fwAD.dual_level():
         flat = []
         for x, v in zip(p, t):
             base = x.view_as(x) if x.requires_grad else x.detach()
@@ -288,42 +341,39 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
         out, aux = _split_aux(func(*rebuild(flat)), has_aux, "jvp")
         flat_out, rebuild_out = _flatten(out)
         pieces = [fwAD.unpack_dual(o) for o in flat_out]
-        primal_out = rebuild_out([u.primal for u in pieces])
-        tangent_out = rebuild_out([zeros_like(u.primal) if u.tangent is None else u.tangent
-                                   for u in pieces])
-    return (primal_out, tangent_out, aux) if has_aux else (primal_out, tangent_out)
+        primal_out = [u.primal for u in pieces]
+        tangent_out = [zeros_like(u.primal) if u.tangent is None else u.tangent
+                       for u in pieces]
+    result = (tr.finish(rebuild_out(primal_out)), tr.finish(rebuild_out(tangent_out)))
+    return (*result, tr.finish(aux)) if has_aux else result
 
 
 def _jvp_by_double_vjp(func, primals, tangents, has_aux):
-    """J v without a new forward level: v^T-linear map u -> (u^T J) v differentiated in u."""
-    with grad_mode.enable_grad():
-        lifted = _tree_map(lambda x: _lift(x, "jvp"), primals)
+    """J v inside an open forward level (levels do not nest): the map u -> (u^T J) v is
+    linear in u, and its gradient in u is J v."""
+    with _Transform("jvp") as tr, grad_mode.enable_grad():
+        lifted = _tree_map(tr.lift, primals)
         out, aux = _split_aux(func(*lifted), has_aux, "jvp")
         flat_out, rebuild_out = _flatten(out)
         inner, _ = _flatten(lifted)
-        us = [zeros_like(o).requires_grad_() for o in flat_out]
+        us = [tr.leaf(zeros_like(o)) for o in flat_out]
         gs = _grad_of(flat_out, inner, us, create_graph=True, retain_graph=True)
         pairs = [(g, v) for g, v in zip(gs, tangents) if g.requires_grad]
+        jv = [None] * len(us)
         if pairs:
             jv = _autograd_grad([g for g, _ in pairs], us, [v for _, v in pairs],
                                 create_graph=True, allow_unused=True)
-        else:
-            jv = [None] * len(us)
         jv = [zeros_like(o) if j is None else j for j, o in zip(jv, flat_out)]
-    result = (rebuild_out(flat_out), rebuild_out(jv))
-    return (*result, aux) if has_aux else result
+        result = (tr.finish(rebuild_out(flat_out)), tr.finish(rebuild_out(jv)))
+        return (*result, tr.finish(aux)) if has_aux else result
 
 
-def _jac_structure(func, args, argnums, has_aux, name, make):
-    """Common frame of jacrev / jacfwd: ``make(flat_out, inner)`` gives, per output leaf,
-    one block per input leaf; the result nests as torch.func's (output tree, then argnums)."""
+def _jac_reverse(func, args, argnums, has_aux, name):
+    """jacrev's work: one reverse pass per output element (batched where the rules allow),
+    nested as torch.func's result (the output tree, then argnums)."""
     single, nums = _argnums(argnums, len(args), name)
-    args = list(args)
-    lifted = []
-    with grad_mode.enable_grad():
-        for a in nums:
-            args[a] = _tree_map(lambda x: _lift(x, name), args[a])
-            lifted.append(args[a])
+    with _Transform(name) as tr, grad_mode.enable_grad():
+        args, lifted = _lift_args(tr, args, nums)
         out, aux = _split_aux(func(*args), has_aux, name)
         flat_out, rebuild_out = _flatten(out)
         for o in flat_out:
@@ -331,19 +381,15 @@ def _jac_structure(func, args, argnums, has_aux, name, make):
                 raise RuntimeError(f"{name}: Expected f to return a Tensor or a structure of "
                                    f"Tensors, got {type(o)}")
         inner, rebuild_in = _flatten(lifted)
-        keep = _reaches_outside(flat_out, inner)
-        blocks = make(flat_out, inner, keep, args, nums)
-    per_out = []
-    for row in blocks:
-        tree = rebuild_in(list(row))
-        per_out.append(tree[0] if single else tuple(tree))
-    jac = _detach_unless(rebuild_out(per_out), keep)
-    return (jac, _detach_unless(aux, keep)) if has_aux else jac
-
-
-def _rev_blocks(flat_out, inner, keep, args, nums):
-    return _functional._jac_reverse(tuple(flat_out), tuple(inner), keep, False,
-                                    vectorize=not keep)
+        graph = tr.needs_graph(flat_out)
+        blocks = _functional._jac_reverse(tuple(flat_out), tuple(inner), graph, False,
+                                          vectorize=not graph)
+        per_out = []
+        for row in blocks:
+            tree = rebuild_in(list(row))
+            per_out.append(tree[0] if single else tuple(tree))
+        jac = tr.finish(rebuild_out(per_out))
+        return (jac, tr.finish(aux)) if has_aux else jac
 
 
 def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_copy=False):
@@ -357,7 +403,7 @@ def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_
             [0., 6.]])
     """
     def wrapper(*args):
-        return _jac_structure(func, args, argnums, has_aux, "jacrev", _rev_blocks)
+        return _jac_reverse(func, args, argnums, has_aux, "jacrev")
     return wrapper
 
 
@@ -377,7 +423,7 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
 
     def wrapper(*args):
         if forward_ad_state.level:
-            return _jac_structure(func, args, argnums, has_aux, "jacfwd", _rev_blocks)
+            return _jac_reverse(func, args, argnums, has_aux, "jacfwd")
         return _jacfwd(func, args, argnums, has_aux)
     return wrapper
 
@@ -390,39 +436,37 @@ def _jacfwd(func, args, argnums, has_aux):
         if not isinstance(x, Tensor):
             raise ValueError(f"jacfwd: expected every differentiated input to be a Tensor, got "
                              f"{type(x).__name__}")
+
+    def inner_func(*diff_args):
+        full = list(args)
+        for a, v in zip(nums, diff_args):
+            full[a] = v
+        return func(*full)
+
+    primal_tree = tuple(args[a] for a in nums)
     columns = None              # columns[o][k]: tangents of output o, one per element of input k
     out_tree = aux = None
     for k, x in enumerate(flat_in):
+        eye = ops.eye(x.numel(), dtype=x.dtype, device=x.device)
         for j in range(x.numel()):
-            seeds = [ops.reshape(ops.eye(
-                x.numel(), dtype=x.dtype, device=x.device)[j], tuple(x.shape)) if i == k
-                else zeros_like(y) for i, y in enumerate(flat_in)]
-            call = list(args)
-            at = 0
-            for a, (lv, rb) in zip(nums, leaves):
-                call[a] = rb(seeds[at:at + len(lv)])
+            seeds = [ops.reshape(eye[j], tuple(x.shape)) if i == k else zeros_like(y)
+                     for i, y in enumerate(flat_in)]
+            tangent_tree, at = [], 0
+            for lv, rb in leaves:
+                tangent_tree.append(rb(seeds[at:at + len(lv)]))
                 at += len(lv)
-            tangent_tree = tuple(call[a] for a in nums)
-            primal_tree = tuple(args[a] for a in nums)
-
-            def inner_func(*diff_args):
-                full = list(args)
-                for a, v in zip(nums, diff_args):
-                    full[a] = v
-                return func(*full)
-            res = jvp(inner_func, primal_tree, tangent_tree, has_aux=has_aux)
-            out_tree, tangents = res[0], res[1]
+            res = jvp(inner_func, primal_tree, tuple(tangent_tree), has_aux=has_aux)
+            out_tree = res[0]
             if has_aux:
                 aux = res[2]
-            flat_t, _ = _flatten(tangents)
+            flat_t, _ = _flatten(res[1])
             if columns is None:
                 columns = [[[] for _ in flat_in] for _ in flat_t]
             for o, t in enumerate(flat_t):
                 columns[o][k].append(t)
     if columns is None:         # no input elements: run once for the output's structure
-        out_tree = func(*args)
-        if has_aux:
-            out_tree, aux = out_tree
+        res = jvp(inner_func, primal_tree, primal_tree, has_aux=has_aux)
+        out_tree, aux = res[0], (res[2] if has_aux else None)
         columns = [[[] for _ in flat_in] for _ in _flatten(out_tree)[0]]
     flat_out, rebuild_out = _flatten(out_tree)
     per_out = []
@@ -431,8 +475,7 @@ def _jacfwd(func, args, argnums, has_aux):
         for k, x in enumerate(flat_in):
             shape = tuple(out.shape) + tuple(x.shape)
             if columns[o][k]:
-                col = ops.stack(columns[o][k], axis=-1)
-                row.append(ops.reshape(col, shape))
+                row.append(ops.reshape(ops.stack(columns[o][k], axis=-1), shape))
             else:
                 row.append(zeros(shape, dtype=out.dtype, device=out.device))
         at, tree = 0, []
@@ -492,67 +535,78 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     if randomness not in ("error", "different", "same"):
         raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or "
                            f"'same'. Got {randomness}")
-    if not (in_dims is None or isinstance(in_dims, (int, tuple, list, dict))):
-        raise ValueError(f"vmap(in_dims={in_dims!r}): expected in_dims to be int or a "
-                         f"(potentially nested) tuple matching the structure of inputs")
+    fname = getattr(func, "__name__", type(func).__name__)
 
     def wrapper(*args, **kwargs):
-        if isinstance(in_dims, (int, type(None))):
+        if not isinstance(in_dims, (int, tuple)):
+            raise ValueError(f"vmap({fname}, in_dims={in_dims}, ...)(<inputs>): expected "
+                             f"`in_dims` to be int or a (potentially nested) tuple matching the "
+                             f"structure of inputs, got: {type(in_dims)}.")
+        if isinstance(in_dims, int):
             dims = [in_dims] * len(_flatten(args)[0])
         else:
-            if not isinstance(in_dims, tuple) or len(in_dims) != len(args):
-                raise ValueError(f"vmap(in_dims={in_dims!r}, ...)(<inputs>): in_dims is not "
-                                 f"compatible with the structure of `inputs`. in_dims has "
-                                 f"structure {type(in_dims).__name__} of length "
-                                 f"{len(in_dims) if hasattr(in_dims, '__len__') else 1} but "
-                                 f"inputs has {len(args)} positional arguments")
-            dims = _dims_tree(tuple(in_dims), args, "vmap", "in_dims")
+            if len(in_dims) != len(args):
+                raise ValueError(f"vmap({fname}, in_dims={in_dims}, ...)(<inputs>): in_dims is "
+                                 f"not compatible with the structure of `inputs`. in_dims has "
+                                 f"{len(in_dims)} entries but inputs has {len(args)} positional "
+                                 f"arguments")
+            dims = _dims_tree(in_dims, args, "vmap", "in_dims")
         leaves, rebuild = _flatten(args)
-        sizes = set()
+        sizes = []
         for x, d in zip(leaves, dims):
             if d is None:
                 continue
             if not isinstance(x, Tensor):
-                raise ValueError(f"vmap: Got in_dim={d} for an input but the input is of type "
-                                 f"{type(x).__name__}. We cannot vmap over non-Tensor "
-                                 f"arguments, please use None as the respective in_dim")
-            if not -x.ndim <= d < max(x.ndim, 1) or x.ndim == 0:
-                raise ValueError(f"vmap: Got in_dim={d} for some input, but that input is a "
-                                 f"Tensor of dimensionality {x.ndim} so expected in_dim to "
-                                 f"satisfy -{x.ndim} <= in_dim < {x.ndim}.")
-            sizes.add(x.shape[d])
+                raise ValueError(f"vmap({fname}, in_dims={in_dims}, ...)(<inputs>): Got "
+                                 f"in_dim={d} for an input but the input is of type "
+                                 f"{type(x)}. We cannot vmap over non-Tensor arguments, please "
+                                 f"use None as the respective in_dim")
+            if not -x.ndim <= d < x.ndim:
+                raise ValueError(f"vmap({fname}, in_dims={in_dims}, ...)(<inputs>): Got "
+                                 f"in_dim={d} for some input, but that input is a Tensor of "
+                                 f"dimensionality {x.ndim} so expected in_dim to satisfy "
+                                 f"-{x.ndim} <= in_dim < {x.ndim}.")
+            sizes.append(x.shape[d])
         if not sizes:
-            raise ValueError("vmap(f, in_dims=..., ...)(<inputs>): at least one input must be "
-                             "a Tensor mapped over a dimension (in_dims not None for it)")
-        if len(sizes) > 1:
+            raise ValueError(f"vmap({fname}, in_dims={in_dims}, ...)(<inputs>): Got all "
+                             f"in_dims=None. At least one input must be a Tensor mapped over "
+                             f"a dimension")
+        if len(set(sizes)) > 1:
             raise ValueError(f"vmap: Expected all tensors to have the same size in the mapped "
-                             f"dimension, got sizes {sorted(sizes)} for the mapped dimension")
-        (batch,) = sizes
+                             f"dimension, got sizes {sizes} for the mapped dimension")
+        batch = sizes[0]
         results = []
-        for b in range(batch):
-            row = [x if d is None else x[(slice(None),) * (d % x.ndim) + (b,)]
+        for b in range(max(batch, 1)):
+            # a 0-size batch runs one row of zeros, only to learn the outputs' shapes
+            row = [x if d is None else
+                   x[(slice(None),) * (d % x.ndim) + (b,)] if batch else
+                   zeros(tuple(x.shape[:d % x.ndim]) + tuple(x.shape[d % x.ndim + 1:]),
+                         dtype=x.dtype, device=x.device)
                    for x, d in zip(leaves, dims)]
             results.append(func(*rebuild(row), **kwargs))
-        if batch == 0:
-            raise ValueError("vmap: the mapped dimension has size 0; torch.func.vmap "
-                             "cannot infer output shapes from it either")
-        flat0, rebuild_out = _flatten(results[0])
+        _, rebuild_out = _flatten(results[0])
         o_dims = _dims_tree(out_dims, results[0], "vmap", "out_dims")
         outs = []
         for k, d in enumerate(o_dims):
             column = [_flatten(r)[0][k] for r in results]
             if not all(isinstance(c, Tensor) for c in column):
-                raise ValueError(f"vmap: `{getattr(func, '__name__', 'func')}` must only return "
-                                 f"Tensors, got type {type(column[0]).__name__}. Did you mean "
-                                 f"to set out_dims= to None for output?")
+                raise ValueError(f"vmap({fname}, ...): `{fname}` must only return Tensors, got "
+                                 f"type {type(column[0])}. Did you mean to set out_dims= to "
+                                 f"None for output?")
             if d is None:
                 outs.append(column[0])
-            else:
-                nd = column[0].ndim + 1
-                if not -nd <= d < nd:
-                    raise ValueError(f"vmap: out_dims={d} is out of range for an output of "
-                                     f"dimensionality {nd - 1}")
+                continue
+            nd = column[0].ndim + 1
+            if not -nd <= d < nd:
+                raise ValueError(f"vmap({fname}, ...): out_dims={d} is out of range for an "
+                                 f"output of dimensionality {nd - 1}")
+            if batch:
                 outs.append(ops.stack(column, axis=d % nd))
+            else:
+                shape = list(column[0].shape)
+                shape.insert(d % nd, 0)
+                outs.append(zeros(tuple(shape), dtype=column[0].dtype,
+                                  device=column[0].device))
         return rebuild_out(outs)
     return wrapper
 
@@ -604,17 +658,25 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
     if strict:
         missing = [k for k in slots if k not in values]
         if missing or unexpected:
-            raise RuntimeError(f"Error(s) in reparametrizing for {type(module).__name__}: "
-                               f"Unexpected key(s): {unexpected}. Missing key(s): {missing}.")
-    if unexpected:
-        raise AttributeError(f"functional_call: {type(module).__name__} has no parameter or "
-                             f"buffer named {unexpected[0]!r}; names are those of "
-                             f"module.named_parameters() and module.named_buffers()")
-    saved = []
+            lines = [f"Error(s) in reparametrizing for {type(module).__name__}:"]
+            if unexpected:
+                lines.append("Unexpected key(s): " + ", ".join(repr(k) for k in unexpected)
+                             + ".")
+            if missing:
+                lines.append("Missing key(s): " + ", ".join(repr(k) for k in missing) + ".")
+            raise RuntimeError("\n\t".join(lines))
+    saved = []          # (dict, key, original value or _ABSENT), undone in reverse order
     try:
         for name, value in values.items():
-            owner, kind, original = slots[name]
-            store = owner.__dict__[kind]
+            if name in slots:
+                owner, kind, original = slots[name]
+                store = owner.__dict__[kind]
+            else:       # as torch: an unknown name is set as a plain attribute for the call
+                owner = module
+                for part in name.split(".")[:-1]:
+                    owner = getattr(owner, part)
+                store, original = owner.__dict__, owner.__dict__.get(name.rsplit(".", 1)[-1],
+                                                                      _ABSENT)
             leaf = name.rsplit(".", 1)[-1]
             saved.append((store, leaf, original))
             store[leaf] = value
@@ -625,7 +687,13 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
         return module(*args, **(kwargs or {}))
     finally:
         for store, leaf, original in reversed(saved):
-            store[leaf] = original
+            if original is _ABSENT:
+                store.pop(leaf, None)
+            else:
+                store[leaf] = original
+
+
+_ABSENT = object()
 
 
 def _module_slots(module, prefix=""):
