@@ -188,6 +188,8 @@ def _filled(kind, size, fill, dtype, device, requires_grad, backend):
     shape = _shape(size)
     nat = _float_or(b, dtype) if dtype is not None or not isinstance(fill, (bool, int)) or \
         kind != "full" else None
+    if dtype is None and isinstance(fill, complex):      # as torch: the default complex dtype
+        nat = b.native_dtype(_dtypes.default_complex())
     dev = _native_device(b, device)
     kw = {"dtype": nat}
     if dev is not None:

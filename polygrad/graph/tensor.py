@@ -276,11 +276,12 @@ class Tensor:
         for i in range(len(self)):
             yield self[i]
 
-    def __dlpack__(self, *args, **kwargs):
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
         if self._node is not None:      # a DLPack consumer would silently drop the gradient
             raise RuntimeError("Can't export a Tensor that requires grad through DLPack; use "
                                "tensor.detach() first.")
-        return self._st.array.__dlpack__(*args, **kwargs)
+        kw = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
+        return self._st.array.__dlpack__(**{k: v for k, v in kw.items() if v is not None})
 
     def __dlpack_device__(self):
         return self._st.array.__dlpack_device__()
