@@ -114,7 +114,7 @@ __all__ = [
     "zeros_like", "Tensor", "Size", "ops", "autograd", "plugins", "backends", "get_backend",
     "compute", "nn", "optim", "profiler", "cuda", "viz", "utils", "__version__",
     "get_default_dtype", "set_default_dtype", "get_default_device", "set_default_device",
-    "set_printoptions",
+    "set_printoptions", "save", "load",
 ]
 
 
@@ -157,7 +157,15 @@ _LAZY = {"nn": ".nn", "optim": ".optim", "profiler": ".profiler", "cuda": ".cuda
          "func": ".func"}
 
 
+_LAZY_FUNCTIONS = {"save": ".serialization", "load": ".serialization"}
+
+
 def __getattr__(name):
+    if name in _LAZY_FUNCTIONS:         # the host library is loaded on the first save/load
+        import importlib
+        function = getattr(importlib.import_module(_LAZY_FUNCTIONS[name], __name__), name)
+        globals()[name] = function
+        return function
     if name in _LAZY:
         import importlib
         module = importlib.import_module(_LAZY[name], __name__)

@@ -24,7 +24,7 @@ LAYERS = [
     ("ops", ("polygrad.ops",)),
     ("features", ("polygrad.autograd", "polygrad.nn", "polygrad.optim", "polygrad.profiler",
                   "polygrad.viz", "polygrad.cuda", "polygrad.utils", "polygrad.func",
-                  "polygrad.compiler")),
+                  "polygrad.compiler", "polygrad.serialization")),
     ("namespace", ("polygrad",)),
     ("backends and kit", ("polygrad_backends", "polygrad_conformance")),
     ("cli", ("polygrad.__main__",)),

@@ -356,3 +356,243 @@ def test_dropout_is_torchs_in_distribution(backend, p):
     np.testing.assert_allclose(x.grad.numpy(), y.detach().numpy())      # d y / d x = mask
     z = polygrad.ones(3)
     assert polygrad.nn.functional.dropout(z, p=p, training=False) is z
+
+
+# -- save / load ---------------------------------------------------------------------------------
+
+def _roundtrip(obj, **load_kw):
+    import io
+    buf = io.BytesIO()
+    polygrad.save(obj, buf)
+    return polygrad.load(io.BytesIO(buf.getvalue()), **load_kw)
+
+
+def _same(a, b):
+    """``a`` (loaded) equals ``b`` (saved): values bit for bit, types, dtypes, grad flags."""
+    assert type(a) is type(b), (type(a), type(b))
+    if isinstance(b, polygrad.Tensor):
+        assert (a.dtype, a.shape, a.requires_grad, a.backend) == \
+            (b.dtype, b.shape, b.requires_grad, b.backend)
+        wide = polygrad.float64 if b.dtype == polygrad.bfloat16 else None
+        x, y = ((t.detach().to(wide) if wide else t.detach()).numpy() for t in (a, b))
+        np.testing.assert_array_equal(x, y)
+    elif isinstance(b, dict):
+        assert list(a) == list(b)
+        for k in b:
+            _same(a[k], b[k])
+    elif isinstance(b, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _same(x, y)
+    elif isinstance(b, float) and np.isnan(b):
+        assert np.isnan(a)
+    else:
+        assert a == b
+
+
+def _model_and_optimizer():
+    from collections import OrderedDict
+    polygrad.manual_seed(0)
+    net = polygrad.nn.Sequential(polygrad.nn.Linear(3, 4), polygrad.nn.ReLU(),
+                                 polygrad.nn.Linear(4, 1))
+    opt = polygrad.optim.Adam(net.parameters(), lr=0.01)
+    net(polygrad.randn(5, 3)).pow(2).mean().backward()
+    opt.step()
+    return {"model": net.state_dict(), "optim": opt.state_dict(), "epoch": 3,
+            "meta": OrderedDict(name="run", lr=1e-3, flags=[True, None], shape=(2, 3))}
+
+
+SAVED = [
+    ("tensor_f32", lambda: polygrad.randn(3, 4)),
+    ("tensor_0d", lambda: polygrad.tensor(2.5, dtype=polygrad.float64)),
+    ("tensor_empty", lambda: polygrad.zeros(0, 3)),
+    ("tensor_int", lambda: polygrad.arange(6).reshape(2, 3)),
+    ("tensor_bool", lambda: polygrad.tensor([True, False])),
+    ("tensor_complex", lambda: polygrad.tensor([1 + 2j, -1j])),
+    ("tensor_nonfinite", lambda: polygrad.tensor([float("nan"), float("inf"), -0.0])),
+    ("requires_grad", lambda: polygrad.ones(2, requires_grad=True)),
+    ("non_leaf", lambda: polygrad.ones(2, requires_grad=True) * 2),
+    ("parameter", lambda: polygrad.nn.Parameter(polygrad.ones(2))),
+    ("frozen_parameter", lambda: polygrad.nn.Parameter(polygrad.ones(2), requires_grad=False)),
+    ("state_dicts", _model_and_optimizer),
+    ("numbers", lambda: [1, -2.5, float("nan"), float("-inf"), 3 + 4j, True, None, "s"]),
+    ("metadata", lambda: {"dtype": polygrad.float16, "size": polygrad.Size([2, 0]),
+                          1: "int key", (1, 2): "tuple key", None: ()}),
+]
+
+
+@pytest.mark.parametrize("name,make", SAVED, ids=[c[0] for c in SAVED])
+def test_save_load_roundtrip(backend, name, make):
+    obj = make()
+    loaded = _roundtrip(obj)
+    if name == "non_leaf":              # saved as data: a leaf that requires grad, as torch's
+        assert loaded.is_leaf and loaded.grad_fn is None
+        obj = obj.detach().requires_grad_(True)
+    _same(loaded, obj)
+
+
+@pytest.mark.parametrize("src,dst", [("numpy", "torch"), ("torch", "numpy")])
+def test_load_on_another_backend(src, dst):
+    obj = {"w": polygrad.randn(3, 2, backend=src, dtype=polygrad.float64),
+           "i": polygrad.arange(4, backend=src), "p": polygrad.nn.Parameter(
+               polygrad.ones(2, backend=src))}
+    loaded = _roundtrip(obj, backend=dst)
+    assert {t.backend for t in loaded.values()} == {dst}
+    assert isinstance(loaded["p"], polygrad.nn.Parameter) and loaded["p"].requires_grad
+    for k in obj:
+        np.testing.assert_array_equal(loaded[k].detach().numpy(), obj[k].detach().numpy())
+        assert loaded[k].dtype == obj[k].dtype
+    with polygrad.use_backend("numpy"):
+        assert _roundtrip(polygrad.ones(2, backend="torch")).backend == "torch"    # kept
+
+
+def test_bfloat16_crosses_to_a_backend_without_it():
+    x = polygrad.tensor([1.0, 3.140625, -2.0**-10], backend="torch", dtype=polygrad.bfloat16)
+    _same(_roundtrip(x), x)
+
+
+def test_load_agrees_with_torch_load(tmp_path):
+    """The same program under torch and polygrad: save a model's and an optimizer's state,
+    load it into a fresh model, and get the same structure, types and values."""
+    def run(m, path):
+        m.manual_seed(0)
+        net = m.nn.Linear(3, 2).double()
+        with m.no_grad():
+            net.weight.copy_(m.tensor(W32, dtype=m.float64))
+            net.bias.zero_()
+        opt = m.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        net(m.ones(4, 3, dtype=m.float64)).sum().backward()
+        opt.step()
+        m.save({"model": net.state_dict(), "optim": opt.state_dict(), "step": 1,
+                "shared": [net.bias, net.bias]}, path)
+        back = m.load(path, map_location="cpu", weights_only=True)
+        fresh = m.nn.Linear(3, 2).double()
+        fresh.load_state_dict(back["model"])
+        return back, fresh.weight.detach().numpy(), back["shared"][0] is back["shared"][1]
+
+    W32 = R.normal(size=(2, 3))
+    ours, theirs = run(polygrad, tmp_path / "p.pt"), run(torch, tmp_path / "t.pt")
+    np.testing.assert_array_equal(ours[1], theirs[1])
+    assert ours[2] is theirs[2] is True
+    for a, b in [(ours[0]["model"], theirs[0]["model"])]:
+        assert type(a).__name__ == type(b).__name__ == "OrderedDict" and list(a) == list(b)
+        for k in b:
+            np.testing.assert_array_equal(a[k].numpy(), b[k].numpy())
+    assert set(ours[0]["optim"]) == set(theirs[0]["optim"])
+    assert list(ours[0]["optim"]["state"]) == list(theirs[0]["optim"]["state"]) == [0, 1]
+    for i in (0, 1):
+        np.testing.assert_allclose(ours[0]["optim"]["state"][i]["momentum_buffer"].numpy(),
+                                   theirs[0]["optim"]["state"][i]["momentum_buffer"].numpy())
+    assert ours[0]["optim"]["param_groups"][0]["params"] == [0, 1]
+
+
+class _Hostile:
+    """A pickle that runs code when it is loaded: it creates the file ``path``."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _zip(path, files):
+    import zipfile
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+
+
+def _manifest(root):
+    import json
+    return json.dumps({"format": "polygrad.save", "version": 1, "root": root})
+
+
+def _object_npy():
+    import io
+    buf = io.BytesIO()
+    np.save(buf, np.array([_Hostile("/nonexistent/never")], dtype=object), allow_pickle=True)
+    return buf.getvalue()
+
+
+def test_load_refuses_a_hostile_pickle_and_runs_none_of_it(tmp_path):
+    import pickle
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps({"w": _Hostile(marker)})
+    tensor_entry = {"__tensor__": 0, "dtype": "float32", "shape": [1], "backend": "numpy",
+                    "device": "cpu", "requires_grad": False, "parameter": False}
+    files = {
+        "plain_pickle": None,
+        "torch_style_zip": {"archive/data.pkl": payload, "archive/version": b"3"},
+        "object_npy": {"manifest.json": _manifest(tensor_entry), "arrays/0.npy": _object_npy()},
+    }
+    for name, content in files.items():
+        path = tmp_path / name
+        if content is None:
+            path.write_bytes(payload)
+        else:
+            _zip(path, content)
+        with pytest.raises(ValueError) as err:
+            polygrad.load(path)
+        assert not marker.exists(), name
+        assert name != "torch_style_zip" or "torch.load" in str(err.value)
+    pickle.loads(payload)               # the payload is live: plain pickle runs it
+    assert marker.exists()
+
+
+CORRUPT = [
+    ("unknown_tag", {"__code__": "print(1)"}, ValueError),
+    ("bad_float", {"__float__": "__import__('os')"}, ValueError),
+    ("missing_array", {"__tensor__": 3, "dtype": "float32", "shape": [1], "backend": "numpy",
+                       "device": "cpu"}, ValueError),
+    ("shape_mismatch", {"__tensor__": 0, "dtype": "float64", "shape": [7], "backend": "numpy",
+                        "device": "cpu"}, ValueError),
+    ("unknown_backend", {"__tensor__": 0, "dtype": "float64", "shape": [2], "backend": "nope",
+                         "device": "cpu"}, polygrad.UnknownBackendError),
+    ("unhashable_key", {"__dict__": [[{"__list__": []}, 1]]}, ValueError),
+]
+
+
+@pytest.mark.parametrize("name,root,error", CORRUPT, ids=[c[0] for c in CORRUPT])
+def test_load_refuses_a_corrupt_file_with_a_clear_error(tmp_path, name, root, error):
+    import io
+    npy = io.BytesIO()
+    np.save(npy, np.zeros(2))
+    _zip(tmp_path / "f", {"manifest.json": _manifest(root), "arrays/0.npy": npy.getvalue()})
+    with pytest.raises(error, match="polygrad.save|backend="):
+        polygrad.load(tmp_path / "f")
+
+
+def test_load_map_location_and_backend(tmp_path):
+    polygrad.save({"x": polygrad.ones(2)}, tmp_path / "f")
+    for kw in ({"map_location": "cpu"}, {"map_location": {"cpu": "cpu"}},
+               {"map_location": polygrad.device("cpu"), "backend": "torch"}):
+        out = polygrad.load(tmp_path / "f", **kw)["x"]
+        assert str(out.device) == "cpu" and out.backend == kw.get("backend", "numpy")
+    with pytest.raises(TypeError, match="map_location must be a device"):
+        polygrad.load(tmp_path / "f", map_location=lambda storage, loc: storage)
+
+
+def test_save_refuses_what_is_not_data_and_keeps_the_old_file(tmp_path):
+    path = tmp_path / "ckpt"
+    polygrad.save({"x": polygrad.ones(2)}, path)
+    before = path.read_bytes()
+    for bad in ({"f": lambda: 0}, {"nested": [{"s": {1, 2}}]}, object()):
+        with pytest.raises(TypeError, match="polygrad.save cannot store"):
+            polygrad.save(bad, path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_save_load_random_arrays_bit_for_bit(data):
+    from hypothesis.extra import numpy as hnp
+    dtype = data.draw(st.sampled_from([np.float64, np.float32, np.float16, np.int8, np.int64,
+                                       np.uint8, np.bool_, np.complex64]))
+    array = data.draw(hnp.arrays(dtype, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0,
+                                                         max_side=5)))
+    backend = data.draw(st.sampled_from(["numpy", "torch"]))
+    x = polygrad.asarray(array, backend="numpy").to(backend)
+    y = _roundtrip(x)
+    assert y.dtype == x.dtype and y.shape == x.shape and y.backend == backend
+    assert y.numpy().tobytes() == x.numpy().tobytes()          # nan payloads and -0.0 too
