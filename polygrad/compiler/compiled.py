@@ -32,6 +32,8 @@ from collections import OrderedDict
 
 from .. import ops as pg
 from ..base import grad_mode
+from ..base.device import device as Device
+from ..base.dtypes import DType
 from ..graph import engine
 from ..graph.node import FREED_MSG, Node
 from ..graph.tensor import Tensor, wrap
@@ -43,6 +45,10 @@ __all__ = ["compile", "Compiled", "CompileStats", "CompileWarning", "Untraceable
 
 _mode = grad_mode._mode
 _SCALARS = (type(None), bool, int, float, complex, str)
+
+
+# arguments guarded by value besides scalars: dtypes, devices, classes and other immutables
+_VALUES = (DType, Device, type, bytes, range, frozenset, type(Ellipsis))
 
 
 class CompileWarning(UserWarning):
@@ -171,8 +177,8 @@ class Compiled:
                     _key(kwargs[k], parts, tensors)
         except _Unkeyable as exc:
             return self._eager(f"an argument of type {exc.args[0]} cannot be guarded (pass "
-                               f"tensors, Python scalars, strings or tuples/lists/dicts of "
-                               f"them)", args, kwargs)
+                               f"tensors, Python scalars, strings, dtypes, devices, modules "
+                               f"or tuples/lists/dicts of them)", args, kwargs)
         if len(tensors) > 1:
             ids = [id(t._st.array) for t in tensors]
             if len(set(ids)) < len(ids):
@@ -267,12 +273,11 @@ def _key(a, parts, tensors):
             _key(x, parts, tensors)
     elif _is_module(a):
         parts.append(a)                  # by identity: its parameters are captured
-    else:
-        try:
-            hash(a)
-        except TypeError:
-            raise _Unkeyable(t.__name__) from None
+    elif isinstance(a, _VALUES):
         parts.append((t, a))
+    else:
+        # an arbitrary object: what fn reads from it could change unseen
+        raise _Unkeyable(t.__name__)
 
 
 def _is_module(obj):
@@ -748,32 +753,36 @@ class _OutputSelect(Node):
 # -- results as trees of tensors ------------------------------------------------------------
 
 def _flatten(obj):
+    """The leaves of a result (tensors and Python scalars) and its structure."""
     leaves = []
+    return leaves, _walk(obj, leaves)
 
-    def walk(o):
-        t = type(o)
-        if isinstance(o, (tuple, list)):
-            return (t, [walk(x) for x in o])
-        if isinstance(o, dict):
-            return (t, [(k, walk(v)) for k, v in o.items()])
-        if not isinstance(o, (Tensor, *_SCALARS)):
-            raise _Fallback(f"it returns a {t.__name__}; return tensors, Python scalars or "
-                            f"tuples, lists and dicts of them")
-        leaves.append(o)
-        return None
-    return leaves, walk(obj)
+
+def _walk(o, leaves):
+    # plain recursion, no closure: a self-referencing closure would keep the result (and
+    # its graph, and the buffers it pins) alive until the garbage collector runs
+    t = type(o)
+    if isinstance(o, (tuple, list)):
+        return (t, [_walk(x, leaves) for x in o])
+    if isinstance(o, dict):
+        return (t, [(k, _walk(v, leaves)) for k, v in o.items()])
+    if not isinstance(o, (Tensor, *_SCALARS)):
+        raise _Fallback(f"it returns a {t.__name__}; return tensors, Python scalars or "
+                        f"tuples, lists and dicts of them")
+    leaves.append(o)
+    return None
 
 
 def _unflatten(treedef, leaves):
-    it = iter(leaves)
+    return _build(treedef, iter(leaves))
 
-    def build(d):
-        if d is None:
-            return next(it)
-        t, items = d
-        if issubclass(t, dict):
-            return t((k, build(v)) for k, v in items)
-        if hasattr(t, "_fields"):           # a namedtuple
-            return t(*[build(x) for x in items])
-        return t(build(x) for x in items)
-    return build(treedef)
+
+def _build(d, it):
+    if d is None:
+        return next(it)
+    t, items = d
+    if issubclass(t, dict):
+        return t((k, _build(v, it)) for k, v in items)
+    if hasattr(t, "_fields"):           # a namedtuple
+        return t(*[_build(x, it) for x in items])
+    return t(_build(x, it) for x in items)

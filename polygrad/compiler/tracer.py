@@ -82,6 +82,18 @@ _MOVES = ("to", "cpu", "cuda")
 _traced = {}
 
 
+def _detach(self):
+    out = super(type(self), self).detach()
+    tracer = _state.tracer
+    if tracer is not None:
+        tracer.watch(out)       # an alias: its value reads report too
+    return out
+
+
+def _data(self):
+    return _detach(self)
+
+
 def _reader(name, reason):
     def method(self, *args, **kwargs):
         flag(reason)
@@ -110,6 +122,7 @@ def _traced_class(cls):
         body = {"__slots__": ()}
         body.update({n: _reader(n, r) for n, r in _READS.items()})
         body.update({n: _mover(n) for n in _MOVES})
+        body.update(detach=_detach, data=property(_data, cls.data.fset))
         sub = _traced[cls] = type(cls.__name__, (cls,), body)
         sub._pg_traced = True
     return sub
