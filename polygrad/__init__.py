@@ -61,6 +61,7 @@ from .base.grad_mode import (
     set_grad_enabled,
 )
 from .base.shape import Size
+from .compiler import compile  # noqa: A004 - polygrad.compile, as torch.compile
 from .graph.creation import (
     arange,
     asarray,
@@ -130,6 +131,7 @@ def _export(names, source):
 
 _export(_torch_names.__all__, _torch_names)
 _export(ops.__all__, ops)
+__all__.append("compile")
 
 
 def backends():

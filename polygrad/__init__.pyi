@@ -32,6 +32,7 @@ from .base.grad_mode import is_inference_mode_enabled as is_inference_mode_enabl
 from .base.grad_mode import no_grad as no_grad
 from .base.grad_mode import set_grad_enabled as set_grad_enabled
 from .base.shape import Size as Size
+from .compiler.compiled import compile as compile
 from .graph.format import set_printoptions as set_printoptions
 from .graph.tensor import Tensor as Tensor
 from .graph.tensor import Tensor as _Tensor

@@ -104,6 +104,10 @@ class Backend:
     owns: Callable[[Any], bool] | None = None
     #: ``from_dlpack(obj) -> array``; default ``xp.from_dlpack``
     from_dlpack: Callable[[Any], Any] | None = None
+    #: ``lower(program) -> callable | None``: a faster form of a program recorded by
+    #: ``polygrad.compile`` (``polygrad.compiler.program.Program``), called with the same
+    #: input arrays and returning the same tuple; None (or no hook) keeps the replay
+    lower: Callable[[Any], Callable | None] | None = None
 
     # runtime caches (not part of the declaration)
     _xp: Any = field(default=None, init=False, repr=False)
