@@ -97,6 +97,7 @@ from .plugins.defaults import (
     set_default_device,
     use_backend,
 )
+from .plugins.random import Generator
 
 __version__ = "0.1.0"
 
@@ -115,7 +116,7 @@ __all__ = [
     "zeros_like", "Tensor", "Size", "ops", "autograd", "plugins", "backends", "get_backend",
     "compute", "nn", "optim", "profiler", "cuda", "viz", "utils", "__version__",
     "get_default_dtype", "set_default_dtype", "get_default_device", "set_default_device",
-    "set_printoptions", "save", "load",
+    "set_printoptions", "save", "load", "Generator",
 ]
 
 

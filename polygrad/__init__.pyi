@@ -50,6 +50,7 @@ from .plugins.defaults import get_default_device as get_default_device
 from .plugins.defaults import set_default_backend as set_default_backend
 from .plugins.defaults import set_default_device as set_default_device
 from .plugins.defaults import use_backend as use_backend
+from .plugins.random import Generator as Generator
 from .serialization import load as load
 from .serialization import save as save
 

@@ -596,3 +596,70 @@ def test_save_load_random_arrays_bit_for_bit(data):
     y = _roundtrip(x)
     assert y.dtype == x.dtype and y.shape == x.shape and y.backend == backend
     assert y.numpy().tobytes() == x.numpy().tobytes()          # nan payloads and -0.0 too
+
+
+FLOAT_RESULTS = [
+    ("div_int_int", lambda m: m.div(m.tensor([1, 2]), m.tensor([2, 2]))),
+    ("true_divide_op", lambda m: m.tensor([1, 2]) / 2),
+    ("erf_int", lambda m: m.erf(m.tensor([1]))),
+    ("sinc_int", lambda m: m.sinc(m.tensor([1]))),
+    ("exp2_int", lambda m: m.exp2(m.tensor([1]))),
+    ("xlogy_int", lambda m: m.xlogy(m.tensor([1]), m.tensor([2]))),
+    ("sqrt_int", lambda m: m.sqrt(m.tensor([4]))),
+    ("float_method", lambda m: m.tensor([1]).float()),
+    pytest.param("int_times_python_float", lambda m: m.arange(3) * 2.5, marks=pytest.mark.xfail(
+        strict=True, reason="ops/promotion.py gives a Python float scalar float32 whatever the "
+                            "default dtype (its _SCALAR_DTYPE)")),
+]
+
+
+@pytest.mark.parametrize("name,fn", FLOAT_RESULTS,
+                         ids=[c.values[0] if hasattr(c, "values") else c[0]
+                              for c in FLOAT_RESULTS])
+def test_int_inputs_give_the_default_dtype_as_torch(restore_defaults, name, fn):
+    polygrad.set_default_dtype(polygrad.float64)
+    torch.set_default_dtype(torch.float64)
+    ours, theirs = fn(polygrad), fn(torch)
+    assert repr(ours.dtype) == _name(torch, repr(theirs.dtype))
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=2e-7)   # erf: erfcc's 1.2e-7
+
+
+# -- Generator -------------------------------------------------------------------------------------
+
+def _generator_program(m):
+    """What torch code does with a Generator; the answers are booleans and shapes, since the
+    streams differ (polygrad's is the same on every backend, torch's is its own)."""
+    g = m.Generator().manual_seed(0)
+    a = m.randn(4, generator=g)
+    b = m.randn(4, generator=g)
+    g.manual_seed(0)
+    again = m.randn(4, generator=g)
+    m.manual_seed(123)                          # the global seed does not touch g's stream
+    g2 = m.Generator().manual_seed(0)
+    fresh = m.randn(4, generator=g2)
+    u = m.rand(2, 3, generator=g2)
+    ds = m.utils.data.TensorDataset(m.arange(20))
+    orders = [[int(i) for (batch,) in m.utils.data.DataLoader(
+        ds, batch_size=6, shuffle=True, generator=m.Generator().manual_seed(s)) for i in batch]
+        for s in (7, 7, 8)]
+    loader_g = m.Generator().manual_seed(7)
+    loader = m.utils.data.DataLoader(ds, batch_size=6, shuffle=True, generator=loader_g)
+    epochs = [[int(i) for (batch,) in loader for i in batch] for _ in range(2)]
+    return {"initial_seed": g.initial_seed(), "chain": isinstance(g, m.Generator),
+            "moves_on": bool((a != b).any()), "repeats": bool((a == again).all()),
+            "independent_of_global": bool((fresh == a).all()),
+            "uniform": bool(((u >= 0) & (u < 1)).all()), "shape": tuple(u.shape),
+            "same_seed_same_order": orders[0] == orders[1],
+            "other_seed_other_order": orders[0] != orders[2],
+            "permutation": sorted(orders[0]) == list(range(20)),
+            "epochs_differ": epochs[0] != epochs[1], "first_epoch": epochs[0] == orders[0]}
+
+
+def test_generator_behaves_as_torchs(backend):
+    assert _generator_program(polygrad) == _generator_program(torch)
+
+
+def test_generator_stream_is_the_same_on_every_backend():
+    draws = [polygrad.randn(5, generator=polygrad.Generator().manual_seed(3), backend=b,
+                            dtype=polygrad.float64).numpy() for b in ("numpy", "torch")]
+    np.testing.assert_array_equal(*draws)
