@@ -11,6 +11,8 @@ import inspect
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import polygrad
 import polygrad.ops as pg
@@ -255,3 +257,22 @@ def test_each_backend_declares_exactly_the_dtypes_its_library_runs(xb):
     for n in set(STANDARD) - set(b.dtypes):
         with pytest.raises(TypeError, match=f"backend {name!r} has no dtype {n}"):
             pg.asarray([1], dtype=getattr(pg, n))
+
+
+# -- linspace -----------------------------------------------------------------------------------
+
+_FINITE = st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(start=_FINITE, stop=_FINITE, num=st.integers(0, 300), endpoint=st.booleans(),
+       dtype=st.sampled_from(["float32", "float64"]))
+def test_linspace_is_numpys_and_endpoint_false_is_a_prefix(start, stop, num, endpoint, dtype):
+    for name in BACKENDS[:2]:            # numpy and torch (torch's own linspace rounds otherwise)
+        with polygrad.use_backend(name):
+            out = _host(pg.linspace(start, stop, num, endpoint=endpoint, dtype=getattr(pg, dtype)))
+            np.testing.assert_array_equal(
+                out, np.linspace(start, stop, num, endpoint=endpoint, dtype=dtype))
+            longer = pg.linspace(start, stop, num + 1, dtype=getattr(pg, dtype))
+            if not endpoint:
+                np.testing.assert_array_equal(out, _host(longer)[:-1])

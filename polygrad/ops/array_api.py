@@ -558,16 +558,33 @@ def arange(start, /, stop=None, step=1, *, dtype=None, device=None):
 
 
 def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True):
-    if not endpoint and num and not isinstance(start, complex) and not isinstance(stop, complex):
-        # numpy's formula, so every backend agrees with it bit for bit: start + i * step,
-        # in float64, then cast
-        step = (float(stop) - float(start)) / num
-        out = arange(num, dtype=float64, device=device) * step + float(start)
-        return astype(out, dtype if dtype is not None else _dtypes.DEFAULT_FLOAT, copy=False)
-    if not endpoint and num:
-        stop = stop - (stop - start) / num
-    return _creation.linspace(start, stop, num, dtype=dtype, device=device,
-                              backend=_on(device))
+    """``num`` evenly spaced values, by numpy's formula (``start + i * step`` in float64, then
+    cast) on every backend: the values agree with numpy's bit for bit, and ``endpoint=False``
+    gives exactly the first ``num`` values of ``num + 1`` with the endpoint, as the standard
+    asks (torch's own linspace rounds differently).
+
+    >>> import polygrad.ops as pg
+    >>> pg.linspace(0.0, 1.0, 5, endpoint=False).tolist()
+    [0.0, 0.20000000298023224, 0.4000000059604645, 0.6000000238418579, 0.800000011920929]
+    """
+    if isinstance(start, complex) or isinstance(stop, complex) or not num:
+        if not endpoint and num:
+            stop = stop - (stop - start) / num
+        return _creation.linspace(start, stop, num, dtype=dtype, device=device,
+                                  backend=_on(device))
+    div = num - 1 if endpoint else num
+    start, stop = float(start), float(stop)
+    delta = stop - start
+    out = arange(num, dtype=float64, device=device)
+    if div > 0:
+        step = delta / div
+        out = out / div * delta if step == 0 else out * step
+    else:
+        out = out * delta
+    out = out + start
+    if endpoint and num > 1:
+        out = concat([out[:-1], asarray([stop], dtype=float64, device=out.device)])
+    return astype(out, dtype if dtype is not None else _dtypes.DEFAULT_FLOAT, copy=False)
 
 
 def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None):
