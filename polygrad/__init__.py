@@ -160,7 +160,8 @@ _LAZY = {"nn": ".nn", "optim": ".optim", "profiler": ".profiler", "cuda": ".cuda
          "func": ".func"}
 
 
-_LAZY_FUNCTIONS = {"save": ".serialization", "load": ".serialization"}
+_LAZY_FUNCTIONS = {"save": ".serialization", "load": ".serialization",
+                   "vmap": ".func"}     # torch.vmap is torch.func.vmap
 
 
 def __getattr__(name):

@@ -29,6 +29,7 @@ from .. import ops
 from ..autograd import forward_ad as fwAD
 from ..autograd import functional as _functional
 from ..autograd import grad as _autograd_grad
+from ..autograd import looped_vmap as _looped_vmap
 from ..base import grad_mode
 from ..graph.creation import zeros, zeros_like
 from ..graph.engine import forward_ad_state, toposort
@@ -36,7 +37,7 @@ from ..graph.node import AccumulateGrad
 from ..graph.tensor import Tensor
 
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "vmap",
-           "functional_call"]
+           "functional_call", "linearize"]
 
 
 # -- pytrees: tensors in tuples, lists and dicts ---------------------------------------------
@@ -348,6 +349,24 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
     return (*result, tr.finish(aux)) if has_aux else result
 
 
+def linearize(func, *primals):
+    """``(func(*primals), jvp_fn)``: ``jvp_fn(*tangents)`` is the JVP of ``func`` at
+    ``primals`` (each call runs ``jvp`` again; torch's saves the linearised graph instead).
+
+    >>> import polygrad
+    >>> from polygrad.func import linearize
+    >>> out, jvp_fn = linearize(lambda x: x.sin(), polygrad.zeros(2))
+    >>> jvp_fn(polygrad.ones(2))
+    tensor([1., 1.])
+    """
+    with _Transform("linearize") as tr:
+        out = tr.finish(func(*primals))
+
+    def jvp_fn(*tangents):
+        return jvp(func, primals, tangents)[1]
+    return out, jvp_fn
+
+
 def _jvp_by_double_vjp(func, primals, tangents, has_aux):
     """J v inside an open forward level (levels do not nest): the map u -> (u^T J) v is
     linear in u, and its gradient in u is J v."""
@@ -576,14 +595,18 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
                              f"dimension, got sizes {sizes} for the mapped dimension")
         batch = sizes[0]
         results = []
-        for b in range(max(batch, 1)):
-            # a 0-size batch runs one row of zeros, only to learn the outputs' shapes
-            row = [x if d is None else
-                   x[(slice(None),) * (d % x.ndim) + (b,)] if batch else
-                   zeros(tuple(x.shape[:d % x.ndim]) + tuple(x.shape[d % x.ndim + 1:]),
-                         dtype=x.dtype, device=x.device)
-                   for x, d in zip(leaves, dims)]
-            results.append(func(*rebuild(row), **kwargs))
+        _looped_vmap.depth += 1
+        try:
+            for b in range(max(batch, 1)):
+                # a 0-size batch runs one row of zeros, only to learn the outputs' shapes
+                row = [x if d is None else
+                       x[(slice(None),) * (d % x.ndim) + (b,)] if batch else
+                       zeros(tuple(x.shape[:d % x.ndim]) + tuple(x.shape[d % x.ndim + 1:]),
+                             dtype=x.dtype, device=x.device)
+                       for x, d in zip(leaves, dims)]
+                results.append(func(*rebuild(row), **kwargs))
+        finally:
+            _looped_vmap.depth -= 1
         _, rebuild_out = _flatten(results[0])
         o_dims = _dims_tree(out_dims, results[0], "vmap", "out_dims")
         outs = []
