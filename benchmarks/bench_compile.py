@@ -1,6 +1,6 @@
 """polygrad.compile on the small-array workloads (issue 15): compiled polygrad against
 eager polygrad, native torch autograd and the same computation written by hand in numpy,
-contenders interleaved (benchmarks/_util.timeit_interleaved), ratios from one run.
+contenders interleaved, timed in CPU time (``timeit_cpu``), ratios from one run.
 
 W2: ``z = (z / x) * y`` 1000 times on (2, 3), forward and backward: µs per op.
 W1: ``(2 * sin(a) + 1).sum()`` and its backward at N=25.
@@ -16,7 +16,9 @@ Also the first call's time (the trace) of each compiled workload. Run on one cor
 
 import argparse
 import os
+import statistics
 import sys
+import time
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"      # BLAS reads these once, at import
@@ -24,9 +26,28 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _util import table, timeit_interleaved  # noqa: E402
+from _util import table  # noqa: E402
 
 import polygrad as pg  # noqa: E402
+
+
+def timeit_cpu(fns, repeat=7, warmup=2, number=1):
+    """``_util.timeit_interleaved`` on this process's CPU time (``time.process_time``).
+
+    On a shared machine a wall-clock block absorbs other processes' time slices in
+    proportion to its length, which inflates slow contenders more than fast ones; CPU time
+    counts only this process's work. Contenders still run interleaved (A, B, A, B ...)."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    runs = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t0 = time.process_time()
+            for _ in range(number):
+                fn()
+            runs[name].append((time.process_time() - t0) / number)
+    return {name: statistics.median(r) for name, r in runs.items()}
 
 
 def _first_call(make):
@@ -281,13 +302,13 @@ def main(argv=None):
             w4_torch() if torch else None, w4_numpy(), 1, 200,
             lambda: w4_polygrad("numpy", True)),
     }
-    print(f"threads=1  repeats={repeat}  (median of interleaved runs)")
+    print(f"threads=1  repeats={repeat}  (median of interleaved runs, CPU time)")
     for title, (ours, ref, hand, per, number, make) in work.items():
         fns = dict(ours)
         if ref is not None:
             fns["native torch"] = ref
         fns["numpy by hand"] = hand
-        rows = timeit_interleaved(fns, repeat=repeat, number=number)
+        rows = timeit_cpu(fns, repeat=repeat, number=number)
         trace = _first_call(make)
         body = []
         for name, s in rows.items():

@@ -340,6 +340,45 @@ def test_fullgraph_raises(name):
         c(pg.tensor([1.0, -2.0, 3.0]))
 
 
+class _Double(pg.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, g):
+        return 2 * g
+
+
+def _hook_inside(x):
+    y = x * 3
+    y.register_hook(lambda g: g * 10)
+    return y
+
+
+GRAPH_UNTRACEABLE = {
+    "custom Function": (lambda x: _Double.apply(x), "Function"),
+    "custom Function inside": (lambda x: _Double.apply(x).sin(), "made inside"),
+    "hook inside": (_hook_inside, "hook"),
+    "leaf made inside": (lambda x: x * pg.ones(3, requires_grad=True), "made inside"),
+}
+
+
+@pytest.mark.parametrize("name", list(GRAPH_UNTRACEABLE))
+def test_graph_effects_inside_fall_back_with_eager_gradients(name):
+    fn, words = GRAPH_UNTRACEABLE[name]
+    c = pg.compile(fn)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            x, twin = (pg.tensor([1.0, -2.0, 3.0], requires_grad=True) for _ in range(2))
+            c(x).sum().backward()
+            fn(twin).sum().backward()
+            np.testing.assert_allclose(x.grad.numpy(), twin.grad.numpy())
+    ours = [str(w.message) for w in caught if issubclass(w.category, CompileWarning)]
+    assert len(ours) == 1 and words in ours[0], ours
+
+
 def test_mutating_a_captured_tensor_falls_back():
     buf = pg.zeros(3)
 

@@ -170,7 +170,13 @@ class Compiled:
         parts = [_mode.enabled]
         try:
             for a in args:
-                _key(a, parts, tensors)
+                if isinstance(a, Tensor):         # _key's first case, inline: the hot path
+                    arr = a._st.array
+                    parts.append((a._backend, arr.shape, arr.dtype,
+                                  getattr(arr, "device", None), a._node is not None))
+                    tensors.append(a)
+                else:
+                    _key(a, parts, tensors)
             if kwargs:
                 for k in sorted(kwargs):
                     parts.append(k)
@@ -191,7 +197,10 @@ class Compiled:
                 return self.fn(*args, **kwargs)
             captured = entry.check(args)
             if captured is not None:
-                self._cache.move_to_end(key)
+                try:
+                    self._cache.move_to_end(key)
+                except KeyError:      # evicted by another thread meanwhile: still valid
+                    pass
                 stats.hits += 1
                 if ext.active and ext.observer is not None:
                     return ext.observer(lambda p, a, o: entry.replay(args, tensors, captured),
@@ -441,8 +450,13 @@ class _Entry:
                 out_slots.append(s)
                 specs.append(("out", pos))
                 if node is not None:
+                    if id(node) not in tr._nodes:
+                        raise _Fallback("an output's gradient node was not made by a recorded "
+                                        "op (a custom autograd.Function, or a tensor made "
+                                        "inside that requires grad)")
                     diff.append((pos, node, x))
         e.specs, e.treedef = specs, treedef
+        e.single = treedef is None and specs == [("out", 0)]     # one tensor out: no tree
         e.out_backends = [None] * len(out_slots)
         for pos, x in out_tensors.values():
             e.out_backends[pos] = x._backend
@@ -525,6 +539,8 @@ class _Entry:
             else:
                 for k, (pos, _) in enumerate(self.diff):
                     wrapped[pos]._node = _OutputSelect(node, k)
+        if self.single:
+            return wrapped[0]
         leaves = []
         for spec in self.specs:
             kind = spec[0]

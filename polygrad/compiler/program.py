@@ -32,13 +32,17 @@ class Ref:
 class Op:
     """One recorded call: ``out = fn(*args, **opts)`` of primitive ``prim``."""
 
-    __slots__ = ("fn", "args", "opts", "out", "prim")
+    __slots__ = ("fn", "args", "opts", "out", "prim", "_reads")
 
     def __init__(self, fn, args, opts, out, prim):
         self.fn, self.args, self.opts, self.out, self.prim = fn, args, opts, out, prim
+        self._reads = None
 
     def reads(self):
-        return refs_in((self.args, self.opts))
+        """The slots this op reads (computed once)."""
+        if self._reads is None:
+            self._reads = tuple(refs_in((self.args, self.opts)))
+        return self._reads
 
 
 def refs_in(obj, found=None):
