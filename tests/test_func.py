@@ -193,6 +193,8 @@ def _err_cases(lib, F):
         lambda: F.jvp(lambda a: a, (one,), (lib.ones(3),)),
         lambda: F.functional_call(lin, {"weight": lib.ones(1, 2)}, (lib.ones(1, 2),),
                                   strict=True),
+        lambda: F.stack_module_state([]),
+        lambda: F.stack_module_state([lin, lib.nn.Linear(2, 1).eval()]),
     ]
 
 

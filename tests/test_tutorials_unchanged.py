@@ -12,7 +12,10 @@ to polygrad's modules in the second run (``_importer``):
    (pytorch.org/tutorials/intermediate/custom_function_double_backward_tutorial.html), custom
    Functions as in "Extending PyTorch" (save_for_backward, mark_non_differentiable,
    once_differentiable, set_materialize_grads), "Forward-mode Automatic Differentiation"
-   (intermediate/forward_ad_usage.html) and the torch.func whirlwind tour.
+   (intermediate/forward_ad_usage.html), "Jacobians, Hessians, hvp, vhp, and more"
+   (intermediate/jacobians_hessians.html, without its timings), per-sample gradients and
+   model ensembling (intermediate/per_sample_grads.html, ensembling.html, with an MLP
+   instead of their convolutions) and the torch.func whirlwind tour.
 
 Every value an expression statement shows is recorded. Results must agree in structure,
 shape, dtype, requires_grad and grad_fn name; values must agree wherever torch's own value
@@ -487,6 +490,109 @@ grads = grad(model_loss)(params, x)
 sorted(grads), grads["weight"].shape
 '''
 
+JACOBIANS = '''
+import torch
+import torch.nn.functional as F
+from functools import partial
+from torch.func import vmap, vjp, jvp, grad, jacrev, jacfwd, hessian
+
+def predict(weight, bias, x):
+    return F.linear(x, weight, bias).tanh()
+
+weight = A.reshape(3, 1) * B.reshape(1, 3) + torch.eye(3, dtype=torch.double)
+bias, x = B.clone(), A.clone()
+
+xp = x.clone().requires_grad_()
+unit_vectors = torch.eye(3, dtype=torch.double)
+rows = [torch.autograd.grad(predict(weight, bias, xp), xp, v)[0] for v in unit_vectors]
+jacobian = torch.stack(rows)
+jacobian
+
+_, vjp_fn = vjp(partial(predict, weight, bias), x)
+vmapped, = vmap(vjp_fn)(unit_vectors)
+assert torch.allclose(vmapped, jacobian)
+assert torch.allclose(jacrev(predict, argnums=2)(weight, bias, x), jacobian)
+jacrev(predict, argnums=(0, 1))(weight, bias, x)
+jacfwd(predict, argnums=2)(weight, bias, x)
+
+h = hessian(predict, argnums=2)(weight, bias, x)
+h
+assert torch.allclose(h, jacfwd(jacfwd(predict, argnums=2), argnums=2)(weight, bias, x))
+assert torch.allclose(h, jacrev(jacrev(predict, argnums=2), argnums=2)(weight, bias, x))
+
+batch = torch.stack([x, bias, x * bias, x - 1])
+batch_jac = vmap(jacrev(predict, argnums=2), in_dims=(None, None, 0))(weight, bias, batch)
+summed = jacrev(lambda w, b, xs: predict(w, b, xs).sum(0), argnums=2)(weight, bias, batch)
+assert torch.allclose(batch_jac, summed.movedim(1, 0))
+vmap(hessian(predict, argnums=2), in_dims=(None, None, 0))(weight, bias, batch).shape
+
+def f(x):
+    return x.sin().sum()
+
+def hvp(f, primals, tangents):
+    return jvp(grad(f), primals, tangents)[1]
+
+def hvp_revrev(f, primals, tangents):
+    _, vjp_fn = vjp(grad(f), *primals)
+    return vjp_fn(*tangents)
+
+result = hvp(f, (x,), (bias,))
+assert torch.allclose(result, hvp_revrev(f, (x,), (bias,))[0])
+result
+'''
+
+PER_SAMPLE_AND_ENSEMBLE = '''
+import copy
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.func import functional_call, grad, stack_module_state, vmap
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(3, 4)
+        self.fc2 = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+torch.manual_seed(0)
+model = MLP().double()
+with torch.no_grad():                  # the same weights in both libraries
+    for p in model.parameters():
+        p.copy_(torch.linspace(-0.7, 0.9, p.numel(), dtype=torch.double).reshape(p.shape))
+data = torch.stack([A, B, A * B, A - B])
+targets = torch.tensor([0, 1, 1, 0])
+
+def compute_loss(params, buffers, sample, target):
+    predictions = functional_call(model, (params, buffers), (sample.unsqueeze(0),))
+    return F.cross_entropy(predictions, target.unsqueeze(0))
+
+params = {k: v.detach() for k, v in model.named_parameters()}
+buffers = {k: v.detach() for k, v in model.named_buffers()}
+per_sample = vmap(grad(compute_loss), in_dims=(None, None, 0, 0))(params, buffers, data, targets)
+per_sample
+for i in range(4):
+    model.zero_grad()
+    compute_loss(dict(model.named_parameters()), buffers, data[i], targets[i]).backward()
+    assert torch.allclose(model.fc1.weight.grad, per_sample["fc1.weight"][i])
+
+models = [copy.deepcopy(model) for _ in range(3)]
+with torch.no_grad():
+    for k, m in enumerate(models):
+        m.fc2.bias.add_(k)
+stacked_params, stacked_buffers = stack_module_state(models)
+sorted(stacked_params), stacked_params["fc1.weight"].shape, stacked_params["fc2.bias"]
+
+def fmodel(params, buffers, x):
+    return functional_call(model, (params, buffers), (x,))
+
+ensemble_out = vmap(fmodel, in_dims=(0, 0, None))(stacked_params, stacked_buffers, data)
+ensemble_out.requires_grad, ensemble_out.detach()   # grad_fn: vmap's loop ends in a stack
+assert torch.allclose(ensemble_out[2], models[2](data))
+'''
+
 PROGRAMS = [
     pytest.param([DOUBLE_BACKWARD], id="double_backward_custom_functions"),
     pytest.param([CUSTOM_FUNCTIONS], id="custom_function_ctx_api"),
@@ -496,6 +602,8 @@ PROGRAMS = [
                "surface)")),
     pytest.param([FORWARD_AD], id="forward_ad_usage"),
     pytest.param([FUNC_TOUR], id="torch_func_tour"),
+    pytest.param([JACOBIANS], id="jacobians_hessians"),
+    pytest.param([PER_SAMPLE_AND_ENSEMBLE], id="per_sample_grads_and_ensembling"),
 ]
 
 RNG = np.random.default_rng(11)

@@ -37,7 +37,7 @@ from ..graph.node import AccumulateGrad
 from ..graph.tensor import Tensor
 
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "vmap",
-           "functional_call", "linearize"]
+           "functional_call", "linearize", "stack_module_state"]
 
 
 # -- pytrees: tensors in tuples, lists and dicts ---------------------------------------------
@@ -717,6 +717,40 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
 
 
 _ABSENT = object()
+
+
+def stack_module_state(models):
+    """``(params, buffers)``: each of the models' parameters and buffers stacked on a new
+    leading dimension, by name (for ``vmap`` over ``functional_call``, model ensembling).
+    Stacked parameters are new leaves that require grad when every model's does.
+
+    >>> import polygrad
+    >>> params, buffers = polygrad.func.stack_module_state([polygrad.nn.Linear(2, 1)] * 3)
+    >>> params["weight"].shape, params["weight"].requires_grad
+    (polygrad.Size([3, 1, 2]), True)
+    """
+    models = list(models)
+    if not models:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if not (all(m.training for m in models) or not any(m.training for m in models)):
+        raise RuntimeError("stack_module_state: Expected all models to have the same training/"
+                           "eval mode.")
+    first = type(models[0])
+    if not all(type(m) is first for m in models):
+        raise RuntimeError("stack_module_state: Expected all models to be of the same class.")
+
+    def stacked(tensors, name):
+        needs = [t.requires_grad for t in tensors]
+        if any(needs) and not all(needs):
+            raise RuntimeError(f"Expected {name} from each model to have the same .requires_grad")
+        out = ops.stack([t.detach() for t in tensors])
+        return out.requires_grad_() if all(needs) else out
+
+    all_params = [dict(m.named_parameters()) for m in models]
+    all_buffers = [dict(m.named_buffers()) for m in models]
+    params = {k: stacked([p[k] for p in all_params], k) for k in all_params[0]}
+    buffers = {k: stacked([b[k] for b in all_buffers], k) for k in all_buffers[0]}
+    return params, buffers
 
 
 def _module_slots(module, prefix=""):
