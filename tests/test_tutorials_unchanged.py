@@ -15,7 +15,9 @@ to polygrad's modules in the second run (``_importer``):
    (intermediate/forward_ad_usage.html), "Jacobians, Hessians, hvp, vhp, and more"
    (intermediate/jacobians_hessians.html, without its timings), per-sample gradients and
    model ensembling (intermediate/per_sample_grads.html, ensembling.html, with an MLP
-   instead of their convolutions) and the torch.func whirlwind tour.
+   instead of their convolutions), a Function in the torch 2 style of "Extending
+   torch.func with autograd.Function" (setup_context, save_for_forward, jvp) and the
+   torch.func whirlwind tour.
 
 Every value an expression statement shows is recorded. Results must agree in structure,
 shape, dtype, requires_grad and grad_fn name; values must agree wherever torch's own value
@@ -593,6 +595,48 @@ ensemble_out.requires_grad, ensemble_out.detach()   # grad_fn: vmap's loop ends 
 assert torch.allclose(ensemble_out[2], models[2](data))
 '''
 
+EXTENDING_FUNC = '''
+import torch
+import torch.autograd.forward_ad as fwAD
+from torch.func import grad, jacfwd, jacrev, jvp, vmap
+
+class ScaledProduct(torch.autograd.Function):
+    generate_vmap_rule = True           # torch needs it for vmap/jacrev; polygrad loops
+
+    @staticmethod
+    def forward(x, y):                  # torch 2 style: no ctx here...
+        return 2 * x * y
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):     # ...the context is set up here
+        x, y = inputs
+        ctx.save_for_backward(x, y)
+        ctx.save_for_forward(x, y)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        return 2 * g * y, 2 * g * x
+
+    @staticmethod
+    def jvp(ctx, tx, ty):
+        x, y = ctx.saved_tensors
+        return 2 * (tx * y + x * ty)
+
+x, y = A.clone().requires_grad_(), B.clone().requires_grad_()
+out = ScaledProduct.apply(x, y)
+out.sum().backward()
+x.grad, y.grad
+with fwAD.dual_level():
+    fwAD.unpack_dual(ScaledProduct.apply(fwAD.make_dual(x.detach(), B), y.detach())).tangent
+grad(lambda a, b: ScaledProduct.apply(a, b).sum(), argnums=(0, 1))(A, B)
+jvp(lambda a: ScaledProduct.apply(a, B), (A,), (B,))[1]
+jacrev(ScaledProduct.apply)(A, B)
+jacfwd(ScaledProduct.apply, argnums=1)(A, B)
+vmap(ScaledProduct.apply, in_dims=(0, None))(torch.stack([A, B]), B)
+assert torch.autograd.gradcheck(ScaledProduct.apply, (x, y), check_forward_ad=True)
+'''
+
 PROGRAMS = [
     pytest.param([DOUBLE_BACKWARD], id="double_backward_custom_functions"),
     pytest.param([CUSTOM_FUNCTIONS], id="custom_function_ctx_api"),
@@ -604,6 +648,7 @@ PROGRAMS = [
     pytest.param([FUNC_TOUR], id="torch_func_tour"),
     pytest.param([JACOBIANS], id="jacobians_hessians"),
     pytest.param([PER_SAMPLE_AND_ENSEMBLE], id="per_sample_grads_and_ensembling"),
+    pytest.param([EXTENDING_FUNC], id="extending_torch_func_setup_context"),
 ]
 
 RNG = np.random.default_rng(11)
