@@ -505,3 +505,113 @@ def test_half_precision_tolist_and_item_match_torch(dtype, shape):
         assert _same(ours.item(), theirs.item())
     for i in range(min(theirs.numel(), len(HALF_SPECIALS))):
         assert _same(ours.reshape(-1)[i].item(), theirs.reshape(-1)[i].item())
+
+
+# -- dask: a lost scheduler is an error, never a silent fall back ----------------------------
+
+CLUSTER = """
+import time
+from distributed import LocalCluster
+if __name__ == "__main__":
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=None)
+    print(cluster.scheduler_address, flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """The dask backend and a real LocalCluster in its own process group (so that the test
+    can kill the scheduler and its worker outright); yields the scheduler's address."""
+    import signal
+    polygrad_dask = pytest.importorskip("polygrad_dask")
+    pytest.importorskip("distributed")
+    script = tmp_path / "cluster.py"
+    script.write_text(CLUSTER)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    registered = "dask" not in pg.plugins.backend_names(usable=False)
+    if registered:
+        pg.plugins.register_plugin(polygrad_dask, name="dask")
+    try:
+        address = proc.stdout.readline().strip()
+        assert address.startswith("tcp://127.0.0.1:"), address
+        yield address, lambda: (os.killpg(proc.pid, signal.SIGKILL), proc.wait())
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        polygrad_dask.forget_scheduler()
+        if registered:
+            pg.plugins.unregister_plugin("dask")
+
+
+def _wait_for_status(client, statuses, seconds=60):
+    import time
+    deadline = time.monotonic() + seconds
+    while client.status not in statuses and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.status in statuses, client.status
+
+
+def _dask_work():
+    """A leaf on the dask backend and what reads it: each computes on the scheduler."""
+    x = pg.linspace(0.0, 1.0, steps=8, backend="dask", requires_grad=True)
+
+    def grad():
+        x.grad = None
+        (x * x).sum().backward()
+        return x.grad.tolist()
+    return {"item": lambda: (x * 3).sum().item(), "tolist": lambda: (x + 1).tolist(),
+            "compute": lambda: [t.item() for t in pg.compute((x * 2).sum(), (x - 1).sum())],
+            "backward": grad}
+
+
+@pytest.mark.parametrize("read", ["item", "tolist", "compute", "backward"])
+def test_a_killed_scheduler_fails_the_next_operation_at_once(dask_cluster, read):
+    from distributed import Client
+
+    from polygrad_dask import SchedulerLostError
+    address, kill = dask_cluster
+    # a reconnect timeout far beyond the test: a read that waited it out could not see
+    # the Client still reconnecting after it raised
+    client = Client(address, timeout=120)
+    try:
+        work = _dask_work()
+        expected = work[read]()                     # runs on the cluster
+        kill()
+        _wait_for_status(client, {"connecting"})
+        with pytest.raises(SchedulerLostError, match=address.replace(".", r"\.")):
+            work[read]()
+        assert client.status == "connecting"        # raised without waiting for the reconnect
+        assert expected is not None
+    finally:
+        client.close(timeout=5)
+
+
+def test_a_lost_scheduler_never_falls_back_to_local_threads(dask_cluster):
+    from distributed import Client
+
+    from polygrad_dask import SchedulerLostError, forget_scheduler
+    address, kill = dask_cluster
+    client = Client(address, timeout=2)
+    work = _dask_work()
+    expected = work["item"]()
+    kill()
+    _wait_for_status(client, {"closed"})             # distributed gave up reconnecting
+    for _ in range(2):                               # and stays an error
+        with pytest.raises(SchedulerLostError, match="forget_scheduler"):
+            work["item"]()
+    forget_scheduler()                               # asked for: local threads from now on
+    assert work["item"]() == pytest.approx(expected)
+
+
+def test_a_client_closed_on_purpose_computes_locally(dask_cluster):
+    from distributed import Client
+    address, kill = dask_cluster
+    client = Client(address)
+    work = _dask_work()
+    expected = {name: read() for name, read in work.items()}
+    client.close()
+    assert {name: read() for name, read in work.items()} == expected
