@@ -224,3 +224,38 @@ def test_functional_call_restores_and_ties():
             F.functional_call(lin, {"weight": lib.zeros(2, 2), "other": lib.ones(2, 2)},
                               (lib.ones(1, 2),))
         assert lin.weight is w
+
+
+try:
+    from hypothesis import assume, given
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+except ImportError:           # a test dependency; without it these tests skip
+    given = None
+
+HYPO_TRANSFORMS = [
+    ("grad", lambda F: F.grad(lambda x: (x.sin() * x).sum())),
+    ("hessian", lambda F: F.hessian(lambda x: (x.sin() * x).sum())),
+    ("jacrev", lambda F: F.jacrev(lambda x: x.exp() * x.sum())),
+    ("jacfwd", lambda F: F.jacfwd(lambda x: x.exp() * x.sum())),
+    ("vjp", lambda F: lambda x: F.vjp(lambda t: t.tanh() * 2, x)[1](x)),
+    ("jvp", lambda F: lambda x: F.jvp(lambda t: t.tanh() * t, (x,), (x.cos(),))),
+    ("vmap", lambda F: lambda x: F.vmap(lambda r: r * r.sum())(x) if x.ndim else x),
+    ("vmap_grad", lambda F: lambda x: F.vmap(F.grad(lambda r: (r.exp() * r).sum()))(x)
+     if x.ndim else x),
+]
+
+if given is not None:
+    @pytest.mark.parametrize("name,make", HYPO_TRANSFORMS, ids=[h[0] for h in HYPO_TRANSFORMS])
+    @given(data=hnp.arrays(np.float64, hnp.array_shapes(min_dims=0, max_dims=2, min_side=0,
+                                                        max_side=3),
+                           elements=st.floats(-2, 2)))
+    def test_transforms_match_torch_on_any_shape(name, make, data):
+        """0-d, empty and small shapes, any values (zeros and ties included). Where torch
+        itself fails (its jacfwd and vmap index into an empty mapped dimension: IndexError),
+        polygrad returns the empty result; those draws are not compared."""
+        try:
+            ref = make(TF)(torch.tensor(data, dtype=torch.float64))
+        except IndexError:
+            assume(False)
+        _compare(make(PF)(pg.tensor(data, dtype=pg.float64)), ref)
