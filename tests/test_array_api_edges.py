@@ -20,6 +20,7 @@ from polygrad.base.dtypes import DTYPES
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_STRICT = importlib.util.find_spec("polygrad_strict") is not None
+HAS_DASK = importlib.util.find_spec("polygrad_dask") is not None
 BACKENDS = (["numpy"] + (["torch"] if HAS_TORCH else [])
             + (["strict"] if HAS_STRICT else []))
 STANDARD = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -27,20 +28,23 @@ STANDARD = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint3
 
 
 @pytest.fixture(scope="module")
-def _strict():
-    if not HAS_STRICT:
-        yield
-        return
-    import polygrad_strict
-    polygrad.plugins.register_plugin(polygrad_strict, name="strict")
+def _plugins():
+    """The strict and dask plugins, registered in-process (conftest keeps entry points out)."""
+    names = []
+    for name, installed in (("strict", HAS_STRICT), ("dask", HAS_DASK)):
+        if installed:
+            module = importlib.import_module(f"polygrad_{name}")
+            polygrad.plugins.register_plugin(module, name=name)
+            names.append(name)
     try:
         yield
     finally:
-        polygrad.plugins.unregister_plugin("strict")
+        for name in names:
+            polygrad.plugins.unregister_plugin(name)
 
 
 @pytest.fixture(params=BACKENDS)
-def xb(request, _strict):
+def xb(request, _plugins):
     """(backend name, the raw library's namespace), with the backend as the default."""
     with polygrad.use_backend(request.param):
         yield request.param, polygrad.plugins.get_backend(request.param).xp
@@ -243,6 +247,7 @@ def _works(xp, name):
     return True
 
 
+@pytest.mark.parametrize("xb", BACKENDS + (["dask"] if HAS_DASK else []), indirect=True)
 def test_each_backend_declares_exactly_the_dtypes_its_library_runs(xb):
     name, xp = xb
     b = polygrad.plugins.get_backend(name)
