@@ -7,6 +7,11 @@ W1: ``(2 * sin(a) + 1).sum()`` and its backward at N=25.
 W3: the YT-5 TinyModel training step (Linear 1000->100, ReLU, Linear 100->10, batch 16,
     loss, backward, SGD step, zero_grad); the forward and loss are compiled, backward runs
     the compiled backward program, the optimizer runs eagerly.
+
+"compiled" compiles the forward (and loss); ``backward()`` is called on its result and runs
+the compiled backward program. "compiled+backward" compiles a function that also calls
+``loss.backward()`` inside: forward, backward and the gradients' accumulation into
+``.grad`` are then one program (the optimizer stays eager: its in-place update falls back).
 W4: QS-1's one-layer net, binary_cross_entropy_with_logits forward and backward.
 
 Also the first call's time (the trace) of each compiled workload. Run on one core:
@@ -117,11 +122,23 @@ def w2_numpy(n):
 
 # -- W1 ----------------------------------------------------------------------------------------
 
-def w1_polygrad(backend, n, compiled):
+def w1_polygrad(backend, n, compiled, whole=False):
     a = pg.linspace(0.0, 2 * np.pi, steps=n, requires_grad=True, backend=backend)
 
     def loss(a):
         return (2 * pg.sin(a) + 1).sum()
+
+    def loss_and_grad(a):           # backward() inside: one program for both
+        out = loss(a)
+        out.backward()
+        return out.detach()
+    if whole:
+        f = pg.compile(loss_and_grad)
+
+        def step():
+            a.grad = None
+            f(a)
+        return step, f
     f = pg.compile(loss) if compiled else loss
 
     def step():
@@ -171,7 +188,7 @@ def _model(lib, **kw):
                              lib.nn.Linear(SIZES[1], SIZES[2], **kw))
 
 
-def w3_polygrad(backend, compiled):
+def w3_polygrad(backend, compiled, whole=False):
     init, x, ideal = _init()
     net = _model(pg, backend=backend)
     net.load_state_dict({k: pg.from_numpy(v, backend=backend) for k, v in init.items()})
@@ -180,6 +197,19 @@ def w3_polygrad(backend, compiled):
 
     def loss(x, ideal):
         return (ideal - net(x)).pow(2).sum()
+
+    def loss_and_grad(x, ideal):    # backward() inside; the optimizer stays eager
+        out = loss(x, ideal)
+        out.backward()
+        return out.detach()
+    if whole:
+        f = pg.compile(loss_and_grad)
+
+        def step():
+            f(x, ideal)
+            optimizer.step()
+            optimizer.zero_grad()
+        return step, f
     f = pg.compile(loss) if compiled else loss
 
     def step():
@@ -223,7 +253,7 @@ def w3_numpy():
 
 # -- W4 ----------------------------------------------------------------------------------------
 
-def w4_polygrad(backend, compiled):
+def w4_polygrad(backend, compiled, whole=False):
     F = pg.nn.functional
     x, y = pg.ones(5, backend=backend), pg.zeros(3, backend=backend)
     w = pg.randn(5, 3, requires_grad=True, backend=backend)
@@ -231,6 +261,18 @@ def w4_polygrad(backend, compiled):
 
     def loss(w, b):
         return F.binary_cross_entropy_with_logits(pg.matmul(x, w) + b, y)
+
+    def loss_and_grad(w, b):        # backward() inside: one program for both
+        out = loss(w, b)
+        out.backward()
+        return out.detach()
+    if whole:
+        f = pg.compile(loss_and_grad)
+
+        def step():
+            w.grad = b.grad = None
+            f(w, b)
+        return step, f
     f = pg.compile(loss) if compiled else loss
 
     def step():
@@ -287,18 +329,21 @@ def main(argv=None):
             w2_torch(n2) if torch else None, w2_numpy(n2), 2 * n2, 2 if args.quick else 5,
             lambda: w2_polygrad("numpy", n2, True)),
         "W1 N=25 (µs)": (
-            {f"{kind} {b}": w1_polygrad(b, 25, kind == "compiled")[0]
-             for b in backends for kind in ("compiled", "eager")},
+            {"compiled+backward numpy": w1_polygrad("numpy", 25, True, whole=True)[0],
+             **{f"{kind} {b}": w1_polygrad(b, 25, kind == "compiled")[0]
+                for b in backends for kind in ("compiled", "eager")}},
             w1_torch(25) if torch else None, w1_numpy(25), 1, 200,
             lambda: w1_polygrad("numpy", 25, True)),
         "W3 TinyModel step (µs)": (
-            {f"{kind} {b}": w3_polygrad(b, kind == "compiled")[0]
-             for b in backends for kind in ("compiled", "eager")},
+            {"compiled+backward numpy": w3_polygrad("numpy", True, whole=True)[0],
+             **{f"{kind} {b}": w3_polygrad(b, kind == "compiled")[0]
+                for b in backends for kind in ("compiled", "eager")}},
             w3_torch() if torch else None, w3_numpy(), 1, 50,
             lambda: w3_polygrad("numpy", True)),
         "W4 BCE step (µs)": (
-            {f"{kind} {b}": w4_polygrad(b, kind == "compiled")[0]
-             for b in backends for kind in ("compiled", "eager")},
+            {"compiled+backward numpy": w4_polygrad("numpy", True, whole=True)[0],
+             **{f"{kind} {b}": w4_polygrad(b, kind == "compiled")[0]
+                for b in backends for kind in ("compiled", "eager")}},
             w4_torch() if torch else None, w4_numpy(), 1, 200,
             lambda: w4_polygrad("numpy", True)),
     }

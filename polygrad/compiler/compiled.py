@@ -17,12 +17,17 @@ captured (closure cells, globals, default arguments and the parameters and buffe
 modules, read again on every call), the Python scalars in closure cells and globals that
 the function names, and the ``training`` flag of the modules it reaches.
 
+``loss.backward()`` inside ``fn`` (on a scalar it computed) becomes part of the forward
+program: its backward program is derived during the trace and the gradients are
+accumulated into the leaves' ``.grad`` after each replay.
+
 Anything a replay could not repeat (see ``tracer``) makes that key run eagerly, with one
 ``CompileWarning``, or raises ``UntraceableError`` with ``fullgraph=True``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -35,7 +40,8 @@ from ..base import grad_mode
 from ..base.device import device as Device
 from ..base.dtypes import DType
 from ..graph import engine
-from ..graph.node import FREED_MSG, Node
+from ..graph.engine import _grad_lock
+from ..graph.node import FREED_MSG, AccumulateGrad, Node
 from ..graph.tensor import Tensor, wrap
 from . import tracer as _tracer
 from .program import Ref, build, needed
@@ -195,7 +201,7 @@ class Compiled:
             if entry.reason is not None:
                 stats.fallbacks += 1
                 return self.fn(*args, **kwargs)
-            captured = entry.check(args)
+            captured = entry.check(args, tensors)
             if captured is not None:
                 try:
                     self._cache.move_to_end(key)
@@ -229,6 +235,7 @@ class Compiled:
             stats.retraces += 1
         t0 = time.perf_counter()
         tr = Tracer(self.fullgraph)
+        tr.on_backward = _backward_inside
         sources, guards = _discover(self.fn, args)
         for t in sources.values():
             tr.watch(t[1])
@@ -426,6 +433,25 @@ class _Entry:
         tr.check_graph({id(n) for n in parent_nodes})
         if tr.reason is not None:
             raise _Fallback(tr.reason)
+        # -- loss.backward() inside: its gradients join the forward program, accumulated
+        # into the leaves' .grad after each replay
+        accum_slots, e.accum = [], []
+        fwd_extra = []
+        if tr.backwards:
+            leaf_nodes = {id(n) for n in parent_nodes if type(n) is AccumulateGrad}
+            for seeds, grads in tr.backwards:
+                grads_m = _grad_slots(tr, grads, parent_nodes)
+                if any(id(n) not in leaf_nodes for n in grads) or any(
+                        parent_nodes[k].hooks for k, s in enumerate(grads_m) if s is not None):
+                    raise _Fallback("backward() inside reaches beyond the function's leaf "
+                                    "inputs (a non-leaf input, or a hook on a leaf)")
+                for slot in seeds:
+                    tr.consts[slot] = tr.values[slot]
+                for k, s in enumerate(grads_m):
+                    if s is not None:
+                        e.accum.append((parents[k], len(accum_slots)))
+                        accum_slots.append(s)
+            fwd_extra, tr.bops = tr.bops, []
         # -- the outputs
         specs, out_slots, diff, out_tensors = [], [], [], {}
         arg_ids = {id(t): k for k, t in enumerate(tensors)}
@@ -445,7 +471,8 @@ class _Entry:
                     specs.append(("out", out_tensors[id(x)][0]))
                     continue
                 pos = len(out_slots)
-                node = x._node if _mode.enabled else None
+                # after a backward() inside, outputs carry no graph (eager's is freed)
+                node = x._node if _mode.enabled and not tr.backwards else None
                 out_tensors[id(x)] = (pos, x)
                 out_slots.append(s)
                 specs.append(("out", pos))
@@ -465,7 +492,9 @@ class _Entry:
         e.bwd = None
         saved_slots = []
         if diff and parent_nodes:
-            seed_slots, grad_slots = _derive_backward(tr, diff, parent_nodes)
+            seed_slots, grads = _derive_backward(
+                tr, [(node, x._st.array, x._backend) for _, node, x in diff])
+            grad_slots = _grad_slots(tr, grads, parent_nodes)
             if tr.reason is not None:
                 raise _Fallback(tr.reason)
             all_consts = {**consts, **tr.consts}
@@ -477,13 +506,20 @@ class _Entry:
             prog = build(tr.bops, saved_slots + seed_slots, wanted, all_consts, "backward")
             e.bwd, e.bwd_source, e.n_bops = _lower(prog, in_tensors), prog.source, len(prog.ops)
             e.grad_pos = [None if s is None else wanted.index(s) for s in grad_slots]
+            # a gradient that is a constant or an input of the program is handed out as a
+            # copy: the engine may keep it as a .grad, which its owner may write in place
+            shared = set(prog.consts) | set(prog.inputs)
+            e.grad_copy = [s is not None and s in shared for s in grad_slots]
             e.parents = parents
             e.diff = [(pos, _zeros_maker(x)) for pos, _, x in diff]
             e.seed_slots, e.grad_slots = seed_slots, grad_slots
-        prog = build(tr.ops, in_slots, out_slots + saved_slots, consts, "forward")
+        fwd_consts = {**consts, **tr.consts} if fwd_extra else consts
+        prog = build(tr.ops + fwd_extra, in_slots, out_slots + saved_slots + accum_slots,
+                     fwd_consts, "forward")
         e.fwd, e.fwd_source, e.n_ops = _lower(prog, in_tensors), prog.source, len(prog.ops)
         e.n_out = len(out_slots)
         e.n_saved = len(saved_slots)
+        e.n_front = len(out_slots) + len(saved_slots)
         # saved values that belong to a tensor the user holds are pinned (copy-on-write)
         owners = {s: ("in", j) for j, s in enumerate(in_slots)}
         owners.update({s: ("out", p) for p, s in enumerate(out_slots)})
@@ -493,13 +529,19 @@ class _Entry:
         e.in_backends = [t._backend for t in in_tensors]
         e.out_slots = out_slots
         # -- the trace call's result: its own arrays, with the compiled backward node
+        # a gradient that is also an input, a constant or another value must be copied
+        others = set(in_slots) | set(prog.consts) | set(out_slots) | set(saved_slots)
+        e.accum = [(j, k, accum_slots[k] in others or accum_slots.count(accum_slots[k]) > 1)
+                   for j, k in e.accum]
+        e.accum_leaves = sorted({j for j, _, _ in e.accum})
         outs = [tr.values[s] for s in out_slots]
         saved = [tr.values[s] for s in saved_slots]
         captured_now = [c[3] for c in captured]
-        return e, e._finish(args, tensors, captured_now, outs, saved)
+        # the trace call's own backward() already accumulated into .grad (eagerly)
+        return e, e._finish(args, tensors, captured_now, outs, saved, ())
 
     # -- replay ------------------------------------------------------------------------------
-    def check(self, args):
+    def check(self, args, tensors):
         """The captured tensors for this call, or None when a guard fails."""
         for res, value in self.guards:
             try:
@@ -517,16 +559,26 @@ class _Entry:
             if not isinstance(t, Tensor) or _meta(t) != meta:
                 return None
             captured.append(t)
+        if self.accum:
+            ins = [tensors[k] for k in self.in_index] + captured
+            for j in self.accum_leaves:
+                node = ins[j]._node
+                if type(node) is not AccumulateGrad or node.hooks:
+                    return None
         return captured
 
     def replay(self, args, tensors, captured):
         arrays = [tensors[k]._st.array for k in self.in_index]
         arrays += [t._st.array for t in captured]
         res = self.fwd(*arrays)
-        n = self.n_out
-        return self._finish(args, tensors, captured, res[:n], res[n:])
+        n, front = self.n_out, self.n_front
+        return self._finish(args, tensors, captured, res[:n], res[n:front], res[front:])
 
-    def _finish(self, args, tensors, captured, outs, saved):
+    def _finish(self, args, tensors, captured, outs, saved, grads):
+        if self.accum and grads:
+            ins = [tensors[k] for k in self.in_index] + list(captured)
+            for j, k, copy in self.accum:
+                _accumulate(ins[j], grads[k], copy)
         wrapped = [wrap(a, b) for a, b in zip(outs, self.out_backends)]
         if self.bwd is not None and _mode.enabled:
             ins = [tensors[k] for k in self.in_index] + list(captured)
@@ -558,6 +610,22 @@ class _Entry:
         return _unflatten(self.treedef, leaves)
 
 
+def _accumulate(t, g, copy):
+    """``t.grad += g`` as the engine accumulates a leaf's gradient (a ``.grad`` owns its
+    buffer; an existing one is updated in place for whoever holds it)."""
+    backend = t._backend
+    if copy or backend.owns is None or not backend.owns(g):
+        g = backend.xp.asarray(g, copy=True)
+    with _grad_lock:
+        grad = t._grad
+        if grad is None:
+            t._grad = wrap(g, backend)
+        else:
+            st = grad._st
+            st.array = st.array + g
+            st.version += 1
+
+
 def _lower(prog, tensors):
     """The backend's own lowering of a program (``Backend.lower``), or the replay."""
     backend = tensors[0]._backend if tensors else None
@@ -587,22 +655,30 @@ def _zeros_maker(x):
 
 # -- the backward program ----------------------------------------------------------------------
 
-def _derive_backward(tr, diff, parent_nodes):
+def _backward_inside(tr, node, arr, backend):
+    """``loss.backward()`` inside a traced function: derive its program now."""
+    return _derive_backward(tr, [(node, arr, backend)])
+
+
+def _derive_backward(tr, seeds, upto=None):
     """Record the backward program: each traced node's VJP rule runs on ``polygrad.ops``
-    with the tracer recording, in reverse order, from one seed per differentiable output.
-    Gradients are routed by node, as the engine routes them (a ``detach()`` inside the
-    function cuts the flow). Returns the seed slots and, per parent node, the slot of its
-    gradient (None where none arrives)."""
-    tr.phase = "backward"
+    with the tracer recording, in reverse order, from one seed per ``(node, array,
+    backend)`` in ``seeds`` (over the first ``upto`` recorded ops). Gradients are routed
+    by node, as the engine routes them (a ``detach()`` inside the function cuts the flow).
+    Returns the seed slots and ``{node: gradient}`` for the nodes outside the record that
+    received one (``_grad_slots`` maps them to slots)."""
+    phase, tr.phase = tr.phase, "backward"
     grads = {}
     seed_slots = []
-    with tr, grad_mode.no_grad():
-        for _, node, x in diff:
-            seed = x._backend.xp.ones_like(x._st.array)   # rules never branch on values
+    steps = tr.steps if upto is None else tr.steps[:upto]
+    # inside the trace (a backward() there) the tracer is already recording
+    with contextlib.nullcontext() if _tracer.current() is tr else tr, grad_mode.no_grad():
+        for node, arr, backend in seeds:
+            seed = backend.xp.ones_like(arr)   # any value: rules never branch on values
             seed_slots.append(tr.new_slot(seed))
-            g = wrap(seed, x._backend)
+            g = wrap(seed, backend)
             grads[node] = g if node not in grads else grads[node] + g
-        for node, op, tensor_pos in reversed(tr.steps):
+        for node, op, tensor_pos in reversed(steps):
             if node is None:
                 continue
             g = grads.pop(node, None)
@@ -626,6 +702,12 @@ def _derive_backward(tr, diff, parent_nodes):
                     gi = wrap(gi, backend)
                 prev = grads.get(p)
                 grads[p] = gi if prev is None else prev + gi
+    tr.phase = phase
+    return seed_slots, grads
+
+
+def _grad_slots(tr, grads, parent_nodes):
+    """Per parent node, the slot of the gradient that reached it (None where none did)."""
     grad_slots = []
     for p in parent_nodes:
         g = grads.get(p)
@@ -638,7 +720,7 @@ def _derive_backward(tr, diff, parent_nodes):
             s = tr.new_slot(arr)
             tr.consts[s] = arr
         grad_slots.append(s)
-    return seed_slots, grad_slots
+    return grad_slots
 
 
 class _Grads:
@@ -711,7 +793,11 @@ class CompiledBackward(Node):
         if create_graph:
             return self._eager_grads(gs)
         res = entry.bwd(*self.saved, *gs)
-        return [None if k is None else res[k] for k in entry.grad_pos]
+        out = [None if k is None else res[k] for k in entry.grad_pos]
+        for i, copy in enumerate(entry.grad_copy):
+            if copy:
+                out[i] = self.backend.xp.asarray(out[i], copy=True)
+        return out
 
     def _eager_grads(self, gs):
         """create_graph: replay forward and backward op by op through the engine, from the

@@ -14,7 +14,7 @@ This module knows raw functions and values only, never Tensors or the engine.
 
 from __future__ import annotations
 
-__all__ = ["Ref", "Op", "Program", "build", "dedupe", "needed", "refs_in"]
+__all__ = ["Ref", "Op", "Program", "build", "fold", "dedupe", "needed", "refs_in"]
 
 
 class Ref:
@@ -170,13 +170,40 @@ class Program:
         return f"<Program {self.name}: {len(self.ops)} ops>"
 
 
+def _value(obj, consts):
+    if isinstance(obj, Ref):
+        return consts[obj.i]
+    if isinstance(obj, tuple):
+        return tuple(_value(o, consts) for o in obj)
+    if isinstance(obj, list):
+        return [_value(o, consts) for o in obj]
+    if isinstance(obj, dict):
+        return {k: _value(v, consts) for k, v in obj.items()}
+    return obj
+
+
+def fold(ops, consts):
+    """Constant folding: an op that reads only constants runs once, now, and its result
+    becomes a constant (``consts`` is updated). Returns the ops left."""
+    out = []
+    for op in ops:
+        if all(i in consts for i in op.reads()):
+            consts[op.out] = op.fn(*_value(op.args, consts), **_value(op.opts, consts))
+        else:
+            out.append(op)
+    return out
+
+
 def build(ops, inputs, outputs, consts, name="program"):
     """The ``Program`` whose function ``f(*input_arrays) -> tuple(output values)`` runs ``ops``.
 
     ``inputs``: the slots its arguments fill, in order; ``outputs``: the slots it returns
     (a slot may repeat); ``consts``: ``{slot: value}`` for slots that hold a constant.
-    Repeated ops run once (``dedupe``); ops no output needs are not run.
+    Ops on constants run once, here (``fold``); repeated ops run once (``dedupe``); ops no
+    output needs are not run.
     """
+    consts = dict(consts)
+    ops = fold(ops, consts)
     ops, rename = dedupe(ops)
     outputs = [rename.get(i, i) for i in outputs]
     keep, _ = needed(ops, outputs)
@@ -203,4 +230,4 @@ def build(ops, inputs, outputs, consts, name="program"):
     text = "\n".join([f"def {name}({args}):", *body, f"    return ({ret})", ""])
     env = dict(src.env)
     exec(compile(text, f"<polygrad.compile {name}>", "exec"), env)  # noqa: S102 - our own source
-    return Program(name, keep, list(inputs), outputs, dict(consts), env[name], text)
+    return Program(name, keep, list(inputs), outputs, consts, env[name], text)

@@ -9,8 +9,9 @@ without coming from an argument or an earlier op are *external*: the caller deci
 whether each is a captured variable (read again on every replay) or a constant.
 
 What cannot be replayed is detected, not guessed: reading values into Python
-(``bool(t)``, ``t.item()``, ``t.numpy()``, ``.tolist()``, printing), ``backward()`` inside
-the function, in-place writes to tensors seen in the trace (their version counters, and
+(``bool(t)``, ``t.item()``, ``t.numpy()``, ``.tolist()``, printing), ``autograd.grad()``
+and ``backward()`` forms other than ``loss.backward()`` on a scalar computed inside (that
+one is recorded: ``on_backward`` derives its program on the spot), in-place writes to tensors seen in the trace (their version counters, and
 the engine's ``inplace_observer`` where it has one), random numbers, ops whose output
 shape depends on values (boolean masks, ``nonzero``, ``unique``) and moves between
 backends. The first such event sets ``Tracer.reason`` (or raises ``UntraceableError``
@@ -94,6 +95,29 @@ def _data(self):
     return _detach(self)
 
 
+def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """``loss.backward()`` inside a traced function: recorded (its gradients become part of
+    the program, accumulated into the leaves' ``.grad`` on replay) when it is the plain
+    form on a scalar made by the recorded ops; anything else is reported."""
+    tracer = _state.tracer
+    if tracer is None or tracer.phase != "forward":
+        return super(type(self), self).backward(gradient, retain_graph, create_graph, inputs)
+    node = self._node
+    if gradient is not None or create_graph or inputs is not None or node is None or \
+            id(node) not in tracer._nodes or self._st.array.shape != () or \
+            tracer.on_backward is None:
+        tracer.untraceable("backward() inside the function other than loss.backward() on a "
+                           "scalar computed inside (gradient=, inputs=, create_graph=)")
+        return super(type(self), self).backward(gradient, retain_graph, create_graph, inputs)
+    # the backward program is derived now, while the nodes still hold what they saved
+    tracer.backwards.append(tracer.on_backward(tracer, node, self._st.array, self._backend))
+    tracer._quiet += 1
+    try:
+        return super(type(self), self).backward(None, retain_graph, False, None)
+    finally:
+        tracer._quiet -= 1
+
+
 def _reader(name, reason):
     def method(self, *args, **kwargs):
         flag(reason)
@@ -122,7 +146,7 @@ def _traced_class(cls):
         body = {"__slots__": ()}
         body.update({n: _reader(n, r) for n, r in _READS.items()})
         body.update({n: _mover(n) for n in _MOVES})
-        body.update(detach=_detach, data=property(_data, cls.data.fset))
+        body.update(detach=_detach, data=property(_data, cls.data.fset), backward=_backward)
         sub = _traced[cls] = type(cls.__name__, (cls,), body)
         sub._pg_traced = True
     return sub
@@ -178,6 +202,9 @@ class Tracer:
         self.externals = {}       # slot -> (weakref to the Tensor, its Storage)
         self.consts = {}          # slot -> value (constants of the backward program)
         self.phase = "forward"
+        self.backwards = []       # loss.backward() inside: what on_backward derived
+        self.on_backward = None   # on_backward(tracer, node, array, backend), set by the caller
+        self._quiet = 0           # > 0 while such a backward runs (not an untraceable one)
         self._swapped = []        # (tensor, its own class)
         self._watched = {}        # id(storage) -> (storage, version when first seen)
         self._nodes = set()       # ids of nodes created by recorded ops
@@ -269,8 +296,10 @@ class Tracer:
 
     def node_observer(self, prev):
         def observe(run, node, g, ns):
-            self.untraceable("backward() or autograd.grad() inside the function; compile "
-                             "the forward and call backward() on its result")
+            if not self._quiet:
+                self.untraceable("autograd.grad() or backward() of a tensor not computed "
+                                 "inside the function; compile the forward and call "
+                                 "backward() on its result")
             return run(node, g, ns) if prev is None else prev(run, node, g, ns)
         return observe
 
