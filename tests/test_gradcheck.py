@@ -7,6 +7,9 @@ on the same inputs with ``raise_exception=False`` and must agree, on the numpy a
 backends and, for a plain case, on the strict and dask plugins too.
 """
 
+import importlib
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -19,18 +22,22 @@ RNG = np.random.default_rng(3)
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.script.*:DeprecationWarning")
 
 
-def _custom(lib, backward, forward=lambda x: x ** 2):
-    """A custom Function of ``lib`` computing ``forward`` with a given backward rule."""
+def _custom(lib, backward, forward=lambda x: x ** 2, jvp=None):
+    """A custom Function of ``lib`` computing ``forward`` with given backward (and jvp) rules."""
     class Custom(lib.autograd.Function):
         @staticmethod
         def forward(ctx, x):
             ctx.save_for_backward(x)
+            ctx.x = x
             return forward(x)
 
         @staticmethod
         def backward(ctx, g):
             (x,) = ctx.saved_tensors
             return backward(g, x)
+
+    if jvp is not None:
+        Custom.jvp = staticmethod(lambda ctx, t: jvp(t, ctx.x))
     return Custom.apply
 
 
@@ -47,6 +54,8 @@ CASES = [
      [(3,), (3,)]),
     ("wrong_custom", lambda lib, x, y: _custom(lib, lambda g, x: 3 * g * x)(x) + y,
      [(3,), (3,)]),
+    ("wrong_jvp", lambda lib, x, y: _custom(lib, lambda g, x: 2 * g * x,
+                                            jvp=lambda t, x: 3 * t * x)(x) * y, [(3,), (3,)]),
     # first derivative right, second wrong: the backward cuts its graph at x
     ("wrong_double", lambda lib, x, y: _custom(lib, lambda g, x: 2 * g * x.detach())(x) * y,
      [(3,), (3,)]),
@@ -68,7 +77,8 @@ def _data(shapes, name):
 
 
 @pytest.mark.parametrize("name,fn,shapes", CASES, ids=[c[0] for c in CASES])
-@pytest.mark.parametrize("check", ["gradcheck", "gradgradcheck", "fast", "forward"])
+@pytest.mark.parametrize("check", ["gradcheck", "gradgradcheck", "fast", "forward",
+                                   "fast_forward"])
 def test_verdict_matches_torch(backend, name, fn, shapes, check):
     data = _data(shapes, name)
     verdicts = [_verdict(lib, mod, fn, data, check)
@@ -79,9 +89,9 @@ def test_verdict_matches_torch(backend, name, fn, shapes, check):
 def _verdict(lib, mod, fn, data, check):
     inputs = _inputs(lib, data)
     kw = {"raise_exception": False}
-    if check == "fast":
+    if check.startswith("fast"):
         kw["fast_mode"] = True
-    if check == "forward":
+    if check.endswith("forward"):
         kw.update(check_forward_ad=True, check_backward_ad=False)
 
     def f(*args):
@@ -108,8 +118,24 @@ def _first_outputs(fn, lib, inputs):
     return _GO[key]
 
 
-def test_wrong_gradient_fails_on_every_backend():
-    """The known-wrong case on every backend polygrad has here, plugins included."""
+@pytest.fixture(scope="module")
+def plugin_backends():
+    """The example plugins (strict, dask) registered in-process where installed, beside the
+    built-in backends (conftest keeps entry points out)."""
+    added = []
+    for module_name, name in (("polygrad_strict", "strict"), ("polygrad_dask", "dask")):
+        if importlib.util.find_spec(module_name) is not None:
+            pg.plugins.register_plugin(importlib.import_module(module_name), name=name)
+            added.append(name)
+    try:
+        yield added
+    finally:
+        for name in added:
+            pg.plugins.unregister_plugin(name)
+
+
+def test_wrong_gradient_fails_on_every_backend(plugin_backends):
+    """The known-right and known-wrong cases on every backend here, plugins included."""
     cases = {c[0]: c[1] for c in CASES}
 
     def right(a, b):
@@ -118,11 +144,14 @@ def test_wrong_gradient_fails_on_every_backend():
     def wrong(a, b):
         return cases["wrong_custom"](pg, a, b)
 
-    for name in pg.backends():
+    names = pg.backends()
+    assert set(plugin_backends) <= set(names)
+    for name in names:
         x = pg.tensor([0.4, 1.1], dtype=pg.float64, backend=name).requires_grad_()
         y = pg.tensor([0.7, 0.2], dtype=pg.float64, backend=name).requires_grad_()
         assert gradcheck(right, (x, y)), name
         assert gradgradcheck(right, (x, y)), name
+        assert gradcheck(right, (x, y), fast_mode=True, check_forward_ad=True), name
         assert not gradcheck(wrong, (x, y), raise_exception=False), name
 
 

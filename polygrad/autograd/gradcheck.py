@@ -9,7 +9,8 @@ Both jacobians are built on the inputs' own backend with polygrad ops (a perturb
 a plugin author can point it at a new backend unchanged; only the final comparison copies
 the two jacobians to numpy. Layout as torch's: one ``(input.numel(), output.numel())``
 block per (output, input) pair. ``fast_mode`` compares the single number ``v^T J u`` for
-random ``u`` and ``v`` instead of the whole matrix, as torch's fast mode does.
+random ``u`` and ``v`` instead of the whole matrix, as torch's fast mode does (from backward,
+and with ``check_forward_ad`` from forward mode too).
 ``check_forward_ad`` also checks forward mode (one one-hot tangent per input element).
 Complex inputs are not supported (torch checks them through their real and imaginary parts).
 """
@@ -169,25 +170,42 @@ def _compare(num, ana, diff, atol, rtol, what):
     return None
 
 
-def _fast(func, inputs, diff, atol, rtol, eps):
-    """torch's fast mode: compare ``v^T J u`` from finite differences and from backward."""
+def _fast(func, inputs, diff, atol, rtol, eps, backward, forward):
+    """torch's fast mode: compare ``v^T J u`` from finite differences with the same number
+    from the backward pass (``(v^T J) . u``) and from forward mode (``v . (J u)``)."""
     us = {i: randn_like(inputs[i].detach()) for i in diff}
     plus = _run(func, inputs, {i: inputs[i].detach() + eps * u for i, u in us.items()})
     minus = _run(func, inputs, {i: inputs[i].detach() - eps * u for i, u in us.items()})
     with grad_mode.enable_grad():
         outs = _diff_outputs(_as_tuple(func(*inputs)))
-    for o, out in enumerate(outs):
-        v = randn_like(out.detach())
-        numerical = float(np.dot(_numpy(v).reshape(-1), (plus[o] - minus[o]) / (2 * eps)))
-        analytical = 0.0
-        if out.requires_grad:
-            gs = _autograd_grad(out, [inputs[i] for i in diff], v, retain_graph=True,
-                                allow_unused=True)
-            analytical = sum(float(np.dot(_numpy(g).reshape(-1), _numpy(us[i]).reshape(-1)))
-                             for g, i in zip(gs, diff) if g is not None)
-        if not np.isclose(analytical, numerical, rtol=rtol, atol=atol):
-            return (f"Jacobian mismatch for output {o} (fast mode: v^T J u for random u, v),\n"
-                    f"numerical:{numerical}\nanalytical:{analytical}\n")
+    vs = [randn_like(out.detach()) for out in outs]
+    tangents = [None] * len(outs)
+    if forward:
+        with fwAD.dual_level():
+            args = [fwAD.make_dual(a.detach(), us[k]) if k in us else
+                    (a.detach() if isinstance(a, Tensor) else a) for k, a in enumerate(inputs)]
+            tangents = [fwAD.unpack_dual(o).tangent
+                        for o in _diff_outputs(_as_tuple(func(*args)))]
+    for o, (out, v) in enumerate(zip(outs, vs)):
+        v_np = _numpy(v).reshape(-1)
+        numerical = float(np.dot(v_np, (plus[o] - minus[o]) / (2 * eps)))
+        checks = []
+        if backward:
+            analytical = 0.0
+            if out.requires_grad:
+                gs = _autograd_grad(out, [inputs[i] for i in diff], v, retain_graph=True,
+                                    allow_unused=True)
+                analytical = sum(float(np.dot(_numpy(g).reshape(-1), _numpy(us[i]).reshape(-1)))
+                                 for g, i in zip(gs, diff) if g is not None)
+            checks.append(("analytical", analytical))
+        if forward:
+            t = tangents[o]
+            checks.append(("analytical (forward mode)",
+                           0.0 if t is None else float(np.dot(v_np, _numpy(t).reshape(-1)))))
+        for what, value in checks:
+            if not np.isclose(value, numerical, rtol=rtol, atol=atol):
+                return (f"Jacobian mismatch for output {o} (fast mode: v^T J u for random u, "
+                        f"v),\nnumerical:{numerical}\n{what}:{value}\n")
     return None
 
 
@@ -210,7 +228,7 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     inputs = _as_tuple(inputs)
     diff = _check_inputs(inputs)
     if fast_mode:
-        msg = _fast(func, inputs, diff, atol, rtol, eps) if check_backward_ad else None
+        msg = _fast(func, inputs, diff, atol, rtol, eps, check_backward_ad, check_forward_ad)
         return True if msg is None else _fail(msg, raise_exception)
     sizes = [o.size for o in _run(func, inputs)]
     num = _numerical(func, inputs, diff, sizes, eps)
