@@ -50,6 +50,9 @@ from .tracer import Tracer, UntraceableError
 __all__ = ["compile", "Compiled", "CompileStats", "CompileWarning", "UntraceableError"]
 
 _mode = grad_mode._mode
+_ext = engine._ext                      # per-thread state objects, read on every call
+_forward_ad = engine.forward_ad_state
+_trace_state = _tracer._state
 _SCALARS = (type(None), bool, int, float, complex, str)
 
 
@@ -165,8 +168,8 @@ class Compiled:
     def __call__(self, *args, **kwargs):
         stats = self.stats
         stats.calls += 1
-        ext = engine._ext
-        if _tracer.current() is not None or engine.forward_ad_state.level or (
+        ext = _ext
+        if _trace_state.tracer is not None or _forward_ad.level or (
                 ext.active and ext.anomaly is not None):
             # inside another trace (its tracer records our ops), forward-mode AD, anomaly
             # mode: eager, as documented
@@ -569,7 +572,8 @@ class _Entry:
 
     def replay(self, args, tensors, captured):
         arrays = [tensors[k]._st.array for k in self.in_index]
-        arrays += [t._st.array for t in captured]
+        if captured:
+            arrays += [t._st.array for t in captured]
         res = self.fwd(*arrays)
         n, front = self.n_out, self.n_front
         return self._finish(args, tensors, captured, res[:n], res[n:front], res[front:])
