@@ -615,3 +615,18 @@ def test_a_client_closed_on_purpose_computes_locally(dask_cluster):
     expected = {name: read() for name, read in work.items()}
     client.close()
     assert {name: read() for name, read in work.items()} == expected
+
+
+# -- the soak script catches a leak ------------------------------------------------------------
+
+@pytest.mark.parametrize("leak, rc", [(0, 0), (65536, 1)])
+def test_the_soak_script_fails_on_growth_and_only_then(leak, rc):
+    """benchmarks/soak.py, short: a clean run passes; 64 KiB kept per step fails it."""
+    soak = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "soak.py")
+    proc = subprocess.run([sys.executable, soak, "--steps", "400", "--every", "100",
+                           "--max-growth-mib", "5", "--inject-leak", str(leak)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == rc, proc.stdout + proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert [int(r[0]) for r in rows] == [0, 100, 200, 300, 400]
+    assert proc.stdout.rstrip().endswith("ok" if rc == 0 else "FAIL")
