@@ -587,3 +587,68 @@ def test_backend_lower_hook():
     assert sorted(programs) == ["backward", "forward"] and len(seen) == 2
     assert [op.prim.name for op in programs["forward"].ops] == ["multiply", "sum"]
     assert lower.run.calls == 2
+
+
+def test_backward_inside_on_every_backend(backend):
+    w = _t([0.5, -1.0, 2.0], backend)
+    wt = _t([0.5, -1.0, 2.0], backend)
+
+    def step(x, w):
+        loss = (x * w).sin().sum() + (w * w).mean()
+        loss.backward()
+        return loss.detach()
+    c = pg.compile(step)
+    x = _t([1.0, 2.0, 3.0], backend, grad=False)
+    for _ in range(3):
+        got = c(x, w)
+        want = step(x, wt)
+        np.testing.assert_allclose(_np(got), _np(want), rtol=1e-6)
+        np.testing.assert_allclose(_np(w.grad), _np(wt.grad), rtol=1e-6)   # accumulated
+    assert c.stats.hits == 2 and c.stats.fallbacks == 0
+
+
+def test_an_error_in_the_trace_leaves_nothing_behind():
+    calls = []
+    w = pg.nn.Parameter(pg.ones(2))
+
+    def fn(x):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("first call fails")
+        return x * w
+    c = pg.compile(fn)
+    with pytest.raises(ValueError, match="first call fails"):
+        c(pg.ones(2))
+    assert type(w) is pg.nn.Parameter and c.stats.entries == 0
+    assert c(pg.ones(2)).tolist() == [1.0, 1.0] and c(pg.ones(2)).tolist() == [1.0, 1.0]
+    assert c.stats.hits == 1
+
+
+def test_nested_compiled_calls():
+    inner = pg.compile(lambda x: x.exp() * 2)
+    outer = pg.compile(lambda x: inner(x).sum())
+    for _ in range(3):
+        x = pg.tensor([0.0, 1.0], requires_grad=True)
+        outer(x).backward()
+        np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp([0.0, 1.0]), rtol=1e-6)
+    assert outer.stats.hits == 2 and inner.stats.calls == 1   # recorded by the outer trace
+
+
+def test_concurrent_replays():
+    import threading
+    f = pg.compile(lambda x, y: (x * y + 1).sum())
+    xs = [pg.tensor(np.arange(5.0) * i) for i in range(6)]
+    f(xs[0], xs[1])
+    errors = []
+
+    def run(i):
+        for _ in range(100):
+            got = float(f(xs[i], xs[(i + 1) % 6]))
+            if got != float((xs[i] * xs[(i + 1) % 6] + 1).sum()):
+                errors.append((i, got))
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and f.stats.misses == 1

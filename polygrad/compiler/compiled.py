@@ -240,9 +240,9 @@ class Compiled:
         tr = Tracer(self.fullgraph)
         tr.on_backward = _backward_inside
         sources, guards = _discover(self.fn, args)
-        for t in sources.values():
-            tr.watch(t[1])
         try:
+            for t in sources.values():
+                tr.watch(t[1])          # their value reads report too
             with tr:
                 slots = [tr.input(t) for t in tensors]
                 result = self.fn(*args, **kwargs)
