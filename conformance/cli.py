@@ -111,6 +111,10 @@ def _usage_problems(args):
             problems.append(problem)
     if args.fuzz is not None and not args.fuzz > 0:
         problems.append(f"--fuzz takes a positive number of seconds per backend, not {args.fuzz:g}")
+    given = [f"--{o}" for o in ("case", "dtype", "device") if getattr(args, o)]
+    if args.fuzz is not None and given:
+        problems.append(f"--fuzz runs float64 programs on each backend's first device: "
+                        f"{', '.join(given)} would be ignored; leave them out")
     return problems
 
 
