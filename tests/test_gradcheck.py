@@ -56,6 +56,9 @@ CASES = [
      [(3,), (3,)]),
     ("wrong_jvp", lambda lib, x, y: _custom(lib, lambda g, x: 2 * g * x,
                                             jvp=lambda t, x: 3 * t * x)(x) * y, [(3,), (3,)]),
+    # right within tolerance, but a zero output gradient gives a nonzero input gradient
+    ("zero_grad_leaks", lambda lib, x, y: _custom(lib, lambda g, x: 2 * g * x + (g == 0) * 1e-7)(x)
+     + y, [(3,), (3,)]),
     # first derivative right, second wrong: the backward cuts its graph at x
     ("wrong_double", lambda lib, x, y: _custom(lib, lambda g, x: 2 * g * x.detach())(x) * y,
      [(3,), (3,)]),

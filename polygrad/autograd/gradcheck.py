@@ -155,6 +155,29 @@ def _forward(func, inputs, diff, sizes):
     return jac
 
 
+def _undefined(func, inputs, diff):
+    """torch's undefined-gradient check: with every output's gradient zero (torch passes
+    undefined ones; a Function sees zeros unless it asked for None), each input's gradient
+    is None or zero."""
+    with grad_mode.enable_grad():
+        outs = [o for o in _diff_outputs(_as_tuple(func(*inputs))) if o.requires_grad]
+    if not outs:
+        return None
+    try:
+        gs = _autograd_grad(outs, [inputs[i] for i in diff], [ops.zeros_like(o) for o in outs],
+                            allow_unused=True)
+    except RuntimeError as exc:
+        return (f"Expected backward function to handle undefined output grads ({exc}). Please "
+                f"look at \"Notes about undefined output gradients\" in "
+                f"\"tools/autograd/derivatives.yaml\"")
+    for g in gs:
+        if g is not None and np.any(_numpy(g) != 0):
+            return ("Expected all input grads to be undefined or zero when all output grads are "
+                    "undefined or zero. Please look at \"Notes about undefined output "
+                    "gradients\" in \"tools/autograd/derivatives.yaml\"")
+    return None
+
+
 def _fail(msg, raise_exception):
     if raise_exception:
         raise GradcheckError(msg)
@@ -218,7 +241,8 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     Returns True, or raises ``GradcheckError`` (returns False with
     ``raise_exception=False``) naming the output and input whose jacobians differ.
     Use float64 inputs: float32 differences are too coarse for the default tolerances.
-    ``check_batched_grad`` and ``check_undefined_grad`` are accepted and not checked.
+    ``check_undefined_grad``: zero output gradients give zero input gradients.
+    ``check_batched_grad`` is accepted and not checked (polygrad's vmap is a loop).
 
     >>> import polygrad
     >>> x = polygrad.tensor([0.5, 1.5], dtype=polygrad.float64, requires_grad=True)
@@ -229,6 +253,8 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     diff = _check_inputs(inputs)
     if fast_mode:
         msg = _fast(func, inputs, diff, atol, rtol, eps, check_backward_ad, check_forward_ad)
+        if msg is None and check_backward_ad and check_undefined_grad:
+            msg = _undefined(func, inputs, diff)
         return True if msg is None else _fail(msg, raise_exception)
     sizes = [o.size for o in _run(func, inputs)]
     num = _numerical(func, inputs, diff, sizes, eps)
@@ -244,6 +270,8 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
                                  f"tolerance for nondeterminism was {nondet_tol}.",
                                  raise_exception)
         msg = _compare(num, ana, diff, atol, rtol, "analytical")
+        if msg is None and check_undefined_grad:
+            msg = _undefined(func, inputs, diff)
         if msg is not None:
             return _fail(msg, raise_exception)
     if check_forward_ad:
