@@ -4,10 +4,10 @@ analytical gradients (the backward pass) against central finite differences.
 What it owns: building both jacobians, comparing them and saying which entry differs.
 What it does not: the rules themselves (``polygrad.primitives``) or the engine.
 
-Both jacobians are built on the inputs' own backend with polygrad ops (a perturbed input is
-``x + eps * e_j``; an analytical row is one ``autograd.grad`` with a one-hot cotangent), so
-a plugin author can point it at a new backend unchanged; only the final comparison copies
-the two jacobians to numpy. Layout as torch's: one ``(input.numel(), output.numel())``
+Both jacobians are built and compared on the inputs' own backend with polygrad ops (a
+perturbed input is ``x + eps * e_j``; an analytical row is one ``autograd.grad`` with a
+one-hot cotangent; the comparison is numpy's ``allclose`` formula), so a plugin author can
+point it at a new backend unchanged. Layout as torch's: one ``(input.numel(), output.numel())``
 block per (output, input) pair. ``fast_mode`` compares the single number ``v^T J u`` for
 random ``u`` and ``v`` instead of the whole matrix, as torch's fast mode does (from backward,
 and with ``check_forward_ad`` from forward mode too).
@@ -18,8 +18,6 @@ Complex inputs are not supported (torch checks them through their real and imagi
 from __future__ import annotations
 
 import warnings
-
-import numpy as np
 
 from .. import ops
 from ..base import grad_mode
@@ -50,10 +48,6 @@ def _as_tuple(x):
     return (x,)
 
 
-def _numpy(t):
-    return np.asarray(t.detach().to("numpy").numpy(), dtype=np.float64)
-
-
 def _diff_outputs(outputs):
     return [o for o in outputs if isinstance(o, Tensor) and
             (o.dtype.is_floating_point or o.dtype.is_complex)]
@@ -76,6 +70,21 @@ def _check_inputs(inputs):
     return diff
 
 
+def _flat(t, like):
+    """``t`` detached, flattened, on ``like``'s backend (where every jacobian block lives)."""
+    t = t.detach()
+    if t._backend is not like._backend:
+        t = t.to(like.backend)
+    return ops.reshape(t, (-1,))
+
+
+def _block(vectors, shape, like, axis=0):
+    """Stack equal-length vectors into a (rows, cols) block; zeros when there are none."""
+    if not vectors or 0 in shape:
+        return ops.zeros(shape, dtype=like.dtype, device=like.device)
+    return ops.reshape(ops.stack(vectors, axis=axis), shape)
+
+
 def _basis(x, j):
     """The j-th one-hot tensor shaped (and typed, and placed) like ``x``."""
     n = x.numel()
@@ -83,59 +92,55 @@ def _basis(x, j):
     return ops.reshape(eye[j], tuple(x.shape))
 
 
-def _run(func, inputs, replace=None):
+def _run(func, inputs, like, replace=None):
     """``func`` with inputs ``replace``d ({index: values}; the new leaf requires grad as the
-    input did, since func may differentiate itself, as gradgradcheck's does), outputs as
-    flat numpy arrays."""
+    input did, since func may differentiate itself, as gradgradcheck's does), outputs flat."""
     args = list(inputs)
     for i, values in (replace or {}).items():
         args[i] = values.detach().requires_grad_(inputs[i].requires_grad)
-    outs = _diff_outputs(_as_tuple(func(*args)))
-    return [_numpy(o).reshape(-1) for o in outs]
+    return [_flat(o, like) for o in _diff_outputs(_as_tuple(func(*args)))]
 
 
-def _numerical(func, inputs, diff, sizes, eps):
+def _numerical(func, inputs, diff, sizes, eps, like):
     """jac[o][k]: (inputs[diff[k]].numel(), outputs[o].numel()) by central differences."""
-    n_outs = len(sizes)
-    jac = [[] for _ in range(n_outs)]
+    jac = [[] for _ in sizes]
     for i in diff:
         x = inputs[i].detach()
-        cols = [[] for _ in range(n_outs)]
+        rows = [[] for _ in sizes]
         for j in range(x.numel()):
             e = _basis(x, j) * eps
-            plus = _run(func, inputs, {i: x + e})
-            minus = _run(func, inputs, {i: x - e})
-            for o in range(n_outs):
-                cols[o].append((plus[o] - minus[o]) / (2 * eps))
-        for o in range(n_outs):
-            jac[o].append(np.array(cols[o]).reshape(x.numel(), sizes[o]))
+            plus = _run(func, inputs, like, {i: x + e})
+            minus = _run(func, inputs, like, {i: x - e})
+            for o in range(len(sizes)):
+                rows[o].append((plus[o] - minus[o]) / (2 * eps))
+        for o, size in enumerate(sizes):
+            jac[o].append(_block(rows[o], (x.numel(), size), like))
     return jac
 
 
-def _analytical(func, inputs, diff):
+def _analytical(func, inputs, diff, like):
     """The same blocks from the backward pass: one grad call per output element."""
     with grad_mode.enable_grad():
         outs = _diff_outputs(_as_tuple(func(*inputs)))
     xs = [inputs[i] for i in diff]
     jac = []
     for out in outs:
-        blocks = [np.zeros((x.numel(), out.numel())) for x in xs]
-        if out.requires_grad:
-            for j in range(out.numel()):
-                gs = _autograd_grad(out, xs, _basis(out, j), retain_graph=True,
-                                    allow_unused=True)
-                for k, g in enumerate(gs):
-                    if g is not None:
-                        if tuple(g.shape) != tuple(xs[k].shape):
-                            raise GradcheckError(
-                                f"Gradient has incorrect size: got {tuple(g.shape)} for input "
-                                f"{diff[k]} of shape {tuple(xs[k].shape)}")
-                        blocks[k][:, j] = _numpy(g).reshape(-1)
-        jac.append(blocks)
+        cols = [[] for _ in xs]
+        for j in range(out.numel() if out.requires_grad else 0):
+            gs = _autograd_grad(out, xs, _basis(out, j), retain_graph=True, allow_unused=True)
+            for k, (g, x) in enumerate(zip(gs, xs)):
+                if g is None:
+                    g = ops.zeros_like(x)
+                elif tuple(g.shape) != tuple(x.shape):
+                    raise GradcheckError(f"Gradient has incorrect size: got {tuple(g.shape)} for "
+                                         f"input {diff[k]} of shape {tuple(x.shape)}")
+                cols[k].append(_flat(g, like))
+        jac.append([_block(c, (x.numel(), out.numel()), like, axis=1)
+                    for c, x in zip(cols, xs)])
     return jac
 
 
-def _forward(func, inputs, diff, sizes):
+def _forward(func, inputs, diff, sizes, like):
     """The same blocks from forward mode: one one-hot tangent per input element."""
     jac = [[] for _ in sizes]
     for i in diff:
@@ -149,9 +154,9 @@ def _forward(func, inputs, diff, sizes):
                 outs = _diff_outputs(_as_tuple(func(*args)))
                 ts = [fwAD.unpack_dual(o).tangent for o in outs]
             for o, (out, t) in enumerate(zip(outs, ts)):
-                rows[o].append(np.zeros(out.numel()) if t is None else _numpy(t).reshape(-1))
+                rows[o].append(_flat(ops.zeros_like(out) if t is None else t, like))
         for o, size in enumerate(sizes):
-            jac[o].append(np.array(rows[o]).reshape(x.numel(), size))
+            jac[o].append(_block(rows[o], (x.numel(), size), like))
     return jac
 
 
@@ -171,7 +176,7 @@ def _undefined(func, inputs, diff):
                 f"look at \"Notes about undefined output gradients\" in "
                 f"\"tools/autograd/derivatives.yaml\"")
     for g in gs:
-        if g is not None and np.any(_numpy(g) != 0):
+        if g is not None and g.numel() and bool(ops.any(g.detach() != 0)):
             return ("Expected all input grads to be undefined or zero when all output grads are "
                     "undefined or zero. Please look at \"Notes about undefined output "
                     "gradients\" in \"tools/autograd/derivatives.yaml\"")
@@ -184,21 +189,32 @@ def _fail(msg, raise_exception):
     return False
 
 
+def _close(a, b, rtol, atol):
+    """numpy's allclose (|a - b| <= atol + rtol |b|), on the blocks' backend."""
+    if a.numel() == 0:
+        return True
+    return bool(ops.all(ops.abs(a - b) <= atol + rtol * ops.abs(b)))
+
+
 def _compare(num, ana, diff, atol, rtol, what):
     for o, (n_blocks, a_blocks) in enumerate(zip(num, ana)):
         for k, (n, a) in enumerate(zip(n_blocks, a_blocks)):
-            if not np.allclose(a, n, rtol=rtol, atol=atol):
+            if not _close(a, n, rtol, atol):
                 return (f"Jacobian mismatch for output {o} with respect to input {diff[k]},\n"
                         f"numerical:{n}\n{what}:{a}\n")
     return None
 
 
-def _fast(func, inputs, diff, atol, rtol, eps, backward, forward):
+def _dot(a, b):
+    return float(ops.sum(a * b)) if a.numel() else 0.0
+
+
+def _fast(func, inputs, diff, atol, rtol, eps, backward, forward, like):
     """torch's fast mode: compare ``v^T J u`` from finite differences with the same number
     from the backward pass (``(v^T J) . u``) and from forward mode (``v . (J u)``)."""
     us = {i: randn_like(inputs[i].detach()) for i in diff}
-    plus = _run(func, inputs, {i: inputs[i].detach() + eps * u for i, u in us.items()})
-    minus = _run(func, inputs, {i: inputs[i].detach() - eps * u for i, u in us.items()})
+    plus = _run(func, inputs, like, {i: inputs[i].detach() + eps * u for i, u in us.items()})
+    minus = _run(func, inputs, like, {i: inputs[i].detach() - eps * u for i, u in us.items()})
     with grad_mode.enable_grad():
         outs = _diff_outputs(_as_tuple(func(*inputs)))
     vs = [randn_like(out.detach()) for out in outs]
@@ -210,23 +226,23 @@ def _fast(func, inputs, diff, atol, rtol, eps, backward, forward):
             tangents = [fwAD.unpack_dual(o).tangent
                         for o in _diff_outputs(_as_tuple(func(*args)))]
     for o, (out, v) in enumerate(zip(outs, vs)):
-        v_np = _numpy(v).reshape(-1)
-        numerical = float(np.dot(v_np, (plus[o] - minus[o]) / (2 * eps)))
+        v_flat = _flat(v, like)
+        numerical = _dot(v_flat, (plus[o] - minus[o]) / (2 * eps))
         checks = []
         if backward:
             analytical = 0.0
             if out.requires_grad:
                 gs = _autograd_grad(out, [inputs[i] for i in diff], v, retain_graph=True,
                                     allow_unused=True)
-                analytical = sum(float(np.dot(_numpy(g).reshape(-1), _numpy(us[i]).reshape(-1)))
+                analytical = sum(_dot(_flat(g, like), _flat(us[i], like))
                                  for g, i in zip(gs, diff) if g is not None)
             checks.append(("analytical", analytical))
         if forward:
             t = tangents[o]
             checks.append(("analytical (forward mode)",
-                           0.0 if t is None else float(np.dot(v_np, _numpy(t).reshape(-1)))))
+                           0.0 if t is None else _dot(v_flat, _flat(t, like))))
         for what, value in checks:
-            if not np.isclose(value, numerical, rtol=rtol, atol=atol):
+            if not abs(value - numerical) <= atol + rtol * abs(numerical):
                 return (f"Jacobian mismatch for output {o} (fast mode: v^T J u for random u, "
                         f"v),\nnumerical:{numerical}\n{what}:{value}\n")
     return None
@@ -251,19 +267,21 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     """
     inputs = _as_tuple(inputs)
     diff = _check_inputs(inputs)
+    like = inputs[diff[0]]              # the jacobian blocks live on this input's backend
     if fast_mode:
-        msg = _fast(func, inputs, diff, atol, rtol, eps, check_backward_ad, check_forward_ad)
+        msg = _fast(func, inputs, diff, atol, rtol, eps, check_backward_ad, check_forward_ad,
+                    like)
         if msg is None and check_backward_ad and check_undefined_grad:
             msg = _undefined(func, inputs, diff)
         return True if msg is None else _fail(msg, raise_exception)
-    sizes = [o.size for o in _run(func, inputs)]
-    num = _numerical(func, inputs, diff, sizes, eps)
+    sizes = [o.numel() for o in _run(func, inputs, like)]
+    num = _numerical(func, inputs, diff, sizes, eps, like)
     if check_backward_ad:
-        ana = _analytical(func, inputs, diff)
-        again = _analytical(func, inputs, diff)
+        ana = _analytical(func, inputs, diff, like)
+        again = _analytical(func, inputs, diff, like)
         for b1, b2 in zip(ana, again):
             for a1, a2 in zip(b1, b2):
-                if np.abs(a1 - a2).max(initial=0.0) > nondet_tol:
+                if a1.numel() and float(ops.max(ops.abs(a1 - a2))) > nondet_tol:
                     return _fail(f"Backward is not reentrant, i.e., running backward with same "
                                  f"input and grad_output multiple times gives different values, "
                                  f"although analytical gradient matches numerical gradient. The "
@@ -275,7 +293,7 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
         if msg is not None:
             return _fail(msg, raise_exception)
     if check_forward_ad:
-        msg = _compare(num, _forward(func, inputs, diff, sizes), diff, atol, rtol,
+        msg = _compare(num, _forward(func, inputs, diff, sizes, like), diff, atol, rtol,
                        "analytical (forward mode)")
         if msg is not None:
             return _fail(msg, raise_exception)
