@@ -114,7 +114,7 @@ __all__ = [
     "empty_like", "eye", "from_numpy", "full", "full_like", "linspace", "manual_seed", "ones",
     "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "tensor", "zeros",
     "zeros_like", "Tensor", "Size", "ops", "autograd", "plugins", "backends", "get_backend",
-    "compute", "nn", "optim", "profiler", "cuda", "viz", "utils", "__version__",
+    "compute", "nn", "optim", "profiler", "cuda", "viz", "utils", "func", "vmap", "__version__",
     "get_default_dtype", "set_default_dtype", "get_default_device", "set_default_device",
     "set_printoptions", "save", "load", "Generator",
 ]

@@ -7,6 +7,7 @@ import pluggy
 
 from . import autograd as autograd
 from . import cuda as cuda
+from . import func as func
 from . import nn as nn
 from . import ops as ops
 from . import optim as optim
@@ -33,6 +34,7 @@ from .base.grad_mode import no_grad as no_grad
 from .base.grad_mode import set_grad_enabled as set_grad_enabled
 from .base.shape import Size as Size
 from .compiler.compiled import compile as compile
+from .func import vmap as vmap
 from .graph.format import set_printoptions as set_printoptions
 from .graph.tensor import Tensor as Tensor
 from .graph.tensor import Tensor as _Tensor
