@@ -71,6 +71,18 @@ def _linear(lib, F, x, y):
     return out, g, jac
 
 
+def _functionalize(lib, F, x, y):
+    """Same results and the same input mutation as torch's functionalize."""
+    def f(a):
+        b = a.clone()
+        b.mul_(2)
+        a.add_(1)
+        return b.reshape(-1) * y.sum()
+    a = x.clone()
+    out = F.functionalize(f, remove="mutations_and_views")(a)
+    return out, a, F.grad(lambda t: F.functionalize(f)(t.clone()).sum())(x)
+
+
 def _vmap(lib, F, x, y):
     return (F.vmap(lambda r, a: (r * a).sum(), in_dims=(0, None))(y, x),
             F.vmap(lambda c: c.cumsum(0), in_dims=1, out_dims=1)(y),
@@ -118,6 +130,7 @@ CASES = [
     ("pytree", _pytree),
     ("functional_call", _linear),
     ("vmap", _vmap),
+    ("functionalize", _functionalize),
 ]
 
 
@@ -194,6 +207,7 @@ def _err_cases(lib, F):
         lambda: F.functional_call(lin, {"weight": lib.ones(1, 2)}, (lib.ones(1, 2),),
                                   strict=True),
         lambda: F.stack_module_state([]),
+        lambda: F.functionalize(lambda a: a, remove="views"),
         lambda: F.stack_module_state([lin, lib.nn.Linear(2, 1).eval()]),
     ]
 

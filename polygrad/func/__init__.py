@@ -22,6 +22,7 @@ Argument and result structures (pytrees) may be tensors, tuples, lists and dicts
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 
@@ -37,7 +38,7 @@ from ..graph.node import AccumulateGrad
 from ..graph.tensor import Tensor
 
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "vmap",
-           "functional_call", "linearize", "stack_module_state"]
+           "functional_call", "linearize", "stack_module_state", "functionalize"]
 
 
 # -- pytrees: tensors in tuples, lists and dicts ---------------------------------------------
@@ -631,6 +632,34 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
                 outs.append(zeros(tuple(shape), dtype=column[0].dtype,
                                   device=column[0].device))
         return rebuild_out(outs)
+    return wrapper
+
+
+def functionalize(func, *, remove="mutations"):
+    """``func`` with the same results, as torch's functionalize promises. torch rewrites the
+    in-place ops and views it traces into out-of-place ones (for compilers); polygrad runs
+    eagerly, where calling ``func`` itself already has those semantics.
+
+    >>> import polygrad
+    >>> def f(x):
+    ...     y = x.clone()
+    ...     y.add_(1)
+    ...     return y
+    >>> polygrad.func.functionalize(f)(polygrad.zeros(2))
+    tensor([1., 1.])
+    """
+    if remove not in ("mutations", "mutations_and_views"):
+        raise RuntimeError(f"functionalize(f, remove='mutations'): received invalid argument for "
+                           f"remove={remove}. Valid options are:\n     remove='mutations': all "
+                           f"inplace and out= operators will be removed from the program, and "
+                           f"replaced with their out-of-place equivalents.\n     "
+                           f"remove='mutations_and_views': In addition to the above, all "
+                           f"aliasing operators {{view}} will be replaced with their non-aliasing "
+                           f"counterparts, {{view}}_copy.\n")
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        return func(*args, **kwargs)
     return wrapper
 
 
