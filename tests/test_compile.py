@@ -405,9 +405,10 @@ def test_a_tensor_from_an_attribute_falls_back():
     assert c(pg.ones(3)).tolist() == [0.5, 0.5, 0.5]
 
 
-def test_whole_training_step_falls_back():
-    net = pg.nn.Linear(3, 1)
-    opt = pg.optim.SGD(net.parameters(), lr=0.1)
+def _training(opt_name, **hyper):
+    pg.manual_seed(3)
+    net = pg.nn.Sequential(pg.nn.Linear(6, 5), pg.nn.ReLU(), pg.nn.Linear(5, 2))
+    opt = getattr(pg.optim, opt_name)(net.parameters(), **hyper)
 
     def step(x):
         loss = net(x).pow(2).sum()
@@ -415,10 +416,55 @@ def test_whole_training_step_falls_back():
         opt.step()
         opt.zero_grad()
         return loss.detach()
+    return net, opt, step
+
+
+TRAINING = {
+    "SGD": ("SGD", {"lr": 0.05}, None),
+    "SGD weight decay": ("SGD", {"lr": 0.05, "weight_decay": 0.1}, None),
+    "SGD momentum (state)": ("SGD", {"lr": 0.05, "momentum": 0.9}, "outlives"),
+    "Adam (state)": ("Adam", {"lr": 0.01}, "in-place"),
+}
+
+
+@pytest.mark.parametrize("name", list(TRAINING))
+def test_whole_training_step_matches_eager(name):
+    opt_name, hyper, falls_back = TRAINING[name]
+    net, opt, step = _training(opt_name, **hyper)
+    twin, twin_opt, twin_step = _training(opt_name, **hyper)
     c = pg.compile(step)
-    with pytest.warns(CompileWarning, match="in-place"):     # the optimizer's update
-        first = c(pg.ones(2, 3))
-    assert float(c(pg.ones(2, 3))) < float(first)
+    x = pg.randn(4, 6)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for k in range(5):
+            if k == 3:                               # a scheduler's change: a retrace
+                for o in (opt, twin_opt):
+                    o.param_groups[0]["lr"] /= 2
+            np.testing.assert_allclose(c(x).numpy(), twin_step(x).numpy(), rtol=1e-5)
+            for p, q in zip(net.parameters(), twin.parameters()):
+                np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5,
+                                           atol=1e-7)
+                assert p.grad is None and q.grad is None
+    ours = [str(w.message) for w in caught if issubclass(w.category, CompileWarning)]
+    if falls_back is None:
+        assert not ours and c.stats.hits == 3 and c.stats.retraces == 1
+    else:
+        assert ours and falls_back in ours[0], ours
+
+
+def test_manual_in_place_update_falls_back():
+    w = pg.ones(3, requires_grad=True)
+
+    def step(x):
+        (w * x).sum().backward()
+        with pg.no_grad():
+            w.sub_(0.1 * w.grad)                     # no optimizer: the lr is not guarded
+        w.grad = None
+    c = pg.compile(step)
+    with pytest.warns(CompileWarning, match="optimizer"):
+        c(pg.ones(3))
+    c(pg.ones(3))
+    assert w.tolist() == pytest.approx([0.8, 0.8, 0.8])
 
 
 def _loss_and_backward(net):

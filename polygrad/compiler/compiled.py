@@ -94,6 +94,9 @@ class CompileStats:
         return f"CompileStats({parts})"
 
 
+_WRITABLE = "writable"       # the key in _discover's result for the optimizers' parameters
+
+
 class _Unkeyable(Exception):
     pass
 
@@ -241,8 +244,9 @@ class Compiled:
         tr.on_backward = _backward_inside
         sources, guards = _discover(self.fn, args)
         try:
-            for t in sources.values():
-                tr.watch(t[1])          # their value reads report too
+            for tid, t in sources.items():
+                if tid != _WRITABLE:
+                    tr.watch(t[1])      # their value reads report too
             with tr:
                 slots = [tr.input(t) for t in tensors]
                 result = self.fn(*args, **kwargs)
@@ -309,9 +313,10 @@ def _discover(fn, args):
     """``({id(tensor): (resolver, tensor)}, [(resolver, value)])``: the tensors ``fn``
     reaches without arguments, each with a ``resolver(args)`` that finds it again on a
     later call, and the Python values to guard (closure and global scalars, modules'
-    ``training`` flags). Functions ``fn`` names (helpers) are searched the same way, two
-    levels deep."""
-    found, guards, seen = {}, [], set()
+    ``training`` flags, optimizers' hyperparameters). Functions ``fn`` names (helpers) are
+    searched the same way, two levels deep. ``found[_WRITABLE]``: the ids of the
+    parameters of the optimizers found, the only tensors whose in-place writes replay."""
+    found, guards, seen, writable = {}, [], set(), set()
 
     def add(value, res, depth=0):
         if isinstance(value, Tensor):
@@ -332,10 +337,17 @@ def _discover(fn, args):
         elif type(value) in _SCALARS:
             if depth == 0:
                 guards.append((res, value))
-        elif hasattr(value, "param_groups") and depth == 0:      # an optimizer
+        elif hasattr(value, "param_groups") and hasattr(value, "state") and depth == 0:
+            # an optimizer: its parameters may be written (step), its hyperparameters and
+            # the size of its state are guarded (a new momentum buffer retraces)
+            guards.append((lambda a, o=value: len(o.state), len(value.state)))
             for gi, group in enumerate(value.param_groups):
+                for k, v in group.items():
+                    if type(v) in _SCALARS:
+                        guards.append((lambda a, g=group, k=k: g.get(k), v))
                 for pi, p in enumerate(group.get("params", ())):
                     if isinstance(p, Tensor):
+                        writable.add(id(p))
                         found.setdefault(id(p), (
                             lambda a, o=value, gi=gi, pi=pi: o.param_groups[gi]["params"][pi], p))
         elif isinstance(value, types.FunctionType) and depth < 2:
@@ -375,6 +387,7 @@ def _discover(fn, args):
         func = func.func
     if isinstance(func, types.FunctionType):
         search(func, 0)
+    found[_WRITABLE] = writable
     return found, guards
 
 
@@ -407,6 +420,12 @@ class _Entry:
         # -- the inputs: arguments' slots, then captured tensors; dead externals are constants
         leaves, treedef = _flatten(result)
         out_ids = {id(x) for x in leaves if isinstance(x, Tensor)}
+        for ref in tr.made:
+            t = ref()
+            if t is not None and id(t) not in out_ids:
+                raise _Fallback("a tensor computed inside outlives the call without being "
+                                "returned (stored in a list, a cache, an optimizer's state, a "
+                                "module attribute): return it instead")
         consts, captured = {}, []
         for slot, (ref, _) in tr.externals.items():
             t = ref()
@@ -436,13 +455,17 @@ class _Entry:
         tr.check_graph({id(n) for n in parent_nodes})
         if tr.reason is not None:
             raise _Fallback(tr.reason)
-        # -- loss.backward() inside: its gradients join the forward program, accumulated
-        # into the leaves' .grad after each replay
-        accum_slots, e.accum = [], []
-        fwd_extra = []
-        if tr.backwards:
-            leaf_nodes = {id(n) for n in parent_nodes if type(n) is AccumulateGrad}
-            for seeds, grads in tr.backwards:
+        # -- effects, in order: loss.backward() inside (its gradients join the forward
+        # program and are accumulated into the leaves' .grad), .grad = None (zero_grad),
+        # in-place writes (an optimizer step) to arguments and captured tensors
+        effect_slots, e.effects, e.grad_start = [], [], []
+        index = {id(t): j for j, t in enumerate(in_tensors)}
+        first = {}              # input -> the kind of its first .grad event
+        for effect in tr.effects:
+            kind = effect[0]
+            if kind == "accum":
+                seeds, grads, was_none = tr.backwards[effect[1]]
+                leaf_nodes = {id(n) for n in parent_nodes if type(n) is AccumulateGrad}
                 grads_m = _grad_slots(tr, grads, parent_nodes)
                 if any(id(n) not in leaf_nodes for n in grads) or any(
                         parent_nodes[k].hooks for k, s in enumerate(grads_m) if s is not None):
@@ -452,9 +475,29 @@ class _Entry:
                     tr.consts[slot] = tr.values[slot]
                 for k, s in enumerate(grads_m):
                     if s is not None:
-                        e.accum.append((parents[k], len(accum_slots)))
-                        accum_slots.append(s)
-            fwd_extra, tr.bops = tr.bops, []
+                        j = parents[k]
+                        if j not in first:
+                            first[j] = "accum"
+                            # the reads of its .grad were recorded for this state
+                            if id(in_tensors[j]) in tr.grad_reads:
+                                e.grad_start.append((j, was_none[id(in_tensors[j])]))
+                        e.effects.append(("accum", j, len(effect_slots)))
+                        effect_slots.append(s)
+            else:
+                j = index.get(id(effect[1]))
+                if j is None:
+                    raise _Fallback("an in-place write or a .grad assignment to a tensor made "
+                                    "inside the function (or reached through an attribute)")
+                if kind == "grad_none":
+                    first.setdefault(j, "grad_none")
+                    e.effects.append(("grad_none", j, None))
+                elif id(effect[1]) not in sources[_WRITABLE]:
+                    raise _Fallback("an in-place write to a tensor that is no parameter of an "
+                                    "optimizer the function names; write it out of place "
+                                    "(y = y + x) or pass the optimizer in a closure or global")
+                else:
+                    e.effects.append(("write", j, len(effect_slots)))
+                    effect_slots.append(effect[2])
         # -- the outputs
         specs, out_slots, diff, out_tensors = [], [], [], {}
         arg_ids = {id(t): k for k, t in enumerate(tensors)}
@@ -516,8 +559,8 @@ class _Entry:
             e.parents = parents
             e.diff = [(pos, _zeros_maker(x)) for pos, _, x in diff]
             e.seed_slots, e.grad_slots = seed_slots, grad_slots
-        fwd_consts = {**consts, **tr.consts} if fwd_extra else consts
-        prog = build(tr.ops + fwd_extra, in_slots, out_slots + saved_slots + accum_slots,
+        fwd_consts = {**consts, **tr.consts} if tr.effects else consts
+        prog = build(tr.ops, in_slots, out_slots + saved_slots + effect_slots,
                      fwd_consts, "forward")
         e.fwd, e.fwd_source, e.n_ops = _lower(prog, in_tensors), prog.source, len(prog.ops)
         e.n_out = len(out_slots)
@@ -532,16 +575,18 @@ class _Entry:
         e.in_backends = [t._backend for t in in_tensors]
         e.out_slots = out_slots
         # -- the trace call's result: its own arrays, with the compiled backward node
-        # a gradient that is also an input, a constant or another value must be copied
+        # a value written to a tensor that is also an input, a constant or another value
+        # of the program is copied first
         others = set(in_slots) | set(prog.consts) | set(out_slots) | set(saved_slots)
-        e.accum = [(j, k, accum_slots[k] in others or accum_slots.count(accum_slots[k]) > 1)
-                   for j, k in e.accum]
-        e.accum_leaves = sorted({j for j, _, _ in e.accum})
+        e.effects = [(kind, j, k, k is not None and (
+            effect_slots[k] in others or effect_slots.count(effect_slots[k]) > 1))
+            for kind, j, k in e.effects]
+        e.accum_leaves = sorted({j for kind, j, _, _ in e.effects if kind == "accum"})
         outs = [tr.values[s] for s in out_slots]
         saved = [tr.values[s] for s in saved_slots]
         captured_now = [c[3] for c in captured]
-        # the trace call's own backward() already accumulated into .grad (eagerly)
-        return e, e._finish(args, tensors, captured_now, outs, saved, ())
+        # the trace call's own effects already happened (eagerly)
+        return e, e._finish(args, tensors, captured_now, outs, saved, None)
 
     # -- replay ------------------------------------------------------------------------------
     def check(self, args, tensors):
@@ -562,11 +607,14 @@ class _Entry:
             if not isinstance(t, Tensor) or _meta(t) != meta:
                 return None
             captured.append(t)
-        if self.accum:
+        if self.effects:
             ins = [tensors[k] for k in self.in_index] + captured
             for j in self.accum_leaves:
                 node = ins[j]._node
                 if type(node) is not AccumulateGrad or node.hooks:
+                    return None
+            for j, was_none in self.grad_start:       # .grad reads were recorded as such
+                if (ins[j]._grad is None) is not was_none:
                     return None
         return captured
 
@@ -578,11 +626,16 @@ class _Entry:
         n, front = self.n_out, self.n_front
         return self._finish(args, tensors, captured, res[:n], res[n:front], res[front:])
 
-    def _finish(self, args, tensors, captured, outs, saved, grads):
-        if self.accum and grads:
+    def _finish(self, args, tensors, captured, outs, saved, values):
+        if self.effects and values is not None:
             ins = [tensors[k] for k in self.in_index] + list(captured)
-            for j, k, copy in self.accum:
-                _accumulate(ins[j], grads[k], copy)
+            for kind, j, k, copy in self.effects:
+                if kind == "accum":
+                    _accumulate(ins[j], values[k], copy)
+                elif kind == "grad_none":
+                    ins[j]._grad = None
+                else:
+                    _write(ins[j], values[k], copy)
         wrapped = [wrap(a, b) for a, b in zip(outs, self.out_backends)]
         if self.bwd is not None and _mode.enabled:
             ins = [tensors[k] for k in self.in_index] + list(captured)
@@ -630,6 +683,16 @@ def _accumulate(t, g, copy):
             st.version += 1
 
 
+def _write(t, value, copy):
+    """An in-place write recorded in the trace: the tensor's buffer takes the new value (as
+    polygrad's copy-on-write path does) and its version counter moves."""
+    if copy:
+        value = t._backend.xp.asarray(value, copy=True)
+    st = t._st
+    st.array = value
+    st.version += 1
+
+
 def _lower(prog, tensors):
     """The backend's own lowering of a program (``Backend.lower``), or the replay."""
     backend = tensors[0]._backend if tensors else None
@@ -660,8 +723,12 @@ def _zeros_maker(x):
 # -- the backward program ----------------------------------------------------------------------
 
 def _backward_inside(tr, node, arr, backend):
-    """``loss.backward()`` inside a traced function: derive its program now."""
-    return _derive_backward(tr, [(node, arr, backend)])
+    """``loss.backward()`` inside a traced function: derive its program now, in place in
+    the forward program (what the function does next may read the gradients)."""
+    out = _derive_backward(tr, [(node, arr, backend)])
+    tr.ops.extend(tr.bops)
+    tr.bops = []
+    return out
 
 
 def _derive_backward(tr, seeds, upto=None):

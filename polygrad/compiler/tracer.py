@@ -27,9 +27,11 @@ from __future__ import annotations
 import threading
 import weakref
 
+from ..base import grad_mode as _grad_mode
 from ..base.dtypes import as_dtype
 from ..graph import creation as _creation
 from ..graph import engine
+from ..graph.node import AccumulateGrad
 from ..graph.tensor import Tensor
 from ..ops import array_api as _array_api
 from .program import Op, Ref
@@ -110,12 +112,81 @@ def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs
                            "scalar computed inside (gradient=, inputs=, create_graph=)")
         return super(type(self), self).backward(gradient, retain_graph, create_graph, inputs)
     # the backward program is derived now, while the nodes still hold what they saved
-    tracer.backwards.append(tracer.on_backward(tracer, node, self._st.array, self._backend))
+    seeds, grads = tracer.on_backward(tracer, node, self._st.array, self._backend)
+    leaves = [(n.variable, g) for n, g in grads.items() if type(n) is AccumulateGrad]
+    was_none = {id(t): _GRAD.__get__(t) is None for t, _ in leaves if t is not None}
+    tracer.backwards.append((seeds, grads, was_none))
+    tracer.effects.append(("accum", len(tracer.backwards) - 1))
     tracer._quiet += 1
     try:
-        return super(type(self), self).backward(None, retain_graph, False, None)
+        out = super(type(self), self).backward(None, retain_graph, False, None)
     finally:
         tracer._quiet -= 1
+    for t, g in leaves:       # a fresh .grad holds the recorded gradient: reads of it map
+        if t is not None and was_none.get(id(t)) and _GRAD.__get__(t) is not None:
+            arr = g._st.array
+            slot = tracer.slot_of.get(id(arr))
+            if slot is None:
+                slot = tracer.new_slot(arr)
+                tracer.consts[slot] = arr
+            tracer.slot_of[id(_GRAD.__get__(t)._st.array)] = slot
+    return out
+
+
+_GRAD = Tensor._grad          # the slot itself, under the traced classes' ``_grad`` property
+
+
+def _get_grad(self):
+    g = _GRAD.__get__(self)
+    tracer = _state.tracer
+    if tracer is not None and tracer.phase == "forward" and not tracer._quiet:
+        tracer.grad_reads.add(id(self))
+        if g is not None:
+            tracer.watch(g)   # its value reads report too
+    return g
+
+
+def _set_grad(self, value):
+    tracer = _state.tracer
+    if tracer is not None and tracer.phase == "forward" and not tracer._quiet:
+        if value is None:
+            tracer.effects.append(("grad_none", self))
+        else:
+            tracer.untraceable("assigning a tensor to .grad inside the function")
+    _GRAD.__set__(self, value)
+
+
+def _inplace(name, make):
+    """``t.add_(...)`` and its kin on a traced tensor: the new value is computed out of
+    place (recorded), the write itself runs as usual and is noted as an effect that the
+    replay repeats (on arguments and captured tensors; elsewhere the caller falls back)."""
+    def method(self, other, **kwargs):
+        tracer = _state.tracer
+        if tracer is None or tracer.phase != "forward" or tracer._quiet:
+            return getattr(super(type(self), self), name)(other, **kwargs)
+        with _grad_mode.no_grad():
+            new = make(self, other, **kwargs)
+        out = getattr(super(type(self), self), name)(other, **kwargs)
+        if not isinstance(new, Tensor) or new.dtype != self.dtype or \
+                tuple(new.shape) != tuple(self.shape):
+            tracer.untraceable(f"t.{name}() changes the dtype or shape of its result")
+            return out
+        slot = tracer.slot_of[id(new._st.array)]
+        tracer.effects.append(("write", self, slot))
+        st = self._st
+        tracer._writes[id(st)] = tracer._writes.get(id(st), 0) + 1
+        tracer.slot_of[id(st.array)] = slot        # later reads see the new value
+        return out
+    method.__name__ = name
+    return method
+
+
+_INPLACE = {
+    "add_": _inplace("add_", lambda t, o, alpha=1: t + o * alpha if alpha != 1 else t + o),
+    "sub_": _inplace("sub_", lambda t, o, alpha=1: t - o * alpha if alpha != 1 else t - o),
+    "mul_": _inplace("mul_", lambda t, o: t * o),
+    "div_": _inplace("div_", lambda t, o: t / o),
+}
 
 
 def _reader(name, reason):
@@ -146,7 +217,8 @@ def _traced_class(cls):
         body = {"__slots__": ()}
         body.update({n: _reader(n, r) for n, r in _READS.items()})
         body.update({n: _mover(n) for n in _MOVES})
-        body.update(detach=_detach, data=property(_data, cls.data.fset), backward=_backward)
+        body.update(detach=_detach, data=property(_data, cls.data.fset), backward=_backward,
+                    _grad=property(_get_grad, _set_grad), **_INPLACE)
         sub = _traced[cls] = type(cls.__name__, (cls,), body)
         sub._pg_traced = True
     return sub
@@ -202,7 +274,11 @@ class Tracer:
         self.externals = {}       # slot -> (weakref to the Tensor, its Storage)
         self.consts = {}          # slot -> value (constants of the backward program)
         self.phase = "forward"
-        self.backwards = []       # loss.backward() inside: what on_backward derived
+        self.backwards = []       # loss.backward() inside: (seeds, grads, .grad was None)
+        self.effects = []         # in order: ("accum", i), ("grad_none", t), ("write", t, slot)
+        self._writes = {}         # id(storage) -> in-place writes recorded as effects
+        self.made = []            # weakrefs to the tensors the recorded ops made
+        self.grad_reads = set()   # ids of tensors whose .grad the function read
         self.on_backward = None   # on_backward(tracer, node, array, backend), set by the caller
         self._quiet = 0           # > 0 while such a backward runs (not an untraceable one)
         self._swapped = []        # (tensor, its own class)
@@ -283,6 +359,7 @@ class Tracer:
             if node is not None:
                 self._nodes.add(id(node))
             self.steps.append((node, op, tuple(isinstance(a, Tensor) for a in args)))
+            self.made.append(weakref.ref(out))
             self.watch(out)
         else:
             self.bops.append(op)
@@ -341,7 +418,7 @@ class Tracer:
         self._swapped = []
         if self.reason is None:
             for st, version in self._watched.values():
-                if st.version != version:
+                if st.version != version + self._writes.get(id(st), 0):
                     self.reason = ("an in-place write to a tensor inside the function (its "
                                    "version counter changed); write it out of place "
                                    "(y = y + x) to compile it")
