@@ -1,23 +1,29 @@
 """``polygrad.func``: torch.func's function transforms, built on polygrad's autograd:
 ``grad``, ``grad_and_value``, ``vjp``, ``jvp``, ``jacrev``, ``jacfwd``, ``hessian``,
-``vmap`` and ``functional_call``, with torch.func's signatures and result structure.
+``vmap``, ``linearize``, ``functional_call``, ``stack_module_state`` and
+``functionalize``, with torch.func's signatures and result structure.
 
 How each is computed (there are no functorch levels here, so each transform is the
 autograd call it stands for):
 
 - a transform's inputs become fresh leaves (``x.detach().requires_grad_()``), or a view of
-  ``x`` when ``x`` already requires grad, so that the result stays differentiable with
-  respect to everything outside; the gradient is taken with ``create_graph`` exactly when
-  the function's graph reaches a leaf outside the transform or carries a forward tangent.
-  That is what makes transforms compose (``grad(grad(f))``, ``jacfwd(jacrev(f))``);
+  ``x`` when ``x`` already requires grad; the gradient is taken with ``create_graph``
+  exactly when the function's graph reaches a leaf outside the transform or carries a
+  forward tangent, and a result keeps its graph only where it reaches a leaf outside
+  (``_Transform``). That is what makes transforms compose (``grad(grad(f))``,
+  ``jacfwd(jacrev(f))``) and gives torch.func's ``requires_grad`` on results;
 - ``jvp`` and ``jacfwd`` are native forward mode (``autograd.forward_ad``); forward-AD
   levels do not nest (as in torch.autograd.forward_ad), so inside an open level they
   compute the same numbers by the double-vjp trick / reverse mode;
 - ``vmap`` is a loop: ``func`` runs once per index of the mapped dimension and the results
-  are stacked at ``out_dims``. Values and gradients are those of the batched call; random
-  ops draw independently per row (torch's ``randomness="different"``) and are not refused.
+  are stacked at ``out_dims`` (so a result's ``grad_fn`` is a stack). Values and
+  gradients are those of the batched call; a backward pass inside keeps its graph for the
+  next row (``autograd.looped_vmap``); random ops draw independently per row (torch's
+  ``randomness="different"``) and are not refused.
 
 Argument and result structures (pytrees) may be tensors, tuples, lists and dicts.
+What this module does not own: the autograd engine, forward mode and the jacobian loops
+(``polygrad.autograd``), modules (``polygrad.nn``).
 """
 
 from __future__ import annotations
