@@ -166,7 +166,11 @@ def _inplace(name, make):
             return getattr(super(type(self), self), name)(other, **kwargs)
         with _grad_mode.no_grad():
             new = make(self, other, **kwargs)
-        out = getattr(super(type(self), self), name)(other, **kwargs)
+        tracer._quiet_write += 1            # this write is recorded: not an untraceable one
+        try:
+            out = getattr(super(type(self), self), name)(other, **kwargs)
+        finally:
+            tracer._quiet_write -= 1
         if not isinstance(new, Tensor) or new.dtype != self.dtype or \
                 tuple(new.shape) != tuple(self.shape):
             tracer.untraceable(f"t.{name}() changes the dtype or shape of its result")
@@ -281,6 +285,7 @@ class Tracer:
         self.grad_reads = set()   # ids of tensors whose .grad the function read
         self.on_backward = None   # on_backward(tracer, node, array, backend), set by the caller
         self._quiet = 0           # > 0 while such a backward runs (not an untraceable one)
+        self._quiet_write = 0     # > 0 while a recorded in-place write runs
         self._swapped = []        # (tensor, its own class)
         self._watched = {}        # id(storage) -> (storage, version when first seen)
         self._nodes = set()       # ids of nodes created by recorded ops
@@ -382,8 +387,9 @@ class Tracer:
 
     def inplace_observer(self, prev):
         def observe(run, prim, target, others, opts):
-            self.untraceable(f"an in-place write ({getattr(prim, 'name', prim)}) to a "
-                             f"tensor; write it out of place (y = y + x) to compile it")
+            if not self._quiet_write and not self._quiet:
+                self.untraceable(f"an in-place write ({getattr(prim, 'name', prim)}) to a "
+                                 f"tensor; write it out of place (y = y + x) to compile it")
             if prev is None:
                 return run(prim, target, others, opts)
             return prev(run, prim, target, others, opts)
