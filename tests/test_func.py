@@ -83,6 +83,22 @@ def _functionalize(lib, F, x, y):
     return out, a, F.grad(lambda t: F.functionalize(f)(t.clone()).sum())(x)
 
 
+def _compositions(lib, F, x, y):
+    """Deeper compositions, over a function that closes over a tensor requiring grad."""
+    w = y[0].clone().requires_grad_()
+
+    def f(a):
+        return (a.sin() * w).sum() * (a * a).sum()
+
+    h = F.hessian(f)(x)
+    return (F.jvp(F.jacrev(f), (x,), (x.cos(),)), F.jacfwd(F.grad(f))(x), h,
+            lib.autograd.grad(h.sum(), w)[0], F.grad(f)(x).requires_grad,
+            F.vmap(lambda t: F.jvp(f, (x,), (t,))[1])(lib.eye(3, dtype=lib.float64)),
+            F.jacrev(lambda a: F.vmap(lambda r: (r * a).sum())(a.reshape(3, 1) * a))(x),
+            F.vjp(lambda a: F.jvp(lambda b: b.sin() * w, (a,), (a,))[1], x)[1](y[1]),
+            F.jacfwd(F.jacfwd(F.jacrev(lambda a: (a ** 4).sum())))(x))
+
+
 def _vmap(lib, F, x, y):
     return (F.vmap(lambda r, a: (r * a).sum(), in_dims=(0, None))(y, x),
             F.vmap(lambda c: c.cumsum(0), in_dims=1, out_dims=1)(y),
@@ -131,6 +147,7 @@ CASES = [
     ("functional_call", _linear),
     ("vmap", _vmap),
     ("functionalize", _functionalize),
+    ("compositions", _compositions),
 ]
 
 
