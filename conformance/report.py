@@ -425,7 +425,8 @@ def _html_fuzz(fz):
         f"<p>{e(f['message'])}</p><pre>{e(f['snippet'])}</pre>"
         for r in fz["backends"] for f in r["failures"])
     return ("<h2>Differential fuzzing</h2>"
-            f"<p>{e(_fuzz_head(fz))}</p><div class=\"scroll\"><table><tr><th>backend</th>"
+            f"<p>{e(_fuzz_head(fz)).replace('`import torch`', '<code>import torch</code>')}"
+            "</p><div class=\"scroll\"><table><tr><th>backend</th>"
             "<th>programs</th><th>rejected by torch</th><th>disagreements</th><th>seconds</th>"
             f"</tr>{rows}</table></div>{cases}")
 

@@ -83,6 +83,11 @@ KNOWN = [
                        "setitem_alias: v1[None] = v1.sum(); v2 = v1"),
          reason="a setitem on a view (permute, transpose, reshape) does not reach its base: "
                 "polygrad's __setitem__ is copy-on-write"),
+    dict(id="inplace-on-a-base-with-views", kind="value", ops=["mul_alias"],
+         repro=program([[1.0, -0.75, -0.75]], "copy: v0 = x0 * 1",
+                       "unsqueeze: v1 = v0.unsqueeze(-2)", "mul_alias: v2 = v0.mul_(x0)"),
+         reason="an in-place op on a tensor is not seen by its views made before (v1 keeps "
+                "the old values; torch's v1 shares v0's memory)"),
     dict(id="squeeze-dim0-of-0d", kind="error", ops=["squeeze"],
          repro=program([1.0], "squeeze: v0 = x0.squeeze(0)"),
          reason="x.squeeze(0) of a 0-d tensor raises IndexError; torch returns the 0-d tensor"),
