@@ -99,6 +99,18 @@ def _compositions(lib, F, x, y):
             F.jacfwd(F.jacfwd(F.jacrev(lambda a: (a ** 4).sum())))(x))
 
 
+def _nested_jvp(lib, F, x, y):
+    """Forward over forward over forward: nested levels, as torch.func.jvp nests them."""
+    def f(a):
+        return a.sin() * a.exp() * y[0]
+
+    def inner(a):
+        return F.jvp(f, (a,), (a.cos(),))[1]
+
+    return (F.jvp(inner, (x,), (y[1],)),
+            F.jvp(lambda a: F.jvp(inner, (a,), (a,))[1], (x,), (x,)))
+
+
 def _vmap(lib, F, x, y):
     return (F.vmap(lambda r, a: (r * a).sum(), in_dims=(0, None))(y, x),
             F.vmap(lambda c: c.cumsum(0), in_dims=1, out_dims=1)(y),
@@ -148,6 +160,7 @@ CASES = [
     ("vmap", _vmap),
     ("functionalize", _functionalize),
     ("compositions", _compositions),
+    ("nested_jvp", _nested_jvp),
 ]
 
 
