@@ -111,7 +111,7 @@ def _usage_problems(args):
             problems.append(problem)
     if args.fuzz is not None and not args.fuzz > 0:
         problems.append(f"--fuzz takes a positive number of seconds per backend, not {args.fuzz:g}")
-    given = [f"--{o}" for o in ("case", "dtype", "device") if getattr(args, o)]
+    given = [f"--{o}" for o in ("case", "dtype", "device", "readme") if getattr(args, o)]
     if args.fuzz is not None and given:
         problems.append(f"--fuzz runs float64 programs on each backend's first device: "
                         f"{', '.join(given)} would be ignored; leave them out")
@@ -143,7 +143,7 @@ def main(argv=None):
             sys.stdout.write(text() + "\n")
         elif path:
             write(path)
-    if args.readme and report.results:
+    if args.readme:
         update_readme(args.readme, report)
     md = report.markdown()
     if not args.quiet and not to_stdout:

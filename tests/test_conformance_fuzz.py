@@ -214,6 +214,7 @@ def test_require_torch_says_what_to_install():
     (["--fuzz=-3"], "--fuzz takes a positive number of seconds"),
     (["--fuzz=5", "--dtype=float32"], "--dtype would be ignored"),
     (["--fuzz=5", "--case=op:sin", "--device=cpu"], "--case, --device would be ignored"),
+    (["--fuzz=5", "--readme=README.md"], "--readme would be ignored"),
 ])
 def test_cli_rejects_what_the_fuzzer_cannot_honour(args, message, capsys):
     from polygrad_conformance.cli import main
