@@ -698,3 +698,19 @@ def test_concurrent_replays():
     for t in threads:
         t.join()
     assert not errors and f.stats.misses == 1
+
+
+def test_a_hook_added_later_on_a_trained_parameter_retraces():
+    net, _, step = _training("SGD", lr=0.05)
+    twin, _, twin_step = _training("SGD", lr=0.05)
+    c = pg.compile(step)
+    x = pg.randn(4, 6)
+    c(x), twin_step(x)
+    c(x), twin_step(x)
+    for m in (net, twin):
+        m[0].weight.register_hook(lambda g: g * 0)       # freezes the first layer's weight
+    with pytest.warns(CompileWarning, match="hook"):
+        c(x)
+    twin_step(x)
+    for p, q in zip(net.parameters(), twin.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)

@@ -498,6 +498,24 @@ class _Entry:
                 else:
                     e.effects.append(("write", j, len(effect_slots)))
                     effect_slots.append(effect[2])
+        # an accumulation that a later .grad = None undoes (zero_grad at the end of a step)
+        # is not done: what read the gradient read it inside the program
+        # (every leaf that receives a gradient stays guarded: a hook added later retraces)
+        e.accum_leaves = sorted({j for kind, j, _ in e.effects if kind == "accum"})
+        cleared = set()
+        kept = []
+        for effect in reversed(e.effects):
+            kind, j = effect[0], effect[1]
+            if kind == "grad_none":
+                cleared.add(j)
+            elif kind == "accum" and j in cleared:
+                continue
+            kept.append(effect)
+        e.effects = kept[::-1]
+        used = sorted({k for _, _, k in e.effects if k is not None})
+        renumber = {k: n for n, k in enumerate(used)}
+        effect_slots = [effect_slots[k] for k in used]
+        e.effects = [(kind, j, None if k is None else renumber[k]) for kind, j, k in e.effects]
         # -- the outputs
         specs, out_slots, diff, out_tensors = [], [], [], {}
         arg_ids = {id(t): k for k, t in enumerate(tensors)}
@@ -581,7 +599,6 @@ class _Entry:
         e.effects = [(kind, j, k, k is not None and (
             effect_slots[k] in others or effect_slots.count(effect_slots[k]) > 1))
             for kind, j, k in e.effects]
-        e.accum_leaves = sorted({j for kind, j, _, _ in e.effects if kind == "accum"})
         outs = [tr.values[s] for s in out_slots]
         saved = [tr.values[s] for s in saved_slots]
         captured_now = [c[3] for c in captured]
@@ -607,7 +624,7 @@ class _Entry:
             if not isinstance(t, Tensor) or _meta(t) != meta:
                 return None
             captured.append(t)
-        if self.effects:
+        if self.accum_leaves or self.grad_start:
             ins = [tensors[k] for k in self.in_index] + captured
             for j in self.accum_leaves:
                 node = ins[j]._node
