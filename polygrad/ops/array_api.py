@@ -630,7 +630,6 @@ def _dtype_of(x):
     return _dtypes.as_dtype(x.dtype if hasattr(x, "dtype") and not isinstance(x, type) else x)
 
 
-_INTS = ("int8", "int16", "int32", "int64")
 _FLOATS = {"real floating": ("float32", "float64"), "complex floating": ("complex64", "complex128")}
 
 
