@@ -2,7 +2,7 @@
 
 A ``Program`` is a few float64 input tensors and a chain of steps written in torch's own
 vocabulary (``v2 = v1.sum(dim=0, keepdim=True)``, ``v3 = v2.clone().mul_(v0)``,
-``v1[0] = v0.mean()``): elementwise ops, broadcasting binary ops, reductions with
+``v1[0] = v0.sum()``): elementwise ops, broadcasting binary ops, reductions with
 dim/keepdim, views, in-place writes (also through views), ``no_grad`` and ``detach``, over
 0-d, empty and ordinary shapes with ties and zeros in the data. Its text is the repro: run
 with ``import polygrad as torch`` on the backend under test, and with ``import torch`` as
@@ -11,7 +11,8 @@ the oracle, it gives every value, the gradients of a weighted sum of the last va
 
 ``programs()`` is the hypothesis strategy; ``fuzz(backend, seconds=...)`` searches for
 disagreements until its budget is spent, shrinks each one to a minimal program
-(hypothesis's shrinker) and returns them as runnable snippets. Reproducible: the same
+(hypothesis's shrinker, then ``prune``, which deletes steps hypothesis cannot: later
+steps name them) and returns them as runnable snippets. Reproducible: the same
 ``seed`` gives the same programs. A program real torch rejects (an error, forward or
 backward) is discarded, not counted. This module owns generation, running and comparing;
 the CLI and the report only show its result. It needs torch (the oracle, and the shape
