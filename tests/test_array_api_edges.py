@@ -104,6 +104,21 @@ def test_asarray_of_complex_python_data_is_the_default_complex(xb, obj):
     np.testing.assert_array_equal(_host(out), np.asarray(obj))
 
 
+@pytest.mark.parametrize("default", ["float32", "float64"])
+def test_the_default_complex_dtype_follows_the_default_float(xb, default):
+    old = polygrad.get_default_dtype()
+    polygrad.set_default_dtype(getattr(polygrad, default))
+    try:
+        defaults = pg.__array_namespace_info__().default_dtypes()
+        want = {"float32": pg.complex64, "float64": pg.complex128}[default]
+        assert defaults["real floating"] is getattr(pg, default)
+        assert defaults["complex floating"] is want
+        assert pg.asarray(0j).dtype is want and pg.full((1,), 1j).dtype is want
+        assert pg.asarray(1.5).dtype is defaults["real floating"]
+    finally:
+        polygrad.set_default_dtype(old)
+
+
 def test_asarray_of_0d_tensors_stacks_them_in_the_graph(xb):
     name, xp = xb
     a = pg.asarray([[1.0, 2.0], [3.0, 4.0]]).requires_grad_(True)
