@@ -296,3 +296,16 @@ def test_linspace_is_numpys_and_endpoint_false_is_a_prefix(start, stop, num, end
             longer = pg.linspace(start, stop, num + 1, dtype=getattr(pg, dtype))
             if not endpoint:
                 np.testing.assert_array_equal(out, _host(longer)[:-1])
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch's promote_types is the oracle")
+def test_result_type_and_can_cast_of_torchs_extra_float_dtypes():
+    import torch
+    names = ["float16", "bfloat16", "float32", "float64", "complex64"]
+    with polygrad.use_backend("torch"):
+        for a in names:
+            for b in names:
+                want = torch.promote_types(getattr(torch, a), getattr(torch, b))
+                got = pg.result_type(a, b)
+                assert got.name == str(want).rsplit(".", 1)[-1], (a, b)
+                assert pg.can_cast(a, b) == (want == getattr(torch, b)), (a, b)
