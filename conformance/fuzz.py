@@ -357,17 +357,17 @@ def _quiet():
 
 def _execute(program, module, convert):
     ns = {"torch": module}
-    with _quiet():
+    with _quiet():      # nan and inf are data here; a lazy backend warns when converted
         exec(program.body(), ns)
-    names = [f"x{i}" for i in range(len(program.inputs))]
-    names += [f"v{k}" for k in range(len(program.steps))] + ["out"]
-    got = {n: convert(ns[n]) for n in names}
-    for key in ("gs", "gs2") if program.double else ("gs",):
-        gs = ns[key]
-        for i, x in enumerate(program.inputs):
-            g = None if gs is None else gs[i]
-            got[f"d{'2' if key == 'gs2' else ''}out/dx{i}"] = (
-                np.zeros(x.shape) if g is None else convert(g))
+        names = [f"x{i}" for i in range(len(program.inputs))]
+        names += [f"v{k}" for k in range(len(program.steps))] + ["out"]
+        got = {n: convert(ns[n]) for n in names}
+        for key in ("gs", "gs2") if program.double else ("gs",):
+            gs = ns[key]
+            for i, x in enumerate(program.inputs):
+                g = None if gs is None else gs[i]
+                got[f"d{'2' if key == 'gs2' else ''}out/dx{i}"] = (
+                    np.zeros(x.shape) if g is None else convert(g))
     return got
 
 
