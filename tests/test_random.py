@@ -110,12 +110,15 @@ def _draw(kind, shape, dtype, backend):
         return bernoulli(pg.full(shape, 0.3, dtype=dtype, backend=backend))
     if kind == "dropout":
         return pg.nn.Dropout(0.5)(pg.ones(shape, dtype=dtype, backend=backend))
+    if kind == "randn_like":
+        return pg.randn_like(pg.zeros(shape, dtype=dtype, backend=backend))
     if kind == "normal_":
         return pg.nn.init.normal_(pg.empty(shape, dtype=dtype, backend=backend), 1.0, 2.0)
     raise AssertionError(kind)
 
 
-KINDS = ["rand", "randn", "randint", "randperm", "bernoulli", "dropout", "normal_"]
+KINDS = ["rand", "randn", "randint", "randperm", "bernoulli", "dropout", "randn_like",
+         "normal_"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -254,6 +257,25 @@ def test_state_round_trip_replays_the_stream():
     pg.manual_seed(21)          # the default generator is not touched by another one
     b = pg.rand(3).numpy()
     np.testing.assert_array_equal(b, pg.rand(3, generator=Generator().manual_seed(21)).numpy())
+
+
+@pytest.mark.parametrize("fn", ["rand", "randn", "randint", "rand_like", "randn_like",
+                                "randperm", "bernoulli"])
+def test_every_random_function_takes_torchs_generator_keyword(fn):
+    """The keyword torch 2.13 has for each, and a draw from it that replays."""
+    args = {"rand": (3,), "randn": (3,), "randint": (0, 9, (3,)), "randperm": (5,)}
+    like = {"rand_like", "randn_like", "bernoulli"}
+    ours = getattr(pg, fn, None) or {"randperm": randperm, "bernoulli": bernoulli}[fn]
+    call = (lambda g: ours(pg.full((3,), 0.5), generator=g)) if fn in like else (
+        lambda g: ours(*args[fn], generator=g))
+    np.testing.assert_array_equal(call(Generator().manual_seed(1)).numpy(),
+                                  call(Generator().manual_seed(1)).numpy())
+    if HAS_TORCH:
+        import inspect
+
+        import torch
+        assert "generator" in (getattr(torch, fn).__doc__ or "").split("\n", 2)[1]
+        assert "generator" in inspect.signature(ours).parameters
 
 
 def test_generator_argument_and_default_stream_are_independent():

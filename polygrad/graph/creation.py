@@ -356,14 +356,18 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, b
     return _random("normal", size, dtype, device, requires_grad, backend, generator)
 
 
-def rand_like(input, *, dtype=None, device=None, requires_grad=False):
-    return rand(input.shape, dtype=dtype or input.dtype, device=device or input.device,
-                requires_grad=requires_grad, backend=input._backend)
+def rand_like(input, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """``rand`` in ``input``'s shape, dtype, device and backend."""
+    return rand(input.shape, generator=generator, dtype=dtype or input.dtype,
+                device=device or input.device, requires_grad=requires_grad,
+                backend=input._backend)
 
 
-def randn_like(input, *, dtype=None, device=None, requires_grad=False):
-    return randn(input.shape, dtype=dtype or input.dtype, device=device or input.device,
-                 requires_grad=requires_grad, backend=input._backend)
+def randn_like(input, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """``randn`` in ``input``'s shape, dtype, device and backend."""
+    return randn(input.shape, generator=generator, dtype=dtype or input.dtype,
+                 device=device or input.device, requires_grad=requires_grad,
+                 backend=input._backend)
 
 
 def _int(value, name):
