@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import operator
-import secrets
+import os
 import threading
 
 from ..base import dtypes as _dtypes
@@ -131,7 +131,7 @@ class Generator:
 
     def seed(self):
         """Seed from the operating system's entropy; returns the seed."""
-        seed = secrets.randbits(64)
+        seed = int.from_bytes(os.urandom(8), "little")
         self.manual_seed(seed)
         return seed
 
