@@ -273,7 +273,7 @@ def _move(backend, host_array, dtype, device):
     host = _host()
     dtype = _dtypes.as_dtype(dtype)
     if dtype.name in host.dtypes:
-        host_array = host.xp.astype(host_array, host.native_dtype(dtype))
+        host_array = host.xp.astype(host_array, host.native_dtype(dtype), copy=False)
         if backend is host and device in (None, "cpu"):
             return host_array
         return backend.from_numpy(host_array, device=device)
