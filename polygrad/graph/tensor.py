@@ -67,7 +67,7 @@ class Tensor:
     tensor([2., 4.])
     """
 
-    __slots__ = ("_st", "_node", "_backend", "_grad", "_tangent", "__weakref__")
+    __slots__ = ("_st", "_node", "_backend", "_grad", "_tangent", "_view", "__weakref__")
     __array_priority__ = 1000      # numpy defers its operators to ours
 
     # -- autograd state ----------------------------------------------------------------------
@@ -160,7 +160,13 @@ class Tensor:
 
     @property
     def data(self):
-        return share(self._st, self._backend)
+        """The same memory, outside autograd: a Buffer record of its own, so writes through
+        it neither bump this tensor's version nor copy what backward saved (as torch's)."""
+        st = self._st
+        alias = Storage(st.array)
+        if self._backend.shares_memory is None:      # simulated memory: an identity view
+            alias.follow(st)
+        return share(alias, self._backend)
 
     @data.setter
     def data(self, value):
@@ -171,7 +177,7 @@ class Tensor:
 
     @property
     def _version(self):
-        return self._st.version
+        return self._st.buf.version
 
     # -- array attributes ---------------------------------------------------------------------
     @property
@@ -305,6 +311,7 @@ def wrap(array, backend, node=None, tangent=None):
     t._node = node
     t._grad = None
     t._tangent = tangent
+    t._view = None
     return t
 
 
@@ -316,4 +323,5 @@ def share(storage, backend, node=None):
     t._node = node
     t._grad = None
     t._tangent = None
+    t._view = None
     return t
