@@ -20,16 +20,14 @@
 
 from __future__ import annotations
 
-import weakref
-
 from ..base import grad_mode
 from ..base.dtypes import as_dtype
 from ..base.errors import BackendMismatchError
 from ..primitives import PRIMITIVES
 from ..primitives.raw import raw_namespace
 from .engine import apply, forward_ad_state
-from .node import AccumulateGrad, Node, Storage, Unsaved, node_class
-from .tensor import LEAF_INPLACE_MSG, Tensor, share
+from .node import AccumulateGrad, Node, Unsaved, ViewError, node_class
+from .tensor import LEAF_INPLACE_MSG, Tensor
 
 __all__ = ["write", "write_values", "fill", "CopySlices", "chain_apply", "chain_scatter",
            "OVERLAP_MSG", "VIEW_OF_LEAF_MSG", "NO_GRAD_VIEW_MSG"]
@@ -176,11 +174,11 @@ def _assign(st, values, backend):
     """Simulated aliasing: ``st`` gets ``values`` as a new array, carried to its root and
     re-derived in every other view of the root."""
     raw = raw_namespace(backend)
-    st.array = values
     root = st
-    if st.view is not None:
+    if st.view is not None:       # the root's new array first: it may refuse (an expanded view)
         root, chain = st.view
         root.array = chain_scatter(raw, root.array, values, chain) if chain else values
+    st.array = values
     for ref in list(root.dependents or ()):
         d = ref()
         if d is None:
@@ -208,7 +206,7 @@ def _check_recordable(target):
         base = view[0]
         if type(base._node) is AccumulateGrad:
             raise RuntimeError(VIEW_OF_LEAF_MSG)
-        if view[2] and base._node is not None:
+        if view[2]:
             raise RuntimeError(NO_GRAD_VIEW_MSG)
 
 
@@ -244,11 +242,13 @@ def write(target, prim, others=(), opts=None, iop=None):
             if result is not arr:
                 _setitem_all(arr, result)
             buf.version += 1
+            _poison_no_grad_views(target)
             return target
     with grad_mode.no_grad():
         out = apply(prim, target, *others, **opts)
     _check_result(target, out)
     write_values(target, out._st.array)
+    _poison_no_grad_views(target)
     return target
 
 
@@ -289,6 +289,7 @@ def _write_recorded(target, prim, others, opts):
         out = apply(_astype_prim(), out, target._backend.native_dtype(target.dtype))
     write_values(target, out._st.array)
     _rebind(target, out._node, out._tangent)
+    _poison_no_grad_views(target)
     return target
 
 
@@ -326,9 +327,24 @@ def _refresh_views(base, skip):
         if v is None:
             views.remove(ref)
             continue
-        if v is skip or v._view is None or v._view[0] is not base or v._view[2]:
+        if v is skip or v._view is None or v._view[0] is not base:
+            continue
+        if v._view[2]:      # made under no_grad: _poison_no_grad_views
             continue
         v._node = _chain_node(base, v._view[1])
+
+
+def _poison_no_grad_views(target):
+    """After any write: views made under no_grad of a base that requires grad can no longer
+    be used in grad mode (torch raises then: which graph they belong to is ambiguous)."""
+    views = target._st.buf.views
+    if not views:
+        return
+    for ref in views:
+        v = ref()
+        if v is not None and v._view is not None and v._view[2] and \
+                v._view[0]._node is not None:
+            v._node = ViewError(v._backend)
 
 
 def fill(target, value, node_cls):
@@ -344,6 +360,7 @@ def fill(target, value, node_cls):
     write_values(target, values)
     if recorded:
         _rebind(target, node_cls(target._node, backend), None)
+    _poison_no_grad_views(target)
     return target
 
 

@@ -15,7 +15,7 @@ import weakref
 
 from ..primitives.raw import raw_namespace
 
-__all__ = ["Buffer", "release_holds", "Storage", "Unsaved", "Node", "AccumulateGrad", "RemovableHandle", "node_class",
+__all__ = ["Buffer", "release_holds", "Storage", "Unsaved", "Node", "AccumulateGrad", "ViewError", "RemovableHandle", "node_class",
            "unbroadcast", "FREED_MSG"]
 
 FREED_MSG = (
@@ -283,6 +283,27 @@ class AccumulateGrad(Node):
     @property
     def variable(self):
         return self._variable()
+
+
+class ViewError(Node):
+    """The node of a view made under no_grad whose base was then written with grad mode
+    on: any use of it in grad mode raises, as torch's does."""
+
+    __slots__ = ()
+    MSG = ("A view was created in no_grad mode and its base or another view of its base has "
+           "been modified inplace with grad mode enabled. Given that this use case is "
+           "ambiguous and error-prone, it is forbidden. You can clarify your code by moving "
+           "both the view and the inplace either both inside the no_grad block (if you don't "
+           "want the inplace to be tracked) or both outside (if you want the inplace to be "
+           "tracked).")
+
+    def __init__(self, backend):
+        self.prim, self.opts, self.saved, self.stores = None, None, (), ()
+        self.parents, self.backend = (), backend
+        self.hooks = self.retain = self.tangents = self.metadata = None
+
+    def apply_vjp(self, g, create_graph, ns=None, saved=None):
+        raise RuntimeError(self.MSG)
 
 
 class RemovableHandle:

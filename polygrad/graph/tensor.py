@@ -238,9 +238,23 @@ class Tensor:
         return self._backend.to_numpy(self._st.array)
 
     def __array__(self, dtype=None, copy=None):
+        """NumPy 2's contract: ``numpy.array(t)`` (copy=True) never aliases the tensor;
+        ``numpy.asarray(t, copy=False)`` shares its memory or raises ValueError; the
+        default shares where the backend can (numpy, torch on the CPU), as ``numpy()``."""
         self._check_host("__array__ (numpy.asarray)")
-        out = self._backend.to_numpy(self._st.array)
-        return out if dtype is None else out.astype(dtype, copy=False)
+        arr = self._st.array
+        out = self._backend.to_numpy(arr)
+        shared = out is arr or (out.base is not None and type(out.base) is type(arr))
+        if copy is False:
+            if not shared or (dtype is not None and out.dtype != dtype):
+                raise ValueError(
+                    f"Unable to avoid copy while creating a numpy array from a "
+                    f"{self.backend!r} tensor{'' if dtype is None else f' as {dtype}'}: its "
+                    f"memory cannot be shared. Use numpy.asarray(t) or numpy.array(t) (a copy).")
+            return out
+        if dtype is not None and out.dtype != dtype:
+            return out.astype(dtype)                    # a new array
+        return out.copy() if copy and (shared or out.base is not None) else out
 
     def item(self):
         """The value of a one-element tensor as a Python number."""

@@ -219,8 +219,8 @@ class _Methods:
 
     # -- torch-style aliases over the primitives ------------------------------------------------
     def t(self):
-        if self.ndim < 2:
-            return self
+        if self.ndim < 2:           # a view of the same shape (torch never returns self)
+            return apply(P["reshape"], self, self.shape)
         if self.ndim > 2:
             raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
         return apply(P["permute_dims"], self, (1, 0))
@@ -260,12 +260,12 @@ class _Methods:
         if dim is None:
             dim = tuple(i for i, s in enumerate(self.shape) if s == 1)
         elif isinstance(dim, int):
-            if self.shape[dim] != 1:
-                return self
+            if self.shape[dim] != 1:        # a view of the same shape, as torch's
+                return apply(P["reshape"], self, self.shape)
         else:       # torch: dims whose size is not 1 are left as they are
             dim = tuple(d for d in dim if self.shape[d] == 1)
             if not dim:
-                return self
+                return apply(P["reshape"], self, self.shape)
         return apply(P["squeeze"], self, axis=dim)
 
     def expand(self, *shape):

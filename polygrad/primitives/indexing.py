@@ -90,6 +90,8 @@ def _getitem_impl(xp, x, key):
 def scatter_add_generic(xp, g, shape, key):
     """``zeros(shape)`` with ``g`` added at ``key``; repeated indices add up."""
     z = xp.zeros(shape, dtype=g.dtype, device=getattr(g, "device", None))
+    if math.prod(g.shape) == 0:          # nothing to add (dask refuses an empty setitem)
+        return z
     if _is_basic(key):
         z[standard_key(key, len(shape))] = g
         return z
@@ -105,6 +107,8 @@ def scatter_add_generic(xp, g, shape, key):
 
 def _setitem_impl(xp, x, value, key):
     y = xp.asarray(x, copy=True)
+    if getattr(value, "shape", None) is not None and math.prod(value.shape) == 0:
+        return y                         # an empty region (dask refuses an empty setitem)
     y[standard_key(key, y.ndim)] = value
     return y
 

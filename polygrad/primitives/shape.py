@@ -79,7 +79,8 @@ linear("squeeze", lambda ns, g, out, x, axis=None: (ns.reshape(g, x.shape),), sa
        view=lambda ns, parent, value, axis=None: ns.reshape(value, parent.shape))
 linear("broadcast_to", lambda ns, g, out, x, shape: (g,), nondiff_args=(1,),
        node_name="ExpandBackward0", saves=(), view=_write_expanded)
-linear("flip", lambda ns, g, out, x, axis=None: (ns.flip(g, axis=axis),), saves=())
+linear("flip", lambda ns, g, out, x, axis=None: (ns.flip(g, axis=axis),), saves=(),
+       may_alias=True)
 linear("astype", lambda ns, g, out, x, dtype, copy=True, device=None: (ns.astype(g, x.dtype),),
        nondiff_args=(1,), node_name="ToCopyBackward0")
 
@@ -98,7 +99,8 @@ def _copy_impl(xp, x, src):
     return xp.astype(xp.broadcast_to(src, x.shape), x.dtype, copy=True)
 
 
-# x.copy_(src): the result is src's values in x's dtype; x itself gets no gradient.
-primitive("copy", lambda ns, g, out, x, src: (None, ns.astype(g, src.dtype)),
+# x.copy_(src): the result is src's values in x's dtype; x's old values get a zero gradient
+# (torch's CopyBackwards: earlier leaves get zeros, not None).
+primitive("copy", lambda ns, g, out, x, src: (ns.zeros_like(g), ns.astype(g, src.dtype)),
           lambda ns, t, out, x, src: ns.astype(t[1], out.dtype) if t[1] is not None else None,
           impl=_copy_impl, node_name="CopyBackwards")
