@@ -146,7 +146,7 @@ def run(lib, prog, backend=None):
     grads = {}
     terms = [loss0] if loss0 is not None and loss0.requires_grad else []
     try:
-        for k, t in tensors.items():
+        for t in tensors.values():
             if t is not None and t.requires_grad:
                 c = mk(rng.uniform(-1, 1, t.shape))
                 terms.append((t * c).sum())

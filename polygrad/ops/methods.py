@@ -29,7 +29,7 @@ from ..graph import creation, inplace
 from ..graph.backward import backward as graph_backward
 from ..graph.engine import apply, forward_ad_state
 from ..graph.node import AccumulateGrad
-from ..graph.tensor import LEAF_INPLACE_MSG, Tensor, wrap
+from ..graph.tensor import Tensor, wrap
 from ..primitives import PRIMITIVES
 from ..primitives.indexing import standard_key
 from .array_api import clip as _clip
