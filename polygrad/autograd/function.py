@@ -31,7 +31,7 @@ class FunctionCtx:
         self.materialize_grads = True
         self._to_save = ()
         self._saved = ()            # after apply: (array, backend, node) per tensor
-        self.stores = ()            # the Buffer records of what was saved (see _freeze)
+        self.stores = ()            # the memory records of what was saved (see _freeze)
         self._non_diff = ()
         self._freed = False
 

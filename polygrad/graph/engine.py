@@ -167,7 +167,7 @@ def _apply(prim, args, opts, ext=None):
 
 def _make_view(prim, args, opts, out):
     """``out`` of a view op: where it is a view (torch's view ops; on backends with real
-    views, where the memory is shared), it joins its input's Buffer record and remembers
+    views, where the memory is shared), it joins its input's memory record (``Storage.buf``) and remembers
     its base and the view ops leading there (``Tensor._view``: base, chain, made without
     grad), for writes through it (``polygrad.graph.inplace``)."""
     x = args[0]

@@ -1,11 +1,11 @@
 """Writes: views, aliases and in-place ops, held to one buffer model (docs/memory.md).
 
-- Every tensor's ``Storage`` points at the ``Buffer`` record of its memory; views and
+- Every tensor's ``Storage`` points at the record of its memory (``Storage.buf``); views and
   ``detach()`` share it. The record carries the version counter and the nodes that
   saved an alias of the memory for backward.
 - ``write(target, prim, ...)`` runs op ``prim`` in place on ``target``. Before the memory
   changes, every node holding an alias of it gets a private copy of what it saved
-  (copy-on-write, ``Buffer.privatize``); then the new values are written into the memory,
+  (copy-on-write, ``Storage.privatize``); then the new values are written into the memory,
   so that every alias sees them, as in torch, while backward sees the values it recorded.
 - Recorded writes follow torch's graph semantics: the target's node becomes the op's node;
   a write into a view makes its base's node a ``CopySlices`` (the gradient flows to the

@@ -15,7 +15,7 @@ import weakref
 
 from ..primitives.raw import raw_namespace
 
-__all__ = ["Buffer", "release_holds", "Storage", "Unsaved", "Node", "AccumulateGrad", "ViewError", "RemovableHandle", "node_class",
+__all__ = ["release_holds", "Storage", "Unsaved", "Node", "AccumulateGrad", "ViewError", "RemovableHandle", "node_class",
            "unbroadcast", "FREED_MSG"]
 
 FREED_MSG = (
@@ -26,64 +26,21 @@ FREED_MSG = (
     "calling backward.")
 
 
-class Buffer:
-    """The record of one piece of memory, shared by every alias of it: the base tensor, its
-    views of any depth, ``detach()``. (``.data`` is an alias of the memory with a record
+class Storage:
+    """A tensor's array, and the record of the memory it lives in (``buf``).
+
+    Tensors that are the same array (``detach()``) share one Storage. A view has a Storage
+    of its own (its own array object) whose ``buf`` is its base's: the record of one piece
+    of memory is the Storage that owns it (``st.buf is st``), shared by every alias of it,
+    the base and its views of any depth. (``.data`` is an alias of the memory with a record
     of its own, as torch's is: writes through it bypass autograd's bookkeeping.)
 
-    ``version`` is torch's ``_version`` counter. ``saved`` counts the values graph nodes
-    hold for backward that alias this memory, and ``holders`` lists (weakly) the nodes
-    holding them. A write into the memory first gives every holder a private copy of what
-    it saved (``privatize``), then writes in place, so that every alias sees the write and
-    backward sees the values it recorded. With no holder, nothing is copied.
-    """
-
-    __slots__ = ("version", "saved", "holders", "views")
-
-    def __init__(self):
-        self.version = 0
-        self.saved = 0
-        self.holders = None
-        self.views = None       # weakrefs to the tensors that are autograd views of the memory
-
-    def hold(self, ref):
-        """Register ``ref`` (a weakref to a node that saved an alias of this memory)."""
-        self.saved += 1
-        holders = self.holders
-        if holders is None:
-            self.holders = [ref]
-            return
-        holders.append(ref)
-        if len(holders) > 2 * self.saved + 16:    # a graph kept alive for ever: drop the dead
-            self.holders = [r for r in holders if _holding(r(), self)]
-
-    def privatize(self):
-        """Before a write: every node holding an alias of this memory gets its own copy."""
-        holders, self.holders, self.saved = self.holders, None, 0
-        for ref in holders or ():
-            node = ref()
-            if node is not None:
-                node.privatize(self)
-
-
-def release_holds(stores):
-    """A holder lets go of the Buffers it saved from (``Node.release``, a Function's ctx)."""
-    for buf in stores or ():
-        if buf is not None:
-            buf.saved -= 1
-            if buf.saved <= 0:
-                buf.saved, buf.holders = 0, None
-
-
-def _holding(node, buf):
-    return node is not None and any(b is buf for b in node.stores or ())
-
-
-class Storage:
-    """A tensor's array and the ``Buffer`` record of the memory it lives in.
-
-    Tensors that are the same array (``detach()``) share one Storage; views of a tensor
-    have a Storage of their own (their own array object) and share its Buffer.
+    On the record: ``version`` is torch's ``_version`` counter; ``saved`` counts the values
+    graph nodes hold for backward that alias this memory, and ``holders`` lists (weakly)
+    the nodes holding them. A write into the memory first gives every holder a private copy
+    of what it saved (``privatize``), then writes in place, so that every alias sees the
+    write and backward sees the values it recorded. With no holder, nothing is copied.
+    ``views``: weak references to the tensors that are autograd views of the memory.
 
     ``view``: on backends whose views are simulated (no ``shares_memory`` declared; dask),
     ``(root, chain)``: the root Storage and the view ops that derive this array from it,
@@ -91,13 +48,45 @@ class Storage:
     weak references kept on the root). None on backends with real views.
     """
 
-    __slots__ = ("array", "buf", "view", "dependents", "__weakref__")
+    __slots__ = ("array", "buf", "version", "saved", "holders", "views", "view", "dependents",
+                 "__weakref__")
 
-    def __init__(self, array, buf=None):
+    def __init__(self, array):
         self.array = array
-        self.buf = Buffer() if buf is None else buf
+        self.buf = self
+        self.version = 0
+        self.saved = 0
+        self.holders = None
+        self.views = None
         self.view = None
         self.dependents = None
+
+    def hold(self, ref):
+        """Register ``ref`` (a weakref to a node that saved an alias of this memory).
+        ``holders`` is None, one weakref (the common case) or a list of them."""
+        self.saved += 1
+        holders = self.holders
+        if holders is None:
+            self.holders = ref
+        elif holders.__class__ is not list:
+            self.holders = [holders, ref]
+        else:
+            holders.append(ref)
+            if len(holders) > 2 * self.saved + 16:    # a graph kept alive for ever: drop the dead
+                self.holders = [r for r in holders if _holding(r(), self)]
+
+    def holder_refs(self):
+        holders = self.holders
+        return () if holders is None else holders if holders.__class__ is list else (holders,)
+
+    def privatize(self):
+        """Before a write: every node holding an alias of this memory gets its own copy."""
+        holders = self.holder_refs()
+        self.holders, self.saved = None, 0
+        for ref in holders:
+            node = ref()
+            if node is not None:
+                node.privatize(self)
 
     def follow(self, src, entry=None):
         """Simulated aliasing: make this array the view ``entry`` (``(prim, args, opts)``;
@@ -107,6 +96,19 @@ class Storage:
         if root.dependents is None:
             root.dependents = []
         root.dependents.append(weakref.ref(self))
+
+
+def release_holds(stores):
+    """A holder lets go of the records it saved from (``Node.release``, a Function's ctx)."""
+    for buf in stores or ():
+        if buf is not None:
+            buf.saved -= 1
+            if buf.saved <= 0:
+                buf.saved, buf.holders = 0, None
+
+
+def _holding(node, buf):
+    return node is not None and any(b is buf for b in node.stores or ())
 
 
 class Unsaved:
@@ -135,9 +137,9 @@ class Node:
     """A node of the backward graph, named after the op as torch names it (``MulBackward0``).
 
     ``next_functions`` gives, for each input, ``(node, 0)`` or ``(None, 0)`` for constants.
-    ``saved`` holds the inputs and output the rules need, ``stores`` the ``Buffer`` records
+    ``saved`` holds the inputs and output the rules need, ``stores`` the records (``st.buf``)
     of their memory (None for non-tensor inputs, last the output's): the node is one of
-    each Buffer's holders until ``release``, or until a write gives it a private copy.
+    each record's holders until ``release``, or until a write gives it a private copy.
     """
 
     __slots__ = ("prim", "opts", "saved", "parents", "backend", "stores", "hooks",
@@ -169,7 +171,11 @@ class Node:
             if buf is not None:
                 if ref is None:
                     ref = weakref.ref(self)
-                buf.hold(ref)
+                if buf.holders is None:    # Storage.hold's common case, inlined (every op)
+                    buf.holders = ref
+                    buf.saved += 1
+                else:
+                    buf.hold(ref)
 
     @property
     def next_functions(self):

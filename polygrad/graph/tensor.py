@@ -160,7 +160,7 @@ class Tensor:
 
     @property
     def data(self):
-        """The same memory, outside autograd: a Buffer record of its own, so writes through
+        """The same memory, outside autograd: a memory record of its own, so writes through
         it neither bump this tensor's version nor copy what backward saved (as torch's)."""
         st = self._st
         alias = Storage(st.array)

@@ -78,9 +78,9 @@ def to(t, *args, backend=None, device=None, dtype=None, copy=False):
         if device is None and dst is not src:
             device = default_device(dst, str(t.device))
         array = move_array(t._st.array, src, dst, device)
+        if shares_memory(array, t._st.array):       # DLPack shared the memory: a move is
+            array = dst.xp.asarray(array, copy=True)  # a new tensor, as torch's .to(device)
         out = wrap(array, dst)
-        if shares_memory(array, t._st.array):
-            out._st.buf = t._st.buf     # one memory (torch CPU <-> numpy): one record
         if t._node is not None and _mode.enabled:
             node = node_class(TO)(TO, {"src": src, "src_device": str(t.device)},
                                   (), None, (t._node,), dst, ())
