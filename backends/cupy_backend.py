@@ -197,7 +197,8 @@ def _broadcast_size(a, b):
 # -- random numbers, synchronisation, device timers --------------------------------------------
 
 class _Rng:
-    """One cupy.random Generator per GPU, seeded by polygrad.manual_seed."""
+    """One cupy.random Generator per GPU, for ``native=True`` draws: numbers made on the GPU,
+    faster than the default stream (computed on the host, then copied in)."""
 
     def __init__(self):
         self.cp = _cp()

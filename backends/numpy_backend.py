@@ -97,7 +97,8 @@ def _where(xp, condition, x1, x2, /):
 
 
 class _Rng:
-    """numpy's PCG64 generator; returns host arrays, so other backends can borrow it."""
+    """numpy's PCG64 generator, for ``native=True`` draws (polygrad's default stream is
+    Philox on the host); returns host arrays, so backends without a generator borrow it."""
 
     def __init__(self):
         import numpy

@@ -35,7 +35,12 @@ def _array_types():
 
 def _to_numpy(array):
     # resolve_conj/resolve_neg: torch's lazy conjugate and negative views refuse .numpy()
-    return array.detach().cpu().resolve_conj().resolve_neg().numpy()
+    array = array.detach().cpu().resolve_conj().resolve_neg()
+    if array.dtype == _t().bfloat16:
+        # numpy has no bfloat16; float32 holds every bfloat16 value exactly, so .tolist()
+        # and .item() give torch's numbers (the host copy is float32)
+        array = array.float()
+    return array.numpy()
 
 
 def _from_numpy(array, *, device=None):
@@ -120,6 +125,9 @@ def _bce_with_logits(xp, z, y, reduction="none"):
 
 
 class _Rng:
+    """One torch.Generator per device, for ``native=True`` draws: ``manual_seed(s, native=True)``
+    then ``randn`` gives what ``torch.manual_seed(s)`` then ``torch.randn`` gives."""
+
     def __init__(self):
         self.torch = _t()
         self.gens = {}

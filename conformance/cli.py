@@ -2,15 +2,18 @@
 
 Options (declared once, in ``options``, with the pytest plugin's): ``--backend NAME``
 (repeatable; default every installed backend), ``--device``, ``--dtype``, ``--case ID``
-(repeatable), ``--json/--markdown/--html PATH``, ``--allow-empty``. It shows a progress
-bar while it runs (rich, when installed), prints the Markdown matrix, appends it to
-``$GITHUB_STEP_SUMMARY`` when that is set, and exits 0 only when nothing failed and
-something was tested. This module owns output; the checks live in ``runner``.
+(repeatable), ``--json/--markdown/--html PATH`` (``-``: that report alone on stdout),
+``--allow-empty``, ``--fuzz SECONDS [--seed N]`` (the differential fuzzer of ``fuzz``
+instead of the checks). It shows a progress bar while it runs (rich, when installed),
+prints the Markdown matrix, appends it to ``$GITHUB_STEP_SUMMARY`` when that is set, and
+exits 0 only when nothing failed and something was tested. This module owns output; the
+checks live in ``runner``, the fuzzer in ``fuzz``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -86,36 +89,110 @@ def update_readme(path, report):
 
 #: the exit status of a run that tested nothing it was asked to (pytest's "no tests collected")
 NOTHING_TESTED = 5
+#: the path that means standard output
+STDOUT = "-"
+
+
+def _usage_problems(args):
+    """What is wrong with the output options, one line each (checked before any work)."""
+    from .report import check_path
+    problems = []
+    dashes = [o for o, p in (("--json", args.json), ("--markdown", args.markdown),
+                             ("--html", args.html)) if p == STDOUT]
+    if len(dashes) > 1:
+        problems.append(f"{' and '.join(dashes)} both ask for stdout; send one report to "
+                        "stdout (-) and the others to files")
+    if args.readme == STDOUT:
+        problems.append("--readme edits a file in place; give the README's path, not -")
+    for option, path in (("--json", args.json), ("--markdown", args.markdown),
+                         ("--html", args.html), ("--readme", args.readme)):
+        problem = path and path != STDOUT and check_path(path, option)
+        if problem:
+            problems.append(problem)
+    if args.fuzz is not None and not args.fuzz > 0:
+        problems.append(f"--fuzz takes a positive number of seconds per backend, not {args.fuzz:g}")
+    given = [f"--{o}" for o in ("case", "dtype", "device", "readme") if getattr(args, o)]
+    if args.fuzz is not None and given:
+        problems.append(f"--fuzz runs float64 programs on each backend's first device: "
+                        f"{', '.join(given)} would be ignored; leave them out")
+    return problems
 
 
 def main(argv=None):
-    """Entry point; returns the exit status: 0 nothing failed, 1 failures, 2 bad usage,
-    5 nothing tested (a requested backend or case that ran no check; see ``--allow-empty``)."""
+    """Entry point; returns the exit status: 0 nothing failed, 1 failures (or fuzzer
+    disagreements), 2 bad usage, 5 nothing tested (a requested backend or case that ran
+    no check, or ``--fuzz`` without torch; see ``--allow-empty``)."""
     args = _parser().parse_args(argv)
+    problems = _usage_problems(args)         # a bad output path is reported now, not after the run
+    if problems:
+        for problem in problems:
+            print(f"polygrad conformance: error: {problem}", file=sys.stderr)
+        return 2
+    to_stdout = STDOUT in (args.json, args.markdown, args.html)
+    # with a report on stdout, nothing else goes there: not the matrix, not what plugin
+    # code prints while the run imports and calls it
+    out = sys.stderr if to_stdout else sys.stdout
+    with contextlib.redirect_stdout(sys.stderr) if to_stdout else contextlib.nullcontext():
+        status, report, untested = _run(args, argv)
+    if report is None:
+        return status
+    for path, text, write in ((args.json, report.to_json, report.write_json),
+                              (args.markdown, report.markdown, report.write_markdown),
+                              (args.html, report.html, report.write_html)):
+        if path == STDOUT:
+            sys.stdout.write(text() + "\n")
+        elif path:
+            write(path)
+    if args.readme:
+        update_readme(args.readme, report)
+    md = report.markdown()
+    if not args.quiet and not to_stdout:
+        print(md, file=out)
+    else:
+        print(repr(report), file=out)
+        for line in report.skip_lines():
+            print(line, file=out)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as f:
+            f.write(md + "\n")
+    if not report.ok:
+        return 1
+    if untested:
+        word = "tested less than asked" if args.allow_empty else "nothing tested"
+        for line in untested:
+            print(f"polygrad conformance: {word}: {line}", file=sys.stderr)
+        if not args.allow_empty:
+            print("polygrad conformance: pass --allow-empty if that is what you mean",
+                  file=sys.stderr)
+            return NOTHING_TESTED
+    return 0
+
+
+def _run(args, argv):
+    """Run the checks (or the fuzzer): ``(status, report, untested lines)``; ``report`` is
+    None when the run could not start (``status`` says why)."""
     import time
 
     from polygrad import UnknownBackendError
 
-    from .report import Report, build, check_path
+    from .report import Report, build
     from .runner import Session, execute
-    # a bad output path is reported now, not after the whole run
-    for option, path in (("--json", args.json), ("--markdown", args.markdown),
-                         ("--html", args.html), ("--readme", args.readme)):
-        problem = path and check_path(path, option)
-        if problem:
-            print(f"polygrad conformance: error: {problem}", file=sys.stderr)
-            return 2
     started = time.time()
     try:
         session = Session(args.backend, devices=args.device, dtypes=args.dtype, cases=args.case)
     except (UnknownBackendError, ValueError) as exc:
         print(f"polygrad conformance: {exc}", file=sys.stderr)
-        return 2
+        return 2, None, []
     if session.not_installed:
         from polygrad.plugins import get_backend
         print("polygrad conformance: not run (registered, array library not installed): "
               + ", ".join(f"{n} ({get_backend(n).unavailable_reason()})"
                           for n in session.not_installed), file=sys.stderr)
+    names = [b.name for b in session.backends]
+    command = "polygrad conformance " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.fuzz is not None:
+        return _run_fuzz(args, session, names, started, command.strip())
     checks = session.checks()
     bar, update = _progress(len(checks))
     records = []
@@ -128,39 +205,46 @@ def main(argv=None):
     finally:
         if bar is not None:
             bar.stop()
-    names = [b.name for b in session.backends]
-    command = "polygrad conformance " + " ".join(argv if argv is not None else sys.argv[1:])
     report = Report(build(names, records, started=started, duration_s=time.time() - started,
                           command=command.strip()))
-    for path, write in ((args.json, report.write_json), (args.markdown, report.write_markdown),
-                        (args.html, report.write_html)):
-        if path:
-            write(path)
-    if args.readme:
-        update_readme(args.readme, report)
-    md = report.markdown()
-    if not args.quiet:
-        print(md)
-    else:
-        print(repr(report))
-        for line in report.skip_lines():
-            print(line)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as f:
-            f.write(md + "\n")
-    if not report.ok:
-        return 1
-    untested = session.untested(records, checks)
-    if untested:
-        word = "tested less than asked" if args.allow_empty else "nothing tested"
-        for line in untested:
-            print(f"polygrad conformance: {word}: {line}", file=sys.stderr)
-        if not args.allow_empty:
-            print("polygrad conformance: pass --allow-empty if that is what you mean",
-                  file=sys.stderr)
-            return NOTHING_TESTED
-    return 0
+    return 0, report, session.untested(records, checks)
+
+
+def _run_fuzz(args, session, names, started, command):
+    """``--fuzz SECONDS``: the fuzzer on each backend, a line per backend on stderr."""
+    import time
+
+    from . import fuzz
+    from .report import Report, build
+    try:
+        fuzz.require_torch()
+    except ModuleNotFoundError as exc:
+        print(f"polygrad conformance: nothing tested: {exc}", file=sys.stderr)
+        return NOTHING_TESTED, None, []
+    runs, untested = [], []
+    for backend in session.backends:
+        reason = backend.unavailable_reason()
+        if reason is None and not backend.devices():
+            reason = f"backend {backend.name!r} declares no device usable here"
+        if reason is not None:
+            runs.append(fuzz.skipped(backend.name, args.seed, reason))
+            if session.requested:
+                untested.append(f"backend {backend.name!r} was not fuzzed: {reason}")
+        else:
+            print(f"polygrad conformance: fuzzing {backend.name} for {args.fuzz:g} s "
+                  f"(seed {args.seed}) ...", file=sys.stderr, flush=True)
+            runs.append(fuzz.fuzz(backend.name, seconds=args.fuzz, seed=args.seed))
+        r = runs[-1]
+        print(f"polygrad conformance: fuzz {backend.name}: {r['programs']} programs, "
+              f"{len(r['failures'])} disagreements with torch"
+              + (f" (skipped: {r['skipped']})" if r.get("skipped") else ""),
+              file=sys.stderr, flush=True)
+    if not any(r["programs"] for r in runs) and not untested:
+        untested.append("no program ran on " + (", ".join(names) or "any backend"))
+    section = fuzz.section(runs, seconds=args.fuzz, seed=args.seed)
+    report = Report(build(names, [], started=started, duration_s=time.time() - started,
+                          command=command, fuzz=section))
+    return 0, report, untested
 
 
 if __name__ == "__main__":

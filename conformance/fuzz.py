@@ -1,118 +1,628 @@
-"""Random small programs built from the primitive table, for differential testing.
+"""Differential fuzzing: random torch-style programs on a polygrad backend against real torch.
 
-``programs()`` is a hypothesis strategy of ``Program`` objects: a few inputs and a chain
-of steps, each an op from ``STEPS`` applied to earlier values. Every step is written in
-Array API vocabulary, so the very same program runs on polygrad's namespace (any backend)
-and on ``array_api_compat.torch`` with real torch tensors, whose autograd is the oracle.
-Steps keep inputs inside each op's domain (``log`` sees ``1 + x*x``). Opt-in: it is not
-part of the default conformance run; ``tests/test_conformance_fuzz.py`` drives it.
+A ``Program`` is a few float64 input tensors and a chain of steps written in torch's own
+vocabulary (``v2 = v1.sum(dim=0, keepdim=True)``, ``v3 = v2.clone().mul_(v0)``,
+``v1[0] = v0.sum()``): elementwise ops, broadcasting binary ops, reductions with
+dim/keepdim, views, in-place writes (also through views), ``no_grad`` and ``detach``, over
+0-d, empty and ordinary shapes with ties and zeros in the data. Its text is the repro: run
+with ``import polygrad as torch`` on the backend under test, and with ``import torch`` as
+the oracle, it gives every value, the gradients of a weighted sum of the last value and
+(when drawn) the gradients of ``sum(g * g)`` built with ``create_graph=True``.
+
+``programs()`` is the hypothesis strategy; ``fuzz(backend, seconds=...)`` searches for
+disagreements until its budget is spent, shrinks each one to a minimal program
+(hypothesis's shrinker, then ``prune``, which deletes steps hypothesis cannot: later
+steps name them) and returns them as runnable snippets. Reproducible: the same
+``seed`` gives the same programs. A program real torch rejects (an error, forward or
+backward) is discarded, not counted. This module owns generation, running and comparing;
+the CLI and the report only show its result. It needs torch (the oracle, and the shape
+check of each drawn step on ``meta`` tensors), imported when a program is drawn or run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
+import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["STEPS", "Program", "programs", "run_polygrad", "run_torch"]
+__all__ = ["OPS", "FAMILIES", "Program", "Disagreement", "programs", "run_polygrad",
+           "run_torch", "check", "compare", "prune", "fuzz", "skipped", "section",
+           "require_torch", "TORCH_MISSING"]
 
-# name -> (arity, fn(xp, *values))
-STEPS = {
-    "sin": (1, lambda xp, a: xp.sin(a)),
-    "cos": (1, lambda xp, a: xp.cos(a)),
-    "tanh": (1, lambda xp, a: xp.tanh(a)),
-    "exp": (1, lambda xp, a: xp.exp(xp.tanh(a))),
-    "log": (1, lambda xp, a: xp.log(1.0 + a * a)),
-    "sqrt": (1, lambda xp, a: xp.sqrt(1.0 + a * a)),
-    "square": (1, lambda xp, a: xp.square(a)),
-    "negative": (1, lambda xp, a: xp.negative(a)),
-    "atan": (1, lambda xp, a: xp.atan(a)),
-    "logaddexp": (2, lambda xp, a, b: xp.logaddexp(a, b)),
-    "add": (2, lambda xp, a, b: xp.add(a, b)),
-    "subtract": (2, lambda xp, a, b: xp.subtract(a, b)),
-    "multiply": (2, lambda xp, a, b: xp.multiply(a, b)),
-    "divide": (2, lambda xp, a, b: xp.divide(a, 1.0 + b * b)),
-    "pow": (2, lambda xp, a, b: xp.pow(1.0 + a * a, xp.tanh(b))),
-    "sum0": (1, lambda xp, a: xp.sum(a, axis=0, keepdims=True)),
-    "mean1": (1, lambda xp, a: xp.mean(a, axis=1, keepdims=True)),
-    "logsumexp": (1, lambda xp, a: _logsumexp(xp, a)),
-    "matmul": (2, lambda xp, a, b: _matmul(xp, a, b)),
+TORCH_MISSING = ("the differential fuzzer compares with real torch, which is not installed "
+                 "here; install it (pip install torch, or the CPU wheel: pip install torch "
+                 "--index-url https://download.pytorch.org/whl/cpu) and run again")
+
+#: the values inputs are drawn from: exact binary fractions, so zeros and ties are common
+GRID = (1.0, 0.0, -1.0, 2.0, 0.5, -0.5, -2.0, 1.5, -1.5, 0.25, -0.25, 0.75, -0.75)
+SHAPES = ((), (3,), (2, 3), (1, 3), (2, 1), (0, 3), (3, 0), (2, 1, 3))
+#: closeness of two float64 results: |got - ref| <= ATOL * (1 + max|ref|) + RTOL * |ref|
+ATOL, RTOL = 1e-9, 1e-7
+
+
+def require_torch():
+    """Raise ``ModuleNotFoundError`` saying what to install when torch is missing."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise ModuleNotFoundError(TORCH_MISSING, name="torch") from exc
+    return torch
+
+
+# -- the steps ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Op:
+    """One kind of step: a statement template over the argument names ``{a}``, ``{b}``
+    and the output ``{out}``, and how to draw its parameters from the argument shapes
+    (None when it does not fit them)."""
+
+    family: str
+    arity: int
+    code: str
+    params: Callable | None = None
+
+
+def _dim(draw, shape, st):
+    n = max(len(shape), 1)             # torch takes dim 0 and -1 on a 0-d tensor
+    return draw(st.integers(-n, n - 1))
+
+
+def _reduce(draw, shapes, st):
+    return {"dim": _dim(draw, shapes[0], st), "keepdim": draw(st.booleans())}
+
+
+def _along(draw, shapes, st):
+    return {"dim": _dim(draw, shapes[0], st)}
+
+
+def _std(draw, shapes, st):
+    return {**_reduce(draw, shapes, st), "c": draw(st.sampled_from((1, 0)))}
+
+
+def _pow(draw, shapes, st):
+    return {"k": draw(st.sampled_from((2, 0, 1, 3)))}
+
+
+def _clamp(draw, shapes, st):
+    lo = draw(st.sampled_from(GRID[:6]))
+    return {"lo": lo, "hi": lo + draw(st.sampled_from((0.0, 0.5, 1.0)))}
+
+
+def _p(draw, shapes, st):
+    return {"p": draw(st.sampled_from((2, 1, 3)))}
+
+
+def _transpose(draw, shapes, st):
+    if len(shapes[0]) < 2:
+        return None
+    return {"d0": _dim(draw, shapes[0], st), "d1": _dim(draw, shapes[0], st)}
+
+
+def _permute(draw, shapes, st):
+    if len(shapes[0]) < 2:
+        return None
+    return {"perm": tuple(draw(st.permutations(range(len(shapes[0])))))}
+
+
+def _unsqueeze(draw, shapes, st):
+    n = len(shapes[0]) + 1
+    return {"dim": draw(st.integers(-n, n - 1))}
+
+
+def _expand(draw, shapes, st):
+    shape = shapes[0]
+    if 1 not in shape and shape:
+        return None
+    return {"shape": tuple(2 if s == 1 else s for s in shape) if shape else (2,)}
+
+
+def _index(draw, shapes, st):
+    shape = shapes[0]
+    choices = ["None", "..."]
+    if shape:
+        choices += ["1:", "::2", "-1:"] + (["0"] if shape[0] else [])
+    if len(shape) >= 2:
+        choices += [":, 1:", "..., ::2"] + ([":, 0"] if shape[1] else [])
+    return {"idx": draw(st.sampled_from(choices))}
+
+
+def _narrow(draw, shapes, st):
+    shape = shapes[0]
+    if not shape:
+        return None
+    dim = draw(st.integers(0, len(shape) - 1))
+    start = draw(st.integers(0, shape[dim]))
+    return {"dim": dim, "start": start, "length": draw(st.integers(0, shape[dim] - start))}
+
+
+def _scalar(draw, shapes, st):
+    return {"s": draw(st.sampled_from((2.0, 0.0, -1.0, 0.5)))}
+
+
+OPS = {
+    # elementwise; log, sqrt and division kept inside their domain
+    "sin": Op("elementwise", 1, "{out} = torch.sin({a})"),
+    "cos": Op("elementwise", 1, "{out} = {a}.cos()"),
+    "tanh": Op("elementwise", 1, "{out} = torch.tanh({a})"),
+    "sigmoid": Op("elementwise", 1, "{out} = torch.sigmoid({a})"),
+    "exp": Op("elementwise", 1, "{out} = torch.exp(torch.tanh({a}))"),
+    "log": Op("elementwise", 1, "{out} = torch.log(1 + {a} * {a})"),
+    "sqrt": Op("elementwise", 1, "{out} = (1 + {a} * {a}).sqrt()"),
+    "atan": Op("elementwise", 1, "{out} = torch.atan({a})"),
+    "abs": Op("elementwise", 1, "{out} = {a}.abs()"),
+    "relu": Op("elementwise", 1, "{out} = torch.relu({a})"),
+    "neg": Op("elementwise", 1, "{out} = -{a}"),
+    "copy": Op("elementwise", 1, "{out} = {a} * 1"),      # what pruning puts in a step's place
+    "square": Op("elementwise", 1, "{out} = {a}.square()"),
+    "pow_int": Op("elementwise", 1, "{out} = {a} ** {k}", _pow),
+    "pow_frac": Op("elementwise", 1, "{out} = {a}.abs() ** 1.5"),
+    "rpow": Op("elementwise", 1, "{out} = 2.0 ** {a}"),
+    "remainder": Op("elementwise", 1, "{out} = {a} % 1"),
+    "clamp": Op("elementwise", 1, "{out} = {a}.clamp(min={lo}, max={hi})", _clamp),
+    "scale": Op("elementwise", 1, "{out} = {s} * {a}", _scalar),
+    "rsub": Op("elementwise", 1, "{out} = {s} - {a}", _scalar),
+    # binary, broadcasting
+    "add": Op("binary", 2, "{out} = {a} + {b}"),
+    "sub": Op("binary", 2, "{out} = torch.sub({a}, {b})"),
+    "mul": Op("binary", 2, "{out} = {a} * {b}"),
+    "div": Op("binary", 2, "{out} = {a} / (1 + {b} * {b})"),
+    "pow": Op("binary", 2, "{out} = (1 + {a} * {a}) ** {b}"),
+    "maximum": Op("binary", 2, "{out} = torch.maximum({a}, {b})"),
+    "minimum": Op("binary", 2, "{out} = torch.minimum({a}, {b})"),
+    "where": Op("binary", 2, "{out} = torch.where({a} > {b}, {a}, {b})"),
+    "clamp_t": Op("binary", 2, "{out} = {a}.clamp(min={b})"),
+    "matmul": Op("binary", 2, "{out} = {a} @ {b}.mT"),
+    # reductions
+    "sum": Op("reduction", 1, "{out} = {a}.sum(dim={dim}, keepdim={keepdim})", _reduce),
+    "sum_all": Op("reduction", 1, "{out} = {a}.sum()"),
+    "mean": Op("reduction", 1, "{out} = {a}.mean(dim={dim}, keepdim={keepdim})", _reduce),
+    "amax": Op("reduction", 1, "{out} = {a}.amax(dim={dim}, keepdim={keepdim})", _reduce),
+    "max": Op("reduction", 1, "{out} = {a}.max(dim={dim}, keepdim={keepdim}).values", _reduce),
+    "min": Op("reduction", 1, "{out} = {a}.min(dim={dim}, keepdim={keepdim}).values", _reduce),
+    "max_all": Op("reduction", 1, "{out} = {a}.max()"),
+    "prod": Op("reduction", 1, "{out} = {a}.prod(dim={dim}, keepdim={keepdim})", _reduce),
+    "prod_all": Op("reduction", 1, "{out} = {a}.prod()"),
+    "norm": Op("reduction", 1, "{out} = {a}.norm(p={p})", _p),
+    "std": Op("reduction", 1, "{out} = {a}.std(dim={dim}, correction={c}, keepdim={keepdim})",
+              _std),
+    "var": Op("reduction", 1, "{out} = {a}.var(dim={dim}, correction={c}, keepdim={keepdim})",
+              _std),
+    "logsumexp": Op("reduction", 1, "{out} = torch.logsumexp({a}, dim={dim}, keepdim={keepdim})",
+                    _reduce),
+    "softmax": Op("reduction", 1, "{out} = torch.softmax({a}, dim={dim})", _along),
+    "log_softmax": Op("reduction", 1, "{out} = torch.log_softmax({a}, dim={dim})", _along),
+    "cumsum": Op("reduction", 1, "{out} = {a}.cumsum(dim={dim})", _along),
+    # views
+    "transpose": Op("view", 1, "{out} = {a}.transpose({d0}, {d1})", _transpose),
+    "permute": Op("view", 1, "{out} = {a}.permute{perm}", _permute),
+    "t": Op("view", 1, "{out} = {a}.t()"),
+    "reshape": Op("view", 1, "{out} = {a}.reshape(-1)"),
+    "flatten": Op("view", 1, "{out} = {a}.flatten()"),
+    "unsqueeze": Op("view", 1, "{out} = {a}.unsqueeze({dim})", _unsqueeze),
+    "squeeze": Op("view", 1, "{out} = {a}.squeeze({dim})", _along),
+    "expand": Op("view", 1, "{out} = {a}.expand{shape}", _expand),
+    "index": Op("view", 1, "{out} = {a}[{idx}]", _index),
+    "narrow": Op("view", 1, "{out} = {a}.narrow({dim}, {start}, {length})", _narrow),
+    # in-place on a fresh copy
+    "add_": Op("inplace", 2, "{out} = {a}.clone().add_({b})"),
+    "mul_": Op("inplace", 2, "{out} = {a}.clone().mul_({b})"),
+    "clamp_": Op("inplace", 1, "{out} = {a}.clone().clamp_(min={lo})", _clamp),
+    "setitem": Op("inplace", 2, "{out} = {a}.clone()\n{out}[{idx}] = {b}.sum()", _index),
+    # in-place on an earlier value, which may be a view of another (torch writes through)
+    "mul_alias": Op("alias", 2, "{out} = {a}.mul_({b})"),
+    "view_mul_": Op("alias", 1, "{out} = {a}[{idx}].mul_(2)", _index),
+    "setitem_alias": Op("alias", 2, "{a}[{idx}] = {b}.sum()\n{out} = {a}", _index),
+    # grad modes
+    "no_grad": Op("grad_mode", 1, "with torch.no_grad():\n    {out} = {a} * 2"),
+    "detach": Op("grad_mode", 1, "{out} = {a}.detach() * {a}"),
 }
 
-
-def _matmul(xp, a, b):
-    # (a b^T) b keeps the (2, 3) shape the other steps broadcast against
-    if tuple(a.shape) != (2, 3) or tuple(b.shape) != (2, 3):
-        return xp.multiply(a, b)
-    return xp.matmul(xp.matmul(a, xp.matrix_transpose(b)), b)
+FAMILIES = tuple(dict.fromkeys(op.family for op in OPS.values()))
 
 
-def _logsumexp(xp, a):
-    m = xp.max(a, axis=1, keepdims=True)
-    return m + xp.log(xp.sum(xp.exp(a - m), axis=1, keepdims=True))
-
+# -- programs -------------------------------------------------------------------------------
 
 @dataclass
 class Program:
-    """Inputs (host float64 arrays) and steps ``(op name, argument indices)``."""
+    """Input arrays (float64) and statements; ``double``: also differentiate ``sum(g * g)``."""
 
     inputs: list
-    steps: list
+    steps: list                 # (op name, statement text, argument names)
+    double: bool = False
+
+    @property
+    def ops(self):
+        """The ops that make the program what it is (not ``copy``, pruning's filler)."""
+        return frozenset(step[0] for step in self.steps) - {"copy"}
+
+    def body(self):
+        """The program's statements, after the inputs are made: ``out``, ``gs`` (and ``gs2``)."""
+        xs = ", ".join(f"x{i}" for i in range(len(self.inputs)))
+        last = f"v{len(self.steps) - 1}"
+        lines = [_input_line(i, x) for i, x in enumerate(self.inputs)]
+        lines += [step[1] for step in self.steps]
+        # a weighted sum, so that a gradient sent to the wrong element shows
+        lines.append(f"out = ({last} * torch.arange(1, {last}.numel() + 1, "
+                     f"dtype=torch.float64).reshape({last}.shape)).sum()")
+        if self.double:
+            lines += [f"gs = torch.autograd.grad(out, [{xs}], create_graph=True, "
+                      "allow_unused=True)",
+                      "out2 = sum((g * g).sum() for g in gs if g is not None)",
+                      f"gs2 = (torch.autograd.grad(out2, [{xs}], allow_unused=True)",
+                      "       if getattr(out2, 'requires_grad', False) else None)"]
+        else:
+            lines.append(f"gs = torch.autograd.grad(out, [{xs}], allow_unused=True)")
+        return "\n".join(lines)
+
+    def snippet(self, backend, note=""):
+        """A runnable script: this program on polygrad's ``backend``; the same lines under
+        ``import torch`` are the oracle."""
+        head = [f"# {line}" for line in note.splitlines()]
+        head += ["import polygrad as torch   # the oracle: replace these two lines by import torch",
+                 f"torch.set_default_backend({backend!r})"]
+        tail = "print(out, gs" + (", gs2)" if self.double else ")")
+        return "\n".join([*head, self.body(), tail]) + "\n"
 
     def __str__(self):
-        names = [f"x{i}" for i in range(len(self.inputs))]
-        lines = []
-        for k, (op, idx) in enumerate(self.steps):
-            names.append(f"v{k}")
-            lines.append(f"v{k} = {op}({', '.join(names[i] for i in idx)})")
-        return "; ".join(lines) + f"; out = sum({names[-1]})"
-
-    def evaluate(self, xp, xs):
-        values = list(xs)
-        for op, idx in self.steps:
-            values.append(STEPS[op][1](xp, *(values[i] for i in idx)))
-        return xp.sum(values[-1])
+        return self.body()
 
 
-def programs(max_steps=5):
-    """A hypothesis strategy of random programs over 2 or 3 inputs of shape (2, 3)."""
+def _input_line(i, x):
+    if x.size == 0:
+        return f"x{i} = torch.zeros({tuple(x.shape)}, dtype=torch.float64, requires_grad=True)"
+    return f"x{i} = torch.tensor({x.tolist()!r}, dtype=torch.float64, requires_grad=True)"
+
+
+def programs(max_steps=6, families=None):
+    """A hypothesis strategy of ``Program``: 1 to 3 inputs and up to ``max_steps`` steps
+    from ``OPS`` (only those of ``families`` when given), each checked on torch ``meta``
+    tensors as it is drawn so that shapes, dims and in-place rules fit."""
     from hypothesis import strategies as st
-    from hypothesis.extra.numpy import arrays
-
-    elements = st.floats(-2.0, 2.0, allow_nan=False, width=64)
+    torch = require_torch()
+    # a family first, then one of its ops: each family gets its share of the steps
+    names = {f: [n for n, op in OPS.items() if op.family == f] for f in FAMILIES
+             if families is None or f in families}
+    if not names:
+        raise ValueError(f"no op in families {families!r}; the families are {FAMILIES}")
+    elements = st.sampled_from(GRID)
 
     @st.composite
     def build(draw):
-        n = draw(st.integers(2, 3))
-        inputs = [draw(arrays(np.float64, (2, 3), elements=elements)) for _ in range(n)]
+        n_in = draw(st.integers(1, 3))
+        inputs = []
+        for _ in range(n_in):
+            shape = draw(st.sampled_from(SHAPES))
+            data = draw(st.lists(elements, min_size=int(np.prod(shape)),
+                                 max_size=int(np.prod(shape))))
+            inputs.append(np.array(data, dtype=np.float64).reshape(shape))
+        meta = {f"x{i}": torch.empty(x.shape, dtype=torch.float64, device="meta",
+                                     requires_grad=True) for i, x in enumerate(inputs)}
+        values = list(meta)
         steps = []
         for k in range(draw(st.integers(1, max_steps))):
-            op = draw(st.sampled_from(sorted(STEPS)))
-            arity = STEPS[op][0]
-            avail = n + k
-            idx = [avail - 1] + [draw(st.integers(0, avail - 1)) for _ in range(arity - 1)]
-            steps.append((op, tuple(idx)))
-        return Program(inputs, steps)
+            step = _draw_step(draw, st, names, values, meta, f"v{k}", torch)
+            if step is None:
+                break
+            steps.append(step)
+            values.append(f"v{k}")
+        if not steps:
+            from hypothesis import reject
+            reject()
+        return Program(inputs, steps, double=draw(st.booleans()))
 
     return build()
 
 
+def _draw_step(draw, st, names, values, meta, out, torch):
+    """One step whose statement runs on the meta tensors (and updates them), or None."""
+    for _ in range(8):
+        name = draw(st.sampled_from(names[draw(st.sampled_from(list(names)))]))
+        op = OPS[name]
+        # the first argument counts back from the latest value, so programs read as chains
+        args = [values[-1 - draw(st.integers(0, len(values) - 1))] for _ in range(op.arity)]
+        params = {}
+        if op.params is not None:
+            params = op.params(draw, [tuple(meta[a].shape) for a in args], st)
+            if params is None:
+                continue
+        text = op.code.format(out=out, a=args[0], b=args[-1], **params)
+        trial = dict(meta)
+        try:
+            with _quiet():
+                exec(text, {"torch": torch}, trial)
+        except Exception:       # noqa: BLE001 - a statement torch rejects: draw another
+            continue
+        meta.clear()
+        meta.update(trial)
+        return name, text, tuple(args)
+    return None
+
+
+@contextlib.contextmanager
+def _quiet():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+# -- running and comparing ------------------------------------------------------------------
+
+def _execute(program, module, convert):
+    ns = {"torch": module}
+    with _quiet():      # nan and inf are data here; a lazy backend warns when converted
+        exec(program.body(), ns)
+        names = [f"x{i}" for i in range(len(program.inputs))]
+        names += [f"v{k}" for k in range(len(program.steps))] + ["out"]
+        got = {n: convert(ns[n]) for n in names}
+        for key in ("gs", "gs2") if program.double else ("gs",):
+            gs = ns[key]
+            for i, x in enumerate(program.inputs):
+                g = None if gs is None else gs[i]
+                got[f"d{'2' if key == 'gs2' else ''}out/dx{i}"] = (
+                    np.zeros(x.shape) if g is None else convert(g))
+    return got
+
+
 def run_polygrad(program, backend):
-    """(value, gradients) of ``program`` on a polygrad backend, as host float64 arrays."""
+    """Every value and gradient of ``program`` on a polygrad backend, as numpy arrays."""
     import polygrad
 
     from .checks import to_host
-    xs = [polygrad.from_numpy(x, backend=backend, requires_grad=True) for x in program.inputs]
-    out = program.evaluate(polygrad.ops, xs)
-    grads = polygrad.autograd.grad(out, xs, allow_unused=True)
-    return float(to_host(out)), [np.zeros((2, 3)) if g is None else to_host(g) for g in grads]
+    with polygrad.use_backend(backend):
+        return _execute(program, polygrad, to_host)
 
 
 def run_torch(program):
-    """The same with torch.autograd, the oracle."""
-    import array_api_compat.torch as xp
-    import torch
-    xs = [torch.from_numpy(x.copy()).requires_grad_(True) for x in program.inputs]
-    out = program.evaluate(xp, xs)
-    grads = torch.autograd.grad(out, xs, allow_unused=True)
-    return float(out.detach()), [np.zeros((2, 3)) if g is None else g.numpy() for g in grads]
+    """The same on real torch (the oracle)."""
+    torch = require_torch()
+    return _execute(program, torch, lambda t: t.detach().cpu().numpy().copy())
+
+
+def compare(got, ref):
+    """The first disagreement of two runs, as ``(name, message)``, or None."""
+    for name, r in ref.items():
+        g = got[name]
+        if g.shape != r.shape:
+            return name, f"{name}: shape {g.shape}, torch {r.shape}"
+        g, r = g.astype(np.float64), r.astype(np.float64)
+        same_nonfinite = (np.isnan(g) & np.isnan(r)) | (np.isinf(r) & (g == r))
+        scale = np.nanmax(np.abs(np.where(np.isfinite(r), r, 0)), initial=0.0)
+        with np.errstate(invalid="ignore"):
+            close = np.abs(g - r) <= ATOL * (1 + scale) + RTOL * np.abs(r)
+        bad = ~(close | same_nonfinite)
+        if bad.any():
+            at = tuple(int(i) for i in np.argwhere(bad)[0])
+            return name, (f"{name}: polygrad {np.array2string(g, precision=6)}, torch "
+                          f"{np.array2string(r, precision=6)} (first at index {at})")
+    return None
+
+
+class Disagreement(AssertionError):
+    """A program on which a backend and torch disagree; ``kind`` is ``value``, ``grad``,
+    ``grad2`` or ``error``."""
+
+    def __init__(self, program, backend, kind, message):
+        super().__init__(f"{message}\n{program.snippet(backend)}")
+        self.program, self.backend, self.kind, self.message = program, backend, kind, message
+
+
+def check(program, backend):
+    """Raise ``Disagreement`` when the backend and torch disagree on ``program``; return
+    False when torch itself rejects the program (nothing to compare), else True."""
+    try:
+        ref = run_torch(program)
+    except ModuleNotFoundError:
+        raise
+    except Exception:           # noqa: BLE001 - torch rejects it: not a valid program
+        return False
+    try:
+        got = run_polygrad(program, backend)
+    except Exception as exc:    # noqa: BLE001 - torch computes, polygrad raises
+        raise Disagreement(program, backend, "error",
+                           f"polygrad raises {type(exc).__name__}: {exc}"[:600]) from None
+    found = compare(got, ref)
+    if found is None:
+        return True
+    name, message = found
+    kind = "grad2" if name.startswith("d2") else "grad" if name.startswith("d") else "value"
+    raise Disagreement(program, backend, kind, message)
+
+
+# -- the search -----------------------------------------------------------------------------
+
+def _renamed(program, drop, first):
+    """``program`` with the value named ``drop`` (``v3`` or ``x1``) gone: its readers read
+    ``first`` instead, and later names of its kind move down by one."""
+    kind, j = drop[0], int(drop[1:])
+
+    def rename(m):
+        name = m.group(0)
+        if name == drop:
+            return first
+        if name[0] == kind and int(name[1:]) > j:
+            return f"{kind}{int(name[1:]) - 1}"
+        return name
+
+    def sub(text):
+        return re.sub(r"\b[vx]\d+\b", rename, text)
+    steps = [(op, sub(text), tuple(sub(a) for a in args)) for op, text, args in program.steps]
+    return steps
+
+
+def _smaller(program):
+    """Candidate programs one edit smaller: a step removed (its readers read its first
+    argument), an unused input removed, no double backward, a step replaced by a copy
+    of its first argument (so that the ops left are the ones the disagreement needs)."""
+    for j in reversed(range(len(program.steps))):
+        if len(program.steps) > 1:
+            op, text, args = program.steps[j]
+            steps = _renamed(program, f"v{j}", args[0])
+            yield dataclasses.replace(program, steps=steps[:j] + steps[j + 1:])
+    for i in reversed(range(len(program.inputs))):
+        if len(program.inputs) > 1 and not any(
+                re.search(rf"\bx{i}\b", text) for _, text, _ in program.steps):
+            yield dataclasses.replace(program, steps=_renamed(program, f"x{i}", f"x{i}"),
+                                      inputs=program.inputs[:i] + program.inputs[i + 1:])
+    if program.double:
+        yield dataclasses.replace(program, double=False)
+    for j, (op, _text, args) in enumerate(program.steps):
+        if op != "copy":
+            steps = list(program.steps)
+            steps[j] = ("copy", OPS["copy"].code.format(out=f"v{j}", a=args[0]), args[:1])
+            yield dataclasses.replace(program, steps=steps)
+
+
+def prune(exc):
+    """Remove what a disagreement does not need, one edit at a time, while the program
+    still disagrees in the same way (the steps and inputs hypothesis's shrinker cannot
+    delete because later steps refer to them by number)."""
+    changed = True
+    while changed:
+        changed = False
+        for candidate in _smaller(exc.program):
+            try:
+                check(candidate, exc.backend)
+            except Disagreement as smaller:
+                if smaller.kind == exc.kind:
+                    exc, changed = smaller, True
+                    break
+    return exc
+
+class _OutOfTime(BaseException):
+    """Stops hypothesis without a failure (a BaseException passes through its engine)."""
+
+
+def fuzz(backend, *, seconds=None, max_programs=None, seed=0, families=None, max_steps=6,
+         max_failures=5, shrink_seconds=60.0, known=()):
+    """Search ``backend`` for disagreements with torch until ``seconds`` have passed or
+    ``max_programs`` programs ran; shrink each to a minimal program.
+
+    Returns the report's record for the backend: ``{"backend", "seed", "programs",
+    "rejected", "duration_s", "programs_sha256", "failures": [{"kind", "message", "ops",
+    "snippet"}]}``; ``programs_sha256`` digests the programs run, in order (the same seed
+    and count give the same digest). A disagreement whose ops include all the ops of one
+    already found, or of one in ``known`` (``{"kind", "ops"}`` dicts), with the same kind,
+    counts as that one, so the search moves on to new ones. Shrinking takes up to
+    ``shrink_seconds`` per disagreement beyond ``seconds``.
+
+    >>> r = fuzz("numpy", max_programs=5, seed=1)
+    >>> r["programs"] == 5
+    True
+    """
+    if seconds is None and max_programs is None:
+        raise ValueError("give the search a budget: seconds=..., max_programs=... or both")
+    # the first program pays for imports and lazy set-up on both sides: not from the budget
+    torch = require_torch()
+    x = torch.empty((2, 3), dtype=torch.float64, device="meta", requires_grad=True)
+    (x.sum(dim=0, keepdim=True) * x.clone().add_(1).sin()[None]).max(dim=1).values.mean()
+    warm = Program([np.ones(3)], [("sin", "v0 = torch.sin(x0)", ("x0",))], double=True)
+    with contextlib.suppress(Exception):    # the search itself reports what goes wrong
+        run_torch(warm)
+        run_polygrad(warm, backend)
+    start = time.monotonic()
+    deadline = start + seconds if seconds is not None else float("inf")
+    stats = {"programs": 0, "rejected": 0}
+    digest = hashlib.sha256()
+    found = []
+    declared = [(k["kind"], frozenset(k["ops"])) for k in known]
+
+    def seen(exc):
+        return any(exc.kind == kind and exc.program.ops >= ops for kind, ops in
+                   declared + [(f["kind"], f["opset"]) for f in found])
+
+    strategy = programs(max_steps=max_steps, families=families)
+
+    def out_of_budget():
+        return time.monotonic() > deadline or (max_programs is not None
+                                               and stats["programs"] >= max_programs)
+
+    for round_ in range(max_failures):
+        failing = _search(backend, strategy, seed * 1000 + round_, out_of_budget=out_of_budget,
+                          shrink_seconds=shrink_seconds, seen=seen, stats=stats, digest=digest,
+                          max_examples=max_programs)
+        if not failing:
+            break
+        # the smallest failing program seen (hypothesis's minimal one, or the best so far
+        # when the shrink was cut short)
+        best = prune(min(failing,
+                         key=lambda e: (len(e.program.steps), len(e.program.body()))))
+        found.append({"kind": best.kind, "message": best.message,
+                      "ops": sorted(best.program.ops), "opset": best.program.ops,
+                      "snippet": best.program.snippet(backend, f"{best.kind}: {best.message}")})
+        if out_of_budget():
+            break
+    return {"backend": backend, "seed": seed, "programs": stats["programs"],
+            "rejected": stats["rejected"], "duration_s": round(time.monotonic() - start, 3),
+            "programs_sha256": digest.hexdigest(),
+            "failures": [{k: v for k, v in f.items() if k != "opset"} for f in found]}
+
+
+def _search(backend, strategy, seed, *, out_of_budget, shrink_seconds, seen, stats, digest,
+            max_examples):
+    """One hypothesis search from ``seed``: explore until the budget is spent or a new
+    disagreement is found, then shrink it; returns the failing examples it saw."""
+    from hypothesis import HealthCheck, Phase, given, reject, settings
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis.errors import HypothesisException
+    failing = []
+    shrink_deadline = []        # set once: the search is shrinking
+
+    @hypothesis_seed(seed)
+    @settings(database=None, deadline=None, derandomize=False, print_blob=False,
+              max_examples=max_examples if max_examples is not None else 10**9,
+              phases=[Phase.generate, Phase.shrink], report_multiple_bugs=False,
+              suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def search(program):
+        exploring = not shrink_deadline
+        if exploring and out_of_budget() or not exploring and \
+                time.monotonic() > shrink_deadline[0]:
+            raise _OutOfTime
+        if exploring:
+            digest.update(program.body().encode() + b"\0")
+        try:
+            valid = check(program, backend)
+        except Disagreement as exc:
+            stats["programs"] += exploring
+            if seen(exc):
+                return
+            if exploring:
+                shrink_deadline.append(time.monotonic() + shrink_seconds)
+            failing.append(exc)
+            raise
+        if not valid:
+            stats["rejected"] += 1
+            reject()
+        stats["programs"] += exploring
+
+    try:
+        search()
+    except Disagreement as exc:
+        failing.append(exc)
+    except (_OutOfTime, HypothesisException):   # the budget, or nothing valid left to draw
+        pass
+    return failing
+
+
+def skipped(backend, seed, reason):
+    """The record of a backend the fuzzer could not run on (unavailable here)."""
+    return {"backend": backend, "seed": seed, "programs": 0, "rejected": 0, "duration_s": 0.0,
+            "failures": [], "skipped": reason}
+
+
+def section(runs, *, seconds=None, seed=0, families=None):
+    """The report's ``fuzz`` section from ``fuzz()``'s per-backend records."""
+    torch = require_torch()
+    return {"seed": seed, "seconds_per_backend": seconds,
+            "oracle": f"torch {torch.__version__} (float64, cpu)",
+            "tolerance": {"atol": ATOL, "rtol": RTOL, "rule": "|got - ref| <= atol * "
+                          "(1 + max|ref|) + rtol * |ref|"},
+            "families": list(families or FAMILIES), "backends": list(runs)}

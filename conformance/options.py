@@ -41,9 +41,14 @@ OPTIONS = (
     Option("allow-empty", "exit 0 even when nothing was tested: a requested backend missing "
            "or unavailable, a --case that matches nothing, a backend whose checks all skipped",
            {"action": "store_true"}),
-    Option("json", "write the JSON report here", {"metavar": "PATH"}),
-    Option("markdown", "write the Markdown report here", {"metavar": "PATH"}),
-    Option("html", "write the HTML report here", {"metavar": "PATH"}),
+    Option("fuzz", "instead of the checks, run the differential fuzzer for SECONDS on each "
+           "backend: random torch-style programs compared with real torch (needs torch)",
+           {"type": float, "metavar": "SECONDS"}),
+    Option("seed", "the fuzzer's seed: the same seed draws the same programs (default 0)",
+           {"type": int, "default": 0, "metavar": "N"}),
+    Option("json", "write the JSON report here (- for stdout)", {"metavar": "PATH"}),
+    Option("markdown", "write the Markdown report here (- for stdout)", {"metavar": "PATH"}),
+    Option("html", "write the HTML report here (- for stdout)", {"metavar": "PATH"}),
     Option("readme", "replace the matrix between the conformance markers of this README",
            {"metavar": "PATH"}, pytest=False),
     Option("quiet", "print only the summary", {"action": "store_true"}, pytest=False),

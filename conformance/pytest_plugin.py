@@ -6,7 +6,9 @@ It imports nothing of polygrad and adds no header. When asked for, it registers
 ``_Active``, which parametrizes ``test_conformance`` with one test per check id
 (``test_conformance[QS-1/grad-torch-cpu-float32]``), marks known failures as strict
 xfail, and writes the JSON/Markdown/HTML report once, on the controller under xdist
-(workers send their records through ``user_properties``).
+(workers send their records through ``user_properties``). With ``--polygrad-fuzz=SECONDS``
+it runs, instead of the checks, one ``test_fuzz[<backend>]`` per backend: the
+differential fuzzer (``fuzz``), failing with the shrunk programs as runnable snippets.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .options import add_pytest_options, option_values
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _KEY = "polygrad_conformance"
+_FUZZ_KEY = "polygrad_fuzz"
 
 
 def pytest_addoption(parser):
@@ -27,7 +30,7 @@ def pytest_addoption(parser):
 def _wanted(config):
     if any(option_values(config).values()):
         return True
-    for arg in config.invocation_params.args:
+    for arg in config.args:          # the paths asked for, not option values (-k conformance)
         arg = str(arg)
         if "polygrad_conformance" in arg:
             return True
@@ -55,6 +58,8 @@ class _Active:
     def __init__(self, config):
         self.config = config
         self.records = []
+        self.fuzz_runs = []
+        self.fuzzing = option_values(config)["fuzz"] is not None
         self.session = None
         self.started = __import__("time").time()
 
@@ -83,7 +88,7 @@ class _Active:
 
     def generate(self, metafunc):
         import pytest
-        checks = self._session().checks()
+        checks = [] if self.fuzzing else self._session().checks()
         params = []
         for c in checks:
             marks = ()
@@ -91,6 +96,44 @@ class _Active:
                 marks = (pytest.mark.xfail(strict=True, reason=c.known.reason),)
             params.append(pytest.param(c, id=c.id, marks=marks))
         metafunc.parametrize("polygrad_check", params)
+
+    def generate_fuzz(self, metafunc):
+        names = [b.name for b in self._session().backends] if self.fuzzing else []
+        metafunc.parametrize("polygrad_fuzz_backend", names, ids=names)
+
+    def pytest_collection_modifyitems(self, config, items):
+        """A run is either the checks or the fuzzer: the other test's (empty) item goes."""
+        drop = "test_conformance" if self.fuzzing else "test_fuzz"
+        gone = [i for i in items if getattr(i, "originalname", None) == drop
+                and i.path.parent == __import__("pathlib").Path(_HERE)]
+        if gone:
+            config.hook.pytest_deselected(items=gone)
+            items[:] = [i for i in items if i not in gone]
+
+    def run_fuzz(self, name, item):
+        """The fuzzer on one backend inside a test: fails with the shrunk programs."""
+        import pytest
+
+        from polygrad.plugins import get_backend
+
+        from . import fuzz
+        try:
+            fuzz.require_torch()
+        except ModuleNotFoundError as exc:   # never a pass that tested nothing
+            pytest.fail(str(exc), pytrace=False)
+        opt = option_values(self.config)
+        reason = get_backend(name).unavailable_reason()
+        if reason is None and not get_backend(name).devices():
+            reason = f"backend {name!r} declares no device usable here"
+        rec = (fuzz.skipped(name, opt["seed"], reason) if reason is not None else
+               fuzz.fuzz(name, seconds=opt["fuzz"], seed=opt["seed"]))
+        item.user_properties.append((_FUZZ_KEY, json.dumps(rec)))
+        if reason is not None:
+            pytest.skip(reason)
+        if rec["failures"]:
+            pytest.fail(f"{len(rec['failures'])} disagreement(s) with torch on {name} after "
+                        f"{rec['programs']} programs (seed {rec['seed']}):\n\n" + "\n".join(
+                            f["snippet"] for f in rec["failures"]), pytrace=False)
 
     def run(self, check, item):
         """Run one check inside a test; raise what pytest should report."""
@@ -120,24 +163,37 @@ class _Active:
         for key, value in report.user_properties:
             if key == _KEY:
                 self.records.append(json.loads(value))
+            elif key == _FUZZ_KEY:
+                self.fuzz_runs.append(json.loads(value))
 
     def pytest_sessionfinish(self, session, exitstatus):
         if hasattr(self.config, "workerinput"):
             return
         import pytest
         opt = option_values(self.config)
-        self.untested = self._session().untested(self.records)
+        if self.fuzzing:
+            ran = {r["backend"] for r in self.fuzz_runs if r["programs"]}
+            self.untested = [f"backend {b.name!r} was not fuzzed" for b in
+                             self._session().backends if b.name not in ran
+                             and (self._session().requested or not ran)]
+        else:
+            self.untested = self._session().untested(self.records)
         if self.untested and not opt["allow_empty"] and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
         paths = [opt["json"], opt["markdown"], opt["html"]]
-        if not self.records or not any(paths):
+        if not (self.records or self.fuzz_runs) or not any(paths):
             return
         import time
 
         from .report import Report, build
-        names = list(dict.fromkeys(r["backend"] for r in self.records))
+        names = list(dict.fromkeys(r["backend"] for r in self.records + self.fuzz_runs))
+        section = None
+        if self.fuzzing:
+            from .fuzz import section as fuzz_section
+            section = fuzz_section(self.fuzz_runs, seconds=opt["fuzz"], seed=opt["seed"])
         report = Report(build(names, self.records, started=self.started,
-                              duration_s=time.time() - self.started, command="pytest"))
+                              duration_s=time.time() - self.started, command="pytest",
+                              fuzz=section))
         for path, write in zip(paths, (report.write_json, report.write_markdown,
                                        report.write_html)):
             if path:

@@ -63,8 +63,9 @@ def _backend_meta(name):
             "fused": sorted(b.fused), "lazy": bool(b.lazy), "info": info}
 
 
-def build(backends, records, *, started, duration_s, command=""):
-    """The report dict for ``records`` (what ``runner.execute`` returns)."""
+def build(backends, records, *, started, duration_s, command="", fuzz=None):
+    """The report dict for ``records`` (what ``runner.execute`` returns) and, when the
+    fuzzer ran, its section (``fuzz.section``)."""
     import numpy
 
     import polygrad
@@ -88,7 +89,7 @@ def build(backends, records, *, started, duration_s, command=""):
                          # skipped checks counted by reason, most frequent first
                          "skips": dict(Counter(r["reason"] for r in mine
                                                if r["outcome"] == "skip").most_common())}
-    return {
+    data = {
         "schema": SCHEMA, "suite_version": SUITE_VERSION, "polygrad_version": polygrad.__version__,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "duration_s": round(duration_s, 3), "command": command, "seed": BASE_SEED,
@@ -103,6 +104,10 @@ def build(backends, records, *, started, duration_s, command=""):
         "summary": summary,
         "ok": not any(r["outcome"] in FAILING for r in records),
     }
+    if fuzz is not None:
+        data["fuzz"] = fuzz
+        data["ok"] = data["ok"] and not any(r["failures"] for r in fuzz["backends"])
+    return data
 
 
 class Report:
@@ -132,6 +137,11 @@ class Report:
     def failures(self):
         return [r for r in self.results if r["outcome"] in FAILING]
 
+    def fuzz_failures(self):
+        """The fuzzer's disagreements: ``{"backend", "kind", "message", "ops", "snippet"}``."""
+        return [{"backend": run["backend"], **f}
+                for run in self.data.get("fuzz", {}).get("backends", []) for f in run["failures"]]
+
     def to_json(self):
         return json.dumps(self.data, indent=1, allow_nan=False)
 
@@ -153,7 +163,10 @@ class Report:
     def __repr__(self):
         parts = [f"{b}: {s['counts']['pass']} pass, "
                  f"{sum(s['counts'][o] for o in FAILING)} failing"
-                 for b, s in self.data["summary"].items()]
+                 for b, s in self.data["summary"].items() if s["total"]]
+        parts += [f"fuzz {r['backend']}: {r['programs']} programs, "
+                  f"{len(r['failures'])} disagreements"
+                  for r in self.data.get("fuzz", {}).get("backends", [])]
         return f"<Report {'ok' if self.ok else 'FAILED'}; {'; '.join(parts)}>"
 
     def skip_lines(self):
@@ -273,10 +286,12 @@ def render_markdown(data):
     ref = data["reference"]
     tol = ", ".join(f"{k}: atol {v['atol']:g} rtol {v['rtol']:g}"
                     for k, v in data["tolerances"].items())
-    out += ["", f"Reference: {ref['backend']} {ref['dtype']} on identical inputs; oracle: "
-            f"{ref['oracle']}; finite differences: {ref['fd']['scheme']}, eps "
-            f"{ref['fd']['eps']:g}, atol {ref['fd']['atol']:g}, rtol {ref['fd']['rtol']:g}.",
-            f"Tolerances: {tol}.", "", _legend(), ""]
+    out.append("")
+    if data["results"]:         # a fuzzer-only run has no checks to explain
+        out += [f"Reference: {ref['backend']} {ref['dtype']} on identical inputs; oracle: "
+                f"{ref['oracle']}; finite differences: {ref['fd']['scheme']}, eps "
+                f"{ref['fd']['eps']:g}, atol {ref['fd']['atol']:g}, rtol "
+                f"{ref['fd']['rtol']:g}.", f"Tolerances: {tol}.", "", _legend(), ""]
     if scen:
         out += ["## Tutorial scenarios", "", head, rule]
         for c in scen:
@@ -289,14 +304,18 @@ def render_markdown(data):
             cells = [_md_cell(by.get((c, *col), [])) for col in cols]
             out.append(f"| {c} | " + " | ".join(cells) + " |")
         out.append("")
-    out += ["## Summary", "", "| backend | " + " | ".join(OUTCOMES)
-            + " | worst tol_ratio | worst passing tol_ratio |",
-            "|---|" + "---|" * (len(OUTCOMES) + 2)]
-    for name, s in data["summary"].items():
-        out.append(f"| {name} | " + " | ".join(str(s["counts"][o]) for o in OUTCOMES)
-                   + f" | {_ratio(s['worst_tol_ratio'])} ({s['worst_id'] or '-'}) | "
-                   f"{_ratio(s.get('worst_pass_tol_ratio'))} ({s.get('worst_pass_id') or '-'}) |")
-    out.append("")
+    if data["results"]:
+        out += ["## Summary", "", "| backend | " + " | ".join(OUTCOMES)
+                + " | worst tol_ratio | worst passing tol_ratio |",
+                "|---|" + "---|" * (len(OUTCOMES) + 2)]
+        for name, s in data["summary"].items():
+            out.append(f"| {name} | " + " | ".join(str(s["counts"][o]) for o in OUTCOMES)
+                       + f" | {_ratio(s['worst_tol_ratio'])} ({s['worst_id'] or '-'}) | "
+                       f"{_ratio(s.get('worst_pass_tol_ratio'))} "
+                       f"({s.get('worst_pass_id') or '-'}) |")
+        out.append("")
+    if "fuzz" in data:
+        out += _md_fuzz(data["fuzz"])
     skips = [(name, reason, n) for name, s in data["summary"].items()
              for reason, n in s.get("skips", {}).items()]
     if skips:
@@ -324,31 +343,57 @@ def render_markdown(data):
     return "\n".join(out)
 
 
+def _fuzz_head(fz):
+    budget = (f"{fz['seconds_per_backend']:g} s per backend"
+              if fz.get("seconds_per_backend") else "a fixed number of programs")
+    return (f"Seed {fz['seed']}, {budget}; oracle {fz['oracle']}; closeness "
+            f"{fz['tolerance']['rule']} with atol {fz['tolerance']['atol']:g}, rtol "
+            f"{fz['tolerance']['rtol']:g}; op families: {', '.join(fz['families'])}. "
+            "Each disagreement is shrunk to a minimal program, printed as a script that "
+            "runs it on polygrad; the same lines under `import torch` are the oracle.")
+
+
+def _md_fuzz(fz):
+    out = ["## Differential fuzzing", "", _fuzz_head(fz), "",
+           "| backend | programs | rejected by torch | disagreements | seconds |",
+           "|---|---|---|---|---|"]
+    for r in fz["backends"]:
+        n = len(r["failures"])
+        out.append(f"| {r['backend']} | {r['programs']} | {r['rejected']} | "
+                   + (f"➖ skipped: {_short(r['skipped'])}" if r.get("skipped")
+                      else "✅ 0" if n == 0 else f"❌ {n}")
+                   + f" | {r['duration_s']:.0f} |")
+    out.append("")
+    for r in fz["backends"]:
+        for f in r["failures"]:
+            out += [f"### {r['backend']}: {f['kind']} ({', '.join(f['ops'])})", "",
+                    _short(f["message"], 600), "", "```python", f["snippet"].rstrip(), "```", ""]
+    return out
+
+
 # -- HTML ---------------------------------------------------------------------------------------
 
+#: the colours of passing cells by how close tol_ratio comes to 1, in bands the legend names
+#: one by one: a comfortable float32 pass (tol_ratio 0.04) is green, not the colour of 1
+PASS_BANDS = ((0.1, "#93c47d", "pass, tol_ratio ≤ 0.1"),
+              (0.5, "#d9ead3", "pass, 0.1 < tol_ratio ≤ 0.5"),
+              (float("inf"), "#ffe599", "pass, 0.5 < tol_ratio ≤ 1 (close to failing)"))
+STATE_COLOURS = {"fail": "#e06666", "error": "#e06666", "xpass": "#e06666",
+                 "xpass-unsupported": "#e06666", "xfail": "#f6b26b", "unsupported": "#b4a7d6",
+                 "skip": "#eeeeee", "none": "#ffffff"}
+
+
 def _colour(state, ratio):
-    if state in ("fail", "error", "xpass", "xpass-unsupported"):
-        return "#e06666"
-    if state == "xfail":
-        return "#f6b26b"
-    if state in ("skip", "none"):
-        return "#eeeeee"
-    if state == "unsupported":
-        return "#b4a7d6"
-    if ratio is None:
-        return "#93c47d"
-    # pass: green when far inside the tolerance, yellow as tol_ratio approaches 1
-    import math
-    x = min(max((math.log10(max(ratio, 1e-6)) + 6) / 6, 0.0), 1.0)
-    r, g = int(147 + (255 - 147) * x), int(196 + (217 - 196) * x)
-    b = int(125 - 125 * x)
-    return f"#{r:02x}{g:02x}{b:02x}"
+    if state != "pass":
+        return STATE_COLOURS[state]
+    ratio = 0.0 if ratio is None else ratio
+    return next(colour for bound, colour, _ in PASS_BANDS if ratio <= bound)
 
 
 def _html_cell(records):
     state, ratio, worst = _cell_state(records)
     if state == "none":
-        return '<td class="c" style="background:#fff"></td>'
+        return '<td class="c"></td>'
     label = {"pass": "✓", "skip": "–", "unsupported": "unsupported", "xfail": "xfail"}.get(
         state, "✗")
     if state == "pass" and ratio is not None:
@@ -366,21 +411,44 @@ def _ratio(x):
     return "-" if x is None else f"{x:.2e}"
 
 
+def _html_fuzz(fz):
+    e = html.escape
+    rows = "".join(
+        f"<tr><th class=\"r\">{e(r['backend'])}</th><td>{r['programs']}</td>"
+        f"<td>{r['rejected']}</td><td style=\"background:"
+        + (f"{STATE_COLOURS['skip']}\">skipped: {e(r['skipped'])}" if r.get("skipped") else
+           f"{STATE_COLOURS['fail']}\">{len(r['failures'])}" if r["failures"] else
+           f"{PASS_BANDS[0][1]}\">0")
+        + f"</td><td>{r['duration_s']:.0f}</td></tr>" for r in fz["backends"])
+    cases = "".join(
+        f"<h3>{e(r['backend'])}: {e(f['kind'])} ({e(', '.join(f['ops']))})</h3>"
+        f"<p>{e(f['message'])}</p><pre>{e(f['snippet'])}</pre>"
+        for r in fz["backends"] for f in r["failures"])
+    return ("<h2>Differential fuzzing</h2>"
+            f"<p>{e(_fuzz_head(fz)).replace('`import torch`', '<code>import torch</code>')}"
+            "</p><div class=\"scroll\"><table><tr><th>backend</th>"
+            "<th>programs</th><th>rejected by torch</th><th>disagreements</th><th>seconds</th>"
+            f"</tr>{rows}</table></div>{cases}")
+
+
 def render_html(data):
     """A single static page (no external resources) colouring the matrix by tol_ratio."""
     cols = _columns(data)
     by = _group(data)
     titles, scen, ops, fused, plugin = _case_rows(data)
     e = html.escape
-    head = "<tr><th>case</th>" + "".join(f"<th>{e('/'.join(c))}</th>" for c in cols) + "</tr>"
+    # two short header lines instead of one long "backend/device/dtype"
+    head = "<tr><th class=\"r\">case</th>" + "".join(
+        f"<th>{e(b)}<br><small>{e(dev)} {e(dt)}</small></th>" for b, dev, dt in cols) + "</tr>"
 
     def table(cases, with_titles):
         rows = []
         for c in cases:
             name = f"{c} {titles.get(c, '')}" if with_titles else c
-            rows.append(f"<tr><th class=\"r\">{e(name)}</th>"
+            rows.append(f"<tr><th class=\"r\" title=\"{e(name)}\">{e(name)}</th>"
                         + "".join(_html_cell(by.get((c, *col), [])) for col in cols) + "</tr>")
-        return f"<table>{head}{''.join(rows)}</table>"
+        # a wide matrix scrolls inside its box; the case column stays in view (sticky)
+        return f'<div class="scroll"><table class="m">{head}{"".join(rows)}</table></div>'
 
     summary = "".join(
         f"<tr><th class=\"r\">{e(n)}</th>"
@@ -394,17 +462,30 @@ def render_html(data):
                        f"{e(', '.join(f'{k} {v}' for k, v in b['info'].items()))}"
                        f"{'; ' + e(LAZY) if b.get('lazy') else ''}</li>"
                        for b in data["backends"])
-    style = ("body{font-family:sans-serif;margin:1.5em;color:#222}"
+    style = ("body{font-family:sans-serif;margin:1.5em;color:#222;overflow-wrap:anywhere}"
              "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
              "td,th{border:1px solid #ccc;padding:3px 6px}th.r{text-align:left;font-weight:"
-             "normal;white-space:nowrap}td.c{text-align:center;min-width:7em}"
-             ".legend span{display:inline-block;padding:2px 8px;margin-right:6px}")
-    legend = ('<p class="legend"><span style="background:#93c47d">pass, tol_ratio ≤ 1e-6</span>'
-              '<span style="background:#ffd900">pass, tol_ratio = 1 (log scale between)</span>'
-              '<span style="background:#e06666">fail / error / xpass</span>'
-              '<span style="background:#f6b26b">xfail</span>'
-              '<span style="background:#b4a7d6">unsupported</span>'
-              '<span style="background:#eeeeee">skip</span></p>')
+             "normal;white-space:nowrap;max-width:16em;overflow:hidden;text-overflow:ellipsis}"
+             ".scroll{max-width:100%;overflow-x:auto}.scroll table{margin:0}"
+             "table.m th{white-space:nowrap;overflow-wrap:normal}"
+             "table.m th.r{position:sticky;left:0;background:#fff;z-index:1}"
+             "td.c{text-align:center;white-space:nowrap;overflow-wrap:normal}"
+             "pre{white-space:pre-wrap;background:#f6f6f6;padding:.6em;font-size:12px}"
+             ".legend span{display:inline-block;padding:2px 8px;margin:0 6px 4px 0}")
+    swatches = [(colour, label) for _, colour, label in PASS_BANDS] + [
+        (STATE_COLOURS["fail"], "fail / error / xpass"), (STATE_COLOURS["xfail"], "xfail"),
+        (STATE_COLOURS["unsupported"], "unsupported"), (STATE_COLOURS["skip"], "skip")]
+    legend = '<p class="legend">' + "".join(
+        f'<span style="background:{c}">{e(label)}</span>' for c, label in swatches) + "</p>"
+    matrices = ""
+    if scen:
+        matrices += f"<h2>Tutorial scenarios</h2>{table(scen, True)}"
+    if ops or fused:
+        matrices += f"<h2>Primitives</h2>{table(ops + fused, False)}"
+    if data["results"]:
+        matrices += ("<h2>Summary</h2><div class=\"scroll\"><table><tr><th>backend</th>"
+                     + "".join(f"<th>{o}</th>" for o in OUTCOMES)
+                     + f"<th>worst tol_ratio</th></tr>{summary}</table></div>")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>polygrad conformance</title><style>{style}</style></head><body>"
@@ -412,10 +493,7 @@ def render_html(data):
         f"{e(data['polygrad_version'])}; {e(data['started'])}; {data['duration_s']:.1f} s; "
         f"reference {e(data['reference']['backend'])} {e(data['reference']['dtype'])}; "
         f"<b>{'all checks pass' if data['ok'] else 'FAILURES'}</b></p><ul>{backends}</ul>"
-        f"{legend}<h2>Tutorial scenarios</h2>{table(scen, True)}"
-        f"<h2>Primitives</h2>{table(ops + fused, False)}"
-        "<h2>Summary</h2><table><tr><th>backend</th>"
-        + "".join(f"<th>{o}</th>" for o in OUTCOMES)
-        + f"<th>worst tol_ratio</th></tr>{summary}</table>"
+        f"{legend if data['results'] else ''}{matrices}"
+        + (_html_fuzz(data["fuzz"]) if "fuzz" in data else "")
         + (f"<h2>Failures</h2><ul>{fails}</ul>" if fails else "")
         + "</body></html>\n")

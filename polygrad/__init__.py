@@ -33,6 +33,7 @@ from .base.dtypes import (
     float16,
     float32,
     float64,
+    get_default_dtype,
     half,
     int,
     int8,
@@ -40,6 +41,7 @@ from .base.dtypes import (
     int32,
     int64,
     long,
+    set_default_dtype,
     uint8,
 )
 from .base.errors import (
@@ -58,6 +60,8 @@ from .base.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from .base.shape import Size
+from .compiler import compile  # noqa: A004 - polygrad.compile, as torch.compile
 from .graph.creation import (
     arange,
     asarray,
@@ -80,15 +84,23 @@ from .graph.creation import (
     zeros,
     zeros_like,
 )
+from .graph.format import set_printoptions
 from .graph.tensor import Tensor
 from .ops import torch_names as _torch_names
 from .ops import transfer as _transfer
 from .plugins import Backend, KnownFailure, hookimpl
-from .plugins.defaults import default_backend, get_default_backend, set_default_backend, use_backend
+from .plugins.defaults import (
+    default_backend,
+    get_default_backend,
+    get_default_device,
+    set_default_backend,
+    set_default_device,
+    use_backend,
+)
+from .plugins.random import Generator
 
 __version__ = "0.1.0"
 
-Size = tuple
 dtype = DType
 
 __all__ = [
@@ -102,7 +114,9 @@ __all__ = [
     "empty_like", "eye", "from_numpy", "full", "full_like", "linspace", "manual_seed", "ones",
     "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "tensor", "zeros",
     "zeros_like", "Tensor", "Size", "ops", "autograd", "plugins", "backends", "get_backend",
-    "compute", "nn", "optim", "profiler", "cuda", "viz", "utils", "__version__",
+    "compute", "nn", "optim", "profiler", "cuda", "viz", "utils", "func", "vmap", "__version__",
+    "get_default_dtype", "set_default_dtype", "get_default_device", "set_default_device",
+    "set_printoptions", "save", "load", "Generator",
 ]
 
 
@@ -118,6 +132,7 @@ def _export(names, source):
 
 _export(_torch_names.__all__, _torch_names)
 _export(ops.__all__, ops)
+__all__.append("compile")
 
 
 def backends():
@@ -141,10 +156,20 @@ def compute(*tensors):
 
 
 _LAZY = {"nn": ".nn", "optim": ".optim", "profiler": ".profiler", "cuda": ".cuda",
-         "functional": ".autograd.functional", "viz": ".viz", "utils": ".utils"}
+         "functional": ".autograd.functional", "viz": ".viz", "utils": ".utils",
+         "func": ".func"}
+
+
+_LAZY_FUNCTIONS = {"save": ".serialization", "load": ".serialization",
+                   "vmap": ".func"}     # torch.vmap is torch.func.vmap
 
 
 def __getattr__(name):
+    if name in _LAZY_FUNCTIONS:         # the host library is loaded on the first save/load
+        import importlib
+        function = getattr(importlib.import_module(_LAZY_FUNCTIONS[name], __name__), name)
+        globals()[name] = function
+        return function
     if name in _LAZY:
         import importlib
         module = importlib.import_module(_LAZY[name], __name__)

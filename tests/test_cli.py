@@ -116,3 +116,58 @@ def test_a_good_or_empty_polygrad_backend_runs():
         proc = polygrad_cli("demo", "--backend", "numpy", POLYGRAD_BACKEND=value)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith("   numpy: a.grad == 2cos(a)") and "ok" in proc.stdout
+
+
+# -- conformance: a report to stdout with "-" -------------------------------------------------
+
+CONFORMANCE_SMALL = ("conformance", "--backend", "numpy", "--case", "YT-1", "--dtype", "float64")
+
+
+@pytest.mark.parametrize("option, starts", [("--json", "{"), ("--markdown", "# polygrad "),
+                                            ("--html", "<!DOCTYPE html>")])
+def test_conformance_report_to_stdout_and_nothing_else(option, starts, tmp_path):
+    proc = polygrad_cli(*CONFORMANCE_SMALL, option, "-", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(starts), proc.stdout[:300]
+    assert list(tmp_path.iterdir()) == []                 # no file named "-"
+    # the summary went to stderr, the matrix nowhere: stdout is the report alone
+    assert "<Report ok; numpy:" in proc.stderr
+    if option == "--json":
+        data = json.loads(proc.stdout)
+        assert {r["case"] for r in data["results"]} == {"YT-1"} and data["ok"]
+    elif option == "--markdown":
+        assert proc.stdout.count("# polygrad conformance report") == 1
+    else:
+        assert proc.stdout.rstrip().endswith("</html>")
+
+
+def test_conformance_report_to_stdout_with_the_others_in_files(tmp_path):
+    proc = polygrad_cli(*CONFORMANCE_SMALL, "--json", "-", "--markdown", str(tmp_path / "r.md"),
+                        "--html", str(tmp_path / "r.html"))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert (tmp_path / "r.md").read_text().startswith("# polygrad conformance report")
+    assert data["results"] and (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--json", "-", "--html", "-"), "--json and --html both ask for stdout"),
+    (("--readme", "-"), "--readme edits a file in place"),
+])
+def test_conformance_stdout_misuse_is_a_usage_error(args, message, tmp_path):
+    proc = polygrad_cli(*CONFORMANCE_SMALL, *args, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_conformance_json_to_stdout_survives_a_closed_pipe():
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "polygrad", *CONFORMANCE_SMALL,
+                               "--json", "-"], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, env=_env(), timeout=600)
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in proc.stderr and proc.returncode == 141, proc.stderr

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html import unescape as html_unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -324,7 +325,7 @@ def test_html_is_self_contained_and_well_formed(small_report):
     assert not checker.errors and not checker.stack
     assert not checker.urls and "http://" not in page and "https://" not in page
     for case in ("QS-1 one-layer net", "YT-1 sin chain", "BZ-1 Variable", "op:sin", "op:equal"):
-        assert f'<th class="r">{case}</th>' in page
+        assert f'<th class="r" title="{case}">{case}</th>' in page
 
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser",
@@ -359,6 +360,83 @@ def test_html_renders_in_headless_chromium_coloured_by_outcome(small_report, tmp
     bad = _screenshot_colours(failing.html(), tmp_path / "bad")
     # red shows in the legend of both pages; the failing YT-1 cell adds a cell's worth
     assert bad.get(red, 0) > good.get(red, 0) + 1000
+
+
+def test_pass_colours_are_banded_and_a_comfortable_pass_is_not_the_colour_of_one():
+    from polygrad_conformance.report import PASS_BANDS, _colour
+    comfortable, close = PASS_BANDS[0][1], PASS_BANDS[-1][1]
+    # a float32 pass far inside its tolerance (0.04) gets the "comfortable" swatch, and only
+    # tol_ratio close to 1 gets the legend's "close to failing" one
+    assert [_colour("pass", r) for r in (0.0, 1e-9, 0.04, 0.1)] == [comfortable] * 4
+    assert _colour("pass", 0.3) not in (comfortable, close)
+    assert [_colour("pass", r) for r in (0.51, 1.0)] == [close] * 2
+    assert len({c for _, c, _ in PASS_BANDS} | {_colour("fail", None)}) == 4
+
+
+def _chromium(*args, path):
+    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                           "--no-first-run", "--disable-background-networking",
+                           "--disable-component-update", "--disable-sync",
+                           f"--user-data-dir={path / 'profile'}", *args],
+                          check=True, capture_output=True, text=True, timeout=120)
+
+
+# computes, once laid out, what overflows: the page, and each table outside a scroll box
+_LAYOUT_PROBE = """<script>
+window.addEventListener("load", () => {
+  const doc = document.documentElement, body = document.body;
+  const loose = [...document.querySelectorAll("table")].filter(
+      t => !t.closest(".scroll") && t.getBoundingClientRect().right > doc.clientWidth);
+  const boxes = [...document.querySelectorAll(".scroll")].map(
+      b => [b.scrollWidth, b.clientWidth, b.getBoundingClientRect().right]);
+  const first = document.querySelector("table.m th.r");
+  const out = document.createElement("pre");
+  out.id = "layout";
+  out.textContent = JSON.stringify({page: [doc.scrollWidth, doc.clientWidth],
+      body: [body.scrollWidth, body.clientWidth], loose: loose.length, boxes: boxes,
+      sticky: first ? getComputedStyle(first).position : null});
+  body.appendChild(out);
+});
+</script></body>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed "
+                                             "(Debian: apt install chromium)")
+def test_html_with_four_backends_fits_the_window_in_headless_chromium(tmp_path):
+    """numpy, torch, strict (three devices) and dask: 12 columns. Laid out by Chromium at
+    1280 px and at 800 px, nothing runs off the right edge: the page does not scroll
+    sideways, each matrix scrolls inside its own box, its case column sticky."""
+    # a separate process with every installed plugin (conftest keeps this one to the
+    # built-in backends), the page written to stdout with --html -
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYGRAD_")}
+    backends = ("numpy", "torch", "strict", "dask")
+    proc = subprocess.run([sys.executable, "-m", "polygrad", "conformance", "--html", "-",
+                           *(f"--backend={b}" for b in backends), "--case=QS-1", "--case=YT-1",
+                           "--case=BZ-1", "--case=op:sin", "--case=op:matmul"],
+                          capture_output=True, text=True, env=env, timeout=900)
+    if proc.returncode in (2, 5):
+        pytest.skip(f"needs the {', '.join(backends)} backends installed (pip install -e "
+                    f"./plugins/polygrad-strict -e ./plugins/polygrad-dask): {proc.stderr[-300:]}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html_text = proc.stdout
+    assert html_text.startswith("<!DOCTYPE html>")
+    assert all(f"<th>{b}<br>" in html_text for b in backends)
+    page = tmp_path / "report.html"
+    page.write_text(html_text.replace("</body>", _LAYOUT_PROBE), encoding="utf-8")
+    for width in (1280, 800):
+        dom = _chromium("--virtual-time-budget=5000", f"--window-size={width},900",
+                        "--dump-dom", page.as_uri(), path=tmp_path).stdout
+        layout = json.loads(html_unescape(re.search(r'<pre id="layout">(.*?)</pre>', dom,
+                                                    re.S).group(1)))
+        (page_w, page_cw), (body_w, body_cw) = layout["page"], layout["body"]
+        assert page_w <= page_cw and body_w <= body_cw, (width, layout)
+        assert layout["loose"] == 0 and layout["sticky"] == "sticky", (width, layout)
+        assert all(right <= page_cw for _, _, right in layout["boxes"]), (width, layout)
+        if width == 800:        # 12 columns do not fit in 800 px: their box scrolls
+            assert any(sw > cw for sw, cw, _ in layout["boxes"]), layout
+    shot = tmp_path / "report.png"
+    _chromium("--window-size=1280,900", f"--screenshot={shot}", page.as_uri(), path=tmp_path)
+    assert shot.stat().st_size > 10_000
 
 
 # -- front ends ------------------------------------------------------------------------------

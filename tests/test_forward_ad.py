@@ -176,3 +176,73 @@ def test_in_place_ops_carry_tangents_like_torch(backend):
                 n.mul_(d)
             results.append([mod.unpack_dual(t).tangent.tolist() for t in (e, plain, n)])
     assert np.allclose(results[0], results[1], rtol=1e-12)
+
+
+def _dual_facts(lib, mod):
+    """What a user can observe of make_dual / unpack_dual results (torch: views of the primal)."""
+    f64 = lib.float64
+    facts = {}
+    x = lib.tensor([1.0, 2.0], dtype=f64, requires_grad=True)
+    with mod.dual_level() as level:
+        facts["level"] = level
+        d = mod.make_dual(x, lib.ones(2, dtype=f64))
+        facts["dual"] = (d.is_leaf, d.requires_grad, type(d.grad_fn).__name__)
+        primal = mod.unpack_dual(d).primal
+        facts["primal"] = (primal.is_leaf, primal.requires_grad)
+        with lib.no_grad():
+            nd = mod.make_dual(x, lib.ones(2, dtype=f64))
+            facts["no_grad"] = (nd.requires_grad, nd.grad_fn is None)
+        facts["non_leaf"] = type(mod.make_dual(x * 2, lib.ones(2, dtype=f64)).grad_fn).__name__
+        z = lib.ones(2, dtype=f64)
+        dz = mod.make_dual(z, lib.ones(2, dtype=f64))
+        mod.unpack_dual(dz).primal.mul_(3)          # one buffer: z, dz and its primal
+        dz.add_(1)
+        facts["shared"] = (z.tolist(), dz.tolist(), mod.unpack_dual(dz).tangent.tolist())
+        tt = lib.ones(2, dtype=f64, requires_grad=True)
+        dd = mod.make_dual(lib.ones(2, dtype=f64), tt)
+        facts["tangent"] = (mod.unpack_dual(dd).tangent is tt,
+                            mod.unpack_dual(dd * dd).tangent.requires_grad)
+    return facts
+
+
+def test_make_dual_is_a_view_as_in_torch():
+    assert _dual_facts(pg, fw) == _dual_facts(torch, tfw)
+
+
+def _tangent_grads(lib, mod, xd, vd):
+    """Backward through a tangent: d/dx and d/dv of the JVP of f at x along v."""
+    x = lib.tensor(xd, dtype=lib.float64, requires_grad=True)
+    v = lib.tensor(vd, dtype=lib.float64, requires_grad=True)
+    with mod.dual_level():
+        d = mod.make_dual(x, v)
+        t = mod.unpack_dual((d.sin() * d.exp()).sum() + (d @ d) * d[0]).tangent
+    return [g.detach().numpy() for g in lib.autograd.grad(t, (x, v))]
+
+
+def _jvp_in_backward(lib, mod, xd):
+    """A custom Function whose backward computes its gradient in forward mode."""
+    class SinSum(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x.sin().sum()
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            with mod.dual_level():
+                d = mod.make_dual(x.detach(), lib.ones_like(x))
+                return g * mod.unpack_dual(d.sin()).tangent
+
+    x = lib.tensor(xd, dtype=lib.float64, requires_grad=True)
+    (SinSum.apply(x) * 3).backward()
+    return x.grad.numpy()
+
+
+@pytest.mark.parametrize("data", [RNG.uniform(-1, 1, 3), np.zeros(3)], ids=["random", "zeros"])
+def test_backward_of_a_tangent_and_forward_mode_in_backward_match_torch(backend, data):
+    v = RNG.standard_normal(3)
+    for ours, ref in zip(_tangent_grads(pg, fw, data, v), _tangent_grads(torch, tfw, data, v)):
+        np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(_jvp_in_backward(pg, fw, data), _jvp_in_backward(torch, tfw, data),
+                               rtol=1e-12)

@@ -185,6 +185,21 @@ def test_create_graph_is_differentiable(backend, api):
     assert_same(results[0], results[1].detach())
 
 
+@pytest.mark.parametrize("api", ["jvp", "vjp", "hvp", "vhp"])
+def test_create_graph_keeps_the_vector_in_the_graph(backend, api):
+    """With create_graph=True the product is differentiable in the vector too (torch's
+    double-backward pattern): gradients with respect to x and v match torch's."""
+    data, v = RNG.uniform(0.2, 1.0, 3), RNG.standard_normal(3)
+    fn = exp_sin_sum if api in ("hvp", "vhp") else (lambda x: x.exp() * x.sin())
+    results = []
+    for lib, mod, ns in (("pg", F, pg), ("torch", TF, torch)):
+        x, vv = _to(lib, data, requires_grad=True), _to(lib, v, requires_grad=True)
+        out, prod = getattr(mod, api)(fn, x, vv, create_graph=True)
+        assert prod.requires_grad and out.requires_grad
+        results.append(tuple(g.detach() for g in ns.autograd.grad((prod * prod).sum(), (x, vv))))
+    assert_same(results[0], results[1])
+
+
 def test_results_detached_without_create_graph(backend):
     x = pg.rand(3, dtype=pg.float64, requires_grad=True)
     out, g = F.vjp(lambda t: t * t, x, pg.ones(3, dtype=pg.float64))

@@ -45,6 +45,9 @@ PLUGINS = {
     "absent": GOOD.format(backend="absent", module="absentlib_not_installed"),
     "marker": "import os\nopen(os.environ['MARKER'], 'w').close()\n"
               + GOOD.format(backend="marker", module="numpy"),
+    # sorts first and registers the backend that entry point "good" provides
+    "aaa_squat": GOOD.format(backend="good", module="numpy"),
+    "exiter": "import sys\nsys.exit(3)\n",
 }
 
 
@@ -121,6 +124,77 @@ def test_strict_mode_raises_plugin_error(site, bad, needle):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("polygrad.PluginError: polygrad: plugin ")
     assert pytest.importorskip("re").search(needle, last), last
+
+
+USE_ONE_BACKEND = """
+    import json, os, sys, warnings
+    import polygrad
+    name = os.environ["BACKEND"] or None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            x = float(polygrad.ones(3, backend=name).sum())
+        except Exception as exc:
+            x = f"{type(exc).__name__}: {exc}"
+    plugins = json.loads(os.environ["PLUGINS"])
+    print(json.dumps({"x": x, "warnings": [str(w.message) for w in caught],
+                      "imported": sorted(p for p in plugins if f"polygrad_{p}" in sys.modules)}))
+"""
+
+# backend asked for -> what it gives, which third-party plugins were imported, warnings
+LAZY = [
+    ("", 3.0, [], 0),                               # the default, numpy
+    ("numpy", 3.0, [], 0),
+    ("good", 3.0, ["good"], 0),
+    ("broken", "UnknownBackendError: backend 'broken' is unavailable: its plugin "
+               "(polygrad-broken 0.1) failed to load: ModuleNotFoundError", [], 1),
+    ("exiter", "UnknownBackendError: backend 'exiter' is unavailable: its plugin "
+               "(polygrad-exiter 0.1) failed to load: SystemExit: 3", [], 1),
+]
+
+
+@pytest.mark.parametrize("name, x, imported, warned", LAZY)
+def test_a_backend_imports_only_the_plugin_of_its_name(site, name, x, imported, warned):
+    """Every throwaway plugin installed and enabled, broken ones too: using one backend
+    imports only the entry point of that name; a broken plugin fails only its own."""
+    out = run(site, USE_ONE_BACKEND, BACKEND=name, PLUGINS=json.dumps(sorted(PLUGINS)))
+    assert out["x"] == x if isinstance(x, float) else out["x"].startswith(x), out["x"]
+    assert out["imported"] == imported
+    assert len(out["warnings"]) == warned, out["warnings"]
+
+
+def test_a_backend_named_after_no_entry_point_is_found_by_full_discovery(site):
+    out = run(site, USE_ONE_BACKEND, BACKEND="twin", PLUGINS=json.dumps(sorted(PLUGINS)))
+    assert out["x"] == 3.0
+    assert {"twin_a", "twin_b", "good", "aaa_squat"} <= set(out["imported"])
+
+
+@pytest.mark.parametrize("first", ["get_backend", "describe"])
+def test_a_backend_belongs_to_the_entry_point_of_its_name(site, first):
+    """'aaa_squat' sorts first and registers backend 'good': it fails whichever is asked
+    first, the backend (lazy, loads entry point 'good') or the listing (loads them all)."""
+    out = run(site, """
+        import json, os, warnings
+        warnings.simplefilter("ignore")
+        from polygrad.plugins import describe, get_backend
+        if os.environ["FIRST"] == "get_backend":
+            owner = get_backend("good")._plugin
+        rows = {r["plugin"]: r["status"] for r in describe()}
+        print(json.dumps({"owner": get_backend("good")._plugin, "squat": rows["aaa_squat"]}))
+    """, FIRST=first)
+    assert out["owner"] == "good"
+    assert out["squat"].startswith("failed: PluginError: plugin 'aaa_squat' (polygrad-aaa-squat)"
+                                   " registers backend 'good', which is the name of "
+                                   "polygrad-good's entry point"), out["squat"]
+
+
+@pytest.mark.parametrize("env, needle", [
+    ({"POLYGRAD_DISABLE_PLUGINS": "good"}, "backend 'good' is disabled"),
+    ({"POLYGRAD_LOAD_PLUGINS": "numpy"}, "backend 'good' is disabled"),
+])
+def test_a_disabled_backend_says_so(site, env, needle):
+    out = run(site, USE_ONE_BACKEND, BACKEND="good", PLUGINS=json.dumps(sorted(PLUGINS)), **env)
+    assert out["x"].startswith(f"UnknownBackendError: {needle}"), out["x"]
 
 
 def test_import_time_array_library_is_flagged(site):

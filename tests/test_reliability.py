@@ -162,6 +162,53 @@ def test_one_detect_anomaly_decorator_used_by_two_threads():
     assert out == [{}, {}]
 
 
+# each thread's work: its record_function label, the op it runs, and whether it profiles
+RECORDERS = {"a": ("block_a", "multiply", True), "b": ("block_b", "divide", True),
+             "c": ("block_c", "subtract", False)}
+
+
+def test_record_function_writes_only_into_its_own_threads_profiles():
+    """Three threads inside their blocks at the same moments (barriers), one decorated
+    function shared by all: a profile holds its own thread's ops and ranges, no other's."""
+    from polygrad.autograd.profiler import GC_ROW, profile, record_function
+    x = pg.ones(3)
+    gate = threading.Barrier(len(RECORDERS))
+    shared = record_function("shared")
+
+    @shared
+    def both_sides(op):
+        gate.wait(timeout=10)          # every thread is inside "shared" at once
+        op()
+        gate.wait(timeout=10)
+    ops = {"multiply": lambda: x * 2, "divide": lambda: x / 2, "subtract": lambda: x - 1}
+    keys, errors = {}, []
+
+    def worker(me):
+        label, op, profiled = RECORDERS[me]
+        try:
+            with profile(enabled=profiled) as prof:
+                gate.wait(timeout=10)
+                with record_function(label):
+                    gate.wait(timeout=10)
+                    ops[op]()
+                    both_sides(ops[op])
+                    gate.wait(timeout=10)
+            keys[me] = sorted(e.key for e in prof.function_events
+                              if e.key != GC_ROW) if profiled else None
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+    ts = [threading.Thread(target=worker, args=(me,)) for me in RECORDERS]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert not errors, errors
+    for me, (label, op, profiled) in RECORDERS.items():
+        if profiled:
+            assert keys[me] == sorted([label, op, "shared", op]), (me, keys[me])
+    assert shared._open == {}         # every entry left in the thread that made it
+
+
 # -- 2. hostile plugins -----------------------------------------------------------------------
 
 GOOD = '''
@@ -424,3 +471,162 @@ def test_pickle_keeps_a_fake_device_of_the_strict_plugin():
     finally:
         if registered:
             pg.plugins.unregister_plugin("strict")
+
+
+# -- half precision on torch: .tolist() and .item() as torch gives them -----------------------
+
+HALF_SHAPES = [(), (0,), (3,), (2, 0, 3), (2, 3)]
+# values a half type rounds, ties, overflows and flushes, besides random ones
+HALF_SPECIALS = [0.0, -0.0, 1.0, 1.00390625, 1e-3, 1e-8, 65504.0, 70000.0, 3.0e38,
+                 float("inf"), float("-inf"), float("nan")]
+
+
+def _same(ours, theirs):
+    """Equal as torch's lists, NaN equal to NaN and -0.0 told from 0.0."""
+    if isinstance(theirs, list):
+        return isinstance(ours, list) and len(ours) == len(theirs) and \
+            all(_same(o, t) for o, t in zip(ours, theirs))
+    return type(ours) is type(theirs) and repr(ours) == repr(theirs)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("shape", HALF_SHAPES)
+def test_half_precision_tolist_and_item_match_torch(dtype, shape):
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(len(shape) * 7 + len(dtype))
+    values = torch.randn(shape, generator=gen, dtype=torch.float64) * 1e3
+    flat = values.reshape(-1)
+    flat[: len(HALF_SPECIALS)] = torch.tensor(HALF_SPECIALS[: flat.numel()], dtype=torch.float64)
+    theirs = values.to(getattr(torch, dtype))
+    ours = pg.asarray(theirs)          # keeps the array's backend and dtype
+    assert (ours.backend, ours.dtype) == ("torch", getattr(pg, dtype))
+    assert _same(ours.tolist(), theirs.tolist())
+    if theirs.numel() == 1:
+        assert _same(ours.item(), theirs.item())
+    for i in range(min(theirs.numel(), len(HALF_SPECIALS))):
+        assert _same(ours.reshape(-1)[i].item(), theirs.reshape(-1)[i].item())
+
+
+# -- dask: a lost scheduler is an error, never a silent fall back ----------------------------
+
+CLUSTER = """
+import time
+from distributed import LocalCluster
+if __name__ == "__main__":
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=None)
+    print(cluster.scheduler_address, flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """The dask backend and a real LocalCluster in its own process group (so that the test
+    can kill the scheduler and its worker outright); yields the scheduler's address."""
+    import signal
+    polygrad_dask = pytest.importorskip("polygrad_dask")
+    pytest.importorskip("distributed")
+    script = tmp_path / "cluster.py"
+    script.write_text(CLUSTER)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    registered = "dask" not in pg.plugins.backend_names(usable=False)
+    if registered:
+        pg.plugins.register_plugin(polygrad_dask, name="dask")
+    try:
+        address = proc.stdout.readline().strip()
+        assert address.startswith("tcp://127.0.0.1:"), address
+        yield address, lambda: (os.killpg(proc.pid, signal.SIGKILL), proc.wait())
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        polygrad_dask.forget_scheduler()
+        if registered:
+            pg.plugins.unregister_plugin("dask")
+
+
+def _wait_for_status(client, statuses, seconds=60):
+    import time
+    deadline = time.monotonic() + seconds
+    while client.status not in statuses and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.status in statuses, client.status
+
+
+def _dask_work():
+    """A leaf on the dask backend and what reads it: each computes on the scheduler."""
+    x = pg.linspace(0.0, 1.0, steps=8, backend="dask", requires_grad=True)
+
+    def grad():
+        x.grad = None
+        (x * x).sum().backward()
+        return x.grad.tolist()
+    return {"item": lambda: (x * 3).sum().item(), "tolist": lambda: (x + 1).tolist(),
+            "compute": lambda: [t.item() for t in pg.compute((x * 2).sum(), (x - 1).sum())],
+            "backward": grad}
+
+
+@pytest.mark.parametrize("read", ["item", "tolist", "compute", "backward"])
+def test_a_killed_scheduler_fails_the_next_operation_at_once(dask_cluster, read):
+    from distributed import Client
+
+    from polygrad_dask import SchedulerLostError
+    address, kill = dask_cluster
+    # a reconnect timeout far beyond the test: a read that waited it out could not see
+    # the Client still reconnecting after it raised
+    client = Client(address, timeout=120)
+    try:
+        work = _dask_work()
+        expected = work[read]()                     # runs on the cluster
+        kill()
+        _wait_for_status(client, {"connecting"})
+        with pytest.raises(SchedulerLostError, match=address.replace(".", r"\.")):
+            work[read]()
+        assert client.status == "connecting"        # raised without waiting for the reconnect
+        assert expected is not None
+    finally:
+        client.close(timeout=5)
+
+
+def test_a_lost_scheduler_never_falls_back_to_local_threads(dask_cluster):
+    from distributed import Client
+
+    from polygrad_dask import SchedulerLostError, forget_scheduler
+    address, kill = dask_cluster
+    client = Client(address, timeout=2)
+    work = _dask_work()
+    expected = work["item"]()
+    kill()
+    _wait_for_status(client, {"closed"})             # distributed gave up reconnecting
+    for _ in range(2):                               # and stays an error
+        with pytest.raises(SchedulerLostError, match="forget_scheduler"):
+            work["item"]()
+    forget_scheduler()                               # asked for: local threads from now on
+    assert work["item"]() == pytest.approx(expected)
+
+
+def test_a_client_closed_on_purpose_computes_locally(dask_cluster):
+    from distributed import Client
+    address, kill = dask_cluster
+    client = Client(address)
+    work = _dask_work()
+    expected = {name: read() for name, read in work.items()}
+    client.close()
+    assert {name: read() for name, read in work.items()} == expected
+
+
+# -- the soak script catches a leak ------------------------------------------------------------
+
+@pytest.mark.parametrize("leak, rc", [(0, 0), (65536, 1)])
+def test_the_soak_script_fails_on_growth_and_only_then(leak, rc):
+    """benchmarks/soak.py, short: a clean run passes; 64 KiB kept per step fails it."""
+    soak = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "soak.py")
+    proc = subprocess.run([sys.executable, soak, "--steps", "400", "--every", "100",
+                           "--max-growth-mib", "5", "--inject-leak", str(leak)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == rc, proc.stdout + proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert [int(r[0]) for r in rows] == [0, 100, 200, 300, 400]
+    assert proc.stdout.rstrip().endswith("ok" if rc == 0 else "FAIL")

@@ -7,12 +7,25 @@ custom Functions, anomaly mode and the profiler.
 
 from __future__ import annotations
 
+import threading
+
 from .. import ops
 from ..base.grad_mode import enable_grad, no_grad, set_grad_enabled  # noqa: F401
 from ..graph import backward as _backward
 from ..graph.creation import asarray as _asarray
 
 __all__ = ["backward", "grad", "Variable"]
+
+
+class _LoopedVmap(threading.local):
+    """``depth`` > 0 while ``polygrad.func.vmap`` runs its function once per row: a
+    backward pass inside it then keeps the graph (as ``retain_graph=True``), because a true
+    vmap runs that pass once for all rows and the next row needs the same graph again."""
+
+    depth = 0
+
+
+looped_vmap = _LoopedVmap()
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
@@ -23,6 +36,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     >>> polygrad.autograd.backward((2 * x).sum()); x.grad
     tensor([2., 2., 2.])
     """
+    if retain_graph is None and looped_vmap.depth:
+        retain_graph = True
     _backward.backward(tensors, grad_tensors, retain_graph, create_graph, inputs, ns=ops)
 
 
@@ -35,6 +50,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     >>> polygrad.autograd.grad(x ** 3, x)
     (tensor(12.),)
     """
+    if retain_graph is None and looped_vmap.depth:
+        retain_graph = True
     return _backward.grad(outputs, inputs, grad_outputs, retain_graph, create_graph,
                           allow_unused, materialize_grads, ns=ops)
 
@@ -71,5 +88,9 @@ def __getattr__(name):
 from .anomaly_mode import detect_anomaly, set_detect_anomaly  # noqa: E402
 from .function import Function, once_differentiable  # noqa: E402
 
+# as in torch, ``autograd.gradcheck`` is the function (its module is ``autograd.gradcheck``'s
+# home only through sys.modules)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
+
 __all__ += ["Function", "once_differentiable", "detect_anomaly", "set_detect_anomaly",
-            "functional", "forward_ad"]
+            "functional", "forward_ad", "gradcheck", "gradgradcheck", "GradcheckError"]

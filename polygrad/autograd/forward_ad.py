@@ -14,6 +14,7 @@ import weakref
 from collections import namedtuple
 
 from .. import ops
+from ..base import grad_mode
 from ..graph.engine import forward_ad_state
 from ..graph.node import Node
 from ..graph.tensor import Tensor, share
@@ -33,7 +34,7 @@ def enter_dual_level():
     _state.live = []
     _state.ns = ops
     _state.level = 1
-    return 1
+    return 0        # torch numbers levels from 0 (``with dual_level() as level``)
 
 
 def exit_dual_level(*, level=None):
@@ -72,9 +73,10 @@ class dual_level:
 
 
 def make_dual(tensor, tangent, *, level=None):
-    """A tensor with ``tensor``'s value and graph position, carrying ``tangent``.
-
-    Reverse mode through the result reaches ``tensor``'s graph (forward-over-reverse).
+    """A view of ``tensor`` carrying ``tangent``, as torch's: it shares ``tensor``'s data (an
+    in-place write to one shows in the other) and, when ``tensor`` requires grad, is a
+    non-leaf whose ``grad_fn`` is a ``ViewBackward0`` leading to ``tensor``, so reverse mode
+    through it reaches ``tensor``'s graph (forward-over-reverse).
 
     >>> import polygrad
     >>> import polygrad.autograd.forward_ad as fwAD
@@ -101,7 +103,15 @@ def make_dual(tensor, tangent, *, level=None):
                            f"{tensor.backend!r}; move it first with .to({tensor.backend!r})")
     if tangent.dtype != tensor.dtype:
         tangent = tangent.astype(tensor.dtype)
-    dual = share(tensor._st, tensor._backend, node=tensor._node)
+    node = tensor._node
+    if node is not None and grad_mode.is_grad_enabled():
+        # the view's node (torch's ViewBackward0), on tensor's own storage
+        level, _state.level = _state.level, 0
+        try:
+            node = ops.reshape(tensor, tuple(tensor.shape))._node
+        finally:
+            _state.level = level
+    dual = share(tensor._st, tensor._backend, node=node)
     dual._tangent = tangent
     _state.live.append(weakref.ref(dual))
     return dual

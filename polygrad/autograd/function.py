@@ -34,6 +34,8 @@ class FunctionCtx:
         self.stores = ()            # the memory records of what was saved (see _freeze)
         self._non_diff = ()
         self._freed = False
+        self._for_forward = None    # save_for_forward's tensors, read by jvp as saved_tensors
+        self._in_jvp = False
 
     def save_for_backward(self, *tensors):
         """Keep tensors (inputs or outputs of forward) for backward: ``ctx.saved_tensors``."""
@@ -44,8 +46,19 @@ class FunctionCtx:
                                 f"attributes: ctx.value = ...")
         self._to_save = tensors
 
+    def save_for_forward(self, *tensors):
+        """Keep tensors for ``jvp`` (forward mode): inside it they are ``ctx.saved_tensors``."""
+        for i, t in enumerate(tensors):
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(f"save_for_forward expects all arguments to be tensors or None, "
+                                f"but argument {i} is {type(t).__name__}; keep other values as "
+                                f"attributes: ctx.value = ...")
+        self._for_forward = tensors
+
     @property
     def saved_tensors(self):
+        if self._in_jvp and self._for_forward is not None:
+            return tuple(self._for_forward)
         if self._freed:
             raise RuntimeError(FREED_MSG)
         if self._to_save is not None:       # still inside forward
@@ -248,6 +261,12 @@ class Function:
                                   "autograd.Function to use it with forward mode AD: define "
                                   "jvp(ctx, *tangents) as a staticmethod.")
 
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        """Optional (torch 2's style): with it, ``forward(*args)`` takes no ctx and this
+        saves what backward and jvp need from the inputs and the output."""
+        raise NotImplementedError("setup_context is not overridden: forward takes ctx")
+
     vjp = backward
 
     @classmethod
@@ -260,7 +279,11 @@ class Function:
         level, state.level = state.level, 0     # forward's own ops carry no tangents
         try:
             with grad_mode.no_grad():
-                result = cls.forward(ctx, *args, **kwargs)
+                if cls.setup_context is Function.setup_context:
+                    result = cls.forward(ctx, *args, **kwargs)
+                else:                       # forward(*args), then setup_context (torch 2)
+                    result = cls.forward(*args, **kwargs)
+                    cls.setup_context(ctx, args, result)
         finally:
             state.level = level
         is_tuple = isinstance(result, tuple)
@@ -297,10 +320,12 @@ def _forward_mode(cls, ctx, args, outs, diff, state):
                 else a._tangent if a._tangent is not None else ops.zeros_like(a)
                 for a in args]
     level, state.level = state.level, 0
+    ctx._in_jvp = True
     try:
         ts = cls.jvp(ctx, *tangents)
     finally:
         state.level = level
+        ctx._in_jvp = False
     if not isinstance(ts, tuple):
         ts = (ts,)
     if len(ts) != len(outs):

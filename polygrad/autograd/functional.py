@@ -213,8 +213,9 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     """
     with grad_mode.enable_grad():
         is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
-        # strict mode asks which inputs reach the outputs: the reverse graph tells
-        inputs = _preprocess(inputs, create_graph, need_graph=strict)
+        # strict mode asks which inputs reach the outputs: the reverse graph tells; with
+        # create_graph the outputs are differentiable in the inputs, as torch's are
+        inputs = _preprocess(inputs, create_graph, need_graph=strict or create_graph)
         v = _v_or_one(v, inputs, is_inputs_tuple, create_graph, "jvp")
         with fwAD.dual_level():
             duals = tuple(fwAD.make_dual(x, t) for x, t in zip(inputs, v))

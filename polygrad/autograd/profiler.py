@@ -2,7 +2,8 @@
 
 ``profile`` installs three of the engine's extension points (``polygrad.graph.engine``)
 while it is open and restores the previous ones on exit, whatever happens inside the block.
-They are per thread: a profile records the ops of the thread that opened it.
+They are per thread: a profile records the ops, the ``record_function`` blocks and the
+garbage-collector pauses of the thread that opened it, never another thread's.
 
 - ``observer`` wraps every forward op (one event per primitive call);
 - ``kernel_clock`` wraps the backend call inside it, so each op's time splits into the
@@ -39,7 +40,17 @@ __all__ = ["profile", "record_function", "EventList", "FunctionEvent", "Function
 _now = time.perf_counter_ns
 _HOOKS = ("observer", "kernel_clock", "node_observer")
 GC_ROW = "[python gc]"        # Python's garbage collector pausing the block
-_active = []          # open profiles, innermost last (record_function writes to each)
+
+
+class _Active(threading.local):
+    """The profiles open in this thread, innermost last: ``record_function`` writes to each.
+    Per thread, as the engine's hooks are, so a block in one thread never lands in a
+    profile another thread opened."""
+
+    profiles = ()
+
+
+_active = _Active()
 _POLYGRAD_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -257,6 +268,7 @@ class profile:
         self._stacks = {}           # thread id -> open events
         self._saved = None
         self._installed = None
+        self._thread = None         # the thread that opened it: the one it records
         self._closed = False        # left: its hooks, if still chained, only pass through
         self._entered = False
         self._start = 0
@@ -283,8 +295,9 @@ class profile:
         for name, hook in self._installed.items():
             hook._pg_profile, hook._pg_prev = self, self._saved[name]
             set_extension(name, hook)
+        self._thread = threading.get_ident()
         gc.callbacks.append(self._gc_hook)
-        _active.append(self)
+        _active.profiles = _active.profiles + (self,)
         return self
 
     def __exit__(self, *exc):
@@ -301,8 +314,8 @@ class profile:
         self._saved = None
         if self._gc_hook in gc.callbacks:
             gc.callbacks.remove(self._gc_hook)
-        if self in _active:
-            _active.remove(self)
+        # left from another thread, it stays in its own thread's tuple, closed (skipped)
+        _active.profiles = tuple(p for p in _active.profiles if p is not self)
         if self.use_cuda:
             self._collect_device_times()
         return False
@@ -382,7 +395,10 @@ class profile:
         return observe
 
     def _gc_hook(self, phase, info):
-        # a collection is a row of its own, so its pause is not charged to the op it lands in
+        # a collection is a row of its own, so its pause is not charged to the op it lands in;
+        # gc.callbacks is process-wide: only collections run by the profile's thread count
+        if threading.get_ident() != self._thread:
+            return
         if phase == "start":
             self._open(GC_ROW, "python_gc")
             return
@@ -518,15 +534,24 @@ class record_function(contextlib.ContextDecorator):
             raise TypeError(f"record_function(name) takes a string label, got "
                             f"{type(name).__name__}")
         self.name, self.args = name, args
-        self._open = []          # per entry: [(event, stack), ...] (re-entrant as a decorator)
+        # per thread, per entry: [(event, stack), ...]: re-entrant as a decorator, and one
+        # decorated function may run in several threads at once
+        self._open = {}
 
     def __enter__(self):
-        self._open.append([p._open(self.name, "user_annotation") for p in _active])
+        entries = self._open.setdefault(threading.get_ident(), [])
+        entries.append([p._open(self.name, "user_annotation") for p in _active.profiles
+                        if not p._closed])
         return self
 
     def __exit__(self, *exc):
         end = _now()
-        for ev, stack in self._open.pop():
+        tid = threading.get_ident()
+        entries = self._open[tid]
+        opened = entries.pop()
+        if not entries:
+            del self._open[tid]
+        for ev, stack in opened:
             ev.end = end
             if stack and stack[-1] is ev:
                 stack.pop()

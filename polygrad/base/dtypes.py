@@ -7,7 +7,8 @@ A ``DType`` is only a name; each backend maps it to its own dtype object
 __all__ = [
     "DType", "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
     "uint64", "float16", "bfloat16", "float32", "float64", "complex64", "complex128",
-    "float", "double", "half", "long", "int", "DTYPES", "as_dtype",
+    "float", "double", "half", "long", "int", "DTYPES", "as_dtype", "get_default_dtype",
+    "set_default_dtype", "default_complex",
 ]
 
 _builtin_float = float
@@ -70,8 +71,45 @@ DTYPES = {d.name: d for d in (
     bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
     float16, bfloat16, float32, float64, complex64, complex128)}
 
+# The dtype of Python floats made into tensors, as torch's default dtype: process-wide,
+# changed only by set_default_dtype below (read it through get_default_dtype(), or as
+# dtypes.DEFAULT_FLOAT at call time, never imported by value). Integers stay int64.
 DEFAULT_FLOAT = float32
 DEFAULT_INT = int64
+
+
+def get_default_dtype():
+    """The floating dtype new tensors get from Python floats (float32 unless changed).
+
+    >>> import polygrad
+    >>> polygrad.get_default_dtype()
+    polygrad.float32
+    """
+    return DEFAULT_FLOAT
+
+
+def set_default_dtype(d):
+    """Make ``d`` (a floating dtype) the dtype of tensors made from Python floats, as
+    ``torch.set_default_dtype``: creation functions and float literals follow it, integer
+    data stays int64, and complex data becomes the matching complex dtype.
+
+    >>> import polygrad
+    >>> polygrad.set_default_dtype(polygrad.float64)
+    >>> polygrad.tensor([1.5]).dtype
+    polygrad.float64
+    >>> polygrad.set_default_dtype(polygrad.float32)
+    """
+    global DEFAULT_FLOAT
+    dt = as_dtype(d)
+    if dt is None or not dt.is_floating_point:
+        raise TypeError(f"only floating-point types are supported as the default type, got "
+                        f"{dt!r}; pass one of polygrad.float16, bfloat16, float32, float64")
+    DEFAULT_FLOAT = dt
+
+
+def default_complex():
+    """The complex dtype that goes with the default floating dtype (complex128 for float64)."""
+    return complex128 if DEFAULT_FLOAT is float64 else complex64
 
 
 def as_dtype(value):

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import operator
 
-from ..base.dtypes import DEFAULT_FLOAT
-from ..plugins.defaults import default_backend, pick_backend
+from ..base import dtypes as _dtypes
+from ..plugins import random as _rng
+from ..plugins.defaults import default_backend, default_device, default_device_for, pick_backend
 from ..plugins.host import get_backend, owner_of
-from ..plugins.random import generator, seed_all
 from .tensor import Tensor, wrap
 
 __all__ = ["tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty", "eye",
            "arange", "linspace", "zeros_like", "ones_like", "full_like", "empty_like",
-           "rand", "randn", "randint", "rand_like", "randn_like", "manual_seed"]
+           "rand", "randn", "randint", "rand_like", "randn_like", "manual_seed",
+           "randperm", "bernoulli"]
 
 def _backend(backend, device=None):
     """The backend for a new tensor: the one named, else the default one, unless ``device``
@@ -26,9 +27,17 @@ def _backend(backend, device=None):
     if backend is not None:
         return get_backend(backend)
     b = default_backend()
+    if device is None:
+        device = default_device()         # set_default_device's, if any
     if device is not None:
         b = pick_backend(b, device)
     return b
+
+
+def _native_device(b, device):
+    """``device`` on ``b``, else set_default_device's device where ``b`` has it, else ``b``'s
+    own default (None)."""
+    return b.to_native_device(device if device is not None else default_device_for(b))
 
 
 def _finish(array, backend, requires_grad):
@@ -50,7 +59,7 @@ def _shape(size):
 
 
 def _float_or(backend, dtype):
-    return backend.native_dtype(DEFAULT_FLOAT if dtype is None else dtype)
+    return backend.native_dtype(_dtypes.DEFAULT_FLOAT if dtype is None else dtype)
 
 
 # -- from data ------------------------------------------------------------------------------
@@ -58,11 +67,14 @@ def _float_or(backend, dtype):
 def tensor(data, *, dtype=None, device=None, requires_grad=False, backend=None):
     """A new leaf tensor holding a copy of ``data`` (nested lists, scalars or arrays).
 
-    Python floats become float32, as in torch.
+    As ``torch.tensor``: Python floats become the default dtype (float32 unless
+    ``set_default_dtype`` changed it), Python ints int64; an array (numpy's, torch's, ...)
+    keeps its dtype and is copied onto the default backend and device, as torch copies an
+    ndarray onto its default device (``asarray`` keeps the array's own backend instead).
 
     >>> import polygrad
     >>> polygrad.tensor([[1., 2.], [3., 4.]]).shape
-    (2, 2)
+    polygrad.Size([2, 2])
     """
     if isinstance(data, Tensor):
         data = data.detach()
@@ -72,19 +84,21 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, backend=None):
     owner = owner_of(data)
     if owner is None:
         _check_data(data)
-    if owner is not None and backend is None:
-        backend = owner
     b = _backend(backend, device)
+    if device is None:
+        device = default_device_for(b)
     if owner is not None and owner is not b:
         array = b.from_numpy(owner.to_numpy(data), device=device)
-        device = None
     else:
         array = data
     xp = b.xp
     dev = b.to_native_device(device)
     nat = b.native_dtype(dtype)
-    if nat is None and owner is None and _has_float(data):
-        nat = b.native_dtype(DEFAULT_FLOAT)
+    if nat is None and owner is None:
+        kind = _python_kind(data)
+        if kind in ("float", "complex"):
+            nat = b.native_dtype(_dtypes.DEFAULT_FLOAT if kind == "float" else
+                                 _dtypes.default_complex())
     kw = {"dtype": nat} if nat is not None else {}
     if dev is not None:
         kw["device"] = dev
@@ -107,12 +121,22 @@ def _check_data(data):
             _check_data(d)
 
 
-def _has_float(data):
-    if isinstance(data, float):
-        return True
+def _python_kind(data):
+    """"complex" or "float" when ``data`` holds a Python complex or float (the default dtype's
+    kinds; an empty list is a float one, as in torch), else None: numpy's scalars keep their
+    own dtype, and a list that holds one is left to the backend."""
     if isinstance(data, (list, tuple)):
-        return any(_has_float(d) for d in data)
-    return False
+        if not data:
+            return "float"
+        kinds = {_python_kind(d) for d in data}
+        if "array" in kinds:
+            return "array"
+        return "complex" if "complex" in kinds else "float" if "float" in kinds else None
+    if hasattr(data, "dtype"):
+        return "array"
+    if isinstance(data, complex):
+        return "complex"
+    return "float" if isinstance(data, float) else None
 
 
 def asarray(obj, /, *, dtype=None, device=None, copy=None, backend=None, requires_grad=False):
@@ -141,7 +165,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None, backend=None, require
             if dtype is not None:
                 kw["dtype"] = b.native_dtype(dtype)
             if device is not None:
-                kw["device"] = b.to_native_device(device)
+                kw["device"] = _native_device(b, device)
             array = b.xp.asarray(obj, copy=copy, **kw)
         return _finish(array, b, requires_grad)
     return tensor(obj, dtype=dtype, device=device, requires_grad=requires_grad, backend=backend)
@@ -164,7 +188,9 @@ def _filled(kind, size, fill, dtype, device, requires_grad, backend):
     shape = _shape(size)
     nat = _float_or(b, dtype) if dtype is not None or not isinstance(fill, (bool, int)) or \
         kind != "full" else None
-    dev = b.to_native_device(device)
+    if dtype is None and isinstance(fill, complex):      # as torch: the default complex dtype
+        nat = b.native_dtype(_dtypes.default_complex())
+    dev = _native_device(b, device)
     kw = {"dtype": nat}
     if dev is not None:
         kw["device"] = dev
@@ -186,7 +212,7 @@ def zeros(*size, dtype=None, device=None, requires_grad=False, backend=None):
 
     >>> import polygrad
     >>> polygrad.zeros(2, 3).shape
-    (2, 3)
+    polygrad.Size([2, 3])
     """
     return _filled("zeros", size, 0.0, dtype, device, requires_grad, backend)
 
@@ -234,7 +260,7 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, backend=None
     """An ``n x m`` identity matrix (QS-5 uses ``eye(4, 5)``)."""
     b = _backend(backend, device)
     kw = {"dtype": _float_or(b, dtype)}
-    dev = b.to_native_device(device)
+    dev = _native_device(b, device)
     if dev is not None:
         kw["device"] = dev
     return _finish(b.xp.eye(n, m, k=k, **kw), b, requires_grad)
@@ -249,8 +275,8 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     if dtype is not None:
         kw["dtype"] = b.native_dtype(dtype)
     elif any(isinstance(v, float) for v in (start, end, step)):
-        kw["dtype"] = b.native_dtype(DEFAULT_FLOAT)
-    dev = b.to_native_device(device)
+        kw["dtype"] = b.native_dtype(_dtypes.DEFAULT_FLOAT)
+    dev = _native_device(b, device)
     if dev is not None:
         kw["device"] = dev
     return _finish(b.xp.arange(start, end, step, **kw), b, requires_grad)
@@ -265,57 +291,159 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False,
     """
     b = _backend(backend, device)
     kw = {"dtype": _float_or(b, dtype)}
-    dev = b.to_native_device(device)
+    dev = _native_device(b, device)
     if dev is not None:
         kw["device"] = dev
     return _finish(b.xp.linspace(start, end, int(steps), **kw), b, requires_grad)
 
 
 # -- random -----------------------------------------------------------------------------------
+# The numbers come from a polygrad.Generator (polygrad.plugins.random): by default one
+# counter-based stream computed on the host, so a seed gives the same numbers on every
+# backend; ``manual_seed(s, native=True)`` switches to the backends' own generators.
 
-def manual_seed(seed):
-    """Seed every backend's generator (and those of backends loaded later).
+def manual_seed(seed, native=False):
+    """Seed the default generator: the same seed gives the same numbers on every backend.
+    ``native=True`` draws with each backend's own generator instead (faster on a GPU, other
+    numbers on each backend) until the next ``manual_seed``. Returns the default generator.
 
     >>> import polygrad
     >>> _ = polygrad.manual_seed(0)
+    >>> a = polygrad.randn(3, dtype=polygrad.float64)
+    >>> _ = polygrad.manual_seed(0)
+    >>> bool((polygrad.randn(3, dtype=polygrad.float64) == a).all())
+    True
     """
-    return seed_all(int(seed))
+    return _rng.manual_seed(seed, native=native)
 
 
-def _random(kind, size, dtype, device, requires_grad, backend):
+def _generator(generator):
+    if generator is None:
+        return _rng.default_generator
+    if not isinstance(generator, _rng.Generator):
+        raise TypeError(f"generator must be a polygrad.Generator, got "
+                        f"{type(generator).__module__}.{type(generator).__name__}; make one "
+                        f"with polygrad.Generator().manual_seed(seed)")
+    return generator
+
+
+def _random(kind, size, dtype, device, requires_grad, backend, generator):
+    gen = _generator(generator)
     b = _backend(backend, device)
-    nat = _float_or(b, dtype)
-    arr = getattr(generator(b), kind)(_shape(size), dtype=nat, device=b.to_native_device(device))
+    dt = _dtypes.as_dtype(_float_or(b, dtype))
+    arr = getattr(gen, "draw_" + kind)(b, _shape(size), dt, _native_device(b, device))
     return _finish(arr, b, requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False, backend=None, generator=None):
-    """Uniform random numbers in [0, 1)."""
-    return _random("random", size, dtype, device, requires_grad, backend)
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, backend=None):
+    """Uniform random numbers in [0, 1), the same on every backend for a seed.
+
+    >>> import polygrad
+    >>> u = polygrad.rand(2, 3)
+    >>> tuple(u.shape), bool(((u >= 0) & (u < 1)).all())
+    ((2, 3), True)
+    """
+    return _random("uniform", size, dtype, device, requires_grad, backend, generator)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False, backend=None, generator=None):
-    """Standard normal random numbers."""
-    return _random("normal", size, dtype, device, requires_grad, backend)
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, backend=None):
+    """Standard normal random numbers, the same on every backend for a seed.
+
+    >>> import polygrad
+    >>> polygrad.randn(4).numel()
+    4
+    """
+    return _random("normal", size, dtype, device, requires_grad, backend, generator)
 
 
-def rand_like(input, *, dtype=None, device=None, requires_grad=False):
-    return rand(input.shape, dtype=dtype or input.dtype, device=device or input.device,
-                requires_grad=requires_grad, backend=input._backend)
+def rand_like(input, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """``rand`` in ``input``'s shape, dtype, device and backend."""
+    return rand(input.shape, generator=generator, dtype=dtype or input.dtype,
+                device=device or input.device, requires_grad=requires_grad,
+                backend=input._backend)
 
 
-def randn_like(input, *, dtype=None, device=None, requires_grad=False):
-    return randn(input.shape, dtype=dtype or input.dtype, device=device or input.device,
-                 requires_grad=requires_grad, backend=input._backend)
+def randn_like(input, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """``randn`` in ``input``'s shape, dtype, device and backend."""
+    return randn(input.shape, generator=generator, dtype=dtype or input.dtype,
+                 device=device or input.device, requires_grad=requires_grad,
+                 backend=input._backend)
 
 
-def randint(low, high=None, size=(), *, dtype=None, device=None, backend=None):
-    """Random integers in [low, high)."""
-    if high is None:
-        low, high = 0, low
-    u = rand(size, dtype="float64", device=device, backend=backend)
-    b = u._backend
-    arr = b.xp.floor(u._st.array * (high - low)) + low
-    return _finish(b.xp.astype(arr, b.native_dtype(dtype or "int64")), b, False)
+def _int(value, name):
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}; "
+                        f"pass int({value!r})") from None
 
 
+def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None,
+            requires_grad=False, backend=None):
+    """Random integers in [low, high) (``randint(high, size)`` as torch: low 0).
+
+    >>> import polygrad
+    >>> polygrad.randint(3, (5,)).dtype
+    polygrad.int64
+    """
+    if high is None or (isinstance(high, (tuple, list)) and size == ()):
+        low, high, size = 0, low, (() if high is None else high)
+    low, high = _int(low, "low"), _int(high, "high")
+    if not low < high:
+        raise ValueError(f"randint needs low < high, got low={low}, high={high}")
+    if not (-(1 << 63) <= low and high < (1 << 63)):
+        raise ValueError(f"randint's low and high must fit int64, got [{low}, {high})")
+    gen = _generator(generator)
+    b = _backend(backend, device)
+    dt = _dtypes.as_dtype(dtype or "int64")
+    b.native_dtype(dt)                         # the backend has the dtype (else TypeError)
+    arr = gen.draw_integers(b, low, high, _shape(size), dt, _native_device(b, device))
+    return _finish(arr, b, requires_grad)
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False, backend=None):
+    """A random permutation of ``0 .. n-1``, the same on every backend for a seed.
+
+    >>> sorted(randperm(4).tolist())
+    [0, 1, 2, 3]
+    """
+    n = _int(n, "n")
+    if n < 0:
+        raise ValueError(f"randperm needs n >= 0, got {n}")
+    gen = _generator(generator)
+    b = _backend(backend, device)
+    dt = _dtypes.as_dtype(dtype or "int64")
+    b.native_dtype(dt)
+    arr = gen.draw_permutation(b, n, dt, _native_device(b, device))
+    return _finish(arr, b, requires_grad)
+
+
+def bernoulli(input, p=None, *, generator=None):
+    """0s and 1s, 1 with probability ``input`` elementwise (or ``p``), in ``input``'s dtype
+    and backend: a uniform draw below the probability.
+
+    >>> import polygrad
+    >>> bernoulli(polygrad.tensor([0.0, 1.0])).tolist()
+    [0.0, 1.0]
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"bernoulli expects a Tensor of probabilities, got "
+                        f"{type(input).__name__}; wrap it with polygrad.tensor(...)")
+    b, dt = input._backend, input.dtype
+    if not dt.is_floating_point:
+        raise TypeError(f"bernoulli needs floating-point probabilities, got a {dt.name} "
+                        f"tensor; convert it with .float()")
+    xp = b.xp
+    if p is None:
+        probs = input._st.array
+        bad = bool(xp.any((probs < 0) | (probs > 1) | (probs != probs)))
+    else:
+        if isinstance(p, bool) or not isinstance(p, (int, float)):
+            raise TypeError(f"p must be a float, got {type(p).__name__}")
+        probs = float(p)
+        bad = not 0.0 <= probs <= 1.0
+    if bad:
+        raise ValueError("bernoulli's probabilities must lie in [0, 1]")
+    u = _generator(generator).draw_uniform(b, tuple(input.shape), dt,
+                                      b.to_native_device(str(input.device)))
+    return _finish(xp.astype(u < probs, b.native_dtype(dt)), b, False)

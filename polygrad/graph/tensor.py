@@ -16,6 +16,7 @@ import warnings
 import weakref
 
 from ..base.device import device as Device
+from ..base.shape import Size
 from .format import format_tensor
 from .node import AccumulateGrad, Storage
 
@@ -182,7 +183,7 @@ class Tensor:
     # -- array attributes ---------------------------------------------------------------------
     @property
     def shape(self):
-        return tuple(self._st.array.shape)
+        return Size(self._st.array.shape)
 
     @property
     def dtype(self):
@@ -295,11 +296,12 @@ class Tensor:
         for i in range(len(self)):
             yield self[i]
 
-    def __dlpack__(self, *args, **kwargs):
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
         if self._node is not None:      # a DLPack consumer would silently drop the gradient
             raise RuntimeError("Can't export a Tensor that requires grad through DLPack; use "
                                "tensor.detach() first.")
-        return self._st.array.__dlpack__(*args, **kwargs)
+        kw = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
+        return self._st.array.__dlpack__(**{k: v for k, v in kw.items() if v is not None})
 
     def __dlpack_device__(self):
         return self._st.array.__dlpack_device__()

@@ -7,16 +7,19 @@ torch's ``reduction=`` ("mean", "sum" or "none"). This module owns no state.
 
 from __future__ import annotations
 
+import math
 import warnings
 
-from ..graph.creation import arange
+from ..graph.creation import arange, rand_like, zeros_like
 from ..graph.engine import apply
+from ..ops import finfo, where
 from ..ops.torch_names import torch_softmax
 from ..primitives import PRIMITIVES as P
 from ..primitives.nn import REDUCTIONS
 
-__all__ = ["relu", "sigmoid", "tanh", "linear", "softmax", "log_softmax", "mse_loss",
-           "binary_cross_entropy_with_logits", "nll_loss", "cross_entropy"]
+__all__ = ["relu", "sigmoid", "tanh", "linear", "softmax", "log_softmax", "dropout", "mse_loss",
+           "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "nll_loss",
+           "cross_entropy"]
 
 def _check_reduction(reduction, size_average=None, reduce=None):
     if size_average is not None or reduce is not None:
@@ -69,7 +72,7 @@ def linear(input, weight, bias=None):
 
     >>> import polygrad
     >>> polygrad.nn.functional.linear(polygrad.ones(2, 3), polygrad.ones(4, 3)).shape
-    (2, 4)
+    polygrad.Size([2, 4])
     """
     if weight.ndim != 2:
         raise ValueError(f"linear(): weight must be 2-D (out_features, in_features), got shape "
@@ -104,25 +107,112 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     return torch_softmax("log_softmax", input, dim, dtype)
 
 
+def dropout(input, p=0.5, training=True, inplace=False):
+    """In training, zero each element with probability ``p`` and scale the rest by
+    ``1 / (1 - p)``; otherwise return ``input`` itself. The draw is the input's backend's
+    (``polygrad.manual_seed`` makes it repeatable; it cannot equal torch's draw).
+
+    >>> import polygrad
+    >>> polygrad.nn.functional.dropout(polygrad.ones(3), p=0.5, training=False)
+    tensor([1., 1., 1.])
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        scale = zeros_like(input)
+    else:
+        keep = rand_like(input) >= p                    # kept with probability 1 - p
+        scale = keep.astype(input.dtype) * (1.0 / (1.0 - p))
+    return input.mul_(scale) if inplace else input * scale
+
+
 # -- losses -------------------------------------------------------------------------------------
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean squared error, ``(input - target)**2`` reduced; node ``MseLossBackward0``.
+    With ``weight`` (input's shape), the mean is ``sum(weight * err) / sum(weight)``, as torch.
 
     >>> import polygrad
     >>> polygrad.nn.functional.mse_loss(polygrad.tensor([1.0, 3.0]), polygrad.zeros(2))
     tensor(5.)
     """
     reduction = _check_reduction(reduction, size_average, reduce)
+    _warn_size(input, target)
+    if weight is not None:
+        _check_weight(weight, input)
+        err = apply(P["mse_loss"], input, target, reduction="none")
+        return _weighted_by(err * weight, weight, reduction)
+    return apply(P["mse_loss"], input, target, reduction=reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean absolute error, ``|input - target|`` reduced (gradient ``sign``, 0 at a tie).
+
+    >>> import polygrad
+    >>> polygrad.nn.functional.l1_loss(polygrad.tensor([1.0, -3.0]), polygrad.zeros(2))
+    tensor(2.)
+    """
+    reduction = _check_reduction(reduction, size_average, reduce)
+    _warn_size(input, target)
+    err = (input - target).abs()
+    if weight is not None:
+        _check_weight(weight, input)
+        return _weighted_by(err * weight, weight, reduction)
+    return _weighted(err, reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    """Binary cross entropy of probabilities; each log is clamped at -100, as torch's.
+
+    Composed of differentiable ops, so its gradient is torch's ``(x - y) / (x (1 - x))``
+    wherever ``0 < x < 1``. Where ``x`` is exactly 0 or 1 it is the finite derivative of
+    the clamped terms (a clamped log passes none); torch's fused kernel divides by
+    ``max(x (1 - x), 1e-12)`` there instead, so the two differ at those points.
+
+    >>> import polygrad
+    >>> polygrad.nn.functional.binary_cross_entropy(polygrad.tensor([0.5]), polygrad.ones(1))
+    tensor(0.6931)
+    """
+    reduction = _check_reduction(reduction, size_average, reduce)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Using a target size ({target.shape}) that is different to the input "
+                         f"size ({input.shape}) is deprecated. Please ensure they have the same "
+                         f"size.")
+    if bool(((input < 0) | (input > 1)).any()):
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    loss = -(target * _clamped_log(input) + (1 - target) * _clamped_log(1 - input))
+    if weight is not None:
+        loss = loss * weight
+    return _weighted(loss, reduction)
+
+
+_LOG_FLOOR = math.exp(-100.0)
+
+
+def _clamped_log(x):
+    """max(log(x), -100), with no inf or nan in its gradient where x is 0."""
+    # where() passes no gradient to the branch it does not pick, and the clamp keeps
+    # log's derivative 1/x finite there, so 0 * inf never happens (float32 inputs below
+    # its smallest normal number, ~1e-38, are read as that number)
+    tiny = finfo(x.dtype).smallest_normal
+    return where(x < _LOG_FLOOR, -100.0, x.clamp(min=tiny).log())
+
+
+def _warn_size(input, target):
     if tuple(target.shape) != tuple(input.shape):
         warnings.warn(
-            f"Using a target size ({tuple(target.shape)}) that is different to the input size "
-            f"({tuple(input.shape)}). This will likely lead to incorrect results due to "
-            f"broadcasting. Please ensure they have the same size.", UserWarning, stacklevel=2)
-    if weight is not None:
-        return _weighted(apply(P["mse_loss"], input, target, reduction="none") * weight,
-                         reduction)
-    return apply(P["mse_loss"], input, target, reduction=reduction)
+            f"Using a target size ({target.shape}) that is different to the input size "
+            f"({input.shape}). This will likely lead to incorrect results due to "
+            f"broadcasting. Please ensure they have the same size.", UserWarning, stacklevel=3)
+
+
+def _check_weight(weight, input):
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError(f"Weights and input must have the same size (weight {weight.shape}, "
+                         f"input {input.shape}).")
 
 
 def _weighted(loss, reduction):
@@ -131,6 +221,13 @@ def _weighted(loss, reduction):
     if reduction == "sum":
         return loss.sum()
     return loss
+
+
+def _weighted_by(loss, weight, reduction):
+    """torch's weighted mean: the weighted sum over the sum of the weights."""
+    if reduction == "mean":
+        return loss.sum() / weight.sum()
+    return _weighted(loss, reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
@@ -178,6 +275,13 @@ def _one_hot(target, input, axis):
     return hit.astype(input.dtype)
 
 
+def _target_mask(target, input, axis, ignore_index):
+    """The one-hot of the targets, zero where a target equals ``ignore_index`` (which may
+    be a valid class)."""
+    keep = (target != ignore_index).astype(input.dtype).unsqueeze(axis)
+    return _one_hot(target, input, axis) * keep
+
+
 def _check_targets(input, target, ignore_index):
     axis = _class_axis(input)
     expected = input.shape[:axis] + input.shape[axis + 1:]
@@ -207,7 +311,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         raise TypeError("nll_loss() expects class indices (an integer target); for class "
                         "probabilities use cross_entropy()")
     axis = _check_targets(input, target, ignore_index)
-    hit = _one_hot(target, input, axis)
+    hit = _target_mask(target, input, axis, ignore_index)
     if weight is not None:
         hit = hit * _along(weight, input, axis)
     picked = -(input * hit).sum(axis)                  # 0 where the target is ignored
@@ -260,7 +364,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     w = _along(weight, input, axis) if weight is not None else 1.0
     smooth = -(logp * w).sum(axis) * keep
     if reduction == "mean":
-        hit = _one_hot(target, input, axis)
+        hit = _target_mask(target, input, axis, ignore_index)
         denom = (hit * w).sum() if weight is not None else keep.sum()
         smooth = smooth.sum() / denom
     elif reduction == "sum":

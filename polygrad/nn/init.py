@@ -2,7 +2,8 @@
 
 Each fills a tensor in place under ``no_grad`` (so parameters that require grad
 can be initialised) with random numbers from the tensor's own backend
-(``polygrad.rand`` / ``polygrad.randn``), and returns it.
+(``polygrad.rand`` / ``polygrad.randn``: the same numbers on every backend for a seed, or
+from ``generator=``), and returns it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones
            "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_", "xavier_normal_"]
 
 
-def _random(kind, tensor):
+def _random(kind, tensor, generator):
     fn = rand if kind == "uniform" else randn
-    return fn(tensor.shape, dtype=tensor.dtype, device=tensor.device, backend=tensor._backend)
+    return fn(tensor.shape, generator=generator, dtype=tensor.dtype, device=tensor.device,
+              backend=tensor._backend)
 
 
 def _fill(tensor, values):
@@ -77,12 +79,12 @@ def uniform_(tensor, a=0.0, b=1.0, generator=None):
     >>> bool((w.abs() <= 1).all())
     True
     """
-    return _fill(tensor, _random("uniform", tensor) * (b - a) + a)
+    return _fill(tensor, _random("uniform", tensor, generator) * (b - a) + a)
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """Fill with N(mean, std**2)."""
-    return _fill(tensor, _random("normal", tensor) * std + mean)
+    return _fill(tensor, _random("normal", tensor, generator) * std + mean)
 
 
 def constant_(tensor, val):
@@ -110,7 +112,7 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
         return tensor
     fan = _fan(tensor, mode)
     bound = math.sqrt(3.0) * calculate_gain(nonlinearity, a) / math.sqrt(fan)
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
@@ -118,17 +120,17 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gener
     if 0 in tensor.shape:
         return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
-    return normal_(tensor, 0.0, std)
+    return normal_(tensor, 0.0, std, generator)
 
 
 def xavier_uniform_(tensor, gain=1.0, generator=None):
     """Glorot initialisation: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     bound = gain * math.sqrt(6.0 / float(fan_in + fan_out))
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
 def xavier_normal_(tensor, gain=1.0, generator=None):
     """Glorot initialisation: N(0, std**2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)))
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)), generator)

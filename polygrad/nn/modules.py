@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import math
 import operator
-import warnings
 from collections import OrderedDict
 
-from ..graph.creation import empty, rand_like, zeros_like
+from ..graph.creation import empty
 from ..graph.tensor import Tensor
-from ..ops import finfo, where
 from . import functional as F
 from . import init
 from .module import Module, _addindent
@@ -130,7 +128,7 @@ class Flatten(Module):
 
     >>> import polygrad
     >>> polygrad.nn.Flatten()(polygrad.ones(2, 3, 4)).shape
-    (2, 12)
+    polygrad.Size([2, 12])
     """
 
     def __init__(self, start_dim=1, end_dim=-1):
@@ -150,7 +148,7 @@ class Unflatten(Module):
 
     >>> import polygrad
     >>> polygrad.nn.Unflatten(1, (3, 4))(polygrad.ones(2, 12)).shape
-    (2, 3, 4)
+    polygrad.Size([2, 3, 4])
     """
 
     def __init__(self, dim, unflattened_size):
@@ -196,14 +194,7 @@ class Dropout(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        if not self.training or self.p == 0.0:
-            return input
-        if self.p == 1.0:
-            scale = zeros_like(input)
-        else:
-            keep = rand_like(input) >= self.p           # kept with probability 1 - p
-            scale = keep.astype(input.dtype) * (1.0 / (1.0 - self.p))
-        return input.mul_(scale) if self.inplace else input * scale
+        return F.dropout(input, self.p, self.training, self.inplace)
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
@@ -371,7 +362,7 @@ class Sequential(_ListContainer):
     >>> import polygrad
     >>> net = polygrad.nn.Sequential(polygrad.nn.Linear(4, 2), polygrad.nn.ReLU())
     >>> net(polygrad.ones(3, 4)).shape
-    (3, 2)
+    polygrad.Size([3, 2])
     """
 
     def __init__(self, *args):
@@ -573,17 +564,12 @@ class L1Loss(_Loss):
     """
 
     def forward(self, input, target):
-        _warn_size(input, target)
-        return F._weighted((input - target).abs(), self.reduction)
+        return F.l1_loss(input, target, reduction=self.reduction)
 
 
 class BCELoss(_Loss):
-    """Binary cross entropy of probabilities; each log is clamped at -100, as torch's.
-
-    Composed of differentiable ops, so its gradient is torch's ``(x - y) / (x (1 - x))``
-    wherever ``0 < x < 1``. Where ``x`` is exactly 0 or 1 it is the finite derivative of
-    the clamped terms (a clamped log passes none); torch's fused kernel divides by
-    ``max(x (1 - x), 1e-12)`` there instead, so the two differ at those points.
+    """Binary cross entropy of probabilities; each log is clamped at -100, as torch's
+    (``nn.functional.binary_cross_entropy`` says where its gradient differs).
 
     >>> import polygrad
     >>> polygrad.nn.BCELoss()(polygrad.tensor([0.5]), polygrad.tensor([1.0]))
@@ -595,33 +581,4 @@ class BCELoss(_Loss):
         self.register_buffer("weight", weight)
 
     def forward(self, input, target):
-        if tuple(target.shape) != tuple(input.shape):
-            raise ValueError(f"Using a target size ({tuple(target.shape)}) that is different "
-                             f"to the input size ({tuple(input.shape)}) is deprecated. Please "
-                             f"ensure they have the same size.")
-        if bool(((input < 0) | (input > 1)).any()):
-            raise RuntimeError("all elements of input should be between 0 and 1")
-        loss = -(target * _clamped_log(input) + (1 - target) * _clamped_log(1 - input))
-        if self.weight is not None:
-            loss = loss * self.weight
-        return F._weighted(loss, self.reduction)
-
-
-_LOG_FLOOR = math.exp(-100.0)
-
-
-def _clamped_log(x):
-    """max(log(x), -100), with no inf or nan in its gradient where x is 0."""
-    # where() passes no gradient to the branch it does not pick, and the clamp keeps
-    # log's derivative 1/x finite there, so 0 * inf never happens (float32 inputs below
-    # its smallest normal number, ~1e-38, are read as that number)
-    tiny = finfo(x.dtype).smallest_normal
-    return where(x < _LOG_FLOOR, -100.0, x.clamp(min=tiny).log())
-
-
-def _warn_size(input, target):
-    if tuple(target.shape) != tuple(input.shape):
-        warnings.warn(
-            f"Using a target size ({tuple(target.shape)}) that is different to the input size "
-            f"({tuple(input.shape)}). This will likely lead to incorrect results due to "
-            f"broadcasting. Please ensure they have the same size.", UserWarning, stacklevel=3)
+        return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)

@@ -532,7 +532,27 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
         if device is not None and out.device != device:
             out = out.to(device=device)
         return out.clone() if copy and out is obj else out
+    if _holds_tensor(obj):
+        return asarray(_stack_nested(obj), dtype=dtype, device=device, copy=False)
     return _creation.asarray(obj, dtype=dtype, device=device, copy=copy, backend=_on(device))
+
+
+def _holds_tensor(obj):
+    return isinstance(obj, (list, tuple)) and _builtins.any(
+        isinstance(o, _Tensor) or _holds_tensor(o) for o in obj)
+
+
+def _stack_nested(obj):
+    """A (nested) list that holds Tensors (``[a[0, 0], a[1, 1]]``) as one Tensor: stacked, so
+    it stays in the graph; Python scalars beside them promote as in ``result_type``."""
+    items = [_stack_nested(o) if _holds_tensor(o) else o for o in obj]
+    like = next(o for o in items if isinstance(o, _Tensor))
+    items = [o if isinstance(o, _Tensor) else _as_tensor(o, like) if isinstance(o, (list, tuple))
+             else o for o in items]
+    dt = result_type(*items)
+    return stack([astype(o, dt, copy=False) if isinstance(o, _Tensor)
+                  else _creation.asarray(o, dtype=dt, backend=like._backend, device=like.device)
+                  for o in items])
 
 
 def arange(start, /, stop=None, step=1, *, dtype=None, device=None):
@@ -540,16 +560,33 @@ def arange(start, /, stop=None, step=1, *, dtype=None, device=None):
 
 
 def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True):
-    if not endpoint and num and not isinstance(start, complex) and not isinstance(stop, complex):
-        # numpy's formula, so every backend agrees with it bit for bit: start + i * step,
-        # in float64, then cast
-        step = (float(stop) - float(start)) / num
-        out = arange(num, dtype=float64, device=device) * step + float(start)
-        return astype(out, dtype if dtype is not None else _dtypes.DEFAULT_FLOAT, copy=False)
-    if not endpoint and num:
-        stop = stop - (stop - start) / num
-    return _creation.linspace(start, stop, num, dtype=dtype, device=device,
-                              backend=_on(device))
+    """``num`` evenly spaced values, by numpy's formula (``start + i * step`` in float64, then
+    cast) on every backend: the values agree with numpy's bit for bit, and ``endpoint=False``
+    gives exactly the first ``num`` values of ``num + 1`` with the endpoint, as the standard
+    asks (torch's own linspace rounds differently).
+
+    >>> import polygrad.ops as pg
+    >>> pg.linspace(0.0, 1.0, 5, endpoint=False).tolist()
+    [0.0, 0.20000000298023224, 0.4000000059604645, 0.6000000238418579, 0.800000011920929]
+    """
+    if isinstance(start, complex) or isinstance(stop, complex) or not num:
+        if not endpoint and num:
+            stop = stop - (stop - start) / num
+        return _creation.linspace(start, stop, num, dtype=dtype, device=device,
+                                  backend=_on(device))
+    div = num - 1 if endpoint else num
+    start, stop = float(start), float(stop)
+    delta = stop - start
+    out = arange(num, dtype=float64, device=device)
+    if div > 0:
+        step = delta / div
+        out = out / div * delta if step == 0 else out * step
+    else:
+        out = out * delta
+    out = out + start
+    if endpoint and num > 1:
+        out = concat([out[:-1], asarray([stop], dtype=float64, device=out.device)])
+    return astype(out, dtype if dtype is not None else _dtypes.DEFAULT_FLOAT, copy=False)
 
 
 def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None):
@@ -592,19 +629,60 @@ def isdtype(dtype, kind):
 
 
 def _dtype_of(x):
-    return x.dtype if hasattr(x, "dtype") and not isinstance(x, type) else _dtypes.as_dtype(x)
+    return _dtypes.as_dtype(x.dtype if hasattr(x, "dtype") and not isinstance(x, type) else x)
+
+
+_FLOATS = {"real floating": ("float32", "float64"), "complex floating": ("complex64", "complex128")}
+
+
+def _promote(a, b):
+    """The standard's promotion table for two dtypes: a DType, or None where the standard
+    defines no promotion (across kinds, int64 with uint64, float16). Needs no backend, so
+    ``can_cast(uint64, int8)`` is answered on a backend without uint64."""
+    if a is b:
+        return a
+    ka, kb = a.kind, b.kind
+    if "bool" in (ka, kb) or "float16" in (a.name, b.name) or "bfloat16" in (a.name, b.name):
+        return None
+    if ka.endswith("integer") and kb.endswith("integer"):
+        if ka == kb:
+            return a if a.itemsize >= b.itemsize else b
+        signed, unsigned = (a, b) if ka == "signed integer" else (b, a)
+        size = _builtins.max(signed.itemsize, 2 * unsigned.itemsize)
+        return _dtypes.DTYPES[f"int{8 * size}"] if size <= 8 else None
+    if ka.endswith("integer") or kb.endswith("integer"):
+        return None
+    size = _builtins.max(a.itemsize // (2 if ka == "complex floating" else 1),
+                         b.itemsize // (2 if kb == "complex floating" else 1))
+    kind = "complex floating" if "complex floating" in (ka, kb) else "real floating"
+    return _dtypes.DTYPES[_FLOATS[kind][size // 8]]
+
+
+_SCALAR_KINDS = {_builtins.bool: ("bool", "signed integer", "unsigned integer", "real floating",
+                                  "complex floating"),
+                 int: ("signed integer", "unsigned integer", "real floating", "complex floating"),
+                 float: ("real floating", "complex floating"), complex: ("complex floating",)}
 
 
 def result_type(*arrays_and_dtypes):
+    """The dtype the standard's promotion gives ``arrays_and_dtypes`` (arrays, dtypes, Python
+    scalars); pairs the standard leaves undefined follow the backend (numpy's rules on numpy).
+
+    >>> import polygrad.ops as pg
+    >>> pg.result_type(pg.int8, pg.uint8, 1)
+    polygrad.int16
+    """
+    dts = [_dtype_of(a) for a in arrays_and_dtypes
+           if not isinstance(a, (_builtins.bool, int, float, complex))]
+    scalars = [a for a in arrays_and_dtypes if isinstance(a, (_builtins.bool, int, float, complex))]
+    out = dts[0] if dts else None
+    for dt in dts[1:]:
+        out = _promote(out, dt) if out is not None else None
+    if out is not None and _builtins.all(out.kind in _SCALAR_KINDS[type(a)] for a in scalars):
+        return out
     backend = _backend_of(arrays_and_dtypes)
-    args = []
-    for a in arrays_and_dtypes:
-        if isinstance(a, (_builtins.bool, int, float, complex)):
-            args.append(a)
-        elif isinstance(a, _Tensor):
-            args.append(backend.native_dtype(a.dtype))
-        else:
-            args.append(backend.native_dtype(_dtype_of(a)))
+    args = [a if isinstance(a, (_builtins.bool, int, float, complex))
+            else backend.native_dtype(_dtype_of(a)) for a in arrays_and_dtypes]
     return _dtypes.as_dtype(backend.xp.result_type(*args))
 
 
@@ -613,11 +691,21 @@ def _family(dtype):
 
 
 def can_cast(from_, to, /):
-    """Whether type promotion takes ``from_`` to ``to`` (never across bool/integer/float)."""
+    """Whether type promotion takes ``from_`` to ``to`` (never across bool/integer/float).
+
+    >>> import polygrad.ops as pg
+    >>> pg.can_cast(pg.uint64, pg.int8), pg.can_cast(pg.int8, pg.float32)
+    (False, False)
+    """
     src, dst = _dtype_of(from_), _dtypes.as_dtype(to)
     if _family(src) != _family(dst):
         return False
-    return result_type(src, dst) is dst
+    if src.kind == "bool":
+        return True
+    out = _promote(src, dst)
+    if out is None and {src.name, dst.name} & {"float16", "bfloat16"}:
+        return result_type(src, dst) is dst     # outside the standard: the backend's rule
+    return out is dst
 
 
 finfo_object = _namedtuple("finfo_object", "bits eps max min smallest_normal dtype")

@@ -52,7 +52,8 @@ class Info:
 
     def default_dtypes(self, *, device=None):
         self._check_device(device)
-        return {"real floating": _dtypes.DEFAULT_FLOAT, "complex floating": _dtypes.complex64,
+        return {"real floating": _dtypes.DEFAULT_FLOAT,
+                "complex floating": _dtypes.default_complex(),      # complex128 with float64
                 "integral": _dtypes.DEFAULT_INT, "indexing": _dtypes.int64}
 
     def dtypes(self, *, device=None, kind=None):

@@ -56,7 +56,10 @@ def diagonal(x, /, *, offset=0):
 
 def eigh(x, /):
     packed = apply(P["linalg.eigh"], x)
-    return EighResult(packed[..., 0, :], packed[..., 1:, :])
+    w = packed[..., 0, :]
+    if pg.isdtype(w.dtype, "complex floating"):     # packed beside complex eigenvectors
+        w = pg.real(w)
+    return EighResult(w, packed[..., 1:, :])
 
 
 def eigvalsh(x, /):
@@ -108,7 +111,7 @@ def matrix_power(x, n, /):
 
 
 def matrix_rank(x, /, *, rtol=None):
-    return pg._call_raw("linalg.matrix_rank", x, rtol=rtol)
+    return pg._call_raw("linalg.matrix_rank", x, rtol=pg._raw(rtol))
 
 
 def matrix_transpose(x, /):
@@ -120,7 +123,7 @@ def outer(x1, x2, /):
 
 
 def pinv(x, /, *, rtol=None):
-    return apply(P["linalg.pinv"], x, rtol=rtol)
+    return apply(P["linalg.pinv"], x, rtol=pg._raw(rtol))
 
 
 def qr(x, /, *, mode="reduced"):

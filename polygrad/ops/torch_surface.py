@@ -14,6 +14,7 @@ import builtins
 import math
 import string
 
+from ..base import dtypes as _dtypes
 from ..graph.tensor import Tensor
 from ..primitives.special import erfc_series
 from . import array_api as _ops
@@ -64,7 +65,7 @@ def div(input, other, *, rounding_mode=None):
         if isinstance(input, Tensor) and isinstance(other, Tensor) and not (
                 input.dtype.is_floating_point or input.dtype.is_complex or
                 other.dtype.is_floating_point or other.dtype.is_complex):
-            input, other = _floating(input), _floating(other)    # int / int: float32
+            input, other = _floating(input), _floating(other)    # int / int: float
         return input / other
     if rounding_mode == "floor":
         q = input / other
@@ -113,8 +114,11 @@ def frac(input):
 
 
 def _floating(x):
-    """Integer and bool inputs of a float-valued function become float32, as torch's."""
-    return x if x.dtype.is_floating_point or x.dtype.is_complex else x.astype("float32")
+    """Integer and bool inputs of a float-valued function become the default dtype (float32
+    unless set_default_dtype changed it), as torch's."""
+    if x.dtype.is_floating_point or x.dtype.is_complex:
+        return x
+    return x.astype(_dtypes.get_default_dtype())
 
 
 def erf(input):

@@ -68,7 +68,9 @@ class Backend:
     dtypes: Sequence[str] = ("bool", "int8", "int16", "int32", "int64", "uint8",
                              "float32", "float64")
     #: ``rng() -> object`` with ``seed(n)``, ``random(shape, *, dtype, device)`` and
-    #: ``normal(shape, *, dtype, device)``; None: polygrad's host generator moved in with from_numpy
+    #: ``normal(shape, *, dtype, device)``: the backend's own generator, used only on request
+    #: (``manual_seed(s, native=True)``, ``Generator(native=True)``); polygrad's default
+    #: stream is computed on the host and needs nothing here. None: borrow the host's
     rng: Callable[[], Any] | None = None
     #: waits for queued device work (profiler timings); None for synchronous backends
     synchronize: Callable[[], None] | None = None
@@ -108,13 +110,16 @@ class Backend:
     shares_memory: Callable[[Any, Any], bool] | None = None
     #: ``from_dlpack(obj) -> array``; default ``xp.from_dlpack``
     from_dlpack: Callable[[Any], Any] | None = None
+    #: ``lower(program) -> callable | None``: a faster form of a program recorded by
+    #: ``polygrad.compile`` (``polygrad.compiler.program.Program``), called with the same
+    #: input arrays and returning the same tuple; None (or no hook) keeps the replay
+    lower: Callable[[Any], Callable | None] | None = None
 
     # runtime caches (not part of the declaration)
     _xp: Any = field(default=None, init=False, repr=False)
     _ops: dict = field(default_factory=dict, init=False, repr=False)
     _to_dtype: dict = field(default_factory=dict, init=False, repr=False)
     _from_dtype: dict = field(default_factory=dict, init=False, repr=False)
-    _rng: Any = field(default=None, init=False, repr=False)
     _ns: Any = field(default=None, init=False, repr=False)
     _plugin: str = field(default="", init=False, repr=False)
 

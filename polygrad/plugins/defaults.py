@@ -18,7 +18,8 @@ from ..base.errors import UnknownBackendError
 from .host import backend_names, get_backend
 
 __all__ = ["DEFAULT_BACKEND", "set_default_backend", "get_default_backend", "use_backend",
-           "default_backend", "pick_backend", "has_device"]
+           "default_backend", "pick_backend", "has_device", "set_default_device",
+           "get_default_device", "default_device_for", "default_device"]
 
 DEFAULT_BACKEND = "numpy"      # the embedded default; only its name is known here
 
@@ -28,7 +29,7 @@ class _Defaults(threading.local):
 
 
 _defaults = _Defaults()
-_global = {"name": None}
+_global = {"name": None, "device": None}
 
 
 def set_default_backend(name):
@@ -84,6 +85,42 @@ def default_backend():
                 f"backend (installed: {', '.join(known) or 'none'}).{hint} Fix or unset it."
             ) from None
     return get_backend(DEFAULT_BACKEND)
+
+
+def set_default_device(device):
+    """Make new tensors go to ``device`` when no ``device=`` is given, as
+    ``torch.set_default_device`` (every thread; ``None`` undoes it). A device the default
+    backend lacks ("cuda" on numpy) moves new tensors to a backend that has it.
+
+    >>> import polygrad
+    >>> polygrad.set_default_device("cpu")
+    >>> polygrad.get_default_device()
+    device(type='cpu')
+    >>> polygrad.set_default_device(None)
+    """
+    if device is None:
+        _global["device"] = None
+        return
+    dev = str(Device(device))
+    pick_backend(default_backend(), dev)        # fail now if no installed backend has it
+    _global["device"] = dev
+
+
+def get_default_device():
+    """The device new tensors go to without ``device=`` (cpu unless changed)."""
+    return Device(_global["device"] or "cpu")
+
+
+def default_device_for(backend):
+    """The default device set by ``set_default_device`` if ``backend`` has it, else None
+    (the backend's own default)."""
+    dev = _global["device"]
+    return dev if dev is not None and has_device(backend, dev) else None
+
+
+def default_device():
+    """The device set by ``set_default_device``, or None."""
+    return _global["device"]
 
 
 def pick_backend(current, device):

@@ -1,13 +1,23 @@
 """The plugin host: discovers backends (and extra primitives) through the ``polygrad``
 entry-point group.
 
-Discovery is lazy (the first backend lookup runs it, never ``import polygrad``),
-idempotent, and deterministic (entry points sorted by name, then distribution).
-Built-in backends are entry points of polygrad's own distribution and load
-exactly like third-party ones, but first: a third party registering a backend named
-``numpy`` fails against the built-in, never displaces it. A plugin's import that raises
-anything, SystemExit and KeyboardInterrupt included, is that plugin's failure; what it
-prints goes to stderr. Environment switches:
+Discovery is lazy (never at ``import polygrad``), idempotent, deterministic (entry points
+sorted by name, then distribution) and per backend: the entry-point name is the backend's
+name, so asking for backend ``dask`` imports polygrad's own entry points (the built-in
+backends) and then the entry points named ``dask``, no other plugin. Listing the backends
+(``backend_names``, ``describe``, ``python -m polygrad plugins``), registering a plugin by
+hand, asking for plugin primitives or for a name no entry point has, and meeting an array
+of a type no loaded backend claims import them all (plugins stay light: none of this
+imports torch, cupy or dask). So one slow or broken plugin touches only its own backend
+and those full listings, never numpy or the others.
+
+Built-in backends are entry points of polygrad's own distribution and load exactly like
+third-party ones, but first: a third party registering a backend named ``numpy`` fails
+against the built-in, never displaces it; and a backend whose name is another entry
+point's belongs to that entry point (a third party registering it fails, whatever the
+order of loading). A plugin's import that raises anything, SystemExit and
+KeyboardInterrupt included, is that plugin's failure; what it prints goes to stderr.
+Environment switches:
 
 - ``POLYGRAD_DISABLE_PLUGINS=a,b``: skip these entry points (the built-in numpy backend,
   the default and the reference, is always loaded);
@@ -72,7 +82,10 @@ class PluginStatus:
 class _Host:
     def __init__(self):
         self.lock = threading.RLock()
-        self.loaded = False
+        self.loaded = False                         # every entry point tried (full discovery)
+        self.builtins = False                       # our own entry points tried
+        self.entry_points = None                    # sorted, read once
+        self.tried: set = set()                     # entry points loaded or recorded as failed
         self.pm = None
         self.backends: dict[str, Backend] = {}
         self.provider: dict[str, str] = {}          # backend name -> plugin name
@@ -107,48 +120,101 @@ def _new_manager():
     return pm
 
 
+def _entry_points():
+    """The group's entry points, ours first: a third party can never displace a built-in
+    backend (its collision is reported against it, whatever its name sorts like)."""
+    if _host.entry_points is None:
+        _host.entry_points = sorted(
+            importlib.metadata.entry_points(group=GROUP),
+            key=lambda ep: (not _ours(ep), ep.name, ep.dist.name if ep.dist else ""))
+    return _host.entry_points
+
+
+def _key(ep):
+    return (ep.name, ep.value, ep.dist.name if ep.dist else "?")
+
+
+def _load(eps):
+    """Load each of ``eps`` not tried yet, in order."""
+    with _host.lock:
+        if _host.pm is None:
+            _host.pm = _new_manager()
+        strict = os.environ.get("POLYGRAD_STRICT_PLUGINS", "") not in ("", "0")
+        for ep in eps:
+            if _key(ep) not in _host.tried:
+                _load_one(ep, strict)
+                _host.tried.add(_key(ep))     # not reached when strict mode raised
+
+
+def _enabled(ep):
+    """False when the environment's lists switch this entry point off."""
+    if ep.name == ESSENTIAL and _ours(ep):
+        return True
+    disabled = _env_list("POLYGRAD_DISABLE_PLUGINS") or set()
+    allowed = _env_list("POLYGRAD_LOAD_PLUGINS")
+    return ep.name not in disabled and (allowed is None or ep.name in allowed)
+
+
+def _load_one(ep, strict):
+    dist = ep.dist.name if ep.dist else "?"
+    version = ep.dist.version if ep.dist else "?"
+    if ep.name in _host.status:
+        seen = _host.status[ep.name]
+        if _normalise(seen.distribution) != _normalise(dist):   # not a twin install
+            _fail(f"{ep.name} ({dist})", dist, version, PluginError(
+                f"entry point {ep.name!r} of {dist} has the name of {seen.distribution}'s "
+                f"plugin, which is loaded; rename it"), strict)
+        return
+    if not _enabled(ep):
+        _host.status[ep.name] = PluginStatus(ep.name, dist, version, "disabled")
+        _host.pm.set_blocked(ep.name)
+        return
+    try:
+        # what a plugin prints goes to stderr: stdout belongs to the program
+        # (``plugins --json`` must stay valid JSON)
+        with contextlib.redirect_stdout(sys.stderr):
+            module = ep.load()
+            # a malformed plugin (unknown hook, duplicate backend name) fails like
+            # a broken import: the other plugins keep working
+            _register(module, ep.name, dist, version, entry_point=True)
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001
+        # any error of a plugin's import is its own, sys.exit() and ^C-like included
+        _fail(ep.name, dist, version, exc, strict)
+
+
 def _ensure_loaded():
+    """Full discovery: every entry point (listing, hand registration, plugin primitives)."""
     if _host.loaded:
         return
     with _host.lock:
-        if _host.loaded:
-            return
-        _host.pm = _new_manager()
-        strict = os.environ.get("POLYGRAD_STRICT_PLUGINS", "") not in ("", "0")
-        disabled = _env_list("POLYGRAD_DISABLE_PLUGINS") or set()
-        allowed = _env_list("POLYGRAD_LOAD_PLUGINS")
-        # our own distribution's entry points first: a third party can never displace a
-        # built-in backend (its collision is reported against it, whatever its name sorts like)
-        eps = sorted(importlib.metadata.entry_points(group=GROUP),
-                     key=lambda ep: (not _ours(ep), ep.name, ep.dist.name if ep.dist else ""))
-        for ep in eps:
-            dist = ep.dist.name if ep.dist else "?"
-            version = ep.dist.version if ep.dist else "?"
-            if ep.name in _host.status:
-                seen = _host.status[ep.name]
-                if _normalise(seen.distribution) != _normalise(dist):   # not a twin install
-                    _fail(f"{ep.name} ({dist})", dist, version, PluginError(
-                        f"entry point {ep.name!r} of {dist} has the name of {seen.distribution}'s "
-                        f"plugin, which is loaded; rename it"), strict)
-                continue
-            essential = ep.name == ESSENTIAL and _normalise(dist) in OUR_DISTRIBUTIONS
-            if not essential and (ep.name in disabled or
-                                  (allowed is not None and ep.name not in allowed)):
-                _host.status[ep.name] = PluginStatus(ep.name, dist, version, "disabled")
-                _host.pm.set_blocked(ep.name)
-                continue
-            try:
-                # what a plugin prints goes to stderr: stdout belongs to the program
-                # (``plugins --json`` must stay valid JSON)
-                with contextlib.redirect_stdout(sys.stderr):
-                    module = ep.load()
-                    # a malformed plugin (unknown hook, duplicate backend name) fails like
-                    # a broken import: the other plugins keep working
-                    _register(module, ep.name, dist, version)
-            except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001
-                # any error of a plugin's import is its own, sys.exit() and ^C-like included
-                _fail(ep.name, dist, version, exc, strict)
-        _host.loaded = True
+        if not _host.loaded:
+            _load(_entry_points())
+            _host.loaded = True
+
+
+def _ensure_builtins():
+    """Our own entry points (the built-in backends), before any third party's."""
+    if _host.builtins:
+        return
+    with _host.lock:
+        if not _host.builtins:
+            _load([ep for ep in _entry_points() if _ours(ep)])
+            _host.builtins = True
+
+
+def _ensure_backend(name):
+    """Load what can provide backend ``name``: our own entry points, then those named
+    ``name``. Only when no entry point has that name (a plugin whose backends are named
+    otherwise) are all the others loaded: the one that has it owns the name, so its
+    failure, or its being disabled, is the answer."""
+    if _host.loaded:
+        return
+    with _host.lock:
+        _ensure_builtins()
+        if name not in _host.backends:
+            _load([ep for ep in _entry_points() if ep.name == name])
+        if name not in _host.backends and _entry_point_named(name) is None:
+            _ensure_loaded()
 
 
 def _ours(ep):
@@ -167,7 +233,7 @@ def _fail(name, dist, version, exc, strict):
         warnings.warn(msg, RuntimeWarning, stacklevel=4)
 
 
-def _register(plugin, name, dist="", version=""):
+def _register(plugin, name, dist="", version="", entry_point=False):
     """Register a plugin object and run its hooks with a per-plugin ``register`` callback."""
     pm = _host.pm
     try:
@@ -188,7 +254,7 @@ def _register(plugin, name, dist="", version=""):
     try:
         # through pluggy (tracing, blocking), restricted to this plugin's implementations
         pm.subset_hook_caller("register_backends", others)(
-            register=lambda b: added.append(_validate(b, name, dist)))
+            register=lambda b: added.append(_validate(b, name, dist, entry_point)))
         pm.subset_hook_caller("register_primitives", others)(
             register=lambda p: prims.append(_validate_primitive(p, name, dist)))
     except Exception:
@@ -222,6 +288,14 @@ def _validate_primitive(prim, plugin, dist):
     return prim
 
 
+def _entry_point_named(name):
+    """The entry point called ``name`` that loads first (enabled or not), or None."""
+    for ep in _entry_points():
+        if ep.name == name:
+            return ep
+    return None
+
+
 def plugin_primitives():
     """``(version, [(plugin, primitive), ...])`` of the primitives plugins registered; the
     version changes whenever the list does."""
@@ -234,7 +308,7 @@ def _hook_names():
     return sorted(n for n in dir(hookspecs) if n.startswith("register_"))
 
 
-def _validate(backend, plugin, dist):
+def _validate(backend, plugin, dist, entry_point=False):
     where = f"plugin {plugin!r} ({dist})"
     if not isinstance(backend, Backend):
         raise PluginError(f"{where} registered {backend!r}, which is not a polygrad.Backend")
@@ -244,6 +318,13 @@ def _validate(backend, plugin, dist):
     for fname in ("load", "array_types", "to_numpy", "from_numpy", "devices"):
         if not callable(getattr(backend, fname)):
             raise PluginError(f"{where}: backend {backend.name!r} field {fname!r} must be callable")
+    owner = _entry_point_named(backend.name) if entry_point else None
+    if owner is not None and backend.name != plugin:
+        # lazy lookups load the entry point named like the backend: it must be the one
+        # that provides it, or which plugin wins would depend on what was asked first
+        raise PluginError(f"{where} registers backend {backend.name!r}, which is the name of "
+                          f"{owner.dist.name if owner.dist else '?'}'s entry point; a backend "
+                          f"belongs to the entry point of its name: rename it")
     if backend.name in _host.backends:
         other = _host.provider.get(backend.name, "?")
         raise PluginError(f"{where} registers backend {backend.name!r}, which plugin {other!r} "
@@ -325,14 +406,26 @@ def get_backend(name):
         return name
     b = _host.backends.get(name)
     if b is None:
-        _ensure_loaded()
+        _ensure_backend(name)
         b = _host.backends.get(name)
         if b is None:
-            raise UnknownBackendError(
-                f"unknown backend {name!r}; installed backends: "
-                f"{', '.join(backend_names(usable=False)) or 'none'}. Install a plugin that "
-                f"provides it, or see 'python -m polygrad plugins'.")
+            raise UnknownBackendError(_unknown(name))
     return b
+
+
+def _unknown(name):
+    st = _host.status.get(name)
+    if st is not None and st.status == "disabled":
+        return (f"backend {name!r} is disabled (POLYGRAD_DISABLE_PLUGINS or "
+                f"POLYGRAD_LOAD_PLUGINS leave out its plugin, {st.distribution}); "
+                f"change those variables to use it")
+    if st is not None and st.status.startswith("failed: "):
+        return (f"backend {name!r} is unavailable: its plugin ({st.distribution} {st.version}) "
+                f"failed to load: {st.status[len('failed: '):]}; fix or uninstall it "
+                f"(see 'python -m polygrad plugins')")
+    return (f"unknown backend {name!r}; installed backends: "
+            f"{', '.join(backend_names(usable=False)) or 'none'}. Install a plugin that "
+            f"provides it, or see 'python -m polygrad plugins'.")
 
 
 def owner_of(array):
@@ -340,7 +433,20 @@ def owner_of(array):
     b = _host.owners.get(type(array))
     if b is not None:
         return b
-    _ensure_loaded()
+    _ensure_builtins()
+    b = _claim(array)
+    if b is None and not _host.loaded and _array_like(array):
+        _ensure_loaded()                 # an array no loaded backend claims: ask every plugin
+        b = _claim(array)
+    return b
+
+
+def _array_like(obj):
+    return hasattr(obj, "__array_namespace__") or (hasattr(obj, "shape") and
+                                                    hasattr(obj, "dtype"))
+
+
+def _claim(array):
     for name in sorted(_host.backends):
         backend = _host.backends[name]
         if backend.module.split(".")[0] not in sys.modules:

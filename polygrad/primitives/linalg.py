@@ -119,6 +119,7 @@ def _cholesky_jvp(ns, tangents, out, x, upper=False):
 # eigh, packed: row 0 eigenvalues w, rows 1.. eigenvectors V
 def _eigh_impl(xp, x):
     w, v = xp.linalg.eigh(x)
+    w = xp.astype(w, v.dtype) if w.dtype != v.dtype else w    # complex x: w is real
     return xp.concat([xp.expand_dims(w, axis=-2), v], axis=-2)
 
 
@@ -169,13 +170,21 @@ def svd_parts(ns, packed, m, n, full_matrices):
     u = packed[..., :m * ku]
     s = packed[..., m * ku:m * ku + k]
     vh = packed[..., m * ku + k:]
+    if ns.isdtype(s.dtype, "complex floating"):     # packed beside complex U and Vh
+        s = ns.real(s)
     return ns.reshape(u, batch + (m, ku)), s, ns.reshape(vh, batch + (kv, n))
+
+
+def _flat(ns, a, batch):
+    """The matrices of ``a`` as rows (sizes spelled out: -1 is ambiguous in an empty batch)."""
+    return ns.reshape(a, batch + (a.shape[-2] * a.shape[-1],))
 
 
 def _svd_impl(xp, x, full_matrices=True):
     u, s, vh = xp.linalg.svd(x, full_matrices=full_matrices)
     batch = tuple(x.shape[:-2])
-    return xp.concat([xp.reshape(u, batch + (-1,)), s, xp.reshape(vh, batch + (-1,))], axis=-1)
+    s = xp.astype(s, u.dtype) if s.dtype != u.dtype else s    # complex x: S is real
+    return xp.concat([_flat(xp, u, batch), s, _flat(xp, vh, batch)], axis=-1)
 
 
 def _svd_f(ns, s):
@@ -235,8 +244,7 @@ def _svd_jvp(ns, tangents, out, x, full_matrices=True):
         du = _pad(ns, du, -1, m)
         dvh = _pad(ns, dvh, -2, n)
     batch = tuple(x.shape[:-2])
-    return ns.concat([ns.reshape(du, batch + (-1,)), ds, ns.reshape(dvh, batch + (-1,))],
-                     axis=-1)
+    return ns.concat([_flat(ns, du, batch), ds, _flat(ns, dvh, batch)], axis=-1)
 
 
 def _pad(ns, a, axis, size):
@@ -257,7 +265,7 @@ def qr_parts(ns, packed, m, n, mode):
 def _qr_impl(xp, x, mode="reduced"):
     q, r = xp.linalg.qr(x, mode=mode)
     batch = tuple(x.shape[:-2])
-    return xp.concat([xp.reshape(q, batch + (-1,)), xp.reshape(r, batch + (-1,))], axis=-1)
+    return xp.concat([_flat(xp, q, batch), _flat(xp, r, batch)], axis=-1)
 
 
 def _qr_check(x, mode):
@@ -297,7 +305,7 @@ def _qr_jvp(ns, tangents, out, x, mode="reduced"):
     dr = ns.matmul(upper, r)
     dq = ar - ns.matmul(q, upper)
     batch = tuple(x.shape[:-2])
-    return ns.concat([ns.reshape(dq, batch + (-1,)), ns.reshape(dr, batch + (-1,))], axis=-1)
+    return ns.concat([_flat(ns, dq, batch), _flat(ns, dr, batch)], axis=-1)
 
 
 # pinv (full rank): dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P

@@ -6,13 +6,24 @@ it runs on whatever scheduler is active: a ``dask.distributed.Client`` when one
 exists, dask's threaded scheduler otherwise. polygrad's rules are written in Array
 API vocabulary, so they run on chunked arrays unchanged.
 
+A lost scheduler is an error, never a silent fall back: once a computation ran on a
+distributed Client, every later one checks that Client first. If the scheduler went away
+(killed, crashed, unreachable), the computation raises ``SchedulerLostError`` at once,
+naming the scheduler's address, instead of waiting out distributed's reconnect timeout
+and then running on local threads. Closing the Client (or its cluster) on purpose is not
+a loss: work then runs locally, as dask does.
+
 This module owns the Backend declaration and its hook. dask is imported inside the
 functions below, never when the plugin is imported.
 """
 
+import sys
+import weakref
+
 import polygrad
 
-__all__ = ["backend", "register_backends", "materialize"]
+__all__ = ["backend", "register_backends", "materialize", "SchedulerLostError",
+           "forget_scheduler"]
 
 #: chunking of tensors made by polygrad's constructors; wrap a dask array to choose your own
 CHUNKS = "auto"
@@ -79,9 +90,83 @@ def _array_types():
     return (dask.array.Array,)
 
 
+class SchedulerLostError(ConnectionError):
+    """The distributed scheduler the computations ran on is gone."""
+
+
+_used = {"client": None}        # weakref to the distributed Client that last ran our work
+
+
+def _client_lost(client):
+    # distributed drops its scheduler comm when the connection breaks ("connecting", then
+    # "closed" once it gives up reconnecting); a close asked for keeps it
+    return client.status == "connecting" or (client.status in ("closing", "closed")
+                                             and client.scheduler_comm is None)
+
+
+def _lost_error(client):
+    address = getattr(client, "_scheduler_identity", {}).get("address") or \
+        getattr(getattr(client, "cluster", None), "scheduler_address", None) or \
+        _address(client)
+    return SchedulerLostError(
+        f"polygrad-dask: the dask scheduler at {address} is gone (the Client lost its "
+        f"connection; status {client.status!r}), so this computation cannot run; polygrad "
+        f"does not move it to local threads behind your back. Start the scheduler again, "
+        f"connect a new distributed.Client to it and recompute from the inputs (what was "
+        f"persisted on the lost cluster is gone), or call polygrad_dask.forget_scheduler() "
+        f"to compute on local threads from now on.")
+
+
+def _address(client):
+    try:
+        return client.scheduler.address
+    except Exception:  # noqa: BLE001 - the address is only for the message
+        return "(unknown address)"
+
+
+def _check_scheduler():
+    """The Client our work runs on (None: local threads); raise if the last one was lost."""
+    if "distributed" not in sys.modules:
+        return None                  # never used a cluster in this process
+    from distributed import default_client
+    try:
+        current = default_client()
+    except ValueError:               # no Client
+        current = None
+    if current is not None and current.status == "running":
+        _used["client"] = weakref.ref(current)
+        return current
+    last = _used["client"]() if _used["client"] is not None else None
+    for client in (current, last):
+        if client is not None and _client_lost(client):
+            raise _lost_error(client)
+    return None
+
+
+def _guarded(compute):
+    """Run ``compute()`` after checking the scheduler; a loss while it runs (its futures
+    cancelled) raises SchedulerLostError too."""
+    client = _check_scheduler()
+    try:
+        return compute()
+    except Exception as exc:
+        if client is not None and _client_lost(client):
+            raise _lost_error(client) from exc
+        raise
+
+
+def forget_scheduler():
+    """After a ``SchedulerLostError``: compute on local threads from now on (until a new
+    distributed Client is made).
+
+    >>> forget_scheduler()
+    """
+    _used["client"] = None
+
+
 def _to_numpy(array):
     import numpy
-    return numpy.asarray(array.compute())
+    return numpy.asarray(_guarded(array.compute))
 
 
 def _from_numpy(array, *, device=None):
@@ -98,13 +183,16 @@ def materialize(arrays):
     np.float64(6.0)
     """
     import dask
-    persisted = dask.persist(*arrays)
-    try:
-        from distributed import default_client, wait
-        wait(list(persisted), timeout=None) if default_client() is not None else None
-    except (ImportError, ValueError):   # no distributed, or no client: persist was synchronous
-        pass
-    return list(persisted)
+
+    def persist():
+        persisted = dask.persist(*arrays)
+        try:
+            from distributed import default_client, wait
+            wait(list(persisted), timeout=None) if default_client() is not None else None
+        except (ImportError, ValueError):   # no distributed, or no client: persist was synchronous
+            pass
+        return list(persisted)
+    return _guarded(persist)
 
 
 def _scatter_add(xp, g, shape, key):
@@ -130,7 +218,7 @@ def _getitem(xp, x, key):
     from polygrad.primitives.indexing import _getitem_impl
     out = _getitem_impl(xp, x, key)
     if any(s != s for s in out.shape):
-        out = out.compute_chunk_sizes()
+        out = _guarded(out.compute_chunk_sizes)
     return out
 
 
@@ -155,7 +243,7 @@ backend = polygrad.Backend(
     devices=lambda: ("cpu",),
     dtypes=("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
             "float32", "float64", "complex64", "complex128"),
-    rng=None,                       # polygrad's host generator, moved in with from_numpy
+    rng=None,                       # native=True borrows the host's, moved in with from_numpy
     device_of=lambda array: "cpu",
     unsupported=UNSUPPORTED,
     overrides={"scatter_add": _scatter_add, "getitem": _getitem, "linalg.cholesky": _cholesky},

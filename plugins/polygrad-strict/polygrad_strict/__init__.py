@@ -82,8 +82,8 @@ backend = polygrad.Backend(
     devices=lambda: ("cpu",) + FAKE_DEVICES,
     dtypes=("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
             "float32", "float64", "complex64", "complex128"),
-    # rng=None: array-api-strict has no random numbers; polygrad draws them on the host and
-    # moves them in with from_numpy.
+    # rng=None: array-api-strict has no random numbers. polygrad's stream is computed on the
+    # host and moved in with from_numpy anyway; native=True borrows the host's generator.
     rng=None,
     device_of=_device_of,
     native_device=_native_device,

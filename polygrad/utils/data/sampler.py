@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 
-from ...graph.creation import randint
+from ...graph.creation import randint, randperm
+from ...plugins.random import Generator as _StreamGenerator
 
 __all__ = ["Generator", "Sampler", "SequentialSampler", "RandomSampler", "BatchSampler"]
 
@@ -65,12 +66,14 @@ def _generator(generator):
 
 
 def _permutation(generator, n):
+    if isinstance(generator, _StreamGenerator):      # polygrad.Generator (torch.Generator's)
+        return randperm(n, generator=generator, backend="numpy").tolist()
     if hasattr(generator, "randperm"):
         return generator.randperm(n)
     if hasattr(generator, "permutation"):           # a numpy.random.Generator
         return [int(i) for i in generator.permutation(n)]
-    raise TypeError(f"generator must be a polygrad.utils.data.Generator or a "
-                    f"numpy.random.Generator, got {type(generator).__name__}")
+    raise TypeError(f"generator must be a polygrad.Generator, a polygrad.utils.data.Generator "
+                    f"or a numpy.random.Generator, got {type(generator).__name__}")
 
 
 class Sampler:
@@ -120,6 +123,10 @@ class RandomSampler(Sampler):
         n = len(self.data_source)
         generator = _generator(self.generator)
         if self.replacement:
+            if isinstance(generator, _StreamGenerator):
+                yield from randint(0, n, (self.num_samples,), generator=generator,
+                                   backend="numpy").tolist()
+                return
             if not hasattr(generator, "randrange"):
                 raise TypeError("sampling with replacement needs a polygrad Generator")
             yield from generator.randrange(n, self.num_samples)

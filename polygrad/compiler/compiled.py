@@ -1,0 +1,978 @@
+"""``polygrad.compile``: trace a function once per guard key, then replay it as raw backend
+calls, forward and backward, as one node of the caller's graph.
+
+The first call with a new key runs ``fn`` eagerly under a ``Tracer`` (its result is the
+eager result, so a trace is never wrong). From the record it derives the backward program,
+by running each recorded node's VJP rule on polygrad's own namespace with the tracer still
+recording (``_derive_backward``), prunes both programs to what the outputs and the
+requested gradients need, and turns each into one Python function (``program.build``).
+Later calls with the same key run those functions on the raw arrays: no Tensor, Node or
+Storage per op. The outputs carry one ``CompiledBackward`` node whose parents are the
+nodes of the inputs (and of captured tensors) that require grad, so ``backward()``,
+``.grad`` accumulation, hooks, optimizers and ``no_grad`` work as for any op.
+
+Guards: the key holds each argument's backend, shape, dtype, device and requires_grad, the
+Python scalars among the arguments and grad mode; an entry also checks the tensors it
+captured (closure cells, globals, default arguments and the parameters and buffers of
+modules, read again on every call), the Python scalars in closure cells and globals that
+the function names, and the ``training`` flag of the modules it reaches.
+
+``loss.backward()`` inside ``fn`` (on a scalar it computed) becomes part of the forward
+program: its backward program is derived during the trace and the gradients are
+accumulated into the leaves' ``.grad`` after each replay.
+
+Anything a replay could not repeat (see ``tracer``) makes that key run eagerly, with one
+``CompileWarning``, or raises ``UntraceableError`` with ``fullgraph=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+import time
+import types
+import warnings
+from collections import OrderedDict
+
+from .. import ops as pg
+from ..base import grad_mode
+from ..base.device import device as Device
+from ..base.dtypes import DType
+from ..graph import engine
+from ..graph.engine import _grad_lock
+from ..graph.node import FREED_MSG, AccumulateGrad, Node
+from ..graph.tensor import Tensor, wrap
+from . import tracer as _tracer
+from .program import Ref, build, needed
+from .tracer import Tracer, UntraceableError
+
+__all__ = ["compile", "Compiled", "CompileStats", "CompileWarning", "UntraceableError"]
+
+_mode = grad_mode._mode
+_ext = engine._ext                      # per-thread state objects, read on every call
+_forward_ad = engine.forward_ad_state
+_trace_state = _tracer._state
+_SCALARS = (type(None), bool, int, float, complex, str)
+
+
+# arguments guarded by value besides scalars: dtypes, devices, classes and other immutables
+_VALUES = (DType, Device, type, bytes, range, frozenset, type(Ellipsis))
+
+
+class CompileWarning(UserWarning):
+    """A compiled function runs eagerly for some calls (the message says why)."""
+
+
+class CompileStats:
+    """Counters of one compiled function.
+
+    ``calls``; ``hits`` (replays); ``misses`` (calls that traced: no entry for their key,
+    or an entry whose guards failed); ``retraces`` (misses after the first trace, i.e. a
+    guard changed); ``fallbacks`` (calls run eagerly); ``evictions`` (entries dropped from
+    the bounded cache); ``trace_time`` (seconds spent tracing, in total) and
+    ``last_trace_time``; ``entries`` (in the cache now); ``ops`` and ``backward_ops`` of the
+    newest entry; ``reasons`` (why calls fell back, each once).
+    """
+
+    _FIELDS = ("calls", "hits", "misses", "retraces", "fallbacks", "evictions",
+               "trace_time", "last_trace_time", "entries", "ops", "backward_ops", "reasons")
+
+    def __init__(self):
+        self.calls = self.hits = self.misses = self.retraces = 0
+        self.fallbacks = self.evictions = self.entries = 0
+        self.ops = self.backward_ops = 0
+        self.trace_time = self.last_trace_time = 0.0
+        self.reasons = []
+
+    def as_dict(self):
+        return {name: (list(v) if isinstance(v := getattr(self, name), list) else v)
+                for name in self._FIELDS}
+
+    def __repr__(self):
+        parts = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items() if k != "reasons")
+        return f"CompileStats({parts})"
+
+
+_WRITABLE = "writable"       # the key in _discover's result for the optimizers' parameters
+
+
+class _Unkeyable(Exception):
+    pass
+
+
+class _Fallback(Exception):
+    pass
+
+
+# -- the compiled callable -------------------------------------------------------------------
+
+def compile(fn=None, *, fullgraph=False, cache_size=8):   # noqa: A001 - torch's name
+    """Compile ``fn`` (a function or an ``nn.Module``): trace it on its first call with
+    each new guard key and replay the recorded raw backend calls on later ones.
+
+    ``fullgraph=True`` raises ``UntraceableError`` where the default runs eagerly with one
+    ``CompileWarning``. ``cache_size``: how many guard keys are kept (least recently used
+    dropped first). Usable as a decorator, with or without arguments.
+
+    >>> import polygrad
+    >>> @polygrad.compile
+    ... def f(x, y):
+    ...     return (x * y).sin().sum()
+    >>> x = polygrad.ones(3, requires_grad=True)
+    >>> f(x, polygrad.ones(3)).backward(); f(x, polygrad.ones(3)).backward()
+    >>> x.grad
+    tensor([1.0806, 1.0806, 1.0806])
+    >>> f.stats.hits, f.stats.misses
+    (1, 1)
+    """
+    if fn is None:
+        return functools.partial(compile, fullgraph=fullgraph, cache_size=cache_size)
+    return Compiled(fn, fullgraph=fullgraph, cache_size=cache_size)
+
+
+class Compiled:
+    """A compiled function: call it as ``fn``; ``stats`` counts what happened;
+    ``reset()`` drops every entry."""
+
+    def __init__(self, fn, *, fullgraph=False, cache_size=8):
+        if not callable(fn):
+            raise TypeError(f"polygrad.compile() takes a function or an nn.Module, got "
+                            f"{type(fn).__name__}")
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
+            raise ValueError(f"polygrad.compile(cache_size=...) must be a positive int, got "
+                             f"{cache_size!r}")
+        self.fn = fn
+        self.fullgraph = bool(fullgraph)
+        self.cache_size = cache_size
+        self.stats = CompileStats()
+        self._cache = OrderedDict()
+        self._warned = set()
+        self._lock = threading.Lock()
+        self._name = getattr(fn, "__qualname__", None) or type(fn).__name__
+        functools.update_wrapper(self, fn, updated=())
+
+    def __repr__(self):
+        return f"<polygrad.compile of {self._name}>"
+
+    def __get__(self, obj, objtype=None):
+        """As a decorator on a method: bind ``self`` as the first argument."""
+        if obj is None:
+            return self
+        return functools.partial(self, obj)
+
+    def reset(self):
+        """Drop every cached entry (the stats are kept)."""
+        with self._lock:
+            self._cache.clear()
+            self.stats.entries = 0
+
+    # -- the call --------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        stats = self.stats
+        stats.calls += 1
+        ext = _ext
+        if _trace_state.tracer is not None or _forward_ad.level or (
+                ext.active and ext.anomaly is not None):
+            # inside another trace (its tracer records our ops), forward-mode AD, anomaly
+            # mode: eager, as documented
+            stats.fallbacks += 1
+            return self.fn(*args, **kwargs)
+        tensors = []
+        parts = [_mode.enabled]
+        try:
+            for a in args:
+                if isinstance(a, Tensor):         # _key's first case, inline: the hot path
+                    arr = a._st.array
+                    parts.append((a._backend, arr.shape, arr.dtype,
+                                  getattr(arr, "device", None), a._node is not None))
+                    tensors.append(a)
+                else:
+                    _key(a, parts, tensors)
+            if kwargs:
+                for k in sorted(kwargs):
+                    parts.append(k)
+                    _key(kwargs[k], parts, tensors)
+        except _Unkeyable as exc:
+            return self._eager(f"an argument of type {exc.args[0]} cannot be guarded (pass "
+                               f"tensors, Python scalars, strings, dtypes, devices, modules "
+                               f"or tuples/lists/dicts of them)", args, kwargs)
+        if len(tensors) > 1:
+            ids = [id(t._st.array) for t in tensors]
+            if len(set(ids)) < len(ids):
+                parts.append(tuple(ids.index(i) for i in ids))     # aliasing pattern
+        key = tuple(parts)
+        entry = self._cache.get(key)
+        if entry is not None:
+            if entry.reason is not None:
+                stats.fallbacks += 1
+                return self.fn(*args, **kwargs)
+            captured = entry.check(args, tensors)
+            if captured is not None:
+                try:
+                    self._cache.move_to_end(key)
+                except KeyError:      # evicted by another thread meanwhile: still valid
+                    pass
+                stats.hits += 1
+                if ext.active and ext.observer is not None:
+                    return ext.observer(lambda p, a, o: entry.replay(args, tensors, captured),
+                                        entry.region, tuple(tensors), {})
+                return entry.replay(args, tensors, captured)
+        return self._trace(key, args, kwargs, tensors)
+
+    def _eager(self, reason, args, kwargs):
+        self.stats.fallbacks += 1
+        self._fallback(reason)
+        return self.fn(*args, **kwargs)
+
+    def _fallback(self, reason):
+        if self.fullgraph:
+            raise UntraceableError(f"polygrad.compile(fullgraph=True): {reason}")
+        if reason not in self._warned:
+            self._warned.add(reason)
+            self.stats.reasons.append(reason)
+            warnings.warn(f"polygrad.compile: {self._name} runs eagerly for these arguments: "
+                          f"{reason}.", CompileWarning, stacklevel=4)
+
+    def _trace(self, key, args, kwargs, tensors):
+        stats = self.stats
+        stats.misses += 1
+        if stats.misses > 1:
+            stats.retraces += 1
+        t0 = time.perf_counter()
+        tr = Tracer(self.fullgraph)
+        tr.on_backward = _backward_inside
+        sources, guards = _discover(self.fn, args)
+        try:
+            for tid, t in sources.items():
+                if tid != _WRITABLE:
+                    tr.watch(t[1])      # their value reads report too
+            with tr:
+                slots = [tr.input(t) for t in tensors]
+                result = self.fn(*args, **kwargs)
+        finally:
+            tr.end()
+        try:
+            entry, out = _Entry.make(self, tr, args, tensors, slots, sources, guards, result)
+        except _Fallback as exc:
+            entry, out = _Entry.eager(str(exc)), result
+        except UntraceableError:
+            raise
+        dt = time.perf_counter() - t0
+        stats.trace_time += dt
+        stats.last_trace_time = dt
+        with self._lock:
+            self._cache[key] = entry
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+                stats.evictions += 1
+            stats.entries = len(self._cache)
+        if entry.reason is not None:
+            stats.fallbacks += 1
+            self._fallback(entry.reason)
+        else:
+            stats.ops, stats.backward_ops = entry.n_ops, entry.n_bops
+        return out
+
+
+def _key(a, parts, tensors):
+    """Append argument ``a``'s guard to ``parts`` and its tensors to ``tensors``."""
+    if isinstance(a, Tensor):
+        arr = a._st.array
+        parts.append((a._backend, arr.shape, arr.dtype, getattr(arr, "device", None),
+                      a._node is not None))
+        tensors.append(a)
+        return
+    t = type(a)
+    if t in _SCALARS:
+        parts.append((t, a) if a == a else (t, "nan"))
+    elif t is tuple or t is list:
+        parts.append((t, len(a)))
+        for x in a:
+            _key(x, parts, tensors)
+    elif t is dict:
+        parts.append((t, tuple(a)))
+        for x in a.values():
+            _key(x, parts, tensors)
+    elif _is_module(a):
+        parts.append(a)                  # by identity: its parameters are captured
+    elif isinstance(a, _VALUES):
+        parts.append((t, a))
+    else:
+        # an arbitrary object: what fn reads from it could change unseen
+        raise _Unkeyable(t.__name__)
+
+
+def _is_module(obj):
+    return hasattr(obj, "_parameters") and hasattr(obj, "named_modules")
+
+
+# -- what a function can reach: captured tensors and guarded Python values ------------------
+
+def _discover(fn, args):
+    """``({id(tensor): (resolver, tensor)}, [(resolver, value)])``: the tensors ``fn``
+    reaches without arguments, each with a ``resolver(args)`` that finds it again on a
+    later call, and the Python values to guard (closure and global scalars, modules'
+    ``training`` flags, optimizers' hyperparameters). Functions ``fn`` names (helpers) are
+    searched the same way, two levels deep. ``found[_WRITABLE]``: the ids of the
+    parameters of the optimizers found, the only tensors whose in-place writes replay."""
+    found, guards, seen, writable = {}, [], set(), set()
+
+    def add(value, res, depth=0):
+        if isinstance(value, Tensor):
+            found.setdefault(id(value), (res, value))
+        elif _is_module(value):
+            if id(value) in seen:
+                return
+            seen.add(id(value))
+            for _, sub in value.named_modules():
+                guards.append((lambda a, m=sub: m.training, sub.training))
+                for table in (sub._parameters, sub._buffers):
+                    for name, p in table.items():
+                        if isinstance(p, Tensor):
+                            found.setdefault(id(p), (lambda a, d=table, n=name: d.get(n), p))
+        elif type(value) in (list, tuple) and depth == 0 and len(value) <= 256:
+            for i, x in enumerate(value):
+                add(x, lambda a, r=res, i=i: r(a)[i], 1)
+        elif type(value) in _SCALARS:
+            if depth == 0:
+                guards.append((res, value))
+        elif hasattr(value, "param_groups") and hasattr(value, "state") and depth == 0:
+            # an optimizer: its parameters may be written (step), its hyperparameters and
+            # the size of its state are guarded (a new momentum buffer retraces)
+            guards.append((lambda a, o=value: len(o.state), len(value.state)))
+            for gi, group in enumerate(value.param_groups):
+                for k, v in group.items():
+                    if type(v) in _SCALARS:
+                        guards.append((lambda a, g=group, k=k: g.get(k), v))
+                for pi, p in enumerate(group.get("params", ())):
+                    if isinstance(p, Tensor):
+                        writable.add(id(p))
+                        found.setdefault(id(p), (
+                            lambda a, o=value, gi=gi, pi=pi: o.param_groups[gi]["params"][pi], p))
+        elif isinstance(value, types.FunctionType) and depth < 2:
+            search(value, depth + 1)
+
+    def search(func, depth):
+        if id(func) in seen:
+            return
+        seen.add(id(func))
+        code = func.__code__
+        for cell in func.__closure__ or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:          # an empty cell (a name assigned later)
+                continue
+            add(value, lambda a, c=cell: c.cell_contents, depth)
+        glb = func.__globals__
+        for name in code.co_names:
+            if name in glb:
+                add(glb[name], lambda a, g=glb, n=name: g.get(n), depth)
+        for i, value in enumerate(func.__defaults__ or ()):
+            add(value, lambda a, f=func, i=i: f.__defaults__[i], depth)
+
+    for i, a in enumerate(args):
+        if _is_module(a):
+            add(a, lambda a, i=i: a[i])
+    if _is_module(fn):
+        add(fn, lambda a: fn)
+        fn = type(fn).forward
+    owner = getattr(fn, "__self__", None)
+    if owner is not None and not isinstance(owner, (type, types.ModuleType)):
+        add(owner, lambda a: owner)
+    func = getattr(fn, "__func__", fn)
+    while isinstance(func, functools.partial):
+        for i, x in enumerate(func.args):
+            add(x, lambda a, f=func, i=i: f.args[i])
+        func = func.func
+    if isinstance(func, types.FunctionType):
+        search(func, 0)
+    found[_WRITABLE] = writable
+    return found, guards
+
+
+# -- an entry: the programs of one guard key -------------------------------------------------
+
+class _Region:
+    """What the profiler's observer sees for a replay: one row per compiled region."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+class _Entry:
+    reason = None
+
+    @classmethod
+    def eager(cls, reason):
+        e = cls.__new__(cls)
+        e.reason = reason
+        return e
+
+    @classmethod
+    def make(cls, owner, tr, args, tensors, slots, sources, guards, result):
+        """Build the entry from a finished trace, and the trace call's own result."""
+        if tr.reason is not None:
+            raise _Fallback(tr.reason)
+        e = cls.__new__(cls)
+        e.region = _Region(f"compiled:{owner._name}")
+        e.guards = guards
+        # -- the inputs: arguments' slots, then captured tensors; dead externals are constants
+        leaves, treedef = _flatten(result)
+        out_ids = {id(x) for x in leaves if isinstance(x, Tensor)}
+        for ref in tr.made:
+            t = ref()
+            if t is not None and id(t) not in out_ids:
+                raise _Fallback("a tensor computed inside outlives the call without being "
+                                "returned (stored in a list, a cache, an optimizer's state, a "
+                                "module attribute): return it instead")
+        consts, captured = {}, []
+        for slot, (ref, _) in tr.externals.items():
+            t = ref()
+            if t is None or (id(t) in out_ids and id(t) not in sources):
+                consts[slot] = tr.values[slot]
+            elif id(t) in sources:
+                res, _ = sources[id(t)]
+                captured.append((slot, res, _meta(t), t))
+            else:
+                raise _Fallback("a tensor reached through an attribute or a container (e.g. "
+                                "x.grad); pass it in as an argument")
+        arg_slots = []
+        e.in_index = []
+        for k, s in enumerate(slots):
+            if s not in arg_slots:
+                arg_slots.append(s)
+                e.in_index.append(k)
+        e.captured = [(res, meta) for _, res, meta, _ in captured]
+        in_slots = arg_slots + [c[0] for c in captured]
+        in_tensors = [tensors[k] for k in e.in_index] + [c[3] for c in captured]
+        # -- which nodes may receive gradients: those of inputs that require grad
+        parents, parent_nodes = [], []
+        for j, t in enumerate(in_tensors):
+            if t._node is not None and t._node not in parent_nodes:
+                parents.append(j)
+                parent_nodes.append(t._node)
+        tr.check_graph({id(n) for n in parent_nodes})
+        if tr.reason is not None:
+            raise _Fallback(tr.reason)
+        # -- effects, in order: loss.backward() inside (its gradients join the forward
+        # program and are accumulated into the leaves' .grad), .grad = None (zero_grad),
+        # in-place writes (an optimizer step) to arguments and captured tensors
+        effect_slots, e.effects, e.grad_start = [], [], []
+        index = {id(t): j for j, t in enumerate(in_tensors)}
+        first = {}              # input -> the kind of its first .grad event
+        for effect in tr.effects:
+            kind = effect[0]
+            if kind == "accum":
+                seeds, grads, was_none = tr.backwards[effect[1]]
+                leaf_nodes = {id(n) for n in parent_nodes if type(n) is AccumulateGrad}
+                grads_m = _grad_slots(tr, grads, parent_nodes)
+                if any(id(n) not in leaf_nodes for n in grads) or any(
+                        parent_nodes[k].hooks for k, s in enumerate(grads_m) if s is not None):
+                    raise _Fallback("backward() inside reaches beyond the function's leaf "
+                                    "inputs (a non-leaf input, or a hook on a leaf)")
+                for slot in seeds:
+                    tr.consts[slot] = tr.values[slot]
+                for k, s in enumerate(grads_m):
+                    if s is not None:
+                        j = parents[k]
+                        if j not in first:
+                            first[j] = "accum"
+                            # the reads of its .grad were recorded for this state
+                            if id(in_tensors[j]) in tr.grad_reads:
+                                e.grad_start.append((j, was_none[id(in_tensors[j])]))
+                        e.effects.append(("accum", j, len(effect_slots)))
+                        effect_slots.append(s)
+            else:
+                j = index.get(id(effect[1]))
+                if j is None:
+                    raise _Fallback("an in-place write or a .grad assignment to a tensor made "
+                                    "inside the function (or reached through an attribute)")
+                if kind == "grad_none":
+                    first.setdefault(j, "grad_none")
+                    e.effects.append(("grad_none", j, None))
+                elif id(effect[1]) not in sources[_WRITABLE]:
+                    raise _Fallback("an in-place write to a tensor that is no parameter of an "
+                                    "optimizer the function names; write it out of place "
+                                    "(y = y + x) or pass the optimizer in a closure or global")
+                else:
+                    e.effects.append(("write", j, len(effect_slots)))
+                    effect_slots.append(effect[2])
+        # an accumulation that a later .grad = None undoes (zero_grad at the end of a step)
+        # is not done: what read the gradient read it inside the program
+        # (every leaf that receives a gradient stays guarded: a hook added later retraces)
+        e.accum_leaves = sorted({j for kind, j, _ in e.effects if kind == "accum"})
+        cleared = set()
+        kept = []
+        for effect in reversed(e.effects):
+            kind, j = effect[0], effect[1]
+            if kind == "grad_none":
+                cleared.add(j)
+            elif kind == "accum" and j in cleared:
+                continue
+            kept.append(effect)
+        e.effects = kept[::-1]
+        used = sorted({k for _, _, k in e.effects if k is not None})
+        renumber = {k: n for n, k in enumerate(used)}
+        effect_slots = [effect_slots[k] for k in used]
+        e.effects = [(kind, j, None if k is None else renumber[k]) for kind, j, k in e.effects]
+        # -- the outputs
+        specs, out_slots, diff, out_tensors = [], [], [], {}
+        arg_ids = {id(t): k for k, t in enumerate(tensors)}
+        for x in leaves:
+            if not isinstance(x, Tensor):
+                specs.append(("py", x))
+            elif id(x) in arg_ids:
+                specs.append(("arg", arg_ids[id(x)]))
+            elif id(x) in sources:
+                specs.append(("src", sources[id(x)][0]))
+            else:
+                s = tr.slot_of.get(id(x._st.array))
+                if s is None or s in consts:
+                    specs.append(("const", x._st.array, x._backend))
+                    continue
+                if id(x) in out_tensors:
+                    specs.append(("out", out_tensors[id(x)][0]))
+                    continue
+                pos = len(out_slots)
+                # after a backward() inside, outputs carry no graph (eager's is freed)
+                node = x._node if _mode.enabled and not tr.backwards else None
+                out_tensors[id(x)] = (pos, x)
+                out_slots.append(s)
+                specs.append(("out", pos))
+                if node is not None:
+                    if id(node) not in tr._nodes:
+                        raise _Fallback("an output's gradient node was not made by a recorded "
+                                        "op (a custom autograd.Function, or a tensor made "
+                                        "inside that requires grad)")
+                    diff.append((pos, node, x))
+        e.specs, e.treedef = specs, treedef
+        e.single = treedef is None and specs == [("out", 0)]     # one tensor out: no tree
+        e.out_backends = [None] * len(out_slots)
+        for pos, x in out_tensors.values():
+            e.out_backends[pos] = x._backend
+        # -- backward: derived on the recording namespace, pruned to the parents' gradients
+        e.n_bops = 0
+        e.bwd = None
+        saved_slots = []
+        if diff and parent_nodes:
+            seed_slots, grads = _derive_backward(
+                tr, [(node, x._st.array, x._backend) for _, node, x in diff])
+            grad_slots = _grad_slots(tr, grads, parent_nodes)
+            if tr.reason is not None:
+                raise _Fallback(tr.reason)
+            all_consts = {**consts, **tr.consts}
+            wanted = [s for s in grad_slots if s is not None]
+            keep, live = needed(tr.bops, wanted)
+            defined = {op.out for op in keep}
+            saved_slots = sorted(i for i in live if i not in defined and i not in all_consts
+                                 and i not in seed_slots)
+            prog = build(tr.bops, saved_slots + seed_slots, wanted, all_consts, "backward")
+            e.bwd, e.bwd_source, e.n_bops = _lower(prog, in_tensors), prog.source, len(prog.ops)
+            e.grad_pos = [None if s is None else wanted.index(s) for s in grad_slots]
+            # a gradient that is a constant or an input of the program is handed out as a
+            # copy: the engine may keep it as a .grad, which its owner may write in place
+            shared = set(prog.consts) | set(prog.inputs)
+            e.grad_copy = [s is not None and s in shared for s in grad_slots]
+            e.parents = parents
+            e.diff = [(pos, _zeros_maker(x)) for pos, _, x in diff]
+            e.seed_slots, e.grad_slots = seed_slots, grad_slots
+        fwd_consts = {**consts, **tr.consts} if tr.effects else consts
+        prog = build(tr.ops, in_slots, out_slots + saved_slots + effect_slots,
+                     fwd_consts, "forward")
+        e.fwd, e.fwd_source, e.n_ops = _lower(prog, in_tensors), prog.source, len(prog.ops)
+        e.n_out = len(out_slots)
+        e.n_saved = len(saved_slots)
+        e.n_front = len(out_slots) + len(saved_slots)
+        # saved values that belong to a tensor the user holds are pinned (copy-on-write)
+        owners = {s: ("in", j) for j, s in enumerate(in_slots)}
+        owners.update({s: ("out", p) for p, s in enumerate(out_slots)})
+        e.pins = [(k, owners[s]) for k, s in enumerate(saved_slots) if s in owners]
+        # for create_graph (replayed op by op through the engine) and for tests
+        e.ops, e.bops, e.in_slots, e.consts = tr.ops, tr.bops, in_slots, {**consts, **tr.consts}
+        e.in_backends = [t._backend for t in in_tensors]
+        e.out_slots = out_slots
+        # -- the trace call's result: its own arrays, with the compiled backward node
+        # a value written to a tensor that is also an input, a constant or another value
+        # of the program is copied first
+        others = set(in_slots) | set(prog.consts) | set(out_slots) | set(saved_slots)
+        e.effects = [(kind, j, k, k is not None and (
+            effect_slots[k] in others or effect_slots.count(effect_slots[k]) > 1))
+            for kind, j, k in e.effects]
+        outs = [tr.values[s] for s in out_slots]
+        saved = [tr.values[s] for s in saved_slots]
+        captured_now = [c[3] for c in captured]
+        # the trace call's own effects already happened (eagerly)
+        return e, e._finish(args, tensors, captured_now, outs, saved, None)
+
+    # -- replay ------------------------------------------------------------------------------
+    def check(self, args, tensors):
+        """The captured tensors for this call, or None when a guard fails."""
+        for res, value in self.guards:
+            try:
+                now = res(args)
+            except (LookupError, AttributeError):
+                return None
+            if now != value or type(now) is not type(value):
+                return None
+        captured = []
+        for res, meta in self.captured:
+            try:
+                t = res(args)
+            except (LookupError, AttributeError):
+                return None
+            if not isinstance(t, Tensor) or _meta(t) != meta:
+                return None
+            captured.append(t)
+        if self.accum_leaves or self.grad_start:
+            ins = [tensors[k] for k in self.in_index] + captured
+            for j in self.accum_leaves:
+                node = ins[j]._node
+                if type(node) is not AccumulateGrad or node.hooks:
+                    return None
+            for j, was_none in self.grad_start:       # .grad reads were recorded as such
+                if (ins[j]._grad is None) is not was_none:
+                    return None
+        return captured
+
+    def replay(self, args, tensors, captured):
+        arrays = [tensors[k]._st.array for k in self.in_index]
+        if captured:
+            arrays += [t._st.array for t in captured]
+        res = self.fwd(*arrays)
+        n, front = self.n_out, self.n_front
+        return self._finish(args, tensors, captured, res[:n], res[n:front], res[front:])
+
+    def _finish(self, args, tensors, captured, outs, saved, values):
+        if self.effects and values is not None:
+            ins = [tensors[k] for k in self.in_index] + list(captured)
+            for kind, j, k, copy in self.effects:
+                if kind == "accum":
+                    _accumulate(ins[j], values[k], copy)
+                elif kind == "grad_none":
+                    ins[j]._grad = None
+                else:
+                    _write(ins[j], values[k], copy)
+        wrapped = [wrap(a, b) for a, b in zip(outs, self.out_backends)]
+        if self.bwd is not None and _mode.enabled:
+            ins = [tensors[k] for k in self.in_index] + list(captured)
+            parents = [ins[j]._node for j in self.parents]
+            node = CompiledBackward(self, parents, saved, ins, wrapped,
+                                    [t._st.array for t in ins])
+            if len(self.diff) == 1:
+                node.slot = 0
+                wrapped[self.diff[0][0]]._node = node
+            else:
+                for k, (pos, _) in enumerate(self.diff):
+                    wrapped[pos]._node = _OutputSelect(node, k)
+        if self.single:
+            return wrapped[0]
+        leaves = []
+        for spec in self.specs:
+            kind = spec[0]
+            if kind == "out":
+                leaves.append(wrapped[spec[1]])
+            elif kind == "arg":
+                leaves.append(tensors[spec[1]])
+            elif kind == "py":
+                leaves.append(spec[1])
+            elif kind == "src":
+                leaves.append(spec[1](args))
+            else:
+                backend = spec[2]
+                leaves.append(wrap(backend.xp.asarray(spec[1], copy=True), backend))
+        return _unflatten(self.treedef, leaves)
+
+
+def _accumulate(t, g, copy):
+    """``t.grad += g`` as the engine accumulates a leaf's gradient (a ``.grad`` owns its
+    buffer; an existing one is updated in place for whoever holds it)."""
+    backend = t._backend
+    if copy or backend.owns is None or not backend.owns(g):
+        g = backend.xp.asarray(g, copy=True)
+    with _grad_lock:
+        grad = t._grad
+        if grad is None:
+            t._grad = wrap(g, backend)
+        else:
+            st = grad._st
+            st.array = st.array + g
+            st.version += 1
+
+
+def _write(t, value, copy):
+    """An in-place write recorded in the trace: the tensor's buffer takes the new value (as
+    polygrad's copy-on-write path does) and its version counter moves."""
+    if copy:
+        value = t._backend.xp.asarray(value, copy=True)
+    st = t._st
+    st.array = value
+    st.version += 1
+
+
+def _lower(prog, tensors):
+    """The backend's own lowering of a program (``Backend.lower``), or the replay."""
+    backend = tensors[0]._backend if tensors else None
+    lower = getattr(backend, "lower", None)
+    if lower is not None:
+        fn = lower(prog)
+        if fn is not None:
+            return fn
+    return prog.function
+
+
+def _meta(t):
+    arr = t._st.array
+    return (t._backend, tuple(arr.shape), arr.dtype, t._node is not None)
+
+
+def _zeros_maker(x):
+    xp, arr = x._backend.xp, x._st.array
+    shape, dtype = tuple(arr.shape), arr.dtype
+    device = getattr(arr, "device", None)
+
+    def zeros():
+        return xp.zeros(shape, dtype=dtype, device=device)
+    zeros.shape = shape
+    return zeros
+
+
+# -- the backward program ----------------------------------------------------------------------
+
+def _backward_inside(tr, node, arr, backend):
+    """``loss.backward()`` inside a traced function: derive its program now, in place in
+    the forward program (what the function does next may read the gradients)."""
+    out = _derive_backward(tr, [(node, arr, backend)])
+    tr.ops.extend(tr.bops)
+    tr.bops = []
+    return out
+
+
+def _derive_backward(tr, seeds, upto=None):
+    """Record the backward program: each traced node's VJP rule runs on ``polygrad.ops``
+    with the tracer recording, in reverse order, from one seed per ``(node, array,
+    backend)`` in ``seeds`` (over the first ``upto`` recorded ops). Gradients are routed
+    by node, as the engine routes them (a ``detach()`` inside the function cuts the flow).
+    Returns the seed slots and ``{node: gradient}`` for the nodes outside the record that
+    received one (``_grad_slots`` maps them to slots)."""
+    phase, tr.phase = tr.phase, "backward"
+    grads = {}
+    seed_slots = []
+    steps = tr.steps if upto is None else tr.steps[:upto]
+    # inside the trace (a backward() there) the tracer is already recording
+    with contextlib.nullcontext() if _tracer.current() is tr else tr, grad_mode.no_grad():
+        for node, arr, backend in seeds:
+            seed = backend.xp.ones_like(arr)   # any value: rules never branch on values
+            seed_slots.append(tr.new_slot(seed))
+            g = wrap(seed, backend)
+            grads[node] = g if node not in grads else grads[node] + g
+        for node, op, tensor_pos in reversed(steps):
+            if node is None:
+                continue
+            g = grads.pop(node, None)
+            if g is None:
+                continue
+            backend = node.backend
+            nondiff = op.prim.nondiff_args
+            xs = []
+            for i, (a, is_t) in enumerate(zip(op.args, tensor_pos)):
+                if isinstance(a, Ref):
+                    v = tr.values[a.i]
+                    xs.append(wrap(v, backend) if is_t and i not in nondiff else v)
+                else:
+                    xs.append(a)
+            out = wrap(tr.values[op.out], backend)
+            grads_in = node.apply_vjp(g, True, ns=pg, saved=(xs, out))
+            for p, gi in zip(node.parents, grads_in):
+                if p is None or gi is None:
+                    continue
+                if not isinstance(gi, Tensor):
+                    gi = wrap(gi, backend)
+                prev = grads.get(p)
+                grads[p] = gi if prev is None else prev + gi
+    tr.phase = phase
+    return seed_slots, grads
+
+
+def _grad_slots(tr, grads, parent_nodes):
+    """Per parent node, the slot of the gradient that reached it (None where none did)."""
+    grad_slots = []
+    for p in parent_nodes:
+        g = grads.get(p)
+        if g is None:
+            grad_slots.append(None)
+            continue
+        arr = g._st.array
+        s = tr.slot_of.get(id(arr))
+        if s is None:
+            s = tr.new_slot(arr)
+            tr.consts[s] = arr
+        grad_slots.append(s)
+    return grad_slots
+
+
+class _Grads:
+    """Gradients of a compiled call's outputs by index, summed slot-wise by the engine."""
+
+    __slots__ = ("grads",)
+
+    def __init__(self, grads):
+        self.grads = grads
+
+    def __add__(self, other):
+        merged = dict(self.grads)
+        for k, g in other.grads.items():
+            merged[k] = g if k not in merged else merged[k] + g
+        return _Grads(merged)
+
+
+class CompiledBackward(Node):
+    """The graph node of one compiled call: its backward runs the backward program."""
+
+    __slots__ = ("entry", "slot", "pinned", "inputs")
+
+    def __init__(self, entry, parents, saved, ins, outs, in_arrays):
+        self.prim, self.opts = None, None
+        self.parents, self.backend, self.stores = tuple(parents), ins[0]._backend, ()
+        self.hooks = self.retain = self.tangents = self.metadata = None
+        self.entry, self.slot = entry, None
+        self.saved = tuple(saved)
+        self.inputs = in_arrays         # for create_graph, which replays the forward ops
+        pinned = []
+        for k, (kind, j) in entry.pins:
+            st = (ins[j] if kind == "in" else outs[j])._st
+            if st.array is saved[k]:
+                st.saved += 1
+                pinned.append(st)
+        self.pinned = pinned
+
+    def name(self):
+        return "CompiledBackward"
+
+    def release(self):
+        self.saved = None
+        self.inputs = None
+        self._unpin_all()
+
+    def _unpin_all(self):
+        for st in self.pinned:
+            st.saved -= 1
+        self.pinned = ()
+
+    def __del__(self):
+        if self.pinned:
+            self._unpin_all()
+
+    def apply_vjp(self, g, create_graph, ns=None, saved=None):
+        if self.saved is None:
+            raise RuntimeError(FREED_MSG)
+        entry = self.entry
+        slots = g.grads if isinstance(g, _Grads) else {self.slot: g}
+        gs = []
+        for k, (_, zeros) in enumerate(entry.diff):
+            gk = slots.get(k)
+            if gk is None:
+                gk = zeros()
+                if create_graph:
+                    gk = wrap(gk, self.backend)
+            elif tuple(gk.shape) != zeros.shape:
+                gk = (pg if create_graph else self.backend.xp).broadcast_to(gk, zeros.shape)
+            gs.append(gk)
+        if create_graph:
+            return self._eager_grads(gs)
+        res = entry.bwd(*self.saved, *gs)
+        out = [None if k is None else res[k] for k in entry.grad_pos]
+        for i, copy in enumerate(entry.grad_copy):
+            if copy:
+                out[i] = self.backend.xp.asarray(out[i], copy=True)
+        return out
+
+    def _eager_grads(self, gs):
+        """create_graph: replay forward and backward op by op through the engine, from the
+        inputs connected to the graph, so the gradients are differentiable again."""
+        entry = self.entry
+        env = {s: v for s, v in entry.consts.items()}
+        nodes = {j: p for j, p in zip(entry.parents, self.parents)}
+        for j, (s, arr) in enumerate(zip(entry.in_slots, self.inputs)):
+            env[s] = wrap(arr, entry.in_backends[j], nodes.get(j))
+        for s, g in zip(entry.seed_slots, gs):
+            env[s] = g
+        _interpret(entry.ops, env)
+        _interpret(entry.bops, env)
+        return [None if s is None else env[s] for s in entry.grad_slots]
+
+
+def _interpret(ops, env):
+    for op in ops:
+        args = [_resolve(a, env, False) for a in op.args]
+        opts = {k: _resolve(v, env, True) for k, v in op.opts.items()}
+        env[op.out] = engine.apply(op.prim, *args, **opts)
+
+
+def _resolve(a, env, raw):
+    if isinstance(a, Ref):
+        v = env[a.i]
+        if raw and isinstance(v, Tensor):
+            return v._st.array
+        return v
+    if type(a) is tuple:
+        return tuple(_resolve(x, env, True) for x in a)
+    if type(a) is list:
+        return [_resolve(x, env, True) for x in a]
+    return a
+
+
+class _OutputSelect(Node):
+    """Routes the gradient of output ``slot`` of a compiled call to its node."""
+
+    __slots__ = ("slot",)
+
+    def __init__(self, node, slot):
+        self.prim, self.opts, self.saved = None, None, ()
+        self.parents, self.backend, self.stores = (node,), node.backend, ()
+        self.hooks = self.retain = self.tangents = self.metadata = None
+        self.slot = slot
+
+    def name(self):
+        return "CompiledBackward"
+
+    def apply_vjp(self, g, create_graph, ns=None, saved=None):
+        return (_Grads({self.slot: g}),)
+
+
+# -- results as trees of tensors ------------------------------------------------------------
+
+def _flatten(obj):
+    """The leaves of a result (tensors and Python scalars) and its structure."""
+    leaves = []
+    return leaves, _walk(obj, leaves)
+
+
+def _walk(o, leaves):
+    # plain recursion, no closure: a self-referencing closure would keep the result (and
+    # its graph, and the buffers it pins) alive until the garbage collector runs
+    t = type(o)
+    if isinstance(o, (tuple, list)):
+        return (t, [_walk(x, leaves) for x in o])
+    if isinstance(o, dict):
+        return (t, [(k, _walk(v, leaves)) for k, v in o.items()])
+    if not isinstance(o, (Tensor, *_SCALARS)):
+        raise _Fallback(f"it returns a {t.__name__}; return tensors, Python scalars or "
+                        f"tuples, lists and dicts of them")
+    leaves.append(o)
+    return None
+
+
+def _unflatten(treedef, leaves):
+    return _build(treedef, iter(leaves))
+
+
+def _build(d, it):
+    if d is None:
+        return next(it)
+    t, items = d
+    if issubclass(t, dict):
+        return t((k, _build(v, it)) for k, v in items)
+    if hasattr(t, "_fields"):           # a namedtuple
+        return t(*[_build(x, it) for x in items])
+    return t(_build(x, it) for x in items)
