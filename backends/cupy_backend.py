@@ -278,6 +278,15 @@ def _info():
     return info
 
 
+def _shares_memory(view, base):
+    # cupy's views, as numpy's, lead to one root array through ``.base``
+    def root(a):
+        while getattr(a, "base", None) is not None:
+            a = a.base
+        return a
+    return root(view) is root(base)
+
+
 backend = polygrad.Backend(
     name="cupy",
     module="cupy",
@@ -297,6 +306,7 @@ backend = polygrad.Backend(
     unavailable=_unavailable,
     info=_info,
     owns=_owns,
+    shares_memory=_shares_memory,
     device_timer=_device_timer,
     from_dlpack=_from_dlpack,
 )

@@ -117,6 +117,18 @@ class _Rng:
         return out.astype(dtype, copy=False) if dtype is not None else out
 
 
+def _root(array):
+    base = getattr(array, "base", None)
+    while base is not None and hasattr(base, "base") and hasattr(base, "shape"):
+        array, base = base, base.base
+    return array
+
+
+def _shares_memory(view, base):
+    # a view op's result is a view of its input when both lead to one root array
+    return _root(view) is _root(base)
+
+
 def _info():
     import numpy
     return {"numpy": numpy.__version__}
@@ -136,6 +148,7 @@ backend = polygrad.Backend(
     device_of=lambda array: "cpu",
     overrides={"scatter_add": _scatter_add, "axpy_": _axpy, "where": _where},
     owns=lambda array: getattr(array, "base", 0) is None and array.flags.writeable,
+    shares_memory=_shares_memory,
     info=_info,
 )
 

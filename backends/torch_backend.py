@@ -172,6 +172,12 @@ def _device_timer(device):
     return None
 
 
+def _shares_memory(view, base):
+    # torch's views point at their root base (``_base``)
+    root = base._base if base._base is not None else base
+    return view._base is root
+
+
 def _info():
     torch = _t()
     info = {"torch": torch.__version__}
@@ -207,6 +213,7 @@ backend = polygrad.Backend(
            "relu": lambda xp, x: _t().relu(x), "linear": _linear},
     info=_info,
     owns=lambda array: array._base is None and array.is_contiguous(),
+    shares_memory=_shares_memory,
     device_timer=_device_timer,
     from_dlpack=lambda obj: _t().from_dlpack(obj),
 )

@@ -20,6 +20,7 @@ from importlib import resources
 
 import numpy as np
 
+from .buffers import BUFFER_IDS, BUFFER_SCENARIOS
 from .checks import to_host
 
 
@@ -46,10 +47,11 @@ def read_scenario_ids(text=None):
     return ids
 
 
-#: (id, short title, tutorial seed file), read from SCENARIOS.md (shipped in this package)
-SCENARIO_IDS = read_scenario_ids()
+#: (id, short title, tutorial seed file), read from SCENARIOS.md (shipped in this package),
+#: then the buffer scenarios (``BUF-*``, conformance/buffers.py: views and in-place writes)
+SCENARIO_IDS = read_scenario_ids() + BUFFER_IDS
 
-SCENARIOS = {}      # id -> function(T, ctx) -> dict of tensors
+SCENARIOS = dict(BUFFER_SCENARIOS)      # id -> function(T, ctx) -> dict of tensors
 
 
 def scenario(sid):

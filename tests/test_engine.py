@@ -299,7 +299,7 @@ def test_relu_keeps_its_output_not_its_input(backend):
     x = pg.randn(64, 32, requires_grad=True)
     h = x * 3.0                                   # a non-leaf pre-activation
     y = pg.nn.functional.relu(h)
-    assert (h._st.saved, y._st.saved) == (0, 1)   # relu pins only its output
+    assert (h._st.buf.saved, y._st.buf.saved) == (0, 1)   # relu holds only its output
     probe = weakref.ref(h._st.array) if backend == "numpy" else None
     del h
     gc.collect()
@@ -320,14 +320,18 @@ def test_only_what_the_rule_reads_is_pinned_against_in_place_writes(op, pinned, 
     leaves = [pg.tensor(v, requires_grad=True) for v in (a0, b0)]
     a, b = (t * 1.0 for t in leaves)              # non-leaves, which may be written in place
     out = op(a, b)
-    assert (a._st.saved, b._st.saved) == pinned
+    assert (a._st.buf.saved, b._st.buf.saved) == pinned
     buffers = a._st.array, b._st.array
     with pg.no_grad():
         a.mul_(10.0)
         b.mul_(10.0)
-    # unpinned buffers are written in place; pinned ones are copied first (copy-on-write)
-    assert (a._st.array is buffers[0], b._st.array is buffers[1]) == (
-        pinned[0] == 0, pinned[1] == 0)
+    # the memory is written in place (every alias sees it); a node holding it got a private
+    # copy first (copy-on-write), and nothing else was copied
+    assert a._st.array is buffers[0] and b._st.array is buffers[1]
+    assert (a._st.buf.saved, b._st.buf.saved) == (0, 0)
+    if pinned == (1, 1):                          # out's node (a * b, a / b) holds copies
+        held = out.grad_fn.saved[0]
+        assert all(h is not buffers[0] and h is not buffers[1] for h in held)
     out.sum().backward()                          # and backward is unaffected by the writes
     ref = [pg.tensor(v, requires_grad=True) for v in (a0, b0)]
     op(ref[0] * 1.0, ref[1] * 1.0).sum().backward()

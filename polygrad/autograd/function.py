@@ -17,7 +17,7 @@ import weakref
 from .. import ops
 from ..base import grad_mode
 from ..graph.engine import forward_ad_state, get_extension
-from ..graph.node import FREED_MSG, Node, unbroadcast
+from ..graph.node import FREED_MSG, Node, release_holds, unbroadcast
 from ..graph.tensor import Tensor, share, wrap
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
@@ -30,7 +30,8 @@ class FunctionCtx:
         self.needs_input_grad = ()
         self.materialize_grads = True
         self._to_save = ()
-        self._saved = ()            # after apply: (array, backend, node, storage) per tensor
+        self._saved = ()            # after apply: (array, backend, node) per tensor
+        self.stores = ()            # the memory records of what was saved (see _freeze)
         self._non_diff = ()
         self._freed = False
         self._for_forward = None    # save_for_forward's tensors, read by jvp as saved_tensors
@@ -75,24 +76,38 @@ class FunctionCtx:
         self.materialize_grads = bool(value)
 
     def mark_dirty(self, *tensors):
-        """Accepted for torch compatibility: polygrad's in-place ops copy on write."""
+        """Accepted for torch compatibility: polygrad's in-place writes keep what backward
+        saved (copy-on-write)."""
 
     def _freeze(self):
-        """Pin what was saved, resolved to each tensor's graph node as it is now."""
-        saved = []
+        """Hold what was saved, resolved to each tensor's graph node as it is now: a write
+        into its memory first gives this ctx a private copy (copy-on-write)."""
+        saved, stores = [], []
+        ref = weakref.ref(self)
         for t in self._to_save:
             if t is None:
                 saved.append(None)
+                stores.append(None)
                 continue
-            st = t._st
-            st.saved += 1           # an in-place write elsewhere copies first (copy-on-write)
-            saved.append((st.array, t._backend, t._node, st))
-        self._saved, self._to_save = tuple(saved), None
+            buf = t._st.buf
+            buf.hold(ref)
+            saved.append((t._st.array, t._backend, t._node))
+            stores.append(buf)
+        self._saved, self._to_save, self.stores = tuple(saved), None, stores
+
+    def privatize(self, buf):
+        """Copy what was saved from ``buf``'s memory, which is about to be written."""
+        saved = list(self._saved)
+        for i, b in enumerate(self.stores):
+            if b is buf and saved[i] is not None:
+                array, backend, node = saved[i]
+                saved[i] = (backend.xp.asarray(array, copy=True), backend, node)
+                self.stores[i] = None
+        self._saved = tuple(saved)
 
     def _free(self):
-        for s in self._saved:
-            if s is not None and s[3].array is s[0]:
-                s[3].saved -= 1
+        release_holds(self.stores)
+        self.stores = ()
         self._saved, self._freed = (), True
 
 

@@ -25,7 +25,8 @@ import weakref
 from ..base import grad_mode
 from ..base.errors import BackendMismatchError, UnsupportedOperation
 from ..plugins.host import owner_of
-from .node import AccumulateGrad, Storage, Unsaved, node_class
+from .node import AccumulateGrad, Storage, Unsaved, ViewError, node_class
+from .strides import chain_strides, reshape_strides
 from .tensor import Tensor, share, wrap
 
 __all__ = ["apply", "run_backward", "toposort", "set_extension", "get_extension",
@@ -113,11 +114,13 @@ def _apply(prim, args, opts, ext=None):
             set_by_raw = None
             st = a._st
             arrays.append(st.array)
-            stores.append(st)
+            stores.append(st.buf)
             node = a._node
             parents.append(node)
             if node is not None:
                 track = True
+                if node.__class__ is ViewError and _mode.enabled:
+                    raise RuntimeError(ViewError.MSG)
             continue
         if a is None or isinstance(a, (bool, int, float, complex)):
             arrays.append(a)
@@ -144,18 +147,71 @@ def _apply(prim, args, opts, ext=None):
             out_array = clock(fn, arrays, opts, backend)
     except Exception as exc:
         raise _diagnose(prim, args, exc) from exc
+    if prim.may_alias and arrays and _aliases(backend, out_array, arrays[0]):
+        out_array = backend.xp.asarray(out_array, copy=True)
     st = Storage(out_array)
     node = None
     if track and prim.vjp is not None and _mode.enabled:
-        stores.append(st)
+        stores.append(st.buf)
         node = (prim.node_cls or node_class(prim))(prim, opts, arrays, out_array, parents,
                                                    backend, stores)
         if ext is not None and ext.anomaly is not None:
             ext.anomaly.on_create(node)
     out = share(st, backend, node)
+    if prim.view is not None:
+        _make_view(prim, args, opts, out)
     if forward_ad_state.level:
         _forward_tangent(prim, args, opts, out)
     return out
+
+
+def _make_view(prim, args, opts, out):
+    """``out`` of a view op: where it is a view (torch's view ops; on backends with real
+    views, where the memory is shared), it joins its input's memory record (``Storage.buf``) and remembers
+    its base and the view ops leading there (``Tensor._view``: base, chain, made without
+    grad), for writes through it (``polygrad.graph.inplace``)."""
+    x = args[0]
+    if not isinstance(x, Tensor):
+        return
+    backend = x._backend
+    xst, st = x._st, out._st
+    entry = (prim, args[1:], opts)
+    if backend.shares_memory is not None:
+        if not backend.shares_memory(st.array, xst.array):
+            return                 # the backend copied (reshape of a non-contiguous input)
+    elif prim.name == "getitem" and not _basic_key(opts.get("key", args[1:2])):
+        return                     # integer-array and boolean keys make new arrays
+    else:
+        if prim.name == "reshape" and xst.view is not None:    # a view only where torch's
+            root, chain = xst.view                             # strides allow one
+            layout = chain_strides(tuple(root.array.shape), chain)
+            if layout is None or reshape_strides(*layout, tuple(st.array.shape)) is None:
+                return
+        st.follow(xst, entry)
+    buf = st.buf = xst.buf
+    base = x._view
+    without_grad = not _mode.enabled
+    out._view = (x, (entry,), without_grad) if base is None else \
+        (base[0], base[1] + (entry,), without_grad or base[2])
+    if without_grad and out._node is None and (x._node is not None or base is not None and
+                                               base[0]._node is not None):
+        out._node = AccumulateGrad(out)      # as torch: a view made under no_grad of a
+                                             # tensor that requires grad requires grad too
+    if buf.views is None:
+        buf.views = []
+    buf.views.append(weakref.ref(out))
+
+
+def _aliases(backend, out, x):
+    if out is x:
+        return True
+    sm = backend.shares_memory
+    return sm is not None and hasattr(x, "shape") and sm(out, x)
+
+
+def _basic_key(key):
+    items = key if isinstance(key, tuple) else (key,)
+    return all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in items)
 
 
 def _forward_tangent(prim, args, opts, out):
@@ -410,4 +466,4 @@ def _accumulate(tensor, g, node, handed, create_graph):
         else:
             st = tensor._grad._st           # update in place for anyone holding .grad
             st.array = st.array + g
-            st.version += 1
+            st.buf.version += 1

@@ -15,7 +15,7 @@ import weakref
 
 from ..primitives.raw import raw_namespace
 
-__all__ = ["Storage", "Unsaved", "Node", "AccumulateGrad", "RemovableHandle", "node_class",
+__all__ = ["release_holds", "Storage", "Unsaved", "Node", "AccumulateGrad", "ViewError", "RemovableHandle", "node_class",
            "unbroadcast", "FREED_MSG"]
 
 FREED_MSG = (
@@ -27,19 +27,88 @@ FREED_MSG = (
 
 
 class Storage:
-    """A tensor's buffer, shared by tensors that share memory (``detach()``, ``.data``).
+    """A tensor's array, and the record of the memory it lives in (``buf``).
 
-    ``saved`` counts graph nodes that hold this buffer for backward: an in-place
-    op copies first while it is positive (copy-on-write), and writes in place
-    otherwise. ``version`` is torch's ``_version`` counter.
+    Tensors that are the same array (``detach()``) share one Storage. A view has a Storage
+    of its own (its own array object) whose ``buf`` is its base's: the record of one piece
+    of memory is the Storage that owns it (``st.buf is st``), shared by every alias of it,
+    the base and its views of any depth. (``.data`` is an alias of the memory with a record
+    of its own, as torch's is: writes through it bypass autograd's bookkeeping.)
+
+    On the record: ``version`` is torch's ``_version`` counter; ``saved`` counts the values
+    graph nodes hold for backward that alias this memory, and ``holders`` lists (weakly)
+    the nodes holding them. A write into the memory first gives every holder a private copy
+    of what it saved (``privatize``), then writes in place, so that every alias sees the
+    write and backward sees the values it recorded. With no holder, nothing is copied.
+    ``views``: weak references to the tensors that are autograd views of the memory.
+
+    ``view``: on backends whose views are simulated (no ``shares_memory`` declared; dask),
+    ``(root, chain)``: the root Storage and the view ops that derive this array from it,
+    so that a write can be carried to the root and to the other views (``dependents``,
+    weak references kept on the root). None on backends with real views.
     """
 
-    __slots__ = ("array", "saved", "version")
+    __slots__ = ("array", "buf", "version", "saved", "holders", "views", "view", "dependents",
+                 "__weakref__")
 
     def __init__(self, array):
         self.array = array
-        self.saved = 0
+        self.buf = self
         self.version = 0
+        self.saved = 0
+        self.holders = None
+        self.views = None
+        self.view = None
+        self.dependents = None
+
+    def hold(self, ref):
+        """Register ``ref`` (a weakref to a node that saved an alias of this memory).
+        ``holders`` is None, one weakref (the common case) or a list of them."""
+        self.saved += 1
+        holders = self.holders
+        if holders is None:
+            self.holders = ref
+        elif holders.__class__ is not list:
+            self.holders = [holders, ref]
+        else:
+            holders.append(ref)
+            if len(holders) > 2 * self.saved + 16:    # a graph kept alive for ever: drop the dead
+                self.holders = [r for r in holders if _holding(r(), self)]
+
+    def holder_refs(self):
+        holders = self.holders
+        return () if holders is None else holders if holders.__class__ is list else (holders,)
+
+    def privatize(self):
+        """Before a write: every node holding an alias of this memory gets its own copy."""
+        holders = self.holder_refs()
+        self.holders, self.saved = None, 0
+        for ref in holders:
+            node = ref()
+            if node is not None:
+                node.privatize(self)
+
+    def follow(self, src, entry=None):
+        """Simulated aliasing: make this array the view ``entry`` (``(prim, args, opts)``;
+        None for the same array) of ``src``'s, derived from their root."""
+        root, chain = src.view if src.view is not None else (src, ())
+        self.view = (root, chain if entry is None else chain + (entry,))
+        if root.dependents is None:
+            root.dependents = []
+        root.dependents.append(weakref.ref(self))
+
+
+def release_holds(stores):
+    """A holder lets go of the records it saved from (``Node.release``, a Function's ctx)."""
+    for buf in stores or ():
+        if buf is not None:
+            buf.saved -= 1
+            if buf.saved <= 0:
+                buf.saved, buf.holders = 0, None
+
+
+def _holding(node, buf):
+    return node is not None and any(b is buf for b in node.stores or ())
 
 
 class Unsaved:
@@ -68,9 +137,9 @@ class Node:
     """A node of the backward graph, named after the op as torch names it (``MulBackward0``).
 
     ``next_functions`` gives, for each input, ``(node, 0)`` or ``(None, 0)`` for constants.
-    ``saved`` holds the inputs and output the rules need, ``stores`` their Storages
-    (None for non-tensor inputs, last the output's), counted in ``Storage.saved``
-    until ``release``.
+    ``saved`` holds the inputs and output the rules need, ``stores`` the records (``st.buf``)
+    of their memory (None for non-tensor inputs, last the output's): the node is one of
+    each record's holders until ``release``, or until a write gives it a private copy.
     """
 
     __slots__ = ("prim", "opts", "saved", "parents", "backend", "stores", "hooks",
@@ -97,9 +166,16 @@ class Node:
         self.retain = None
         self.tangents = None
         self.metadata = None
-        for st in stores:
-            if st is not None:
-                st.saved += 1
+        ref = None
+        for buf in stores:
+            if buf is not None:
+                if ref is None:
+                    ref = weakref.ref(self)
+                if buf.holders is None:    # Storage.hold's common case, inlined (every op)
+                    buf.holders = ref
+                    buf.saved += 1
+                else:
+                    buf.hold(ref)
 
     @property
     def next_functions(self):
@@ -125,12 +201,28 @@ class Node:
 
     def _unpin(self, saved):
         stores, self.stores = self.stores, ()
-        if not stores:
+        release_holds(stores)
+
+    def privatize(self, buf):
+        """Copy what this node saved from ``buf``'s memory, which is about to be written."""
+        saved, stores = self.saved, self.stores
+        if saved is None or not stores:
             return
         xs, out = saved
-        for st, arr in zip(stores, (*xs, out)):
-            if st is not None and st.array is arr:
-                st.saved -= 1
+        copies = {}
+        for i, b in enumerate(stores):
+            if b is not buf:
+                continue
+            stores[i] = None
+            arr = xs[i] if i < len(xs) else out
+            new = copies.get(id(arr))
+            if new is None:
+                new = copies[id(arr)] = self.backend.xp.asarray(arr, copy=True)
+            if i < len(xs):
+                xs[i] = new
+            else:
+                out = new
+        self.saved = (xs, out)
 
     def __del__(self):
         if self.stores and self.saved is not None:
@@ -197,6 +289,27 @@ class AccumulateGrad(Node):
     @property
     def variable(self):
         return self._variable()
+
+
+class ViewError(Node):
+    """The node of a view made under no_grad whose base was then written with grad mode
+    on: any use of it in grad mode raises, as torch's does."""
+
+    __slots__ = ()
+    MSG = ("A view was created in no_grad mode and its base or another view of its base has "
+           "been modified inplace with grad mode enabled. Given that this use case is "
+           "ambiguous and error-prone, it is forbidden. You can clarify your code by moving "
+           "both the view and the inplace either both inside the no_grad block (if you don't "
+           "want the inplace to be tracked) or both outside (if you want the inplace to be "
+           "tracked).")
+
+    def __init__(self, backend):
+        self.prim, self.opts, self.saved, self.stores = None, None, (), ()
+        self.parents, self.backend = (), backend
+        self.hooks = self.retain = self.tangents = self.metadata = None
+
+    def apply_vjp(self, g, create_graph, ns=None, saved=None):
+        raise RuntimeError(self.MSG)
 
 
 class RemovableHandle:

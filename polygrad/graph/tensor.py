@@ -68,7 +68,7 @@ class Tensor:
     tensor([2., 4.])
     """
 
-    __slots__ = ("_st", "_node", "_backend", "_grad", "_tangent", "__weakref__")
+    __slots__ = ("_st", "_node", "_backend", "_grad", "_tangent", "_view", "__weakref__")
     __array_priority__ = 1000      # numpy defers its operators to ours
 
     # -- autograd state ----------------------------------------------------------------------
@@ -161,7 +161,13 @@ class Tensor:
 
     @property
     def data(self):
-        return share(self._st, self._backend)
+        """The same memory, outside autograd: a memory record of its own, so writes through
+        it neither bump this tensor's version nor copy what backward saved (as torch's)."""
+        st = self._st
+        alias = Storage(st.array)
+        if self._backend.shares_memory is None:      # simulated memory: an identity view
+            alias.follow(st)
+        return share(alias, self._backend)
 
     @data.setter
     def data(self, value):
@@ -172,7 +178,7 @@ class Tensor:
 
     @property
     def _version(self):
-        return self._st.version
+        return self._st.buf.version
 
     # -- array attributes ---------------------------------------------------------------------
     @property
@@ -233,9 +239,23 @@ class Tensor:
         return self._backend.to_numpy(self._st.array)
 
     def __array__(self, dtype=None, copy=None):
+        """NumPy 2's contract: ``numpy.array(t)`` (copy=True) never aliases the tensor;
+        ``numpy.asarray(t, copy=False)`` shares its memory or raises ValueError; the
+        default shares where the backend can (numpy, torch on the CPU), as ``numpy()``."""
         self._check_host("__array__ (numpy.asarray)")
-        out = self._backend.to_numpy(self._st.array)
-        return out if dtype is None else out.astype(dtype, copy=False)
+        arr = self._st.array
+        out = self._backend.to_numpy(arr)
+        shared = out is arr or (out.base is not None and type(out.base) is type(arr))
+        if copy is False:
+            if not shared or (dtype is not None and out.dtype != dtype):
+                raise ValueError(
+                    f"Unable to avoid copy while creating a numpy array from a "
+                    f"{self.backend!r} tensor{'' if dtype is None else f' as {dtype}'}: its "
+                    f"memory cannot be shared. Use numpy.asarray(t) or numpy.array(t) (a copy).")
+            return out
+        if dtype is not None and out.dtype != dtype:
+            return out.astype(dtype)                    # a new array
+        return out.copy() if copy and (shared or out.base is not None) else out
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
@@ -307,6 +327,7 @@ def wrap(array, backend, node=None, tangent=None):
     t._node = node
     t._grad = None
     t._tangent = tangent
+    t._view = None
     return t
 
 
@@ -318,4 +339,5 @@ def share(storage, backend, node=None):
     t._node = node
     t._grad = None
     t._tangent = None
+    t._view = None
     return t

@@ -29,7 +29,7 @@ class Parameter(Tensor):
                             f"wrap the data first with polygrad.tensor(...)")
         p = Tensor.__new__(cls)
         p._st, p._backend = data._st, data._backend      # shares memory, as torch's does
-        p._grad, p._tangent, p._node = None, None, None
+        p._grad, p._tangent, p._node, p._view = None, None, None, None
         if requires_grad:
             p.requires_grad = True        # validates the dtype
         return p

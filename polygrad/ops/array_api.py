@@ -379,6 +379,7 @@ def moveaxis(x, source, destination, /):
 
 
 def roll(x, /, shift, *, axis=None):
+    original = x
     if axis is None:
         return reshape(roll(reshape(x, (-1,)), shift, axis=0), x.shape)
     shifts = (shift,) if isinstance(shift, int) else tuple(shift)
@@ -394,7 +395,7 @@ def roll(x, /, shift, *, axis=None):
         tail = [slice(None)] * x.ndim
         lead[ax % x.ndim], tail[ax % x.ndim] = slice(n - k, None), slice(0, n - k)
         x = concat([x[tuple(lead)], x[tuple(tail)]], axis=ax)
-    return x
+    return x.clone() if x is original else x      # new memory, as torch's roll
 
 
 def repeat(x, repeats, /, *, axis=None):
@@ -415,7 +416,8 @@ def tile(x, repetitions, /):
     shape = (1,) * (nd - x.ndim) + tuple(x.shape)
     y = reshape(x, tuple(s for d in shape for s in (1, d)))
     y = broadcast_to(y, tuple(s for r, d in zip(reps, shape) for s in (r, d)))
-    return reshape(y, tuple(r * d for r, d in zip(reps, shape)))
+    out = reshape(y, tuple(r * d for r, d in zip(reps, shape)))
+    return out.clone() if out._view is not None else out    # new memory, as torch's tile
 
 
 def unstack(x, /, *, axis=0):

@@ -25,12 +25,13 @@ import warnings
 from ..base import grad_mode
 from ..base.dtypes import as_dtype
 from ..base.errors import BackendMismatchError
-from ..graph import creation
+from ..graph import creation, inplace
 from ..graph.backward import backward as graph_backward
 from ..graph.engine import apply, forward_ad_state
 from ..graph.node import AccumulateGrad
-from ..graph.tensor import LEAF_INPLACE_MSG, Tensor, wrap
+from ..graph.tensor import Tensor, wrap
 from ..primitives import PRIMITIVES
+from ..primitives.indexing import standard_key
 from .array_api import clip as _clip
 from .promotion import binary
 from .torch_names import torch_softmax
@@ -56,6 +57,7 @@ class _Methods:
         t = creation.tensor(data, dtype=dtype, device=device, requires_grad=requires_grad,
                             backend=backend)
         self._st, self._backend, self._grad, self._tangent = t._st, t._backend, None, None
+        self._view = None
         self._node = AccumulateGrad(self) if requires_grad else None
 
     @property
@@ -147,73 +149,28 @@ class _Methods:
 
     def __setitem__(self, key, value):
         key = _raw_key(key, self)
-        self._inplace("setitem", value, key=key)
+        if isinstance(value, Tensor) and value._backend is not self._backend:
+            _raw_operand(value, self)         # raises the two-backends error
+        self._inplace("setitem", value, key=key, _iop=_setter(key))
 
     # -- in-place machinery -------------------------------------------------------------------
     def _inplace(self, name, *others, _iop=None, **opts):
-        """Run op ``name`` in place. See the module docstring for the semantics."""
-        node = self._node
-        recording = _mode.enabled
-        if recording and type(node) is AccumulateGrad:
-            raise RuntimeError(LEAF_INPLACE_MSG)
-        # forward mode: a dual operand needs the op's JVP too, so the op runs through apply
-        dual = forward_ad_state.level and (recording or node is None) and (
-            self._tangent is not None or any(isinstance(o, Tensor) and o._tangent is not None
-                                             for o in others))
-        if dual or recording and (node is not None or any(
-                isinstance(o, Tensor) and o._node is not None for o in others)):
-            out = apply(P[name], self, *others, **opts)
-            self._rebind(out)
-            return self
-        st = self._st
-        other_arrays = [_raw_operand(o, self) for o in others]
-        if _iop is not None and st.saved == 0:
-            arr = _iop(st.array, *other_arrays)     # the standard's in-place operator
-        else:
-            if name == "setitem":
-                arr = st.array if st.saved == 0 else self._backend.xp.asarray(st.array, copy=True)
-                if not hasattr(arr, "__setitem__"):     # numpy's 0-d results are scalars
-                    arr = self._backend.xp.asarray(arr, copy=True)
-                arr[opts["key"]] = other_arrays[0]
-            else:
-                with grad_mode.no_grad():
-                    arr = apply(P[name], self, *others, **opts)._st.array
-                if arr.dtype != st.array.dtype:
-                    arr = self._backend.xp.astype(arr, st.array.dtype)
-            st.saved = 0         # a new buffer: no graph node holds it
-        st.array = arr
-        st.version += 1
-        return self
-
-    def _rebind(self, out):
-        """Make this tensor the output ``out`` of a recorded op, keeping aliases in sync."""
-        st, new = self._st, out._st
-        node = out._node
-        if node is not None:
-            node.stores = [st if s is new else s for s in node.stores]
-        st.array, st.saved = new.array, new.saved
-        st.version += 1
-        self._node = node
-        self._tangent = out._tangent
+        """Run op ``name`` in place (``polygrad.graph.inplace.write``: copy-on-write for what
+        backward saved, the write visible through every alias, torch's graph semantics)."""
+        return inplace.write(self, P[name], others, opts, iop=_iop)
 
     def zero_(self):
-        return self._inplace_value(0)
+        return inplace.fill(self, 0, inplace.ZERO_NODE)
 
     def fill_(self, value):
-        return self._inplace_value(value)
-
-    def _inplace_value(self, value):
-        if _mode.enabled and type(self._node) is AccumulateGrad:
-            raise RuntimeError(LEAF_INPLACE_MSG)
-        xp = self._backend.xp
-        st = self._st
-        arr = xp.full(st.array.shape, value, dtype=st.array.dtype,
-                      device=getattr(st.array, "device", None))
-        st.array, st.saved = arr, 0
-        st.version += 1
-        if self._node is not None and type(self._node) is not AccumulateGrad and _mode.enabled:
-            self._node = None   # a constant now: no gradient flows to what it was computed from
-        return self
+        if isinstance(value, Tensor):
+            if value.ndim:
+                raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got "
+                                   f"tensor with {value.ndim} dimensions.")
+            if value._node is not None and _mode.enabled:   # a differentiable fill value
+                return self.copy_(value.broadcast_to(self.shape))
+            value = value.item()
+        return inplace.fill(self, value, inplace.FILL_NODE)
 
     def copy_(self, src):
         src = _as_tensor_like(src, self)
@@ -221,7 +178,7 @@ class _Methods:
             src = src.to(self._backend.name, device=self.device)
         if tuple(src.shape) != tuple(self.shape):
             src = src.broadcast_to(self.shape)
-        return self._inplace("copy", src)
+        return self._inplace("copy", src, _iop=_copy_into)
 
     def add_(self, other, *, alpha=1):
         if alpha == 1:
@@ -262,8 +219,8 @@ class _Methods:
 
     # -- torch-style aliases over the primitives ------------------------------------------------
     def t(self):
-        if self.ndim < 2:
-            return self
+        if self.ndim < 2:           # a view of the same shape (torch never returns self)
+            return apply(P["reshape"], self, self.shape)
         if self.ndim > 2:
             raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
         return apply(P["permute_dims"], self, (1, 0))
@@ -303,12 +260,12 @@ class _Methods:
         if dim is None:
             dim = tuple(i for i, s in enumerate(self.shape) if s == 1)
         elif isinstance(dim, int):
-            if self.shape[dim] != 1:
-                return self
+            if self.shape[dim] != 1:        # a view of the same shape, as torch's
+                return apply(P["reshape"], self, self.shape)
         else:       # torch: dims whose size is not 1 are left as they are
             dim = tuple(d for d in dim if self.shape[d] == 1)
             if not dim:
-                return self
+                return apply(P["reshape"], self, self.shape)
         return apply(P["squeeze"], self, axis=dim)
 
     def expand(self, *shape):
@@ -480,6 +437,19 @@ _INPLACE_OPS = {"add": operator.iadd, "sub": operator.isub, "mul": operator.imul
                 "floordiv": operator.ifloordiv, "mod": operator.imod, "and": operator.iand,
                 "or": operator.ior, "xor": operator.ixor, "lshift": operator.ilshift,
                 "rshift": operator.irshift}
+def _setter(key):
+    """The untracked ``x[key] = value``: written straight into the memory."""
+    def set_values(array, value):
+        array[standard_key(key, array.ndim)] = value
+        return array
+    return set_values
+
+
+def _copy_into(array, src):
+    array[...] = src
+    return array
+
+
 def _inplace_method(prim_name, iop=None):
     def iop_method(self, other):
         return self._inplace(prim_name, other, _iop=iop)

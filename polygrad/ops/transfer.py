@@ -78,10 +78,9 @@ def to(t, *args, backend=None, device=None, dtype=None, copy=False):
         if device is None and dst is not src:
             device = default_device(dst, str(t.device))
         array = move_array(t._st.array, src, dst, device)
+        if shares_memory(array, t._st.array):       # DLPack shared the memory: a move is
+            array = dst.xp.asarray(array, copy=True)  # a new tensor, as torch's .to(device)
         out = wrap(array, dst)
-        if shares_memory(array, t._st.array):
-            out._st.saved += 1          # a permanent pin on both sides: copy on first write
-            t._st.saved += 1
         if t._node is not None and _mode.enabled:
             node = node_class(TO)(TO, {"src": src, "src_device": str(t.device)},
                                   (), None, (t._node,), dst, ())
@@ -105,6 +104,6 @@ def compute(*tensors):
         arrays = group[0]._backend.materialize([t._st.array for t in group])
         for t, arr in zip(group, arrays):
             st = t._st
-            if st.saved == 0:
-                st.array = arr
+            if st.buf.saved == 0 and st.view is None and not st.dependents:
+                st.array = arr        # the computed values replace the lazy graph
     return tensors[0] if len(tensors) == 1 else tensors

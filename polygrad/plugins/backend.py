@@ -102,6 +102,12 @@ class Backend:
     #: ``owns(array) -> bool``: the array owns its memory (is no view), so backward may keep
     #: it as a leaf's ``.grad`` without copying; None: always copy
     owns: Callable[[Any], bool] | None = None
+    #: ``shares_memory(view, base) -> bool``: ``view`` (the result of a view op such as
+    #: ``x[0]`` or ``reshape``) lives in ``base``'s memory. Declared by backends with real
+    #: views (numpy, torch, cupy, array-api-strict): a write through a view then reaches its
+    #: base in memory. None: views are simulated (writes build new arrays and polygrad
+    #: carries them to the base and the other views), right for any backend, slower.
+    shares_memory: Callable[[Any, Any], bool] | None = None
     #: ``from_dlpack(obj) -> array``; default ``xp.from_dlpack``
     from_dlpack: Callable[[Any], Any] | None = None
     #: ``lower(program) -> callable | None``: a faster form of a program recorded by

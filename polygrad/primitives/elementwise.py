@@ -56,11 +56,11 @@ linear("subtract", lambda ns, g, out, x, y: (g, -g), saves=(), api="binary", tor
        methods=("subtract", "sub"), node_name="SubBackward0")
 linear("negative", lambda ns, g, out, x: (-g,), saves=(), api="unary", torch=("negative", "neg"),
        methods=("negative", "neg"), node_name="NegBackward0")
-linear("positive", lambda ns, g, out, x: (g,), saves=(), api="unary")
-linear("real", lambda ns, g, out, x: (g,), api="unary")
-linear("conj", lambda ns, g, out, x: (conjugate(ns, g),), api="unary")
+linear("positive", lambda ns, g, out, x: (g,), saves=(), api="unary", may_alias=True)
+linear("real", lambda ns, g, out, x: (g,), api="unary", may_alias=True)
+linear("conj", lambda ns, g, out, x: (conjugate(ns, g),), api="unary", may_alias=True)
 # imag(z) for complex z: the gradient of a real loss is 1j * g in torch's convention
-linear("imag", lambda ns, g, out, x: (g * 1j,), api="unary")
+linear("imag", lambda ns, g, out, x: (g * 1j,), api="unary", may_alias=True)
 
 # -- arithmetic ---------------------------------------------------------------------------
 # Complex inputs follow torch's convention: the VJP is g times the conjugate partial.

@@ -25,8 +25,8 @@ def standard_key(key, ndim):
     items = key if isinstance(key, tuple) else (key,)
     if not _is_basic(items) or Ellipsis in items:
         return key
-    if len(items) - sum(k is None for k in items) < ndim:
-        return (*items, Ellipsis)
+    if len(items) - sum(k is None for k in items) <= ndim:
+        return (*items, Ellipsis)     # also on full integer keys: a 0-d view, not a scalar
     return key
 
 
@@ -90,6 +90,8 @@ def _getitem_impl(xp, x, key):
 def scatter_add_generic(xp, g, shape, key):
     """``zeros(shape)`` with ``g`` added at ``key``; repeated indices add up."""
     z = xp.zeros(shape, dtype=g.dtype, device=getattr(g, "device", None))
+    if math.prod(g.shape) == 0:          # nothing to add (dask refuses an empty setitem)
+        return z
     if _is_basic(key):
         z[standard_key(key, len(shape))] = g
         return z
@@ -105,6 +107,8 @@ def scatter_add_generic(xp, g, shape, key):
 
 def _setitem_impl(xp, x, value, key):
     y = xp.asarray(x, copy=True)
+    if getattr(value, "shape", None) is not None and math.prod(value.shape) == 0:
+        return y                         # an empty region (dask refuses an empty setitem)
     y[standard_key(key, y.ndim)] = value
     return y
 
@@ -145,8 +149,10 @@ def _take_vjp(ns, g, out, x, indices, axis=None):
     return (ns.scatter_add(g, shape=x.shape, key=key), None)
 
 
+# a view for basic keys (ints, slices, None, ...): ``view=`` writes a value back into it
 linear("getitem", lambda ns, g, out, x, key: (ns.scatter_add(g, shape=x.shape, key=key),),
-       impl=_getitem_impl, node_name="IndexBackward0", view=True)
+       impl=_getitem_impl, node_name="IndexBackward0", saves=(),
+       view=lambda ns, parent, value, key: ns.setitem(parent, value, key=key))
 linear("scatter_add", lambda ns, g, out, x, shape, key: (ns.getitem(g, key),),
        impl=scatter_add_generic, node_name="IndexPutBackward0")
 primitive("setitem", _setitem_vjp, _setitem_jvp, impl=_setitem_impl, node_name="CopySlices")

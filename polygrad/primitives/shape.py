@@ -38,6 +38,13 @@ def _concat_vjp(ns, g, out, *xs, axis=0):
     return _split(ns, g, xs, axis % g.ndim, stacked=False)
 
 
+def _write_expanded(ns, parent, value, shape):
+    raise RuntimeError(
+        "unsupported operation: more than one element of the written-to tensor refers to a "
+        "single memory location (an expand()ed or broadcast view). Please clone() the tensor "
+        "before performing the operation.")
+
+
 def _concat_jvp(ns, tangents, out, *xs, axis=0):
     ts = [t if t is not None else ns.zeros_like(x) for t, x in zip(tangents, xs)]
     return ns.concat(ts, axis=axis)
@@ -52,15 +59,28 @@ def _stack_jvp(ns, tangents, out, *xs, axis=0):
     return ns.stack(ts, axis=axis)
 
 
+# View ops (torch returns views): ``view=`` is the write-back rule, ``(ns, parent, value,
+# *args, **opts) -> parent`` with the view's region replaced by ``value`` (out of place),
+# which carries a write through a view to its base (``polygrad.graph.inplace``). They
+# keep no values for backward (``saves=()``): a view saved by a graph pins nothing.
 linear("reshape", lambda ns, g, out, x, shape, copy=None: (ns.reshape(g, x.shape),),
-       nondiff_args=(1,), view=True, node_name="ViewBackward0")
+       nondiff_args=(1,), node_name="ViewBackward0", saves=(),
+       view=lambda ns, parent, value, shape, copy=None: ns.reshape(value, parent.shape))
 linear("permute_dims", lambda ns, g, out, x, axes: (ns.permute_dims(g, _inverse(axes)),),
-       nondiff_args=(1,), view=True, node_name="PermuteBackward0")
-linear("matrix_transpose", lambda ns, g, out, x: (ns.matrix_transpose(g),), view=True, node_name="TransposeBackward0")
-linear("expand_dims", lambda ns, g, out, x, axis=0: (ns.reshape(g, x.shape),), view=True, node_name="UnsqueezeBackward0")
-linear("squeeze", lambda ns, g, out, x, axis=None: (ns.reshape(g, x.shape),), view=True)
-linear("broadcast_to", lambda ns, g, out, x, shape: (g,), nondiff_args=(1,), view=True, node_name="ExpandBackward0")
-linear("flip", lambda ns, g, out, x, axis=None: (ns.flip(g, axis=axis),), view=True)
+       nondiff_args=(1,), node_name="PermuteBackward0", saves=(),
+       view=lambda ns, parent, value, axes: ns.permute_dims(value, _inverse(axes)))
+linear("matrix_transpose", lambda ns, g, out, x: (ns.matrix_transpose(g),),
+       node_name="TransposeBackward0", saves=(),
+       view=lambda ns, parent, value: ns.matrix_transpose(value))
+linear("expand_dims", lambda ns, g, out, x, axis=0: (ns.reshape(g, x.shape),),
+       node_name="UnsqueezeBackward0", saves=(),
+       view=lambda ns, parent, value, axis=0: ns.reshape(value, parent.shape))
+linear("squeeze", lambda ns, g, out, x, axis=None: (ns.reshape(g, x.shape),), saves=(),
+       view=lambda ns, parent, value, axis=None: ns.reshape(value, parent.shape))
+linear("broadcast_to", lambda ns, g, out, x, shape: (g,), nondiff_args=(1,),
+       node_name="ExpandBackward0", saves=(), view=_write_expanded)
+linear("flip", lambda ns, g, out, x, axis=None: (ns.flip(g, axis=axis),), saves=(),
+       may_alias=True)
 linear("astype", lambda ns, g, out, x, dtype, copy=True, device=None: (ns.astype(g, x.dtype),),
        nondiff_args=(1,), node_name="ToCopyBackward0")
 
@@ -79,7 +99,8 @@ def _copy_impl(xp, x, src):
     return xp.astype(xp.broadcast_to(src, x.shape), x.dtype, copy=True)
 
 
-# x.copy_(src): the result is src's values in x's dtype; x itself gets no gradient.
-primitive("copy", lambda ns, g, out, x, src: (None, ns.astype(g, src.dtype)),
+# x.copy_(src): the result is src's values in x's dtype; x's old values get a zero gradient
+# (torch's CopyBackwards: earlier leaves get zeros, not None).
+primitive("copy", lambda ns, g, out, x, src: (ns.zeros_like(g), ns.astype(g, src.dtype)),
           lambda ns, t, out, x, src: ns.astype(t[1], out.dtype) if t[1] is not None else None,
           impl=_copy_impl, node_name="CopyBackwards")

@@ -66,11 +66,11 @@ class Primitive:
     """
 
     __slots__ = ("name", "vjp", "jvp", "node_name", "impl", "nondiff_args", "node_cls",
-                 "view", "doc", "wants_needs", "module", "saves", "saves_drop",
+                 "view", "may_alias", "doc", "wants_needs", "module", "saves", "saves_drop",
                  "saves_out", "api", "methods", "torch", "__weakref__")
 
     def __init__(self, name, vjp=None, jvp=None, *, node_name=None, impl=None,
-                 nondiff_args=(), view=False, saves=None, doc="", api=None, methods=None,
+                 nondiff_args=(), view=None, may_alias=False, saves=None, doc="", api=None, methods=None,
                  torch=None):
         if api not in APIS:
             raise ValueError(f"primitive {name!r}: api must be one of {APIS}, got {api!r}")
@@ -80,7 +80,12 @@ class Primitive:
         self.node_name = node_name or _torch_node_name(name)
         self.impl = impl            # fn(xp, *arrays, **options) or None for getattr(xp, name)
         self.nondiff_args = tuple(nondiff_args)   # positions that never get a gradient
-        self.view = view            # output may share memory with input 0 (numpy views)
+        # a view op (torch returns a view): its write-back rule (see primitives.shape)
+        self.view = view or None
+        # not a view in torch, but some array libraries return a view or the input itself
+        # (numpy's flip, torch's positive and conj of real tensors): the engine copies
+        # those results, so that no op result aliases its input unknown to the buffer model
+        self.may_alias = may_alias
         self.doc = doc
         # what backward needs kept: input positions and/or "out"; None keeps everything.
         # Other inputs are held as shape and dtype only, an unread output as None, so they

@@ -62,6 +62,16 @@ def _info():
             "api_version": array_api_strict.__array_api_version__}
 
 
+def _shares_memory(view, base):
+    # array-api-strict wraps numpy arrays: views share the wrapped array's root
+    def root(a):
+        a = a._array
+        while isinstance(getattr(a, "base", None), type(a)):
+            a = a.base
+        return a
+    return root(view) is root(base)
+
+
 backend = polygrad.Backend(
     name="strict",
     module="array_api_strict",
@@ -78,6 +88,7 @@ backend = polygrad.Backend(
     device_of=_device_of,
     native_device=_native_device,
     unsupported={},
+    shares_memory=_shares_memory,
     info=_info,
 )
 

@@ -1,0 +1,367 @@
+"""Writes: views, aliases and in-place ops, held to one buffer model (docs/memory.md).
+
+- Every tensor's ``Storage`` points at the record of its memory (``Storage.buf``); views and
+  ``detach()`` share it. The record carries the version counter and the nodes that
+  saved an alias of the memory for backward.
+- ``write(target, prim, ...)`` runs op ``prim`` in place on ``target``. Before the memory
+  changes, every node holding an alias of it gets a private copy of what it saved
+  (copy-on-write, ``Storage.privatize``); then the new values are written into the memory,
+  so that every alias sees them, as in torch, while backward sees the values it recorded.
+- Recorded writes follow torch's graph semantics: the target's node becomes the op's node;
+  a write into a view makes its base's node a ``CopySlices`` (the gradient flows to the
+  written value through the view region and to the old base elsewhere), and every view of
+  that base is re-derived from it.
+- On backends whose arrays share memory between views (a declared ``shares_memory``:
+  numpy, torch, cupy, array-api-strict) the memory does the aliasing. Elsewhere (dask, and
+  third-party backends that declare nothing) it is simulated: a write builds new arrays,
+  carries the values to the root array through the view ops' write-back rules
+  (``Primitive.view``) and re-derives the other views from it.
+"""
+
+from __future__ import annotations
+
+from ..base import grad_mode
+from ..base.dtypes import as_dtype
+from ..base.errors import BackendMismatchError
+from ..primitives import PRIMITIVES
+from ..primitives.raw import raw_namespace
+from .engine import apply, forward_ad_state
+from .node import AccumulateGrad, Node, Unsaved, ViewError, node_class
+from .tensor import LEAF_INPLACE_MSG, Tensor
+
+__all__ = ["write", "write_values", "fill", "CopySlices", "chain_apply", "chain_scatter",
+           "OVERLAP_MSG", "VIEW_OF_LEAF_MSG", "NO_GRAD_VIEW_MSG"]
+
+_mode = grad_mode._mode
+
+OVERLAP_MSG = ("unsupported operation: more than one element of the written-to tensor refers "
+               "to a single memory location (an expand()ed or broadcast view). Please clone() "
+               "the tensor before performing the operation.")
+VIEW_OF_LEAF_MSG = ("a view of a leaf Variable that requires grad is being used in an in-place "
+                    "operation. Wrap the update in `with polygrad.no_grad():`, or write into a "
+                    "copy (x.clone()).")
+NO_GRAD_VIEW_MSG = (
+    "A view was created in no_grad mode and is being modified inplace with grad mode enabled. "
+    "Given that this use case is ambiguous and error-prone, it is forbidden. You can clarify "
+    "your code by moving both the view and the inplace either both inside the no_grad block "
+    "(if you don't want the inplace to be tracked) or both outside (if you want the inplace "
+    "to be tracked).")
+
+
+# -- view chains: the view ops that derive a view's array from its base's ------------------
+
+def _call(ns, prim, x, args, opts):
+    return getattr(ns, prim.name)(x, *args, **opts)
+
+
+def chain_apply(ns, x, chain):
+    """The view of ``x`` that ``chain`` (``((prim, args, opts), ...)``) describes."""
+    for prim, args, opts in chain:
+        x = _call(ns, prim, x, args, opts)
+    return x
+
+
+def chain_scatter(ns, base, value, chain):
+    """``base`` with the region ``chain`` views replaced by ``value`` (out of place)."""
+    parents = [base]
+    for prim, args, opts in chain[:-1]:
+        parents.append(_call(ns, prim, parents[-1], args, opts))
+    for (prim, args, opts), parent in zip(reversed(chain), reversed(parents)):
+        value = prim.view(ns, parent, value, *args, **opts)
+    return value
+
+
+class CopySlices(Node):
+    """The node of a base written through one of its views (torch's ``CopySlices``): the
+    gradient of the written value is the view region of ``g``; the old base gets ``g`` with
+    that region zeroed."""
+
+    __slots__ = ("chain",)
+
+    def __init__(self, base_node, value_node, chain, backend):
+        self.prim, self.opts, self.saved, self.stores = None, None, (), ()
+        self.parents = (base_node, value_node)
+        self.backend = backend
+        self.chain = chain
+        self.hooks = self.retain = self.tangents = self.metadata = None
+
+    def apply_vjp(self, g, create_graph, ns=None, saved=None):
+        if ns is None:
+            ns = raw_namespace(self.backend)
+        gv = chain_apply(ns, g, self.chain)
+        gb = chain_scatter(ns, g, ns.zeros_like(gv), self.chain) \
+            if self.parents[0] is not None else None
+        return gb, gv
+
+
+class _Fill(Node):
+    """The node of ``fill_``/``zero_`` on a tensor in a graph: the old values get a zero
+    gradient (torch keeps the graph, so earlier leaves get zeros, not None)."""
+
+    __slots__ = ()
+
+    def __init__(self, parent, backend):
+        self.prim, self.opts, self.saved, self.stores = None, None, (), ()
+        self.parents = (parent,)
+        self.backend = backend
+        self.hooks = self.retain = self.tangents = self.metadata = None
+
+    def apply_vjp(self, g, create_graph, ns=None, saved=None):
+        ns = raw_namespace(self.backend) if ns is None else ns
+        return (ns.zeros_like(g),)
+
+
+_FILL = type("FillBackward0", (_Fill,), {"__slots__": ()})
+_ZERO = type("ZeroBackward0", (_Fill,), {"__slots__": ()})
+
+
+def _chain_node(base, chain):
+    """The graph node of ``chain`` applied to ``base`` as it is now (a view re-derived
+    after its base was written)."""
+    node = base._node
+    if node is None:
+        return None
+    backend = base._backend
+    arr = base._st.array
+    for prim, args, opts in chain:
+        xs = [Unsaved(tuple(arr.shape), arr.dtype), *args]
+        node = node_class(prim)(prim, opts, xs, None, [node] + [None] * len(args), backend,
+                                [None] * (len(xs) + 1))
+        arr = backend.op(prim.name, prim.impl)(arr, *args, **opts)
+    return node
+
+
+# -- the memory ---------------------------------------------------------------------------
+
+def write_values(target, values):
+    """Write the raw array ``values`` (target's shape) into ``target``'s memory: copy-on-write
+    for the nodes holding it, then a write every alias sees; bumps the version."""
+    st = target._st
+    backend = target._backend
+    arr = st.array
+    if values.dtype != arr.dtype:
+        values = backend.xp.astype(values, arr.dtype)
+    if backend.shares_memory is not None:
+        buf = st.buf
+        if buf.saved:
+            buf.privatize()
+        _setitem_all(_writable(st, backend), values)
+        buf.version += 1
+        return
+    _assign(st, values, backend)
+    st.buf.version += 1
+
+
+def _writable(st, backend):
+    """The tensor's array, made an array where the backend returned an immutable scalar
+    (numpy's 0-d results): nothing else can alias a scalar, so it is replaced."""
+    arr = st.array
+    if not hasattr(arr, "__setitem__"):
+        arr = st.array = backend.xp.asarray(arr, copy=True)
+    return arr
+
+
+def _setitem_all(arr, values):
+    try:
+        arr[...] = values
+    except ValueError as exc:                   # numpy: a read-only (broadcast) view
+        if "read-only" in str(exc):
+            raise RuntimeError(OVERLAP_MSG) from None
+        raise
+
+
+def _assign(st, values, backend):
+    """Simulated aliasing: ``st`` gets ``values`` as a new array, carried to its root and
+    re-derived in every other view of the root."""
+    raw = raw_namespace(backend)
+    root = st
+    if st.view is not None:       # the root's new array first: it may refuse (an expanded view)
+        root, chain = st.view
+        root.array = chain_scatter(raw, root.array, values, chain) if chain else values
+    st.array = values
+    for ref in list(root.dependents or ()):
+        d = ref()
+        if d is None:
+            root.dependents.remove(ref)
+        elif d is not st:
+            d.array = chain_apply(raw, root.array, d.view[1])
+
+
+# -- in-place ops -----------------------------------------------------------------------
+
+def _recorded(target, others):
+    return _mode.enabled and (target._node is not None or any(
+        isinstance(o, Tensor) and o._node is not None for o in others))
+
+
+def _check_recordable(target):
+    node = target._node
+    if type(node) is AccumulateGrad:
+        view = target._view
+        if view is not None and view[2]:
+            raise RuntimeError(NO_GRAD_VIEW_MSG)
+        raise RuntimeError(LEAF_INPLACE_MSG)
+    view = target._view
+    if view is not None:
+        base = view[0]
+        if type(base._node) is AccumulateGrad:
+            raise RuntimeError(VIEW_OF_LEAF_MSG)
+        if view[2]:
+            raise RuntimeError(NO_GRAD_VIEW_MSG)
+
+
+def write(target, prim, others=(), opts=None, iop=None):
+    """Run primitive ``prim`` in place on ``target`` (``target = prim(target, *others)``).
+
+    ``iop(array, *others)``: the backend's own in-place operator for the untracked path
+    (``+=``), used where the memory is real; otherwise the op runs out of place and its
+    result is written back.
+    """
+    opts = {} if opts is None else opts
+    dual = forward_ad_state.level and (target._tangent is not None or any(
+        isinstance(o, Tensor) and o._tangent is not None for o in others))
+    if dual or _recorded(target, others):
+        if _mode.enabled:
+            _check_recordable(target)
+        return _write_recorded(target, prim, others, opts)
+    backend = target._backend
+    st = target._st
+    if iop is not None and backend.shares_memory is not None:
+        arrays = [_raw(o, target) for o in others]
+        buf = st.buf
+        if buf.saved:
+            buf.privatize()
+        arr = _writable(st, backend)
+        try:
+            result = iop(arr, *arrays)
+        except (TypeError, ValueError) as exc:
+            if "read-only" in str(exc):
+                raise RuntimeError(OVERLAP_MSG) from None
+            result = None       # a cast the array library refuses in place: the general path
+        if result is not None:
+            if result is not arr:
+                _setitem_all(arr, result)
+            buf.version += 1
+            _poison_no_grad_views(target)
+            return target
+    with grad_mode.no_grad():
+        out = apply(prim, target, *others, **opts)
+    _check_result(target, out)
+    write_values(target, out._st.array)
+    _poison_no_grad_views(target)
+    return target
+
+
+def _raw(value, like):
+    if isinstance(value, Tensor):
+        if value._backend is not like._backend:
+            raise BackendMismatchError(
+                f"got tensors from two backends, {like.backend!r} and {value.backend!r}. Move "
+                f"one first, e.g. x.to({like.backend!r}); polygrad never moves data silently.")
+        return value._st.array
+    return value
+
+
+def _check_result(target, out):
+    if tuple(out.shape) != tuple(target.shape):
+        raise RuntimeError(f"output with shape {list(target.shape)} doesn't match the "
+                           f"broadcast shape {list(out.shape)}")
+    dt, odt = target.dtype, out.dtype
+    if dt != odt and _kind_rank(odt) > _kind_rank(dt):
+        raise RuntimeError(f"result type {odt.name} can't be cast to the desired output type "
+                           f"{dt.name}; convert the tensor first, e.g. "
+                           f"x = x.astype(polygrad.{odt.name})")
+
+
+def _kind_rank(dt):
+    dt = as_dtype(dt)
+    if dt.is_complex:
+        return 3
+    if dt.is_floating_point:
+        return 2
+    return 0 if dt.name == "bool" else 1
+
+
+def _write_recorded(target, prim, others, opts):
+    out = apply(prim, target, *others, **opts)
+    _check_result(target, out)
+    if out.dtype != target.dtype:
+        out = apply(_astype_prim(), out, target._backend.native_dtype(target.dtype))
+    write_values(target, out._st.array)
+    _rebind(target, out._node, out._tangent)
+    _poison_no_grad_views(target)
+    return target
+
+
+def _astype_prim():
+    return PRIMITIVES["astype"]
+
+
+def _rebind(target, node, tangent):
+    """``target`` now holds the result of ``node``: move its graph (and, for a view, its
+    base's) to the new node, and re-derive the other views of the base."""
+    view = target._view
+    old = target._node
+    if old is not None and old.retain is not None and node is not None and \
+            old.retain() is target:
+        node.retain, old.retain = old.retain, None
+    if view is None:
+        target._node = node
+        target._tangent = tangent
+        base = target
+    else:
+        base, chain = view[0], view[1]
+        base._node = CopySlices(base._node, node, chain, target._backend) \
+            if node is not None or base._node is not None else None
+        target._node = _chain_node(base, chain) if node is not None else None
+        target._tangent = tangent
+    _refresh_views(base, skip=target)
+
+
+def _refresh_views(base, skip):
+    views = base._st.buf.views
+    if not views:
+        return
+    for ref in list(views):
+        v = ref()
+        if v is None:
+            views.remove(ref)
+            continue
+        if v is skip or v._view is None or v._view[0] is not base:
+            continue
+        if v._view[2]:      # made under no_grad: _poison_no_grad_views
+            continue
+        v._node = _chain_node(base, v._view[1])
+
+
+def _poison_no_grad_views(target):
+    """After any write: views made under no_grad of a base that requires grad can no longer
+    be used in grad mode (torch raises then: which graph they belong to is ambiguous)."""
+    views = target._st.buf.views
+    if not views:
+        return
+    for ref in views:
+        v = ref()
+        if v is not None and v._view is not None and v._view[2] and \
+                v._view[0]._node is not None:
+            v._node = ViewError(v._backend)
+
+
+def fill(target, value, node_cls):
+    """``fill_``/``zero_``: every element becomes ``value``; in a graph, the old values get a
+    zero gradient."""
+    recorded = _mode.enabled and target._node is not None
+    if recorded:
+        _check_recordable(target)
+    backend = target._backend
+    arr = target._st.array
+    values = backend.xp.full(tuple(arr.shape), value, dtype=arr.dtype,
+                             device=getattr(arr, "device", None))
+    write_values(target, values)
+    if recorded:
+        _rebind(target, node_cls(target._node, backend), None)
+    _poison_no_grad_views(target)
+    return target
+
+
+FILL_NODE, ZERO_NODE = _FILL, _ZERO
