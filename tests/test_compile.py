@@ -714,3 +714,63 @@ def test_a_hook_added_later_on_a_trained_parameter_retraces():
     twin_step(x)
     for p, q in zip(net.parameters(), twin.parameters()):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_a_grad_read_is_guarded():
+    w = pg.ones(2, requires_grad=True)
+
+    def fn(x):
+        return x * 2 if w.grad is None else x * w.grad
+    c = pg.compile(fn)
+    assert c(pg.ones(2)).tolist() == [2.0, 2.0]
+    w.grad = pg.tensor([5.0, 7.0])
+    with pytest.warns(CompileWarning, match="attribute"):     # now it reads the gradient
+        assert c(pg.ones(2)).tolist() == [5.0, 7.0]
+    assert c.stats.misses == 2
+
+
+STATE_CHANGES = {
+    "requires_grad_ on an argument": (lambda x: x.requires_grad_() * 2, "requires_grad_"),
+    ".data assignment": (lambda x: _assign_data(x), "data"),
+}
+
+
+def _assign_data(x):
+    x.data = x * 3
+    return x + 1
+
+
+@pytest.mark.parametrize("name", list(STATE_CHANGES))
+def test_state_changes_on_arguments_fall_back(name):
+    fn, words = STATE_CHANGES[name]
+    c = pg.compile(fn)
+    with pytest.warns(CompileWarning, match=words):
+        got = c(pg.ones(2))
+    assert got.tolist() == fn(pg.ones(2)).tolist()
+
+
+class _Running(pg.nn.Module):
+    """A running mean kept as a buffer (as batch norm keeps its statistics)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", pg.zeros(3))
+
+    def forward(self, x):
+        if self.training:
+            self.mean = 0.9 * self.mean + 0.1 * x.mean(axis=0)     # state between calls
+        return x - self.mean
+
+
+def test_module_state_in_training_falls_back_and_eval_compiles():
+    net = _Running()
+    c = pg.compile(net)
+    x = pg.randn(8, 3)
+    with pytest.warns(CompileWarning, match="outlives"):
+        c(x)
+    c(x)
+    np.testing.assert_allclose(net.mean.numpy(), 0.19 * x.mean(axis=0).numpy(), rtol=1e-5)
+    net.eval()
+    for _ in range(2):
+        np.testing.assert_allclose(c(x).numpy(), (x - net.mean).numpy())
+    assert c.stats.hits == 1

@@ -205,8 +205,10 @@ class Compiled:
         entry = self._cache.get(key)
         if entry is not None:
             if entry.reason is not None:
-                stats.fallbacks += 1
-                return self.fn(*args, **kwargs)
+                if entry.guards_hold(args):
+                    stats.fallbacks += 1
+                    return self.fn(*args, **kwargs)
+                return self._trace(key, args, kwargs, tensors)
             captured = entry.check(args, tensors)
             if captured is not None:
                 try:
@@ -243,6 +245,9 @@ class Compiled:
         tr = Tracer(self.fullgraph)
         tr.on_backward = _backward_inside
         sources, guards = _discover(self.fn, args)
+        # each argument's and captured tensor's node and .grad state before the call
+        for t in [*tensors, *(v[1] for k, v in sources.items() if k != _WRITABLE)]:
+            tr.start[id(t)] = (t._node, t._grad is None)
         try:
             for tid, t in sources.items():
                 if tid != _WRITABLE:
@@ -255,7 +260,7 @@ class Compiled:
         try:
             entry, out = _Entry.make(self, tr, args, tensors, slots, sources, guards, result)
         except _Fallback as exc:
-            entry, out = _Entry.eager(str(exc)), result
+            entry, out = _Entry.eager(str(exc), guards), result
         except UntraceableError:
             raise
         dt = time.perf_counter() - t0
@@ -404,10 +409,22 @@ class _Entry:
     reason = None
 
     @classmethod
-    def eager(cls, reason):
+    def eager(cls, reason, guards=()):
+        """An entry that runs eagerly while its Python guards hold (``net.eval()`` may
+        make a function traceable that was not in training mode)."""
         e = cls.__new__(cls)
-        e.reason = reason
+        e.reason, e.guards = reason, guards
         return e
+
+    def guards_hold(self, args):
+        for res, value in self.guards:
+            try:
+                now = res(args)
+            except (LookupError, AttributeError):
+                return False
+            if now != value or type(now) is not type(value):
+                return False
+        return True
 
     @classmethod
     def make(cls, owner, tr, args, tensors, slots, sources, guards, result):
@@ -455,10 +472,23 @@ class _Entry:
         tr.check_graph({id(n) for n in parent_nodes})
         if tr.reason is not None:
             raise _Fallback(tr.reason)
+        for t in in_tensors:
+            if t._node is not tr.start[id(t)][0]:
+                raise _Fallback("requires_grad_() or detach_() on an argument or captured "
+                                "tensor inside the function")
         # -- effects, in order: loss.backward() inside (its gradients join the forward
         # program and are accumulated into the leaves' .grad), .grad = None (zero_grad),
         # in-place writes (an optimizer step) to arguments and captured tensors
-        effect_slots, e.effects, e.grad_start = [], [], []
+        effect_slots, e.effects = [], []
+        # .grad reads saw None or a gradient: the same state is guarded at every call
+        arg_index = {id(t): k for k, t in enumerate(tensors)}
+        e.grad_start = []
+        for tid in tr.grad_reads:
+            if tid in arg_index:
+                e.grad_start.append((arg_index[tid], None, tr.start[tid][1]))
+            elif tid in sources:
+                e.grad_start.append((None, sources[tid][0], tr.start[tid][1]))
+            # else a tensor made inside: its reads are the program's own
         index = {id(t): j for j, t in enumerate(in_tensors)}
         first = {}              # input -> the kind of its first .grad event
         for effect in tr.effects:
@@ -476,11 +506,7 @@ class _Entry:
                 for k, s in enumerate(grads_m):
                     if s is not None:
                         j = parents[k]
-                        if j not in first:
-                            first[j] = "accum"
-                            # the reads of its .grad were recorded for this state
-                            if id(in_tensors[j]) in tr.grad_reads:
-                                e.grad_start.append((j, was_none[id(in_tensors[j])]))
+                        first.setdefault(j, "accum")
                         e.effects.append(("accum", j, len(effect_slots)))
                         effect_slots.append(s)
             else:
@@ -608,13 +634,8 @@ class _Entry:
     # -- replay ------------------------------------------------------------------------------
     def check(self, args, tensors):
         """The captured tensors for this call, or None when a guard fails."""
-        for res, value in self.guards:
-            try:
-                now = res(args)
-            except (LookupError, AttributeError):
-                return None
-            if now != value or type(now) is not type(value):
-                return None
+        if not self.guards_hold(args):
+            return None
         captured = []
         for res, meta in self.captured:
             try:
@@ -624,15 +645,19 @@ class _Entry:
             if not isinstance(t, Tensor) or _meta(t) != meta:
                 return None
             captured.append(t)
-        if self.accum_leaves or self.grad_start:
+        if self.accum_leaves:
             ins = [tensors[k] for k in self.in_index] + captured
             for j in self.accum_leaves:
                 node = ins[j]._node
                 if type(node) is not AccumulateGrad or node.hooks:
                     return None
-            for j, was_none in self.grad_start:       # .grad reads were recorded as such
-                if (ins[j]._grad is None) is not was_none:
-                    return None
+        for k, res, was_none in self.grad_start:     # .grad reads were recorded as such
+            try:
+                t = tensors[k] if res is None else res(args)
+            except (LookupError, AttributeError):
+                return None
+            if not isinstance(t, Tensor) or (t._grad is None) is not was_none:
+                return None
         return captured
 
     def replay(self, args, tensors, captured):

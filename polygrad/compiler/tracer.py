@@ -97,6 +97,11 @@ def _data(self):
     return _detach(self)
 
 
+def _set_data(self, value):
+    flag("t.data = ... swaps a tensor's buffer, which the replay cannot repeat")
+    Tensor.data.fset(self, value)
+
+
 def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
     """``loss.backward()`` inside a traced function: recorded (its gradients become part of
     the program, accumulated into the leaves' ``.grad`` on replay) when it is the plain
@@ -221,7 +226,7 @@ def _traced_class(cls):
         body = {"__slots__": ()}
         body.update({n: _reader(n, r) for n, r in _READS.items()})
         body.update({n: _mover(n) for n in _MOVES})
-        body.update(detach=_detach, data=property(_data, cls.data.fset), backward=_backward,
+        body.update(detach=_detach, data=property(_data, _set_data), backward=_backward,
                     _grad=property(_get_grad, _set_grad), **_INPLACE)
         sub = _traced[cls] = type(cls.__name__, (cls,), body)
         sub._pg_traced = True
@@ -283,6 +288,7 @@ class Tracer:
         self._writes = {}         # id(storage) -> in-place writes recorded as effects
         self.made = []            # weakrefs to the tensors the recorded ops made
         self.grad_reads = set()   # ids of tensors whose .grad the function read
+        self.start = {}           # id(tensor) -> (node, .grad is None) before the call
         self.on_backward = None   # on_backward(tracer, node, array, backend), set by the caller
         self._quiet = 0           # > 0 while such a backward runs (not an untraceable one)
         self._quiet_write = 0     # > 0 while a recorded in-place write runs
