@@ -10,7 +10,10 @@ Extension points, owned here and installed by the layers above through
   profiler splits kernel time from polygrad's own);
 - ``node_observer(run, node, g, ns)``: wraps each backward step (rows such as
   ``DivBackward0``); ``run(node, g, ns)`` does the step;
-- ``anomaly``: an object with ``on_create(node)`` and ``check(node, grads)`` (anomaly mode).
+- ``anomaly``: an object with ``on_create(node)`` and ``check(node, grads)`` (anomaly mode);
+- ``saved_hooks``: ``(pack, unpack)``: a recorded node's saved values go through
+  ``pack(tensor)`` and come back through ``unpack(packed)`` when backward reads them
+  (``polygrad.autograd.graph.saved_tensors_hooks``).
 
 They are per thread, as grad mode is (and as torch's anomaly mode is): what one thread
 installs never slows or observes another. Forward-mode AD's dual level is process-wide,
@@ -25,16 +28,16 @@ import weakref
 from ..base import grad_mode
 from ..base.errors import BackendMismatchError, UnsupportedOperation
 from ..plugins.host import owner_of
-from .node import AccumulateGrad, Storage, Unsaved, ViewError, node_class
+from .node import FREED_MSG, AccumulateGrad, Node, Storage, Unsaved, ViewError, release_holds
 from .strides import chain_strides, reshape_strides
 from .tensor import Tensor, share, wrap
 
 __all__ = ["apply", "run_backward", "toposort", "set_extension", "get_extension",
-           "forward_ad_state", "EXTENSION_POINTS"]
+           "forward_ad_state", "EXTENSION_POINTS", "node_class", "RecordedNode"]
 
 _mode = grad_mode._mode
 
-EXTENSION_POINTS = ("observer", "kernel_clock", "node_observer", "anomaly")
+EXTENSION_POINTS = ("observer", "kernel_clock", "node_observer", "anomaly", "saved_hooks")
 
 
 class _Extensions(threading.local):
@@ -44,6 +47,7 @@ class _Extensions(threading.local):
     kernel_clock = None
     node_observer = None
     anomaly = None
+    saved_hooks = None      # (pack, unpack) of the innermost saved_tensors_hooks
     active = False          # any of the above set: the forward hot path reads only this
 
 
@@ -153,10 +157,15 @@ def _apply(prim, args, opts, ext=None):
     node = None
     if track and prim.vjp is not None and _mode.enabled:
         stores.append(st.buf)
-        node = (prim.node_cls or node_class(prim))(prim, opts, arrays, out_array, parents,
-                                                   backend, stores)
-        if ext is not None and ext.anomaly is not None:
-            ext.anomaly.on_create(node)
+        cls = prim.node_cls or node_class(prim)
+        if prim.name_for is not None:           # getitem: Select/Slice/Index... as torch names
+            cls = _named_class(prim.name_for(opts))
+        node = cls(prim, opts, arrays, out_array, parents, backend, stores)
+        if ext is not None:
+            if ext.anomaly is not None:
+                ext.anomaly.on_create(node)
+            if ext.saved_hooks is not None:
+                _pack(node, ext.saved_hooks)
     out = share(st, backend, node)
     if prim.view is not None:
         _make_view(prim, args, opts, out)
@@ -296,6 +305,139 @@ def _broadcastable(*shapes):
         if len(sizes) > 1:
             return False
     return True
+
+
+# -- node classes, saved values ------------------------------------------------------------
+
+class RecordedNode(Node):
+    """A recorded op's node. Its saved values read as torch's do: ``_saved_self``,
+    ``_saved_other`` (also ``_saved_mat2``, ``_saved_exponent``), ``_saved_result`` and the
+    op's options (``_saved_dim``, ``_saved_keepdim`` ...), as Tensors."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name):
+        if name.startswith("_saved_"):
+            return _saved_value(self, name[7:])
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(_saved_names(self)))
+
+
+_INPUTS = {"self": 0, "input": 0, "other": 1, "mat2": 1, "exponent": 1, "tensors": 0}
+_OPTIONS = {"dim": "axis", "keepdim": "keepdims"}
+
+
+def _saved_value(node, key):
+    saved = node.saved
+    if saved is None:
+        raise RuntimeError(FREED_MSG)
+    xs, out = saved
+    if key == "result":
+        if out is None:
+            raise AttributeError(f"{type(node).__name__} does not save its result")
+        return wrap(out, node.backend)
+    i = _INPUTS.get(key)
+    if i is not None and i < len(xs):
+        x = xs[i]
+        if hasattr(x, "shape") and type(x) is not Unsaved:
+            return wrap(x, node.backend) if not hasattr(x, "_st") else x
+        if isinstance(x, (bool, int, float, complex)):   # a Python scalar operand: a 0-d
+            return wrap(node.backend.xp.asarray(x), node.backend)     # tensor, as torch's
+    opts = node.opts or {}
+    opt = _OPTIONS.get(key, key)
+    if opt in opts:
+        return opts[opt]
+    raise AttributeError(f"{type(node).__name__} saves no {key!r}")
+
+
+def _saved_names(node):
+    if node.saved is None:
+        return []
+    xs, out = node.saved
+    names = [f"_saved_{k}" for k, i in (("self", 0), ("other", 1)) if i < len(xs) and
+             xs[i] is not None and type(xs[i]) is not Unsaved]
+    if out is not None:
+        names.append("_saved_result")
+    names += [f"_saved_{k}" for k, opt in _OPTIONS.items() if opt in (node.opts or {})]
+    return names
+
+
+def node_class(prim):
+    """The Node subclass of a primitive (made once, cached on the row), so that nodes print
+    as torch's do (``MulBackward0``)."""
+    cls = prim.node_cls
+    if cls is None:
+        cls = prim.node_cls = _named_class(prim.node_name)
+    return cls
+
+
+_CLASSES = {}
+
+
+def _named_class(name):
+    cls = _CLASSES.get(name)
+    if cls is None:
+        cls = _CLASSES[name] = type(name, (RecordedNode,), {"__slots__": ()})
+    return cls
+
+
+class _Packed:
+    """Saved values that went through ``saved_tensors_hooks``: unpacked each time backward
+    reads them (``xs, out = node.saved``); ``[0]`` gives the inputs' shapes and dtypes."""
+
+    __slots__ = ("packed", "unpack", "meta", "backend")
+
+    def __init__(self, packed, unpack, meta, backend):
+        self.packed, self.unpack, self.meta, self.backend = packed, unpack, meta, backend
+
+    def _value(self, p):
+        if not isinstance(p, _Box):
+            return p
+        t = self.unpack(p.obj)
+        if not isinstance(t, Tensor):
+            raise TypeError(f"the unpack hook of saved_tensors_hooks returned "
+                            f"{type(t).__name__}; it must return the Tensor that was packed")
+        return t._st.array
+
+    def __iter__(self):
+        xs, out = self.packed
+        return iter(([self._value(x) for x in xs], self._value(out)))
+
+    def __getitem__(self, i):
+        return self.meta if i == 0 else list(self)[i]
+
+
+class _Box:
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+
+def _pack(node, hooks):
+    """Run the pack hook on what ``node`` saved; the node lets go of the memory (the hook
+    owns the saved values now, as in torch)."""
+    pack, unpack = hooks
+    if pack is None:                    # disable_saved_tensors_hooks: saved as usual
+        return
+    xs, out = node.saved
+    backend = node.backend
+    stores = node.stores
+
+    def box(x):
+        if x is None or type(x) is Unsaved or not hasattr(x, "shape"):
+            return x
+        return _Box(pack(wrap(x, backend)))
+
+    meta = [Unsaved(tuple(x.shape), x.dtype) if hasattr(x, "shape") and type(x) is not Unsaved
+            else x for x in xs]
+    raw = node.prim.nondiff_args
+    packed_xs = [x if i in raw else box(x) for i, x in enumerate(xs)]
+    node.saved = _Packed((packed_xs, box(out)), unpack, meta, backend)
+    node.stores = ()
+    release_holds(stores)
 
 
 # -- backward --------------------------------------------------------------------------------

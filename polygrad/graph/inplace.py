@@ -25,8 +25,8 @@ from ..base.dtypes import as_dtype
 from ..base.errors import BackendMismatchError
 from ..primitives import PRIMITIVES
 from ..primitives.raw import raw_namespace
-from .engine import apply, forward_ad_state
-from .node import AccumulateGrad, Node, Unsaved, ViewError, node_class
+from .engine import apply, forward_ad_state, node_class
+from .node import AccumulateGrad, Node, Unsaved, ViewError
 from .tensor import LEAF_INPLACE_MSG, Tensor
 
 __all__ = ["write", "write_values", "fill", "CopySlices", "chain_apply", "chain_scatter",

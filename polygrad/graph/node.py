@@ -15,7 +15,7 @@ import weakref
 
 from ..primitives.raw import raw_namespace
 
-__all__ = ["release_holds", "Storage", "Unsaved", "Node", "AccumulateGrad", "ViewError", "RemovableHandle", "node_class",
+__all__ = ["release_holds", "Storage", "Unsaved", "Node", "AccumulateGrad", "ViewError", "RemovableHandle",
            "unbroadcast", "FREED_MSG"]
 
 FREED_MSG = (
@@ -319,15 +319,6 @@ class RemovableHandle:
     def remove(self):
         if self._fn in self._hooks:
             self._hooks.remove(self._fn)
-
-
-def node_class(prim):
-    """The Node subclass of a primitive (made once, cached on the row), so that nodes print
-    as torch's do (``MulBackward0``)."""
-    cls = prim.node_cls
-    if cls is None:
-        cls = prim.node_cls = type(prim.node_name, (Node,), {"__slots__": ()})
-    return cls
 
 
 def _in_dtype(ns, g, dtype):

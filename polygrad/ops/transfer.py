@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..base import grad_mode
 from ..base.device import device as Device
 from ..base.dtypes import DTYPES, DType, as_dtype
-from ..graph.node import node_class
+from ..graph.engine import node_class
 from ..graph.tensor import Tensor, wrap
 from ..plugins.defaults import pick_backend
 from ..plugins.host import get_backend

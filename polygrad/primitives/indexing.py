@@ -149,9 +149,26 @@ def _take_vjp(ns, g, out, x, indices, axis=None):
     return (ns.scatter_add(g, shape=x.shape, key=key), None)
 
 
+def _getitem_node_name(opts):
+    """torch's node for ``x[key]``: named after the last step its indexing takes."""
+    key = opts.get("key")
+    items = key if isinstance(key, tuple) else (key,)
+    if not _is_basic(items):
+        return "IndexBackward0"
+    name = None
+    for k in items:
+        if k is None:
+            name = "UnsqueezeBackward0"
+        elif isinstance(k, int):
+            name = "SelectBackward0"
+        elif isinstance(k, slice) and (k != slice(None) or name is None):
+            name = "SliceBackward0"
+    return name or "AliasBackward0"
+
+
 # a view for basic keys (ints, slices, None, ...): ``view=`` writes a value back into it
 linear("getitem", lambda ns, g, out, x, key: (ns.scatter_add(g, shape=x.shape, key=key),),
-       impl=_getitem_impl, node_name="IndexBackward0", saves=(),
+       impl=_getitem_impl, node_name="IndexBackward0", saves=(), name_for=_getitem_node_name,
        view=lambda ns, parent, value, key: ns.setitem(parent, value, key=key))
 linear("scatter_add", lambda ns, g, out, x, shape, key: (ns.getitem(g, key),),
        impl=scatter_add_generic, node_name="IndexPutBackward0")

@@ -66,11 +66,11 @@ class Primitive:
     """
 
     __slots__ = ("name", "vjp", "jvp", "node_name", "impl", "nondiff_args", "node_cls",
-                 "view", "may_alias", "doc", "wants_needs", "module", "saves", "saves_drop",
+                 "view", "may_alias", "name_for", "doc", "wants_needs", "module", "saves", "saves_drop",
                  "saves_out", "api", "methods", "torch", "__weakref__")
 
     def __init__(self, name, vjp=None, jvp=None, *, node_name=None, impl=None,
-                 nondiff_args=(), view=None, may_alias=False, saves=None, doc="", api=None, methods=None,
+                 nondiff_args=(), view=None, may_alias=False, name_for=None, saves=None, doc="", api=None, methods=None,
                  torch=None):
         if api not in APIS:
             raise ValueError(f"primitive {name!r}: api must be one of {APIS}, got {api!r}")
@@ -86,6 +86,9 @@ class Primitive:
         # (numpy's flip, torch's positive and conj of real tensors): the engine copies
         # those results, so that no op result aliases its input unknown to the buffer model
         self.may_alias = may_alias
+        # ``name_for(opts) -> str``: the node's name where it depends on the options
+        # (getitem: SelectBackward0, SliceBackward0 ... as torch's); else ``node_name``
+        self.name_for = name_for
         self.doc = doc
         # what backward needs kept: input positions and/or "out"; None keeps everything.
         # Other inputs are held as shape and dtype only, an unread output as None, so they
