@@ -15,11 +15,15 @@ Guards: the key holds each argument's backend, shape, dtype, device and requires
 Python scalars among the arguments and grad mode; an entry also checks the tensors it
 captured (closure cells, globals, default arguments and the parameters and buffers of
 modules, read again on every call), the Python scalars in closure cells and globals that
-the function names, and the ``training`` flag of the modules it reaches.
+the function names, the ``training`` flag of the modules it reaches, the hyperparameters
+and state size of the optimizers it names, and the ``.grad`` state it read.
 
 ``loss.backward()`` inside ``fn`` (on a scalar it computed) becomes part of the forward
-program: its backward program is derived during the trace and the gradients are
-accumulated into the leaves' ``.grad`` after each replay.
+program: its backward program is derived during the trace. What the call does to tensors
+it does not return is kept as *effects*, replayed in order after the program: the
+gradients' accumulation into the leaves' ``.grad``, ``.grad = None`` (``zero_grad``) and
+in-place updates of an optimizer's parameters (``add_``, ``sub_``, ``mul_``, ``div_``,
+recorded as out-of-place values), so a whole training step is one program.
 
 Anything a replay could not repeat (see ``tracer``) makes that key run eagerly, with one
 ``CompileWarning``, or raises ``UntraceableError`` with ``fullgraph=True``.
