@@ -774,3 +774,25 @@ def test_module_state_in_training_falls_back_and_eval_compiles():
     for _ in range(2):
         np.testing.assert_allclose(c(x).numpy(), (x - net.mean).numpy())
     assert c.stats.hits == 1
+
+
+def test_a_view_read_after_an_optimizer_write_falls_back():
+    def make():
+        pg.manual_seed(5)
+        net = pg.nn.Linear(3, 2)
+        opt = pg.optim.SGD(net.parameters(), lr=0.5)
+
+        def step(x):
+            wt = net.weight.T                        # a view, taken before the update
+            (x @ wt).sum().backward()
+            opt.step()
+            opt.zero_grad()
+            return (x @ wt).sum().detach()           # eager: it sees the updated weight
+        return step
+    step, twin = make(), make()
+    c = pg.compile(step)
+    x = pg.ones(4, 3)
+    with pytest.warns(CompileWarning, match="view"):
+        got = c(x)
+    np.testing.assert_allclose(got.numpy(), twin(x).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(c(x).numpy(), twin(x).numpy(), rtol=1e-6)

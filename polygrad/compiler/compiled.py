@@ -15,11 +15,15 @@ Guards: the key holds each argument's backend, shape, dtype, device and requires
 Python scalars among the arguments and grad mode; an entry also checks the tensors it
 captured (closure cells, globals, default arguments and the parameters and buffers of
 modules, read again on every call), the Python scalars in closure cells and globals that
-the function names, and the ``training`` flag of the modules it reaches.
+the function names, the ``training`` flag of the modules it reaches, the hyperparameters
+and state size of the optimizers it names, and the ``.grad`` state it read.
 
 ``loss.backward()`` inside ``fn`` (on a scalar it computed) becomes part of the forward
-program: its backward program is derived during the trace and the gradients are
-accumulated into the leaves' ``.grad`` after each replay.
+program: its backward program is derived during the trace. What the call does to tensors
+it does not return is kept as *effects*, replayed in order after the program: the
+gradients' accumulation into the leaves' ``.grad``, ``.grad = None`` (``zero_grad``) and
+in-place updates of an optimizer's parameters (``add_``, ``sub_``, ``mul_``, ``div_``,
+recorded as out-of-place values), so a whole training step is one program.
 
 Anything a replay could not repeat (see ``tracer``) makes that key run eagerly, with one
 ``CompileWarning``, or raises ``UntraceableError`` with ``fullgraph=True``.
@@ -522,6 +526,7 @@ class _Entry:
                                     "optimizer the function names; write it out of place "
                                     "(y = y + x) or pass the optimizer in a closure or global")
                 else:
+                    _check_no_stale_view(tr, effect[3], effect[4])
                     e.effects.append(("write", j, len(effect_slots)))
                     effect_slots.append(effect[2])
         # an accumulation that a later .grad = None undoes (zero_grad at the end of a step)
@@ -723,6 +728,22 @@ def _accumulate(t, g, copy):
             st = grad._st
             st.array = st.array + g
             st.version += 1
+
+
+def _check_no_stale_view(tr, old, at):
+    """A view of a tensor taken before an in-place write to it, read after the write, would
+    see the new values in an eager run (it shares the buffer) and the old ones in the
+    replay (which writes out of place): such a function falls back."""
+    if old is None:
+        return
+    views = {old}
+    for op in tr.ops[:at]:
+        if op.prim.view and op.args and isinstance(op.args[0], Ref) and op.args[0].i in views:
+            views.add(op.out)
+    views.discard(old)          # the tensor itself is read through its new slot
+    for op in tr.ops[at:]:
+        if views.intersection(op.reads()):
+            raise _Fallback("a view taken before an in-place write is read after it")
 
 
 def _write(t, value, copy):

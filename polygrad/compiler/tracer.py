@@ -181,7 +181,8 @@ def _inplace(name, make):
             tracer.untraceable(f"t.{name}() changes the dtype or shape of its result")
             return out
         slot = tracer.slot_of[id(new._st.array)]
-        tracer.effects.append(("write", self, slot))
+        old = tracer.slot_of.get(id(self._st.array))
+        tracer.effects.append(("write", self, slot, old, len(tracer.ops)))
         st = self._st
         tracer._writes[id(st)] = tracer._writes.get(id(st), 0) + 1
         tracer.slot_of[id(st.array)] = slot        # later reads see the new value
@@ -284,7 +285,8 @@ class Tracer:
         self.consts = {}          # slot -> value (constants of the backward program)
         self.phase = "forward"
         self.backwards = []       # loss.backward() inside: (seeds, grads, .grad was None)
-        self.effects = []         # in order: ("accum", i), ("grad_none", t), ("write", t, slot)
+        # in order: ("accum", i), ("grad_none", t), ("write", t, slot, old slot, ops so far)
+        self.effects = []
         self._writes = {}         # id(storage) -> in-place writes recorded as effects
         self.made = []            # weakrefs to the tensors the recorded ops made
         self.grad_reads = set()   # ids of tensors whose .grad the function read
