@@ -2,7 +2,10 @@
 
 As ``torch.Size``: a tuple of ints (equal to and hashing like the plain tuple), with
 ``numel()``, a repr that names it, and slices and sums that stay Sizes. This module owns
-the type only; the Tensor builds it from its array's shape.
+the type only. ``Size(...)`` checks its items; the Tensor builds its shape with
+``tuple.__new__(Size, array.shape)``, which skips the check (a backend's shape holds ints)
+and costs what ``tuple(array.shape)`` did, where the checked constructor costs several
+times that on every ``x.shape``.
 """
 
 from __future__ import annotations
