@@ -21,6 +21,7 @@ import dataclasses
 import fnmatch
 import importlib.util
 import time
+import warnings
 import zlib
 from collections import Counter
 from collections.abc import Callable
@@ -79,7 +80,7 @@ class Session:
     'QS-1/tutorial-numpy-cpu-float64'
     """
 
-    def __init__(self, backends=None, devices=None, dtypes=None, cases=None):
+    def __init__(self, backends=None, devices=None, dtypes=None, cases=None, compiled=False):
         import polygrad
         from polygrad.plugins import backend_names, get_backend
         _load_tables()
@@ -97,6 +98,9 @@ class Session:
             if d not in DTYPES:
                 raise ValueError(f"unknown dtype {d!r}; the suite runs {', '.join(DTYPES)}")
         self.cases = set(cases) if cases else None
+        # also a ``compiled`` check per op: traced and replayed by polygrad.compile, against
+        # the same op run eagerly (opt-in: it doubles the ops' run time)
+        self.compiled = bool(compiled)
         self.polygrad = polygrad
         self.memo = {}
         self.has_torch = _has_torch()
@@ -205,6 +209,12 @@ class Session:
             fn = getattr(self, f"_op_{kind}")
             out.append(self._check(case, "op", kind, b, dev, dt, why,
                                    _bind(fn, name, b, dev, dt)))
+        if self.compiled:
+            why = skip
+            if why is None and dt == "float32" and not opcase.float32:
+                why = "the op takes integer or boolean inputs only: checked under float64"
+            out.append(self._check(case, "op", "compiled", b, dev, dt, why,
+                                   _bind(self._op_compiled, name, b, dev, dt)))
         return out
 
     def _fused_check(self, name, kind, b, dev, dt, skip):
@@ -355,7 +365,7 @@ class Session:
                           lambda: self._evaluate(name, b, dev, dt,
                                                  self._host_inputs(name, in_dtype), in_dtype))
 
-    def _evaluate(self, name, b, dev, dt, host, in_dtype, tangents=None):
+    def _evaluate(self, name, b, dev, dt, host, in_dtype, tangents=None, compiled=False):
         from polygrad.primitives import PRIMITIVES
         pg = self.polygrad
         case = _case(name)
@@ -370,7 +380,14 @@ class Session:
         if tangents is not None:
             return self._forward_mode(case, b, dev, dt, xs, wrt, tangents)
         with pg.use_backend(b):
-            out = case.run(pg.ops, *xs)
+            if compiled:        # the first call traces, the second replays
+                fn = pg.compile(lambda *args: case.run(pg.ops, *args))
+                with warnings.catch_warnings():     # an op that falls back is still checked
+                    warnings.simplefilter("ignore", pg.compiler.CompileWarning)
+                    fn(*xs)
+                    out = fn(*xs)
+            else:
+                out = case.run(pg.ops, *xs)
         res = {"value": to_host(out)}
         if not prim.differentiable:
             return res
@@ -382,7 +399,7 @@ class Session:
         res["vjp"] = [_grad_or_zero(g, host[i]) for g, i in zip(grads, wrt)]
         res["grad_backends"] = sorted({g.backend for g in grads if g is not None})
         res["u"] = u
-        if case.second_order:
+        if case.second_order and not compiled:
             ws = [_direction(f"op:{name}/w{i}", host[i].shape, in_dtype) for i in wrt]
             s = None
             for g, w in zip(grads, ws):
@@ -437,6 +454,13 @@ class Session:
                  f"gradients are on backend(s) {got['grad_backends']}, not on the inputs' "
                  f"backend {b.name!r}")
         return rec
+
+    def _op_compiled(self, name, b, dev, dt):
+        """The op traced and replayed by ``polygrad.compile``, value and VJP, against the
+        same op run eagerly on the same backend."""
+        got = self._evaluate(name, b, dev, dt, self._host_inputs(name, dt), dt, compiled=True)
+        return self._close_runs(Recorder(**tolerance("value", dt)), got,
+                                self.op_run(name, b, dev, dt), keys=("value", "vjp"))
 
     def _op_grad2(self, name, b, dev, dt):
         """Second order through create_graph against the reference's."""
