@@ -17,7 +17,7 @@ import dataclasses
 import math
 
 from ..base import dtypes as _dtypes
-from ..plugins.defaults import default_backend
+from ..plugins.defaults import default_backend, default_device, pick_backend
 
 __all__ = ["format_tensor", "set_printoptions", "get_printoptions", "printoptions"]
 
@@ -192,10 +192,14 @@ def format_tensor(t):
     indent = len(prefix)
     backend, dt = t._backend, t.dtype
     suffixes = []
-    if backend is not default_backend():
+    # where new tensors go: the default backend, or the one set_default_device's device picks
+    home, home_device = default_backend(), default_device()
+    if home_device is not None:
+        home = pick_backend(home, home_device)
+    if backend is not home:
         suffixes.append(f"backend='{backend.name}'")
     dev = t.device
-    if dev.type != "cpu":
+    if dev.type != (home_device or "cpu").split(":")[0]:
         suffixes.append(f"device='{dev}'")
     default = _dtypes.get_default_dtype()
     if backend.lazy:
