@@ -124,7 +124,7 @@ def _apply(prim, args, opts, ext=None):
             if node is not None:
                 track = True
                 if node.__class__ is ViewError and _mode.enabled:
-                    raise RuntimeError(ViewError.MSG)
+                    raise RuntimeError(node.msg)
             continue
         if a is None or isinstance(a, (bool, int, float, complex)):
             arrays.append(a)

@@ -558,6 +558,11 @@ def _raw_operand(value, like):
 def _raw_key(key, like):
     if isinstance(key, tuple):
         return tuple(_raw_key(k, like) for k in key)
+    if isinstance(key, slice):       # 0-d integer tensors as bounds: Python ints (__index__)
+        if any(isinstance(b, Tensor) for b in (key.start, key.stop, key.step)):
+            return slice(*(None if b is None else operator.index(b)
+                           for b in (key.start, key.stop, key.step)))
+        return key
     if isinstance(key, Tensor):
         return _raw_operand(key, like)
     if isinstance(key, list):
