@@ -116,7 +116,7 @@ __all__ = [
     "zeros_like", "Tensor", "Size", "ops", "autograd", "plugins", "backends", "get_backend",
     "compute", "nn", "optim", "profiler", "cuda", "viz", "utils", "func", "vmap", "__version__",
     "get_default_dtype", "set_default_dtype", "get_default_device", "set_default_device",
-    "set_printoptions", "save", "load", "Generator",
+    "set_printoptions", "save", "load", "Generator", "accelerator",
 ]
 
 
@@ -156,6 +156,7 @@ def compute(*tensors):
 
 
 _LAZY = {"nn": ".nn", "optim": ".optim", "profiler": ".profiler", "cuda": ".cuda",
+         "accelerator": ".accelerator",
          "functional": ".autograd.functional", "viz": ".viz", "utils": ".utils",
          "func": ".func"}
 

@@ -5,6 +5,7 @@ from typing import Any
 
 import pluggy
 
+from . import accelerator as accelerator
 from . import autograd as autograd
 from . import cuda as cuda
 from . import func as func

@@ -663,3 +663,125 @@ def test_generator_stream_is_the_same_on_every_backend():
     draws = [polygrad.randn(5, generator=polygrad.Generator().manual_seed(3), backend=b,
                             dtype=polygrad.float64).numpy() for b in ("numpy", "torch")]
     np.testing.assert_array_equal(*draws)
+
+
+# -- out=, from_numpy, accelerator: what the PyTorch tensor tutorial meets ------------------------
+
+OUT_CASES = [
+    ("matmul", lambda m, o: m.matmul(m.ones(2, 3), m.ones(3, 2), out=o), lambda m: m.empty(2, 2)),
+    ("add_cast_up", lambda m, o: m.add(m.ones(2), 1, out=o),
+     lambda m: m.empty(2, dtype=m.float64)),
+    ("mul", lambda m, o: m.mul(m.ones(2), m.ones(2), out=o), lambda m: m.zeros(2)),
+    ("sum_dim", lambda m, o: m.sum(m.ones(3, 2), 0, out=o), lambda m: m.zeros(2)),
+    ("cat", lambda m, o: m.cat([m.ones(2), m.zeros(1)], out=o), lambda m: m.empty(3)),
+    ("max_dim", lambda m, o: m.max(m.arange(6.0).reshape(2, 3), 1, out=o),
+     lambda m: (m.empty(2), m.empty(2, dtype=m.int64))),
+]
+
+
+@pytest.mark.parametrize("name,fn,make_out", OUT_CASES, ids=[c[0] for c in OUT_CASES])
+def test_out_is_torchs(backend, name, fn, make_out):
+    results = []
+    for m in (polygrad, torch):
+        out = make_out(m)
+        r = fn(m, out)
+        outs = out if isinstance(out, tuple) else (out,)
+        assert all(a is b for a, b in zip(r if isinstance(out, tuple) else (r,), outs))
+        results.append([(o.detach().numpy().tolist(), o.dtype.__repr__().split(".")[-1],
+                         tuple(o.shape)) for o in outs])
+    assert results[0] == results[1]
+
+
+OUT_ERRORS = [
+    ("requires_grad", lambda m: m.matmul(m.ones(2, 2, requires_grad=True), m.ones(2, 2),
+                                         out=m.empty(2, 2)), "automatic differentiation"),
+    ("cast_down", lambda m: m.add(m.ones(2), 1, out=m.empty(2, dtype=m.int64)),
+     "can't be cast to the desired output type"),
+]
+
+
+@pytest.mark.parametrize("name,fn,message", OUT_ERRORS, ids=[c[0] for c in OUT_ERRORS])
+def test_out_errors_are_torchs(name, fn, message):
+    with pytest.raises(RuntimeError, match=message):
+        fn(torch)
+    with pytest.raises(RuntimeError, match=message):
+        fn(polygrad)
+
+
+def test_out_of_another_shape_is_resized_with_torchs_warning():
+    for m in (torch, polygrad):
+        out = m.empty(3)
+        with pytest.warns(UserWarning, match="resized since it had shape \\[3\\]"):
+            r = m.add(m.ones(2), 1, out=out)
+        assert r is out and tuple(out.shape) == (2,) and out.tolist() == [2.0, 2.0]
+
+
+def test_from_numpy_shares_memory_as_torchs(backend):
+    for m in (torch, polygrad):
+        a = np.zeros(3)
+        t = m.from_numpy(a)
+        a[0] = 5.0
+        t.add_(1)
+        assert a.tolist() == t.tolist() == [6.0, 1.0, 1.0]
+
+
+def test_accelerator_is_torchs_on_this_machine():
+    import polygrad.cuda
+    assert polygrad.accelerator.is_available() == polygrad.cuda.is_available()
+    if not torch.cuda.is_available() and not polygrad.cuda.is_available():
+        assert polygrad.accelerator.current_accelerator() is None
+        assert torch.accelerator.current_accelerator() is None
+        assert polygrad.accelerator.device_count() == torch.accelerator.device_count() == 0
+
+
+def _tensor_tutorial(torch):
+    """PyTorch's "Tensors" tutorial (beginner basics), its printing statements unchanged;
+    random values are made but not printed."""
+    out = []
+    print_ = out.append
+    data = [[1, 2], [3, 4]]
+    x_data = torch.tensor(data)
+    np_array = np.array(data)
+    x_np = torch.from_numpy(np_array)
+    x_ones = torch.ones_like(x_data)
+    print_(f"Ones Tensor: \n {x_ones} \n")
+    x_rand = torch.rand_like(x_data, dtype=torch.float)
+    print_(f"{x_rand.shape} {x_rand.dtype} {x_np}")
+    shape = (2, 3,)
+    print_(f"{torch.rand(shape).shape} {torch.ones(shape)} {torch.zeros(shape)}")
+    tensor = torch.rand(3, 4)
+    print_(f"Shape of tensor: {tensor.shape}")
+    print_(f"Datatype of tensor: {tensor.dtype}")
+    print_(f"Device tensor is stored on: {tensor.device}")
+    if torch.accelerator.is_available():
+        tensor = tensor.to(torch.accelerator.current_accelerator())
+    tensor = torch.ones(4, 4)
+    print_(f"First row: {tensor[0]}")
+    print_(f"First column: {tensor[:, 0]}")
+    print_(f"Last column: {tensor[..., -1]}")
+    tensor[:, 1] = 0
+    print_(str(tensor))
+    print_(str(torch.cat([tensor, tensor, tensor], dim=1)))
+    y1 = tensor @ tensor.T
+    y3 = torch.rand_like(y1)
+    torch.matmul(tensor, tensor.T, out=y3)
+    z3 = torch.rand_like(tensor)
+    torch.mul(tensor, tensor, out=z3)
+    print_(f"{y1} {tensor.matmul(tensor.T)} {y3} {tensor * tensor} {z3}")
+    agg_item = tensor.sum().item()
+    print_(f"{agg_item} {type(agg_item)}")
+    tensor.add_(5)
+    print_(str(tensor))
+    t = torch.ones(5)
+    n = t.numpy()
+    t.add_(1)
+    print_(f"t: {t} n: {n}")
+    n = np.ones(5)
+    t = torch.from_numpy(n)
+    np.add(n, 1, out=n)
+    print_(f"t: {t} n: {n}")
+    return "\n".join(out)
+
+
+def test_the_tensor_tutorial_prints_what_torch_prints(backend):
+    assert _tensor_tutorial(polygrad) == _name(torch, _tensor_tutorial(torch))

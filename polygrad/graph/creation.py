@@ -172,8 +172,28 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None, backend=None, require
 
 
 def from_numpy(array, *, backend=None, device=None, requires_grad=False, dtype=None):
-    """A tensor on ``backend`` made from a host numpy array through the backend's from_numpy."""
+    """A tensor on ``backend`` made from a host numpy array through the backend's from_numpy.
+    It shares the array's memory where it can, as ``torch.from_numpy`` does (writes to either
+    show in the other): on the backend that owns the array (numpy's), and on a backend that
+    takes it through DLPack without a copy (torch's on the CPU); elsewhere it copies.
+
+    >>> import numpy, polygrad
+    >>> a = numpy.zeros(2)
+    >>> t = polygrad.from_numpy(a)
+    >>> a[0] = 5.0
+    >>> t
+    tensor([5., 0.], dtype=polygrad.float64)
+    """
     b = _backend(backend, device)
+    if device is None and dtype is None:
+        if owner_of(array) is b:
+            return _finish(array, b, requires_grad)
+        try:
+            shared = b.xp.from_dlpack(array)
+        except Exception:  # noqa: BLE001 - no DLPack path here (read-only, a GPU, none): copy
+            shared = None
+        if shared is not None and owner_of(shared) is b:
+            return _finish(shared, b, requires_grad)
     out = b.from_numpy(array, device=device)
     if dtype is not None:
         out = b.xp.astype(out, b.native_dtype(dtype))

@@ -11,8 +11,10 @@ Array API spelling too (``axis=``, ``keepdims=``).
 from __future__ import annotations
 
 import builtins
+import functools
 import warnings
 
+from ..base import grad_mode
 from ..graph import creation
 from ..graph.engine import apply
 from ..graph.tensor import Tensor
@@ -340,3 +342,61 @@ for _name in _surface.__all__:          # issue 14's surface: compositions, torc
             __all__.append(_name)
 
 _derive_all()
+
+
+# -- out= ----------------------------------------------------------------------------------------
+# torch's functions write their result into ``out=`` when given one. Not differentiable (as in
+# torch); the result is cast to out's dtype where torch casts (never to a lower kind); an out
+# of another shape is resized (its storage rebound, with torch's warning when it had elements).
+
+_KIND = {"bool": 0, "signed integer": 1, "unsigned integer": 1, "real floating": 2,
+         "complex floating": 3}
+_NO_OUT = {"is_tensor", "numel", "allclose", "equal", "FloatTensor", "DoubleTensor",
+           "LongTensor", "IntTensor", "BoolTensor", "HalfTensor", "ByteTensor", "linalg"}
+
+
+def _write_out(name, result, out):
+    if isinstance(result, tuple):
+        if not isinstance(out, (tuple, list)) or len(out) != len(result):
+            raise TypeError(f"{name}(): out= must be a tuple of {len(result)} tensors")
+        for r, o in zip(result, out):
+            _write_out(name, r, o)
+        return out
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if _KIND[result.dtype.kind] > _KIND[out.dtype.kind]:
+        raise RuntimeError(f"result type {result.dtype.name} can't be cast to the desired "
+                           f"output type {out.dtype.name}")
+    value = result.detach() if result.dtype == out.dtype else result.detach().astype(out.dtype)
+    if tuple(value.shape) == tuple(out.shape):
+        with grad_mode.no_grad():
+            out.copy_(value)
+        return out
+    if out.numel():
+        warnings.warn(f"An output with one or more elements was resized since it had shape "
+                      f"{list(out.shape)}, which does not match the required output shape "
+                      f"{list(value.shape)}.", UserWarning, stacklevel=3)
+    out.data = value.clone()
+    return out
+
+
+def _with_out(fn):
+    @functools.wraps(fn)
+    def call(*args, out=None, **kwargs):
+        if out is None:
+            return fn(*args, **kwargs)
+        if grad_mode.is_grad_enabled() and any(
+                isinstance(t, Tensor) and t.requires_grad
+                for t in (*args, *kwargs.values(), *(out if isinstance(out, tuple) else (out,)))):
+            raise RuntimeError(f"{fn.__name__}(): functions with out=... arguments don't "
+                               f"support automatic differentiation, but one of the arguments "
+                               f"requires grad.")
+        return _write_out(fn.__name__, fn(*args, **kwargs), out)
+    return call
+
+
+for _name in __all__:
+    _fn = globals()[_name]
+    if (callable(_fn) and not isinstance(_fn, type) and not _name.endswith("_")
+            and _name not in _NO_OUT and not _name.startswith("_")):
+        globals()[_name] = _with_out(_fn)

@@ -48,14 +48,15 @@ def _host():
 
 def _mulhilo(xp, a, m):
     """The high and low 64-bit words of ``a * m`` (uint64 arrays; the standard has no
-    128-bit product, so the high word is summed from 32-bit halves)."""
+    128-bit product, so the high word is built from 32-bit halves, as Hacker's Delight's
+    mulhu: no partial sum overflows 64 bits)."""
     u64 = xp.uint64
     lo32, s32 = xp.asarray(0xFFFFFFFF, dtype=u64), xp.asarray(32, dtype=u64)
     m_lo, m_hi = xp.asarray(m & 0xFFFFFFFF, dtype=u64), xp.asarray(m >> 32, dtype=u64)
     a_lo, a_hi = a & lo32, a >> s32
-    lh, hl = a_lo * m_hi, a_hi * m_lo
-    carry = ((a_lo * m_lo) >> s32) + (lh & lo32) + (hl & lo32)
-    hi = a_hi * m_hi + (lh >> s32) + (hl >> s32) + (carry >> s32)
+    t = a_hi * m_lo + ((a_lo * m_lo) >> s32)
+    u = a_lo * m_hi + (t & lo32)
+    hi = a_hi * m_hi + (t >> s32) + (u >> s32)
     return hi, a * xp.asarray(m, dtype=u64)
 
 
