@@ -117,6 +117,11 @@ class _Fill(Node):
 
 _FILL = type("FillBackward0", (_Fill,), {"__slots__": ()})
 _ZERO = type("ZeroBackward0", (_Fill,), {"__slots__": ()})
+_NORMAL = type("NormalBackward0", (_Fill,), {"__slots__": ()})
+_UNIFORM = type("UniformBackward0", (_Fill,), {"__slots__": ()})
+_BERNOULLI = type("BernoulliBackward0", (_Fill,), {"__slots__": ()})
+_RANDOM = type("RandomBackward0", (_Fill,), {"__slots__": ()})
+_EXPONENTIAL = type("ExponentialBackward0", (_Fill,), {"__slots__": ()})
 
 
 def _chain_node(base, chain):
@@ -369,15 +374,16 @@ def _poison_no_grad_views(target):
 
 
 def fill(target, value, node_cls):
-    """``fill_``/``zero_``: every element becomes ``value``; in a graph, the old values get a
+    """``fill_``/``zero_``: every element becomes ``value`` (a number, or a raw array of
+    the target's shape: ``normal_``, ``uniform_`` ...); in a graph, the old values get a
     zero gradient."""
     recorded = _mode.enabled and target._node is not None
     if recorded:
         _check_recordable(target)
     backend = target._backend
     arr = target._st.array
-    values = backend.xp.full(tuple(arr.shape), value, dtype=arr.dtype,
-                             device=getattr(arr, "device", None))
+    values = value if hasattr(value, "shape") else backend.xp.full(
+        tuple(arr.shape), value, dtype=arr.dtype, device=getattr(arr, "device", None))
     write_values(target, values)
     if recorded:
         _rebind(target, node_cls(target._node, backend), None)
@@ -386,3 +392,5 @@ def fill(target, value, node_cls):
 
 
 FILL_NODE, ZERO_NODE = _FILL, _ZERO
+RANDOM_NODES = {"normal_": _NORMAL, "uniform_": _UNIFORM, "bernoulli_": _BERNOULLI,
+                "random_": _RANDOM, "exponential_": _EXPONENTIAL}
