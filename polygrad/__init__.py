@@ -61,10 +61,11 @@ from .base.grad_mode import (
     set_grad_enabled,
 )
 from .base.shape import Size
-from .compiler import compile  # noqa: A004 - polygrad.compile, as torch.compile
+from .compiler import compile  # noqa: A004, F401 - polygrad.compile, as torch.compile (in __all__ below)
 from .graph.creation import (
     arange,
     asarray,
+    bernoulli,
     empty,
     empty_like,
     eye,
@@ -78,10 +79,9 @@ from .graph.creation import (
     rand,
     rand_like,
     randint,
-    randperm,
-    bernoulli,
     randn,
     randn_like,
+    randperm,
     tensor,
     zeros,
     zeros_like,
