@@ -61,10 +61,11 @@ from .base.grad_mode import (
     set_grad_enabled,
 )
 from .base.shape import Size
-from .compiler import compile  # noqa: A004 - polygrad.compile, as torch.compile
+from .compiler import compile  # noqa: A004, F401 - polygrad.compile, as torch.compile (in __all__ below)
 from .graph.creation import (
     arange,
     asarray,
+    bernoulli,
     empty,
     empty_like,
     eye,
@@ -80,6 +81,7 @@ from .graph.creation import (
     randint,
     randn,
     randn_like,
+    randperm,
     tensor,
     zeros,
     zeros_like,
@@ -112,7 +114,8 @@ __all__ = [
     "no_grad", "set_grad_enabled", "Backend", "KnownFailure", "hookimpl", "default_backend",
     "get_default_backend", "set_default_backend", "use_backend", "arange", "asarray", "empty",
     "empty_like", "eye", "from_numpy", "full", "full_like", "linspace", "manual_seed", "ones",
-    "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "tensor", "zeros",
+    "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "randperm",
+           "bernoulli", "tensor", "zeros",
     "zeros_like", "Tensor", "Size", "ops", "autograd", "plugins", "backends", "get_backend",
     "compute", "nn", "optim", "profiler", "cuda", "viz", "utils", "func", "vmap", "__version__",
     "get_default_dtype", "set_default_dtype", "get_default_device", "set_default_device",

@@ -197,15 +197,7 @@ def test_dlpack_has_the_2024_12_signature(xb):
         x.__dlpack__(None)                     # stream is keyword-only
 
 
-_SLICE_GAP = pytest.mark.xfail(
-    strict=True, raises=TypeError,
-    reason="Tensor.__getitem__ (polygrad/ops/methods.py, _raw_key) hands 0-d Tensors inside a "
-           "slice to the backend as they are; torch and array-api-strict refuse them. Fix: "
-           "map slice bounds through operator.index in _raw_key")
-
-
-@pytest.mark.parametrize("xb", [b if b == "numpy" else pytest.param(b, marks=_SLICE_GAP)
-                                for b in BACKENDS], indirect=True)
+@pytest.mark.parametrize("xb", BACKENDS, indirect=True)
 def test_0d_integer_tensors_as_slice_bounds(xb):
     name, xp = xb
     x = pg.arange(6)

@@ -348,3 +348,11 @@ def test_views_keep_their_base_alive():
     assert ref() is not None            # as torch's ._base
     v.add_(1)
     np.testing.assert_array_equal(ref().numpy(), [0, 1, 2, 4, 5, 6])
+
+
+def test_views_made_every_step_do_not_pile_up():
+    w = pg.ones((4, 3), requires_grad=True)
+    x = pg.ones((2, 3))
+    for _ in range(500):
+        (x @ w.T).sum().backward()       # a transposed view of w each step
+    assert len(w._st.buf.views) <= 17

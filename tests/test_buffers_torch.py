@@ -27,8 +27,9 @@ torch = pytest.importorskip("torch")
 SHAPES = [(4,), (2, 3), (3, 1, 2), (2, 2, 2)]
 
 
-def _views(shape):
-    """View ops valid on ``shape``: (name, function of a tensor, new shape)."""
+def _views(shape, first=True):
+    """View ops valid on ``shape``: (name, function of a tensor, new shape). ``diagonal``
+    only on the base: of a non-contiguous view it is a copy in polygrad (docs/memory.md)."""
     out = [("flat", lambda t: t.reshape(-1), (int(np.prod(shape)),)),
            ("unsqueeze", lambda t: t.unsqueeze(0), (1, *shape)),
            ("slice", lambda t: t[1:], (shape[0] - 1, *shape[1:])),
@@ -36,10 +37,21 @@ def _views(shape):
            ("step", lambda t: t[::2], ((shape[0] + 1) // 2, *shape[1:])),
            ("view", lambda t: t.view(*shape), shape),
            ("detach", lambda t: t.detach(), shape)]
+    out += [("narrow", lambda t: t.narrow(0, 1, shape[0] - 1), (shape[0] - 1, *shape[1:])),
+            ("chunk", lambda t: t.chunk(2)[-1], (shape[0] - (shape[0] + 1) // 2, *shape[1:])),
+            ("unbind", lambda t: t.unbind(0)[-1], shape[1:]),
+            ("split", lambda t: t.split(1)[0], (1, *shape[1:]))]
     if len(shape) >= 2:
         out += [("T", lambda t: t.transpose(0, 1), (shape[1], shape[0], *shape[2:])),
                 ("ellipsis", lambda t: t[..., :1], (*shape[:-1], 1)),
-                ("expand", lambda t: t[:1].expand(3, *shape[1:]), (3, *shape[1:]))]
+                ("expand", lambda t: t[:1].expand(3, *shape[1:]), (3, *shape[1:])),
+                ("mT", lambda t: t.mT, (*shape[:-2], shape[-1], shape[-2])),
+                ("movedim", lambda t: t.movedim(0, -1), (*shape[1:], shape[0])),
+                ("swapaxes", lambda t: t.swapaxes(0, -1), (shape[-1], *shape[1:-1], shape[0])),
+                ("unflatten", lambda t: t.unflatten(-1, (1, shape[-1])),
+                 (*shape[:-1], 1, shape[-1]))]
+        if first:
+            out.append(("diagonal", lambda t: t.diagonal(), (*shape[2:], min(shape[:2]))))
     if 1 in shape:
         out.append(("squeeze", lambda t: t.squeeze(), tuple(s for s in shape if s != 1)))
     return out
@@ -57,6 +69,12 @@ INPLACE = {
     "clamp_": lambda t, y: t.clamp_(min=-0.25),
     "exp_": lambda t, y: t.exp_(),
     "setitem": lambda t, y: t.__setitem__((slice(0, 1),) if t.ndim else (), y[:1] if t.ndim else y),
+    "pow_": lambda t, y: t.pow_(2),
+    "addcmul_": lambda t, y: t.addcmul_(y, y, value=0.5),
+    "neg_": lambda t, y: t.neg_(),
+    "masked_fill_": lambda t, y: t.masked_fill_(y > 0, 0.5),
+    "sigmoid_": lambda t, y: t.sigmoid_(),
+    "imul": lambda t, y: t.__imul__(y),
 }
 
 SAVES = {
@@ -73,7 +91,7 @@ def programs(draw):
     views = _views(shape)
     v1 = draw(st.sampled_from(range(len(views))))
     s1 = views[v1][2]
-    v2 = draw(st.sampled_from(range(len(_views(s1))))) if s1 else None
+    v2 = draw(st.sampled_from(range(len(_views(s1, first=False))))) if s1 else None
     return {
         "shape": shape, "v1": v1, "v2": v2,
         "base": draw(st.sampled_from(["nonleaf", "const", "leaf"])),
@@ -95,7 +113,7 @@ def _chain_names(prog):
     name, _, vshape = _views(shape)[prog["v1"]]
     names = [name]
     if prog["v2"] is not None and prog["target"] == "view2":
-        names.append(_views(vshape)[prog["v2"]][0])
+        names.append(_views(vshape, first=False)[prog["v2"]][0])
     return names if prog["target"] != "base" else []
 
 
@@ -116,7 +134,7 @@ def run(lib, prog, backend=None):
 
     def make_views():
         v = vfn(base)
-        v2 = _views(vshape)[prog["v2"]][1](v) if prog["v2"] is not None else None
+        v2 = _views(vshape, first=False)[prog["v2"]][1](v) if prog["v2"] is not None else None
         return v, v2
 
     if prog["no_grad_views"]:

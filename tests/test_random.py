@@ -417,3 +417,42 @@ def test_model_trained_on_numpy_and_torch_agrees_from_the_first_step():
     for a, b in zip(end_np, end_t):
         np.testing.assert_allclose(b, a, rtol=0, atol=1e-12)
     assert loss_np[-1] < loss_np[0]
+
+
+# -- in-place random fills (Tensor.normal_, uniform_, bernoulli_, exponential_, random_) ------
+
+FILLS = {
+    "normal_": lambda t: t.normal_(1.0, 2.0),
+    "uniform_": lambda t: t.uniform_(-1.0, 3.0),
+    "bernoulli_": lambda t: t.bernoulli_(0.3),
+    "exponential_": lambda t: t.exponential_(2.0),
+    "random_": lambda t: t.random_(0, 10),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FILLS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_in_place_fills_are_the_same_on_every_backend(name, dtype):
+    got = {}
+    for b in ("numpy", "torch"):
+        pg.manual_seed(7)
+        t = pg.zeros((3, 4), dtype=dtype, backend=b)
+        before = t._version
+        out = FILLS[name](t)
+        assert out is t and t._version == before + 1 and t.dtype.name == dtype
+        got[b] = np.array(t.tolist())
+    np.testing.assert_array_equal(got["numpy"], got["torch"])
+
+
+def test_in_place_fills_follow_torch_in_the_graph():
+    w = pg.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        w.normal_()
+    assert w.tolist() == [1.0, 1.0, 1.0]
+    with pg.no_grad():
+        w.uniform_()                        # as nn.init does
+    h = w * 2
+    h.normal_()
+    assert h.grad_fn.name() == "NormalBackward0"
+    h.sum().backward()
+    assert w.grad.tolist() == [0.0, 0.0, 0.0]   # torch: the old values get a zero gradient

@@ -568,6 +568,7 @@ def _dask_work():
             "backward": grad}
 
 
+@pytest.mark.timeout(300, method="thread")   # distributed can hang on a dead scheduler
 @pytest.mark.parametrize("read", ["item", "tolist", "compute", "backward"])
 def test_a_killed_scheduler_fails_the_next_operation_at_once(dask_cluster, read):
     from distributed import Client
@@ -590,6 +591,7 @@ def test_a_killed_scheduler_fails_the_next_operation_at_once(dask_cluster, read)
         client.close(timeout=5)
 
 
+@pytest.mark.timeout(300, method="thread")   # distributed can hang on a dead scheduler
 def test_a_lost_scheduler_never_falls_back_to_local_threads(dask_cluster):
     from distributed import Client
 
@@ -607,6 +609,7 @@ def test_a_lost_scheduler_never_falls_back_to_local_threads(dask_cluster):
     assert work["item"]() == pytest.approx(expected)
 
 
+@pytest.mark.timeout(300, method="thread")   # distributed can hang on a dead scheduler
 def test_a_client_closed_on_purpose_computes_locally(dask_cluster):
     from distributed import Client
     address, kill = dask_cluster

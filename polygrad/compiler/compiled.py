@@ -37,6 +37,7 @@ import threading
 import time
 import types
 import warnings
+import weakref
 from collections import OrderedDict
 
 from .. import ops as pg
@@ -45,7 +46,8 @@ from ..base.device import device as Device
 from ..base.dtypes import DType
 from ..graph import engine
 from ..graph.engine import _grad_lock
-from ..graph.node import FREED_MSG, AccumulateGrad, Node
+from ..graph.inplace import write_values
+from ..graph.node import FREED_MSG, AccumulateGrad, Node, release_holds
 from ..graph.tensor import Tensor, wrap
 from . import tracer as _tracer
 from .program import Ref, build, needed
@@ -727,7 +729,7 @@ def _accumulate(t, g, copy):
         else:
             st = grad._st
             st.array = st.array + g
-            st.version += 1
+            st.buf.version += 1
 
 
 def _check_no_stale_view(tr, old, at):
@@ -747,13 +749,10 @@ def _check_no_stale_view(tr, old, at):
 
 
 def _write(t, value, copy):
-    """An in-place write recorded in the trace: the tensor's buffer takes the new value (as
-    polygrad's copy-on-write path does) and its version counter moves."""
-    if copy:
-        value = t._backend.xp.asarray(value, copy=True)
-    st = t._st
-    st.array = value
-    st.version += 1
+    """An in-place write recorded in the trace, as eager's: nodes holding the memory get
+    their copies, then the values go into the memory (every alias sees them) and the
+    version counter moves (``polygrad.graph.inplace.write_values``)."""
+    write_values(t, value)
 
 
 def _lower(prog, tensors):
@@ -875,7 +874,7 @@ class _Grads:
 class CompiledBackward(Node):
     """The graph node of one compiled call: its backward runs the backward program."""
 
-    __slots__ = ("entry", "slot", "pinned", "inputs")
+    __slots__ = ("entry", "slot", "inputs")
 
     def __init__(self, entry, parents, saved, ins, outs, in_arrays):
         self.prim, self.opts = None, None
@@ -884,13 +883,26 @@ class CompiledBackward(Node):
         self.entry, self.slot = entry, None
         self.saved = tuple(saved)
         self.inputs = in_arrays         # for create_graph, which replays the forward ops
-        pinned = []
+        # hold the memory of what was saved: a write into it first gives this node a copy
+        # (copy-on-write, as every node's; Storage.hold / privatize)
+        stores = [None] * len(self.saved)
+        ref = None
         for k, (kind, j) in entry.pins:
             st = (ins[j] if kind == "in" else outs[j])._st
             if st.array is saved[k]:
-                st.saved += 1
-                pinned.append(st)
-        self.pinned = pinned
+                ref = ref or weakref.ref(self)
+                st.buf.hold(ref)
+                stores[k] = st.buf
+        self.stores = stores
+
+    def privatize(self, buf):
+        saved = list(self.saved or ())
+        for k, b in enumerate(self.stores):
+            if b is buf and k < len(saved):
+                saved[k] = self.backend.xp.asarray(saved[k], copy=True)
+                self.stores[k] = None
+        if self.saved is not None:
+            self.saved = tuple(saved)
 
     def name(self):
         return "CompiledBackward"
@@ -901,12 +913,11 @@ class CompiledBackward(Node):
         self._unpin_all()
 
     def _unpin_all(self):
-        for st in self.pinned:
-            st.saved -= 1
-        self.pinned = ()
+        stores, self.stores = self.stores, ()
+        release_holds(stores)
 
     def __del__(self):
-        if self.pinned:
+        if self.stores:
             self._unpin_all()
 
     def apply_vjp(self, g, create_graph, ns=None, saved=None):

@@ -322,7 +322,7 @@ class Tracer:
             t.__class__ = _traced_class(cls)
         st = t._st
         if id(st) not in self._watched:
-            self._watched[id(st)] = (st, st.version)
+            self._watched[id(st)] = (st, st.buf.version)
 
     def input(self, t):
         """Slot of an argument tensor (the same slot for two arguments with one buffer)."""
@@ -432,7 +432,7 @@ class Tracer:
         self._swapped = []
         if self.reason is None:
             for st, version in self._watched.values():
-                if st.version != version + self._writes.get(id(st), 0):
+                if st.buf.version != version + self._writes.get(id(st), 0):
                     self.reason = ("an in-place write to a tensor inside the function (its "
                                    "version counter changed); write it out of place "
                                    "(y = y + x) to compile it")

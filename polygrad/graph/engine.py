@@ -124,7 +124,7 @@ def _apply(prim, args, opts, ext=None):
             if node is not None:
                 track = True
                 if node.__class__ is ViewError and _mode.enabled:
-                    raise RuntimeError(ViewError.MSG)
+                    raise RuntimeError(node.msg)
             continue
         if a is None or isinstance(a, (bool, int, float, complex)):
             arrays.append(a)
@@ -206,9 +206,13 @@ def _make_view(prim, args, opts, out):
                                                base[0]._node is not None):
         out._node = AccumulateGrad(out)      # as torch: a view made under no_grad of a
                                              # tensor that requires grad requires grad too
-    if buf.views is None:
-        buf.views = []
-    buf.views.append(weakref.ref(out))
+    views = buf.views
+    if views is None:
+        buf.views = [weakref.ref(out)]
+        return
+    if len(views) > 16:          # views made and dropped every step (x @ w.T): drop the dead
+        views[:] = [r for r in views if r() is not None]
+    views.append(weakref.ref(out))
 
 
 def _aliases(backend, out, x):

@@ -30,7 +30,7 @@ from .node import AccumulateGrad, Node, Unsaved, ViewError
 from .tensor import LEAF_INPLACE_MSG, Tensor
 
 __all__ = ["write", "write_values", "fill", "CopySlices", "chain_apply", "chain_scatter",
-           "OVERLAP_MSG", "VIEW_OF_LEAF_MSG", "NO_GRAD_VIEW_MSG"]
+           "OVERLAP_MSG", "VIEW_OF_LEAF_MSG", "NO_GRAD_VIEW_MSG", "mark_multi_output"]
 
 _mode = grad_mode._mode
 
@@ -40,6 +40,10 @@ OVERLAP_MSG = ("unsupported operation: more than one element of the written-to t
 VIEW_OF_LEAF_MSG = ("a view of a leaf Variable that requires grad is being used in an in-place "
                     "operation. Wrap the update in `with polygrad.no_grad():`, or write into a "
                     "copy (x.clone()).")
+MULTI_VIEW_MSG = (
+    "Output {i} of {fn} is a view and is being modified inplace. This view is the output of a "
+    "function that returns multiple views. Such functions do not allow the output views to "
+    "be modified inplace. You should replace the inplace operation by an out-of-place one.")
 NO_GRAD_VIEW_MSG = (
     "A view was created in no_grad mode and is being modified inplace with grad mode enabled. "
     "Given that this use case is ambiguous and error-prone, it is forbidden. You can clarify "
@@ -113,6 +117,11 @@ class _Fill(Node):
 
 _FILL = type("FillBackward0", (_Fill,), {"__slots__": ()})
 _ZERO = type("ZeroBackward0", (_Fill,), {"__slots__": ()})
+_NORMAL = type("NormalBackward0", (_Fill,), {"__slots__": ()})
+_UNIFORM = type("UniformBackward0", (_Fill,), {"__slots__": ()})
+_BERNOULLI = type("BernoulliBackward0", (_Fill,), {"__slots__": ()})
+_RANDOM = type("RandomBackward0", (_Fill,), {"__slots__": ()})
+_EXPONENTIAL = type("ExponentialBackward0", (_Fill,), {"__slots__": ()})
 
 
 def _chain_node(base, chain):
@@ -196,18 +205,32 @@ def _recorded(target, others):
 
 def _check_recordable(target):
     node = target._node
+    view = target._view
     if type(node) is AccumulateGrad:
-        view = target._view
-        if view is not None and view[2]:
+        if view is not None and view[2] is True:
             raise RuntimeError(NO_GRAD_VIEW_MSG)
         raise RuntimeError(LEAF_INPLACE_MSG)
-    view = target._view
     if view is not None:
-        base = view[0]
+        base, made = view[0], view[2]
         if type(base._node) is AccumulateGrad:
             raise RuntimeError(VIEW_OF_LEAF_MSG)
-        if view[2]:
+        if made is True:
             raise RuntimeError(NO_GRAD_VIEW_MSG)
+        if made:                                     # one of several views (split ...)
+            raise RuntimeError(MULTI_VIEW_MSG.format(i=made[1], fn=made[0]))
+
+
+def mark_multi_output(views, fn):
+    """``views`` are the outputs of one call that returns several views (split, chunk,
+    unbind): made with grad mode on, none of them may be written in place while autograd
+    records (torch's rule), and each becomes unusable once its base is written."""
+    if not _mode.enabled:
+        return views
+    for i, v in enumerate(views):
+        view = v._view
+        if view is not None and not view[2]:
+            v._view = (view[0], view[1], (fn, i))
+    return views
 
 
 def write(target, prim, others=(), opts=None, iop=None):
@@ -342,21 +365,25 @@ def _poison_no_grad_views(target):
         return
     for ref in views:
         v = ref()
-        if v is not None and v._view is not None and v._view[2] and \
-                v._view[0]._node is not None:
-            v._node = ViewError(v._backend)
+        if v is None or v._view is None:
+            continue
+        base, made = v._view[0], v._view[2]
+        if made and base._node is not None:
+            v._node = ViewError(v._backend) if made is True else \
+                ViewError(v._backend, ViewError.MULTI_MSG.format(i=made[1], fn=made[0]))
 
 
 def fill(target, value, node_cls):
-    """``fill_``/``zero_``: every element becomes ``value``; in a graph, the old values get a
+    """``fill_``/``zero_``: every element becomes ``value`` (a number, or a raw array of
+    the target's shape: ``normal_``, ``uniform_`` ...); in a graph, the old values get a
     zero gradient."""
     recorded = _mode.enabled and target._node is not None
     if recorded:
         _check_recordable(target)
     backend = target._backend
     arr = target._st.array
-    values = backend.xp.full(tuple(arr.shape), value, dtype=arr.dtype,
-                             device=getattr(arr, "device", None))
+    values = value if hasattr(value, "shape") else backend.xp.full(
+        tuple(arr.shape), value, dtype=arr.dtype, device=getattr(arr, "device", None))
     write_values(target, values)
     if recorded:
         _rebind(target, node_cls(target._node, backend), None)
@@ -365,3 +392,5 @@ def fill(target, value, node_cls):
 
 
 FILL_NODE, ZERO_NODE = _FILL, _ZERO
+RANDOM_NODES = {"normal_": _NORMAL, "uniform_": _UNIFORM, "bernoulli_": _BERNOULLI,
+                "random_": _RANDOM, "exponential_": _EXPONENTIAL}

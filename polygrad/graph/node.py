@@ -292,24 +292,29 @@ class AccumulateGrad(Node):
 
 
 class ViewError(Node):
-    """The node of a view made under no_grad whose base was then written with grad mode
-    on: any use of it in grad mode raises, as torch's does."""
+    """The node of a view that can no longer be used in grad mode because its base was
+    written after it was made: a view made under no_grad, or one of several views one call
+    returned (split, chunk, unbind). Any use of it in grad mode raises, as torch's does."""
 
-    __slots__ = ()
+    __slots__ = ("msg",)
     MSG = ("A view was created in no_grad mode and its base or another view of its base has "
            "been modified inplace with grad mode enabled. Given that this use case is "
            "ambiguous and error-prone, it is forbidden. You can clarify your code by moving "
            "both the view and the inplace either both inside the no_grad block (if you don't "
            "want the inplace to be tracked) or both outside (if you want the inplace to be "
            "tracked).")
+    MULTI_MSG = ("Output {i} of {fn} is a view and its base or another view of its base has "
+                 "been modified inplace. This view is the output of a function that returns "
+                 "multiple views. Such functions do not allow the output views to be modified "
+                 "inplace. You should replace the inplace operation by an out-of-place one.")
 
-    def __init__(self, backend):
+    def __init__(self, backend, msg=MSG):
         self.prim, self.opts, self.saved, self.stores = None, None, (), ()
-        self.parents, self.backend = (), backend
+        self.parents, self.backend, self.msg = (), backend, msg
         self.hooks = self.retain = self.tangents = self.metadata = None
 
     def apply_vjp(self, g, create_graph, ns=None, saved=None):
-        raise RuntimeError(self.MSG)
+        raise RuntimeError(self.msg)
 
 
 class RemovableHandle:

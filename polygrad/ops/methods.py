@@ -172,6 +172,39 @@ class _Methods:
             value = value.item()
         return inplace.fill(self, value, inplace.FILL_NODE)
 
+    # -- in-place random fills (the shared stream: the same numbers on every backend) -----
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        values = creation.randn(self.shape, generator=generator, dtype=self.dtype,
+                                device=self.device, backend=self._backend) * std + mean
+        return inplace.fill(self, values._st.array, inplace.RANDOM_NODES["normal_"])
+
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        values = creation.rand(self.shape, generator=generator, dtype=self.dtype,
+                               device=self.device, backend=self._backend) * (b - a) + a
+        return inplace.fill(self, values._st.array, inplace.RANDOM_NODES["uniform_"])
+
+    def bernoulli_(self, p=0.5, *, generator=None):
+        probs = p if isinstance(p, Tensor) else creation.full(
+            self.shape, float(p), dtype=self.dtype if self.dtype.is_floating_point else None,
+            backend=self._backend, device=self.device)
+        values = creation.bernoulli(probs.detach(), generator=generator).astype(self.dtype)
+        return inplace.fill(self, values._st.array, inplace.RANDOM_NODES["bernoulli_"])
+
+    def exponential_(self, lambd=1.0, *, generator=None):
+        u = creation.rand(self.shape, generator=generator, dtype="float64",
+                          device=self.device, backend=self._backend)
+        values = (-(1.0 - u).log() / lambd).astype(self.dtype)    # float64 math: the same
+        return inplace.fill(self, values._st.array, inplace.RANDOM_NODES["exponential_"])
+
+    def random_(self, from_=0, to=None, *, generator=None):
+        if to is None:
+            from_, to = 0, from_ if from_ else (2 ** 24 if self.dtype.is_floating_point
+                                                 else 2 ** 31)
+        values = creation.randint(from_, to, self.shape, generator=generator,
+                                  device=self.device, backend=self._backend)
+        return inplace.fill(self, values.astype(self.dtype)._st.array,
+                            inplace.RANDOM_NODES["random_"])
+
     def copy_(self, src):
         src = _as_tensor_like(src, self)
         if src._backend is not self._backend:
@@ -558,6 +591,11 @@ def _raw_operand(value, like):
 def _raw_key(key, like):
     if isinstance(key, tuple):
         return tuple(_raw_key(k, like) for k in key)
+    if isinstance(key, slice):       # 0-d integer tensors as bounds: Python ints (__index__)
+        if any(isinstance(b, Tensor) for b in (key.start, key.stop, key.step)):
+            return slice(*(None if b is None else operator.index(b)
+                           for b in (key.start, key.stop, key.step)))
+        return key
     if isinstance(key, Tensor):
         return _raw_operand(key, like)
     if isinstance(key, list):

@@ -15,6 +15,7 @@ import math
 import string
 
 from ..base import dtypes as _dtypes
+from ..graph.inplace import mark_multi_output
 from ..graph.tensor import Tensor
 from ..primitives.special import erfc_series
 from . import array_api as _ops
@@ -267,7 +268,8 @@ def index_select(input, dim, index):
 
 
 def unbind(input, dim=0):
-    return tuple(select(input, dim, i) for i in range(input.shape[dim]))
+    return mark_multi_output(tuple(select(input, dim, i) for i in range(input.shape[dim])),
+                             "Unbind")
 
 
 def split(tensor, split_size_or_sections, dim=0):
@@ -286,7 +288,7 @@ def split(tensor, split_size_or_sections, dim=0):
     for s in sizes:
         out.append(narrow(tensor, dim, start, s))
         start += s
-    return tuple(out)
+    return mark_multi_output(tuple(out), "Split")
 
 
 def chunk(input, chunks, dim=0):
@@ -377,8 +379,19 @@ def vdot(input, other):
 
 
 def diagonal(input, offset=0, dim1=0, dim2=1):
-    moved = _ops.moveaxis(input, (dim1, dim2), (-2, -1))
-    return _linalg.diagonal(moved, offset=offset)
+    nd = input.ndim
+    d1, d2 = _norm_dim(dim1, nd), _norm_dim(dim2, nd)
+    moved = input if (d1, d2) == (nd - 2, nd - 1) else _ops.moveaxis(input, (d1, d2), (-2, -1))
+    rows, cols = moved.shape[-2], moved.shape[-1]
+    n = builtins.max(0, builtins.min(rows, cols - offset) if offset >= 0
+                     else builtins.min(rows + offset, cols))
+    if n == 0 or cols == 0:
+        return _linalg.diagonal(moved, offset=offset)
+    # a view, as torch's: every (cols + 1)-th element of the flattened matrices (where the
+    # flattening itself is a view, i.e. the matrices are contiguous)
+    flat = moved.reshape(*moved.shape[:-2], rows * cols)
+    start = offset if offset >= 0 else -offset * cols
+    return flat[..., start:start + (n - 1) * (cols + 1) + 1:cols + 1]
 
 
 def trace(input):
