@@ -36,6 +36,16 @@ DISTINCT = R.permutation(12).reshape(3, 4) + R.uniform(0, 0.5, size=(3, 4))
 # (id, inputs, fn(m, *xs)); every float input requires grad, and the output(s) are checked
 # and, where differentiable, back-propagated through with fixed weights.
 CASES = [
+    ("sort", [A23], lambda m, a: m.sort(a, dim=1)),
+    ("sort_desc", [A23], lambda m, a: m.sort(a, dim=0, descending=True)),
+    ("m.sort", [A23], lambda m, a: tuple(a.sort(dim=-1))),
+    ("m.sort_values", [A23], lambda m, a: a.sort(dim=1).values),
+    ("argsort", [A23], lambda m, a: m.argsort(a, dim=1, descending=True)),
+    ("diag_vector", [A23], lambda m, a: m.diag(a[0], 1)),
+    ("diag_vector_neg", [A23], lambda m, a: m.diag(a[1], -2)),
+    ("diag_matrix", [A23], lambda m, a: m.diag(a, 1)),
+    ("index_add", [A23, B23], lambda m, a, b: m.index_add(a, 1, m.tensor([2, 0, 2]), b, alpha=3)),
+    ("m.index_add_", [A23, B23], lambda m, a, b: (a * 1).index_add_(0, m.tensor([1, 1]), b)),
     ("add_alpha", [A23, B23], lambda m, a, b: m.add(a, b, alpha=2.5)),
     ("sub_alpha", [A23, B23], lambda m, a, b: m.sub(a, b, alpha=-0.5)),
     ("mul", [A23, B23], lambda m, a, b: m.mul(a, b)),

@@ -17,6 +17,7 @@ import string
 from ..base import dtypes as _dtypes
 from ..graph.inplace import mark_multi_output
 from ..graph.tensor import Tensor
+from ..primitives import PRIMITIVES as _P
 from ..primitives.special import erfc_series
 from . import array_api as _ops
 from . import linalg as _linalg
@@ -30,14 +31,33 @@ __all__ = [
     "index_select", "inner", "inverse", "lerp", "logaddexp2", "logdet", "logit",
     "matrix_power", "median", "movedim", "moveaxis", "nansum", "narrow", "repeat_interleave",
     "rot90", "select", "sinc", "split", "swapaxes", "swapdims", "trace", "unbind", "vdot",
-    "xlogy", "roll", "tensordot", "diff", "tril", "triu", "tile",
+    "xlogy", "roll", "tensordot", "diff", "tril", "triu", "tile", "sort", "argsort", "diag",
+    "index_add",
 ]
 
 # Names a registry row or the Array API namespace also gives, which these replace because
 # torch's signature differs (alpha=, rounding_mode=, shifts/dims, dims=, diagonal=). Any
 # other name here yields to a registry row of the same name: a primitive beats a composition.
 OVERRIDES = frozenset({"add", "sub", "subtract", "div", "divide", "roll", "tensordot", "diff",
-                       "tril", "triu"})
+                       "tril", "triu", "sort", "argsort"})
+
+
+_SCATTER_ADD = _ops.generated(_P["scatter_add"])
+
+
+class ReturnTypes(tuple):
+    """torch's ``(values, indices)`` results (``torch.return_types.sort``, ``max`` ...): a
+    tuple whose items are also ``.values`` and ``.indices``."""
+
+    __slots__ = ()
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
 
 
 def _t(x, like):
@@ -505,6 +525,57 @@ def einsum(equation, *operands):
     return prod
 
 
+# -- sorting, diagonals, index_add -------------------------------------------------------------
+
+def sort(input, dim=-1, descending=False, stable=False, *, axis=None):
+    """torch's ``sort``: ``(values, indices)``; the gradient flows to the sorted positions."""
+    dim = dim if axis is None else axis
+    if not input.shape:
+        return ReturnTypes((input.clone(), _ops.zeros((), dtype="int64", device=input.device)))
+    idx = _ops.argsort(input, axis=dim, descending=descending, stable=True)
+    return ReturnTypes((_ops.take_along_axis(input, idx, axis=dim), idx))
+
+
+def argsort(input, dim=-1, descending=False, stable=False, *, axis=None):
+    dim = dim if axis is None else axis
+    if not input.shape:
+        return _ops.zeros((), dtype="int64", device=input.device)
+    return _ops.argsort(input, axis=dim, descending=descending, stable=True)
+
+
+def diag(input, diagonal=0):
+    """torch's ``diag``: a vector becomes a square matrix with it on ``diagonal``; a matrix
+    gives its ``diagonal``-th diagonal."""
+    if input.ndim == 2:
+        return globals()["diagonal"](input, offset=diagonal)
+    if input.ndim != 1:
+        raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input.ndim}D")
+    n = input.shape[0] + builtins.abs(diagonal)
+    rows = _ops.arange(input.shape[0], device=input.device)
+    r, c = (rows, rows + diagonal) if diagonal >= 0 else (rows - diagonal, rows)
+    return _scatter_add(input, (n * n,), (r * n + c,)).reshape(n, n)
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    """``input`` with ``alpha * source`` added at ``index`` along ``dim`` (repeated indices
+    add up), differentiable in ``input`` and ``source``."""
+    dim = _norm_dim(dim, input.ndim)
+    if alpha != 1:
+        source = source * alpha
+    key = (slice(None),) * dim + (index._st.array if isinstance(index, Tensor) else index,)
+    return input + _scatter_add(source, tuple(input.shape), key)
+
+
+def _scatter_add(values, shape, key):
+    """``zeros(shape)`` with ``values`` added at ``key`` (differentiable in ``values``)."""
+    key = tuple(k._st.array if isinstance(k, Tensor) else k for k in key)
+    return _SCATTER_ADD(values, shape=shape, key=key)
+
+
+def _index_add_(self, dim, index, source, *, alpha=1):
+    return self.copy_(index_add(self, dim, index, source, alpha=alpha))
+
+
 # -- Tensor methods --------------------------------------------------------------------------
 
 def _masked_fill_(self, mask, value):
@@ -566,4 +637,6 @@ METHODS = {
     "median": median, "narrow": narrow, "select": select, "index_select": index_select,
     "unbind": unbind, "split": split, "chunk": chunk, "repeat_interleave": repeat_interleave,
     "fliplr": fliplr, "flipud": flipud, "rot90": rot90, "tensordot": tensordot,
+    "sort": sort, "argsort": argsort, "diag": diag, "index_add": index_add,
+    "index_add_": _index_add_,
 }
