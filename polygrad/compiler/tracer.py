@@ -29,11 +29,9 @@ import weakref
 
 from ..base import grad_mode as _grad_mode
 from ..base.dtypes import as_dtype
-from ..graph import creation as _creation
 from ..graph import engine
 from ..graph.node import AccumulateGrad
 from ..graph.tensor import Tensor
-from ..ops import array_api as _array_api
 from .program import Op, Ref
 
 __all__ = ["Tracer", "UntraceableError", "current", "flag"]
@@ -234,35 +232,6 @@ def _traced_class(cls):
     return sub
 
 
-# -- the ops that compute outside ``apply``: reported while tracing ---------------------------
-
-_spies_installed = []
-
-
-def _install_spies():
-    """Wrap, once, the two places where polygrad computes values outside ``apply``: random
-    draws (the generator lookup of ``graph.creation``) and outputs without a gradient (``array_api._call_raw``:
-    nonzero, unique, isin ...). Outside a trace the wrappers cost one thread-local read."""
-    if _spies_installed:
-        return
-    _spies_installed.append(True)
-    # the random creation functions look their generator up by this module-level name
-    gen_name = "_generator" if hasattr(_creation, "_generator") else "generator"
-    generator, call_raw = getattr(_creation, gen_name), _array_api._call_raw
-
-    def traced_generator(*args, **kwargs):
-        flag("random numbers: a replay would repeat the same draw; pass random tensors "
-             "in as arguments")
-        return generator(*args, **kwargs)
-
-    def traced_call_raw(name, *args, **opts):
-        flag(f"{name}() computes outside the recorded ops (its output depends on values)")
-        return call_raw(name, *args, **opts)
-
-    setattr(_creation, gen_name, traced_generator)
-    _array_api._call_raw = traced_call_raw
-
-
 # -- the tracer ------------------------------------------------------------------------------
 
 _SCALARS = (type(None), bool, int, float, complex, str)
@@ -404,13 +373,15 @@ class Tracer:
         return observe
 
     def __enter__(self):
-        _install_spies()
         if _state.tracer is not None:
             raise RuntimeError("polygrad.compile: a compiled function called while another "
                                "one is being traced runs eagerly")
         _state.tracer = self
         self._saved = {}
-        hooks = {"observer": self.observer, "node_observer": self.node_observer}
+        # random draws and value-dependent outputs (nonzero, unique ...) are computed
+        # outside apply: the engine reports them through its ``opaque`` extension point
+        hooks = {"observer": self.observer, "node_observer": self.node_observer,
+                 "opaque": lambda prev: flag}
         if "inplace_observer" in engine.EXTENSION_POINTS:
             hooks["inplace_observer"] = self.inplace_observer
         for name, make in hooks.items():

@@ -14,6 +14,7 @@ from ..base import dtypes as _dtypes
 from ..plugins import random as _rng
 from ..plugins.defaults import default_backend, default_device, default_device_for, pick_backend
 from ..plugins.host import get_backend, owner_of
+from .engine import report_opaque
 from .tensor import Tensor, wrap
 
 __all__ = ["tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty", "eye",
@@ -338,6 +339,8 @@ def manual_seed(seed, native=False):
 
 
 def _generator(generator):
+    report_opaque("random numbers: a replay would repeat the same draw; pass random tensors "
+                  "in as arguments")
     if generator is None:
         return _rng.default_generator
     if not isinstance(generator, _rng.Generator):

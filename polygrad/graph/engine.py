@@ -13,7 +13,10 @@ Extension points, owned here and installed by the layers above through
 - ``anomaly``: an object with ``on_create(node)`` and ``check(node, grads)`` (anomaly mode);
 - ``saved_hooks``: ``(pack, unpack)``: a recorded node's saved values go through
   ``pack(tensor)`` and come back through ``unpack(packed)`` when backward reads them
-  (``polygrad.autograd.graph.saved_tensors_hooks``).
+  (``polygrad.autograd.graph.saved_tensors_hooks``);
+- ``opaque(reason)``: told when polygrad computes values outside ``apply`` (random draws,
+  outputs whose shape depends on values: ``nonzero``, ``unique``), which a recorded program
+  could not repeat (``polygrad.compile``'s tracer); see ``report_opaque``.
 
 They are per thread, as grad mode is (and as torch's anomaly mode is): what one thread
 installs never slows or observes another. Forward-mode AD's dual level is process-wide,
@@ -33,11 +36,13 @@ from .strides import chain_strides, reshape_strides
 from .tensor import Tensor, share, wrap
 
 __all__ = ["apply", "run_backward", "toposort", "set_extension", "get_extension",
-           "forward_ad_state", "EXTENSION_POINTS", "node_class", "RecordedNode"]
+           "forward_ad_state", "EXTENSION_POINTS", "node_class", "RecordedNode",
+           "report_opaque"]
 
 _mode = grad_mode._mode
 
-EXTENSION_POINTS = ("observer", "kernel_clock", "node_observer", "anomaly", "saved_hooks")
+EXTENSION_POINTS = ("observer", "kernel_clock", "node_observer", "anomaly", "saved_hooks",
+                    "opaque")
 
 
 class _Extensions(threading.local):
@@ -48,6 +53,7 @@ class _Extensions(threading.local):
     node_observer = None
     anomaly = None
     saved_hooks = None      # (pack, unpack) of the innermost saved_tensors_hooks
+    opaque = None
     active = False          # any of the above set: the forward hot path reads only this
 
 
@@ -84,6 +90,13 @@ class _ForwardAD:
 
 
 forward_ad_state = _ForwardAD()
+
+
+def report_opaque(reason):
+    """Called where polygrad computes values outside ``apply``; tells the ``opaque``
+    extension (if one is installed in this thread) why."""
+    if _ext.active and _ext.opaque is not None:
+        _ext.opaque(reason)
 
 
 # -- forward: run a primitive and record it -----------------------------------------------

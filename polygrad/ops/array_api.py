@@ -43,6 +43,7 @@ from ..base.dtypes import (  # noqa: F401
 )
 from ..graph import creation as _creation
 from ..graph.engine import apply as _apply
+from ..graph.engine import report_opaque as _report_opaque
 from ..graph.tensor import Tensor as _Tensor
 from ..graph.tensor import wrap as _wrap_array
 from ..plugins.defaults import default_backend as _default_backend
@@ -105,6 +106,7 @@ def _wrap(out, backend):
 
 def _call_raw(name, *args, **opts):
     """Run the backend's ``name`` on raw arrays: for outputs that carry no gradient."""
+    _report_opaque(f"{name}() computes outside the recorded ops (its output depends on values)")
     backend = _backend_of(args)
     prim = P.get(name)
     fn = backend.op(name, prim.impl if prim is not None else None)
