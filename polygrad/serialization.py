@@ -109,9 +109,12 @@ def _encode(obj, arrays, memo, where):
     if isinstance(obj, (list, tuple)):
         items = [_encode(v, arrays, memo, f"{where}[{i}]") for i, v in enumerate(obj)]
         return {"__list__": items} if isinstance(obj, list) else {"__tuple__": items}
+    fix = ("save its state_dict() instead, and load_state_dict() it into a new "
+           f"{type(obj).__name__}" if hasattr(obj, "state_dict") else
+           "convert it first (e.g. to a dict or a tensor)")
     raise TypeError(f"polygrad.save cannot store {where}, a {type(obj).__name__}: it stores "
                     f"tensors, numbers, strings, None, dtypes and dicts, lists and tuples of "
-                    f"them (data only, no code); convert it first (e.g. to a dict or a tensor)")
+                    f"them (data only, no code); {fix}")
 
 
 def _tensor_entry(t, arrays):

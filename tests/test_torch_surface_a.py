@@ -587,6 +587,8 @@ def test_save_refuses_what_is_not_data_and_keeps_the_old_file(tmp_path):
         with pytest.raises(TypeError, match="polygrad.save cannot store"):
             polygrad.save(bad, path)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+    with pytest.raises(TypeError, match=r"a Linear: .* save its state_dict\(\) instead"):
+        polygrad.save(polygrad.nn.Linear(2, 2), path)
 
 
 @settings(max_examples=40, deadline=None)
