@@ -109,9 +109,12 @@ def _encode(obj, arrays, memo, where):
     if isinstance(obj, (list, tuple)):
         items = [_encode(v, arrays, memo, f"{where}[{i}]") for i, v in enumerate(obj)]
         return {"__list__": items} if isinstance(obj, list) else {"__tuple__": items}
+    fix = ("save its state_dict() instead, and load_state_dict() it into a new "
+           f"{type(obj).__name__}" if hasattr(obj, "state_dict") else
+           "convert it first (e.g. to a dict or a tensor)")
     raise TypeError(f"polygrad.save cannot store {where}, a {type(obj).__name__}: it stores "
                     f"tensors, numbers, strings, None, dtypes and dicts, lists and tuples of "
-                    f"them (data only, no code); convert it first (e.g. to a dict or a tensor)")
+                    f"them (data only, no code); {fix}")
 
 
 def _tensor_entry(t, arrays):
@@ -131,8 +134,9 @@ def _tensor_entry(t, arrays):
 def load(f, map_location=None, *, backend=None, weights_only=True, mmap=None):
     """Load what ``save`` wrote. Tensors go back to the backend and device they were saved
     on, unless ``backend=`` names another backend or ``map_location`` another device (a
-    device, or a dict from saved device to device, as torch's). The file is data only: it
-    is never unpickled, whatever ``weights_only`` says.
+    device, a dict from saved device to device, or your function of (tensor, saved device)
+    returning the tensor to use, as torch's ``lambda storage, loc: storage``). The file is
+    data only: it is never unpickled, whatever ``weights_only`` says (``mmap`` is ignored).
 
     >>> import io, polygrad
     >>> buf = io.BytesIO()
@@ -140,10 +144,11 @@ def load(f, map_location=None, *, backend=None, weights_only=True, mmap=None):
     >>> polygrad.load(io.BytesIO(buf.getvalue()), backend="numpy")
     [tensor([0, 1, 2])]
     """
-    if map_location is not None and not isinstance(map_location, (str, Device, dict)):
-        raise TypeError(f"load(): map_location must be a device (such as 'cpu') or a dict from "
-                        f"saved device to device, not {type(map_location).__name__}; polygrad "
-                        f"runs no function while loading")
+    if map_location is not None and not (isinstance(map_location, (str, Device, dict))
+                                         or callable(map_location)):
+        raise TypeError(f"load(): map_location must be a device (such as 'cpu'), a dict from "
+                        f"saved device to device or a function (tensor, saved_device) -> "
+                        f"tensor, not {type(map_location).__name__}")
     target = get_backend(backend) if backend is not None else None
     name = getattr(f, "name", "the file") if hasattr(f, "read") else os.fspath(f)
     if hasattr(f, "read") and not (hasattr(f, "seekable") and f.seekable()):
@@ -237,6 +242,13 @@ class _Loader:
         out = from_numpy(host, backend=b.name, device=device)
         if out.dtype != dtype:
             out = out.astype(dtype)
+        if callable(self.map_location) and not isinstance(self.map_location, dict):
+            mapped = self.map_location(out, node.get("device"))
+            if not isinstance(mapped, Tensor):
+                raise TypeError(f"load(): map_location returned a {type(mapped).__name__}; "
+                                f"it must return a polygrad Tensor (the one it was given, or "
+                                f"a moved copy)")
+            out = mapped
         requires_grad = node.get("requires_grad") is True
         if node.get("parameter") is True:
             out = Parameter(out, requires_grad=requires_grad)
@@ -250,7 +262,7 @@ class _Loader:
         device = saved_device
         if isinstance(self.map_location, dict):
             device = self.map_location.get(saved_device, saved_device)
-        elif self.map_location is not None:
+        elif isinstance(self.map_location, (str, Device)):
             device = self.map_location
         device = str(Device(device))
         if self.target is not None:

@@ -569,8 +569,14 @@ def test_load_map_location_and_backend(tmp_path):
                {"map_location": polygrad.device("cpu"), "backend": "torch"}):
         out = polygrad.load(tmp_path / "f", **kw)["x"]
         assert str(out.device) == "cpu" and out.backend == kw.get("backend", "numpy")
+    seen = []
+    out = polygrad.load(tmp_path / "f", map_location=lambda storage, loc: seen.append(loc)
+                        or storage)["x"]                # torch's idiom: keep it on the CPU
+    assert seen == ["cpu"] and out.tolist() == [1.0, 1.0]
     with pytest.raises(TypeError, match="map_location must be a device"):
-        polygrad.load(tmp_path / "f", map_location=lambda storage, loc: storage)
+        polygrad.load(tmp_path / "f", map_location=3)
+    with pytest.raises(TypeError, match="must return a polygrad Tensor"):
+        polygrad.load(tmp_path / "f", map_location=lambda storage, loc: None)
 
 
 def test_save_refuses_what_is_not_data_and_keeps_the_old_file(tmp_path):
@@ -581,6 +587,8 @@ def test_save_refuses_what_is_not_data_and_keeps_the_old_file(tmp_path):
         with pytest.raises(TypeError, match="polygrad.save cannot store"):
             polygrad.save(bad, path)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+    with pytest.raises(TypeError, match=r"a Linear: .* save its state_dict\(\) instead"):
+        polygrad.save(polygrad.nn.Linear(2, 2), path)
 
 
 @settings(max_examples=40, deadline=None)
