@@ -615,9 +615,7 @@ FLOAT_RESULTS = [
     ("xlogy_int", lambda m: m.xlogy(m.tensor([1]), m.tensor([2]))),
     ("sqrt_int", lambda m: m.sqrt(m.tensor([4]))),
     ("float_method", lambda m: m.tensor([1]).float()),
-    pytest.param("int_times_python_float", lambda m: m.arange(3) * 2.5, marks=pytest.mark.xfail(
-        strict=True, reason="ops/promotion.py gives a Python float scalar float32 whatever the "
-                            "default dtype (its _SCALAR_DTYPE)")),
+    ("int_times_python_float", lambda m: m.arange(3) * 2.5),
 ]
 
 

@@ -8,7 +8,7 @@ backend.
 
 from __future__ import annotations
 
-from ..base.dtypes import DEFAULT_FLOAT
+from ..base.dtypes import get_default_dtype
 from ..graph.engine import apply
 from ..primitives import PRIMITIVES as P
 from . import array_api as pg
@@ -74,12 +74,12 @@ def _as_axes(axes):
 
 
 def fftfreq(n, /, *, d=1.0, dtype=None, device=None):
-    k = pg.astype(pg.arange(n, device=device), dtype or DEFAULT_FLOAT)
+    k = pg.astype(pg.arange(n, device=device), dtype or get_default_dtype())
     return pg.where(k < (n + 1) // 2, k, k - n) / (n * d)
 
 
 def rfftfreq(n, /, *, d=1.0, dtype=None, device=None):
-    k = pg.astype(pg.arange(n // 2 + 1, device=device), dtype or DEFAULT_FLOAT)
+    k = pg.astype(pg.arange(n // 2 + 1, device=device), dtype or get_default_dtype())
     return k / (n * d)
 
 

@@ -5,6 +5,7 @@ kinds (``x * mask``, ``arange(3) * 2.5``) where the standard has none.
 
 from __future__ import annotations
 
+from ..base import dtypes as _dtypes
 from ..graph.engine import apply
 from ..graph.tensor import Tensor
 from ..primitives import PRIMITIVES
@@ -41,7 +42,9 @@ def _promote_scalar(t, s):
         return t, s if t.dtype.kind == "bool" else int(s)
     kind = t.dtype.kind
     if kind == "bool" or (type(s) is float and kind in ("signed integer", "unsigned integer")):
-        return t.astype(_SCALAR_DTYPE[type(s)]), s
+        # a Python float makes the default floating dtype (float32 unless set_default_dtype)
+        dtype = _dtypes.get_default_dtype() if type(s) is float else _SCALAR_DTYPE[type(s)]
+        return t.astype(dtype), s
     return t, s
 
 
