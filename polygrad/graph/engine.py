@@ -131,7 +131,8 @@ def _apply(prim, args, opts, ext=None):
             set_by_raw = None
             st = a._st
             arrays.append(st.array)
-            stores.append(st.buf)
+            b = st._buf                       # the memory's record (Storage.buf), inlined
+            stores.append(st if b is None else b)
             node = a._node
             parents.append(node)
             if node is not None:
@@ -169,7 +170,7 @@ def _apply(prim, args, opts, ext=None):
     st = Storage(out_array)
     node = None
     if track and prim.vjp is not None and _mode.enabled:
-        stores.append(st.buf)
+        stores.append(st)                     # a new Storage is its own record
         cls = prim.node_cls or node_class(prim)
         if prim.name_for is not None:           # getitem: Select/Slice/Index... as torch names
             cls = _named_class(prim.name_for(opts))

@@ -48,18 +48,28 @@ class Storage:
     weak references kept on the root). None on backends with real views.
     """
 
-    __slots__ = ("array", "buf", "version", "saved", "holders", "views", "view", "dependents",
+    __slots__ = ("array", "_buf", "version", "saved", "holders", "views", "view", "dependents",
                  "__weakref__")
 
     def __init__(self, array):
         self.array = array
-        self.buf = self
-        self.version = 0
+        self._buf = None            # None: this Storage is the record (no self-reference, so
+        self.version = 0            # that refcounting frees it and its array at once)
         self.saved = 0
         self.holders = None
         self.views = None
         self.view = None
         self.dependents = None
+
+    @property
+    def buf(self):
+        """The record of this Storage's memory: itself, or (a view's) its base's."""
+        b = self._buf
+        return self if b is None else b
+
+    @buf.setter
+    def buf(self, record):
+        self._buf = None if record is self else record
 
     def hold(self, ref):
         """Register ``ref`` (a weakref to a node that saved an alias of this memory).
