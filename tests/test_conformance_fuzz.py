@@ -127,6 +127,16 @@ KNOWN = [
                        double=True),
          reason="prod's second derivative at zeros is 0 (d2(x0 x1)/dx0 dx1 is 1): the rule "
                 "for zero elements is not differentiable again; torch gives [12, 6]"),
+    dict(id="prod-dim-double-backward-at-zeros", kind="grad2", ops=["prod"],
+         repro=program([[[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]]],
+                       "prod: v0 = x0.prod(dim=0, keepdim=False)", "add: v1 = v0 + x0",
+                       double=True),
+         reason="the same for prod(dim): 0 where torch gives [40, 10] in the zero column"),
+    dict(id="clamp-with-a-nan-bound", kind="value", ops=["clamp_t"],
+         repro=program([1.0], "std: v0 = x0.std(dim=0, correction=1, keepdim=False)",
+                       "clamp_t: v1 = x0.clamp(min=v0)"),
+         reason="x.clamp(min=nan tensor) is x in polygrad, nan in torch (a NaN bound "
+                "propagates)"),
     dict(id="std-double-backward-at-zero-spread", kind="grad2", ops=["std"],
          repro=program([1.0], "std: v0 = x0.std(dim=0, correction=0, keepdim=False)",
                        "add: v1 = v0 + x0", "mul: v2 = v1 * v1", double=True),
