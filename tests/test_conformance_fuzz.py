@@ -80,6 +80,11 @@ KNOWN = [
                        "copy: v2 = v0 * 1"),
          backends={"numpy"},
          reason="the same, seen in the gradient: d(v0 after the write)/dx0 is 2 in torch"),
+    dict(id="inplace-on-a-view-of-0d", kind="value", ops=["mul_alias"],
+         repro=program([2.0], "copy: v0 = x0 * 1", "t: v1 = v0.t()",
+                       "mul_alias: v2 = v1.mul_(x0)"),
+         backends={"numpy"},
+         reason="the same with .t() of a 0-d tensor and an in-place op on either side"),
     dict(id="setitem-through-a-view", kind="value", ops=["setitem_alias"],
          repro=program([[[1.0, 1.0, 1.0]]], "copy: v0 = x0 * 1",
                        "permute: v1 = v0.permute(0, 1)",
@@ -99,7 +104,7 @@ KNOWN = [
                        double=True),
          reason="with create_graph=True, the backward of a mean over zero elements raises "
                 "ZeroDivisionError; torch gives an empty gradient"),
-    dict(id="maximum-with-nan", kind="grad", ops=["maximum", "mean"],
+    dict(id="maximum-with-nan", kind="grad", ops=["maximum"],
          repro=program([np.zeros((0, 3)), 1.0], "mean: v0 = x0.mean()",
                        "maximum: v1 = torch.maximum(v0, x1)"),
          reason="maximum(nan, 1.0): torch sends the gradient to both arguments (nan is neither "
@@ -127,6 +132,16 @@ KNOWN = [
                        double=True),
          reason="prod's second derivative at zeros is 0 (d2(x0 x1)/dx0 dx1 is 1): the rule "
                 "for zero elements is not differentiable again; torch gives [12, 6]"),
+    dict(id="prod-dim-double-backward-at-zeros", kind="grad2", ops=["prod"],
+         repro=program([[[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]]],
+                       "prod: v0 = x0.prod(dim=0, keepdim=False)", "add: v1 = v0 + x0",
+                       double=True),
+         reason="the same for prod(dim): 0 where torch gives [40, 10] in the zero column"),
+    dict(id="clamp-with-a-nan-bound", kind="value", ops=["clamp_t"],
+         repro=program([1.0], "std: v0 = x0.std(dim=0, correction=1, keepdim=False)",
+                       "clamp_t: v1 = x0.clamp(min=v0)"),
+         reason="x.clamp(min=nan tensor) is x in polygrad, nan in torch (a NaN bound "
+                "propagates)"),
     dict(id="std-double-backward-at-zero-spread", kind="grad2", ops=["std"],
          repro=program([1.0], "std: v0 = x0.std(dim=0, correction=0, keepdim=False)",
                        "add: v1 = v0 + x0", "mul: v2 = v1 * v1", double=True),
