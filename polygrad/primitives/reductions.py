@@ -140,8 +140,17 @@ def _logsumexp_jvp(ns, tangents, out, x, axis=None, keepdims=False):
     return ns.sum(w * tangents[0], axis=axis, keepdims=keepdims)
 
 
-linear("sum", _sum_vjp, node_name="SumBackward0", saves=())      # shapes only
-linear("mean", _mean_vjp, node_name="MeanBackward0", saves=())
+def _over(name):
+    """torch's node names for a reduction: ``{name}Backward0`` over everything,
+    ``{name}Backward1`` over given dims (``x.sum()`` / ``x.sum(1)``)."""
+    def name_for(opts):
+        return f"{name}Backward{0 if opts.get('axis') is None else 1}"
+    return name_for
+
+
+linear("sum", _sum_vjp, node_name="SumBackward0", saves=(),      # shapes only
+       name_for=_over("Sum"))
+linear("mean", _mean_vjp, node_name="MeanBackward0", saves=(), name_for=_over("Mean"))
 linear("cumulative_sum", _cumsum_vjp, node_name="CumsumBackward0")
 def _prod_jvp(ns, tangents, out, x, axis=None, dtype=None, keepdims=False):
     return ns.sum(_prod_partial(ns, out, x, axis, keepdims) * tangents[0], axis=axis,
@@ -184,7 +193,7 @@ def _first(a, axis):
     return a[tuple(key)]
 
 
-primitive("prod", _prod_vjp, _prod_jvp)
+primitive("prod", _prod_vjp, _prod_jvp, name_for=_over("Prod"))
 primitive("cumulative_prod", _cumprod_vjp, _cumprod_jvp, impl=_cumprod_impl,
           node_name="CumprodBackward0")
 primitive("max", _extremum_vjp, _extremum_jvp, node_name="MaxBackward1")
