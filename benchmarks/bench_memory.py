@@ -2,8 +2,10 @@
 written by hand in numpy (and polygrad on torch against native torch), each contender in a
 process of its own so that one's peak cannot hide another's.
 
-Peak resident memory (``ru_maxrss``) after ``--steps`` steps, minus the process's resident
-memory once the model and inputs exist (so the libraries' own import footprint cancels).
+Peak resident memory over ``--steps`` training steps (Linux's VmHWM, reset once the model
+and inputs exist, so initialisation's peak does not count; ``ru_maxrss`` where it cannot be
+reset), and that peak minus the resident memory before the steps (the libraries' own
+import footprint and the model cancel).
 The ratio polygrad / by-hand is what carries over between machines.
 
     python benchmarks/bench_memory.py [--steps 3] [--sizes 4096,4096,4096,10] [--batch 512]
@@ -41,10 +43,30 @@ def child(name, sizes, batch, steps):
     else:
         step = bt.numpy_step(sizes, batch, init, lr)
     before = _rss_mib()
+    reset = _reset_peak()          # the steps' peak, not the model's initialisation
     for _ in range(steps):
         step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024     # KiB on Linux
-    print(json.dumps({"name": name, "peak_mib": peak, "base_mib": before}))
+    peak = _peak_mib() if reset else \
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024     # KiB on Linux
+    print(json.dumps({"name": name, "peak_mib": peak, "base_mib": before, "reset": reset}))
+
+
+def _reset_peak():
+    """Linux: writing 5 to clear_refs resets the peak resident set size (VmHWM)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_mib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main():
