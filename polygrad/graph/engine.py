@@ -200,6 +200,11 @@ def _make_view(prim, args, opts, out):
     xst, st = x._st, out._st
     entry = (prim, args[1:], opts)
     if backend.shares_memory is not None:
+        if not hasattr(xst.array, "__setitem__"):
+            # an immutable scalar (numpy's 0-d results): nothing aliases it yet, so it becomes
+            # a 0-d array, and the view is taken of that
+            xst.array = backend.xp.asarray(xst.array)
+            st.array = backend.op(prim.name, prim.impl)(xst.array, *args[1:], **opts)
         if not backend.shares_memory(st.array, xst.array):
             return                 # the backend copied (reshape of a non-contiguous input)
     elif prim.name == "getitem" and not _basic_key(opts.get("key", args[1:2])):

@@ -161,6 +161,11 @@ def write_values(target, values):
     st.buf.version += 1
 
 
+def _empty(arr):
+    shape = getattr(arr, "shape", ())
+    return any(n == 0 for n in shape)
+
+
 def _writable(st, backend):
     """The tensor's array, made an array where the backend returned an immutable scalar
     (numpy's 0-d results): nothing else can alias a scalar, so it is replaced."""
@@ -171,6 +176,8 @@ def _writable(st, backend):
 
 
 def _setitem_all(arr, values):
+    if _empty(arr):
+        return                      # nothing to write (an empty expanded view is fine)
     try:
         arr[...] = values
     except ValueError as exc:                   # numpy: a read-only (broadcast) view
@@ -255,6 +262,9 @@ def write(target, prim, others=(), opts=None, iop=None):
         if buf.saved:
             buf.privatize()
         arr = _writable(st, backend)
+        if _empty(arr):
+            buf.version += 1
+            return target
         try:
             result = iop(arr, *arrays)
         except (TypeError, ValueError) as exc:

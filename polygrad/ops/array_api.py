@@ -155,15 +155,24 @@ def clip(x, /, min=None, max=None):
     if isinstance(min, _Tensor) or isinstance(max, _Tensor) or hasattr(min, "shape") \
             or hasattr(max, "shape"):
         # where, not maximum/minimum: at a tie x keeps all of the gradient (as torch's clamp)
+        # a NaN bound makes NaN, as torch's (neither comparison holds for it); no gradient
+        # flows through that NaN, as torch's
         out = x
-        if min is not None:
-            out = _apply(P["where"], _apply(P["less"], out, min), min, out)
-        if max is not None:
-            out = _apply(P["where"], _apply(P["greater"], out, max), max, out)
+        for bound, compare in ((min, "less"), (max, "greater")):
+            if bound is None:
+                continue
+            out = _apply(P["where"], _apply(P[compare], out, bound), bound, out)
+            if hasattr(bound, "shape") and _is_floating(bound):
+                out = _apply(P["where"], _apply(P["isnan"], bound), float("nan"), out)
         if out is x:
             out = _apply(P["positive"], x)
         return out
     return _apply(P["clip"], x, min=min, max=max)
+
+
+def _is_floating(t):
+    dt = t.dtype
+    return getattr(dt, "is_floating_point", False) or getattr(dt, "kind", "") == "f"
 
 
 def where(condition, x1, x2, /):

@@ -74,10 +74,12 @@ ew("sqrt", lambda ns, out, x: 0.5 / out, saves=("out",))
 ew("reciprocal", lambda ns, out, x: -(out * out), saves=("out",))
 # sign(NaN) is NaN in the standard; torch's abs passes no gradient through a NaN
 ew("abs", lambda ns, out, x: ns.where(x != x, 0.0, ns.sign(x)), saves=(0,))
-gated("maximum", lambda ns, out, x, y: x > y, lambda ns, out, x, y: y > x, ties=True,
-      saves=(0, 1), api="binary")
-gated("minimum", lambda ns, out, x, y: x < y, lambda ns, out, x, y: y < x, ties=True,
-      saves=(0, 1), api="binary")
+# torch's routing: an input gets the gradient unless the other one wins (half each at a
+# tie), so with a NaN (no comparison holds) both get all of it
+gated("maximum", lambda ns, out, x, y: ns.logical_not(x < y),
+      lambda ns, out, x, y: ns.logical_not(x > y), ties=True, saves=(0, 1), api="binary")
+gated("minimum", lambda ns, out, x, y: ns.logical_not(x > y),
+      lambda ns, out, x, y: ns.logical_not(x < y), ties=True, saves=(0, 1), api="binary")
 ew("copysign", lambda ns, out, x, y: ns.sign(x) * ns.sign(out), None)
 ew("hypot", lambda ns, out, x, y: x / out, lambda ns, out, x, y: y / out)
 

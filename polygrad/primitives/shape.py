@@ -39,6 +39,8 @@ def _concat_vjp(ns, g, out, *xs, axis=0):
 
 
 def _write_expanded(ns, parent, value, shape):
+    if any(n == 0 for n in shape):
+        return parent               # an empty view: nothing is written, nothing overlaps
     raise RuntimeError(
         "unsupported operation: more than one element of the written-to tensor refers to a "
         "single memory location (an expand()ed or broadcast view). Please clone() the tensor "
