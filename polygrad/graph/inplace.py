@@ -264,6 +264,7 @@ def write(target, prim, others=(), opts=None, iop=None):
         arr = _writable(st, backend)
         if _empty(arr):
             buf.version += 1
+            _poison_no_grad_views(target)
             return target
         try:
             result = iop(arr, *arrays)
