@@ -51,7 +51,7 @@ def read_scenario_ids(text=None):
 #: then the buffer scenarios (``BUF-*``, conformance/buffers.py: views and in-place writes)
 SCENARIO_IDS = read_scenario_ids() + BUFFER_IDS
 
-SCENARIOS = dict(BUFFER_SCENARIOS)      # id -> function(T, ctx) -> dict of tensors
+SCENARIOS = {}      # id -> function(T, ctx) -> dict of tensors (the buffer ones added last)
 
 
 def scenario(sid):
@@ -577,3 +577,6 @@ def bz2(T, c):
     y.backward(gradients)
     c.close("x.grad == gradients * 2**k", x.grad, _h(gradients) * 2.0 ** k)
     return {"y": y, "x.grad": x.grad}
+
+
+SCENARIOS.update(BUFFER_SCENARIOS)     # after the tutorials', in SCENARIO_IDS order

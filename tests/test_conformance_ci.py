@@ -18,6 +18,7 @@ from importlib.metadata import entry_points
 import pytest
 
 from polygrad_conformance import SCENARIO_IDS
+from polygrad_conformance.buffers import BUFFER_IDS
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("POLYGRAD_")}
 
@@ -43,7 +44,7 @@ def test_main_job_on_numpy_and_torch_passes_every_scenario(tmp_path):
             passed = {r["case"] for r in data["results"] if r["backend"] == backend
                       and r["dtype"] == dtype and r["outcome"] == "pass"}
             ids = {sid for sid, *_ in SCENARIO_IDS}
-            assert len(ids) == 24 and ids <= passed, sorted(ids - passed)
+            assert len(ids) == 24 + len(BUFFER_IDS) and ids <= passed, sorted(ids - passed)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch", "strict", "dask"])
