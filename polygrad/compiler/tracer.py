@@ -266,6 +266,11 @@ class Tracer:
         self._swapped = []        # (tensor, its own class)
         self._watched = {}        # id(storage) -> (storage, version when first seen)
         self._nodes = set()       # ids of nodes created by recorded ops
+        # Python floats that are inputs of the program, not constants: id -> (value,
+        # maker, index), where ``maker()[index]`` recomputes the value on a replay (an
+        # optimizer's step-dependent numbers, ``Optimizer._step_scalars``)
+        self.scalars = {}
+        self.scalar_slots = {}    # slot -> (maker, index)
 
     # -- what cannot be replayed --------------------------------------------------------
     def untraceable(self, reason):
@@ -314,6 +319,12 @@ class Tracer:
                     self.consts[i] = arr
             return Ref(i)
         if isinstance(a, _SCALARS):
+            if type(a) is float and id(a) in self.scalars:
+                i = self.slot_of.get(id(a))
+                if i is None:
+                    i = self.new_slot(a)
+                    self.scalar_slots[i] = self.scalars[id(a)][1:]
+                return Ref(i)
             return a
         if isinstance(a, tuple):
             return tuple(self.value(x) for x in a)
