@@ -302,6 +302,11 @@ def _inplace_arg(x):
     return x * 2
 
 
+def _copy_into_arg(x):
+    x.copy_(x * 3)                  # recorded as for an optimizer's state, but on an input
+    return x * 2
+
+
 def _backward_inside(x):
     y = x.detach().requires_grad_()
     (y * y).sum().backward()
@@ -311,6 +316,7 @@ def _backward_inside(x):
 UNTRACEABLE = {"bool": _branch, "item": _item, "numpy": _numpy, "tolist": _tolist,
                "print": _print, "random": _random, "boolean mask": _mask,
                "nonzero": _nonzero, "in-place on an input": _inplace_arg,
+               "copy_ into an input": _copy_into_arg,
                "backward inside": _backward_inside}
 
 
@@ -429,7 +435,7 @@ TRAINING = {
     "Adam weight decay, maximize": ("Adam", {"lr": 0.01, "weight_decay": 0.1,
                                              "maximize": True}, None),
     "AdamW": ("AdamW", {"lr": 0.01, "betas": (0.8, 0.9)}, None),
-    "Adam amsgrad (copy_)": ("Adam", {"lr": 0.01, "amsgrad": True}, "in-place"),
+    "Adam amsgrad (copy_)": ("Adam", {"lr": 0.01, "amsgrad": True}, None),
     "RMSprop (Python step count)": ("RMSprop", {"lr": 0.01, "momentum": 0.5}, None),
     "Adagrad (step-dependent lr)": ("Adagrad", {"lr": 0.1, "lr_decay": 0.01}, None),
 }
@@ -482,6 +488,7 @@ STATEFUL_VS_TORCH = {
     "AdamW": ("AdamW", {"lr": 0.05, "betas": (0.5, 0.6)}),
     "RMSprop centered, momentum": ("RMSprop", {"lr": 0.01, "centered": True, "momentum": 0.3}),
     "Adagrad lr_decay": ("Adagrad", {"lr": 0.1, "lr_decay": 0.1}),
+    "Adam amsgrad": ("Adam", {"lr": 0.05, "amsgrad": True}),
 }
 
 

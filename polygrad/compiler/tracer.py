@@ -194,6 +194,8 @@ _INPLACE = {
     "sub_": _inplace("sub_", lambda t, o, alpha=1: t - o * alpha if alpha != 1 else t - o),
     "mul_": _inplace("mul_", lambda t, o: t * o),
     "div_": _inplace("div_", lambda t, o: t / o),
+    # Adam's amsgrad: a recorded copy of the source (another dtype or shape falls back)
+    "copy_": _inplace("copy_", lambda t, o: o.clone() if isinstance(o, Tensor) else o),
 }
 
 
