@@ -666,17 +666,59 @@ def test_decorator_forms_and_methods():
     assert m.w.grad.tolist() == [2.0, 2.0]
 
 
-def test_profiler_shows_one_row_per_compiled_call():
+PROFILED = {
+    "chain": lambda x: (x * 2).sin().sum(),
+    "broadcast, two uses": lambda x: (x[:, None] * x - x.exp()).mean(),
+    "whole step": None,          # forward, backward, SGD momentum in one program
+}
+
+
+@pytest.mark.parametrize("name", list(PROFILED))
+def test_profiler_shows_each_compiled_call_with_its_kernels(name):
+    """One row per compiled call; its children are the replayed kernels, the ops that the
+    eager profile of the same call shows (the oracle), each with its kernel time; the
+    backward of a compiled call is a CompiledBackward row with its kernels."""
     from polygrad.autograd.profiler import profile
-    c = pg.compile(lambda x: (x * 2).sin().sum())
-    x = pg.ones(3)
-    c(x)
+    x = pg.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    fn = PROFILED[name]
+    if fn is None:
+        opt = pg.optim.SGD([x], lr=0.1, momentum=0.9)
+
+        def fn(y):
+            loss = (x * y).sin().sum()
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss.detach()
+        arg = pg.ones(3)
+    else:
+        arg = x
+    c = pg.compile(fn)
+    for _ in range(2):                       # state made, traced
+        out = c(arg)
+    with profile() as eager:
+        fn(arg)
+    hits = c.stats.hits
     with profile() as prof:
-        c(x)
-        c(x)
-    names = [e.name for e in prof.function_events]
-    assert sum(n.startswith("compiled:") and n.endswith("<lambda>") for n in names) == 2
-    assert "sin" not in names
+        for _ in range(2):
+            out = c(arg)
+            if out.requires_grad:
+                out.backward()
+    assert c.stats.hits == hits + 2
+    regions = [e for e in prof.function_events if e.name.startswith("compiled:")]
+    assert len(regions) == 2
+    (entry,) = c._cache.values()
+    want = sorted(e.name for e in eager.function_events if e.kind == "cpu_op")
+    for r in regions:
+        kids = r.children or []
+        assert kids and all(k.kernel is not None for k in kids)
+        # the rows are the kernels the program ran, in order ...
+        assert [k.name for k in kids] == [op.prim.name for op in entry.fwd_prog.ops]
+        if PROFILED[name] is not None:   # ... each one the eager call ran (repeats run once)
+            assert {k.name for k in kids} <= set(want) and len(kids) <= len(want)
+    back = [e for e in prof.function_events if e.name == "CompiledBackward"]
+    assert len(back) == (2 if out.requires_grad else 0)
+    assert all(b.children and all(k.kernel is not None for k in b.children) for b in back)
 
 
 def test_backend_lower_hook():

@@ -230,9 +230,10 @@ class Compiled:
                 except KeyError:      # evicted by another thread meanwhile: still valid
                     pass
                 stats.hits += 1
-                if ext.active and ext.observer is not None:
-                    return ext.observer(lambda p, a, o: entry.replay(args, tensors, captured),
-                                        entry.region, tuple(tensors), {})
+                if ext.active and ext.observer is not None:     # the profiler: one row,
+                    return ext.observer(                          # its kernels as children
+                        lambda p, a, o: entry.replay(args, tensors, captured, True),
+                        entry.region, tuple(tensors), {})
                 return entry.replay(args, tensors, captured)
         return self._trace(key, args, kwargs, tensors)
 
@@ -703,6 +704,7 @@ class _Entry:
                                  and i not in seed_slots)
             prog = build(tr.bops, saved_slots + seed_slots, wanted, all_consts, "backward")
             e.bwd, e.bwd_source, e.n_bops = _lower(prog, in_tensors), prog.source, len(prog.ops)
+            e.bwd_prog = prog
             e.grad_pos = [None if s is None else wanted.index(s) for s in grad_slots]
             # a gradient that is a constant or an input of the program is handed out as a
             # copy: the engine may keep it as a .grad, which its owner may write in place
@@ -725,6 +727,8 @@ class _Entry:
         prog = build(tr.ops, in_slots + scalar_slots, out_slots + saved_slots + effect_slots,
                      fwd_consts, "forward")
         e.fwd, e.fwd_source, e.n_ops = _lower(prog, in_tensors), prog.source, len(prog.ops)
+        e.fwd_prog = prog
+        e.backend = in_tensors[0]._backend if in_tensors else e.out_backends[0]
         e.n_out = len(out_slots)
         e.n_saved = len(saved_slots)
         e.n_front = len(out_slots) + len(saved_slots)
@@ -778,7 +782,7 @@ class _Entry:
                 return None
         return captured
 
-    def replay(self, args, tensors, captured):
+    def replay(self, args, tensors, captured, profiled=False):
         arrays = [tensors[k]._st.array for k in self.in_index]
         if captured:
             arrays += [t._st.array for t in captured]
@@ -788,7 +792,7 @@ class _Entry:
         if self.makers:
             made = [maker() for maker in self.makers]
             arrays += [made[m][i] for m, i in self.scalar_specs]
-        res = self.fwd(*arrays)
+        res = _profiled(self.fwd_prog, arrays, self.backend) if profiled else self.fwd(*arrays)
         n, front = self.n_out, self.n_front
         return self._finish(args, tensors, captured, res[:n], res[n:front], res[front:])
 
@@ -831,6 +835,27 @@ class _Entry:
                 backend = spec[2]
                 leaves.append(wrap(backend.xp.asarray(spec[1], copy=True), backend))
         return _unflatten(self.treedef, leaves)
+
+
+def _profiled(prog, arrays, backend):
+    """Run a program op by op through the engine's ``observer`` and ``kernel_clock``
+    extension points, as eager ops go, so that the profiler shows each replayed kernel as a
+    child row of the compiled region (or of its ``CompiledBackward`` row). A backend's
+    lowering (``Backend.lower``) is not used for a profiled call: the rows are the
+    recorded ops."""
+    ext = _ext
+    observer, clock = ext.observer, ext.kernel_clock
+
+    def call(op, args, opts):
+        fn = op.fn
+
+        def run(prim, a, o):
+            if clock is None:
+                return fn(*a, **o)
+            return clock(fn, a, o, backend)
+        return run(op.prim, args, opts) if observer is None else \
+            observer(run, op.prim, args, opts)
+    return prog.interpret(arrays, call)
 
 
 def _accumulate(t, g, copy):
@@ -1054,7 +1079,10 @@ class CompiledBackward(Node):
             gs.append(gk)
         if create_graph:
             return self._eager_grads(gs)
-        res = entry.bwd(*self.saved, *gs)
+        if _ext.active and _ext.observer is not None:       # the profiler: a row per kernel
+            res = _profiled(entry.bwd_prog, (*self.saved, *gs), self.backend)
+        else:
+            res = entry.bwd(*self.saved, *gs)
         out = [None if k is None else res[k] for k in entry.grad_pos]
         for i, copy in enumerate(entry.grad_copy):
             if copy:
