@@ -526,6 +526,33 @@ def test_compiled_stateful_training_step_matches_torch(name, backend):
     assert step.stats.hits >= 4 and step.stats.fallbacks <= 1
 
 
+CHANGES_BETWEEN_STEPS = {
+    # what changes after step 3, in both runs
+    "betas": lambda opt, twin: [o.param_groups[0].__setitem__("betas", (0.5, 0.6))
+                                for o in (opt, twin)],
+    "state reloaded": lambda opt, twin: [o.load_state_dict(o.state_dict())
+                                         for o in (opt, twin)],
+    "step count rewound": lambda opt, twin: [s.__setitem__("step", 1) for o in (opt, twin)
+                                             for s in o.state.values()],
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES_BETWEEN_STEPS))
+def test_adam_step_follows_changes_to_its_state_and_hyperparameters(change):
+    net, opt, step = _training("Adam", lr=0.01)
+    twin, twin_opt, twin_step = _training("Adam", lr=0.01)
+    c = pg.compile(step, fullgraph=True)
+    x = pg.randn(4, 6)
+    for k in range(6):
+        if k == 3:
+            CHANGES_BETWEEN_STEPS[change](opt, twin_opt)
+        assert c(x).tolist() == twin_step(x).tolist()
+        for p, q in zip(net.parameters(), twin.parameters()):
+            np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+    assert [s["step"] for s in opt.state.values()] == [s["step"] for s in twin_opt.state.values()]
+    assert c.stats.hits >= 2
+
+
 def test_manual_in_place_update_falls_back():
     w = pg.ones(3, requires_grad=True)
 
