@@ -13,6 +13,7 @@ the compiled backward program. "compiled+backward" compiles a function that also
 ``loss.backward()`` inside (W3: and ``optimizer.step()``, ``optimizer.zero_grad()``): the
 forward, the backward, the gradients' accumulation into ``.grad`` and the update are then
 one program.
+W3 Adam: the same step with torch's Adam (its moments and step count are state).
 W4: QS-1's one-layer net, binary_cross_entropy_with_logits forward and backward.
 
 Also the first call's time (the trace) of each compiled workload. Run on one core:
@@ -57,9 +58,12 @@ def timeit_cpu(fns, repeat=7, warmup=2, number=1):
 
 
 def _first_call(make):
-    """Seconds of the first call of a freshly compiled step (the trace)."""
+    """Seconds of the first trace of a freshly compiled step (with Adam, of the second call:
+    the first creates the optimizer's state and runs eagerly)."""
     step, compiled = make()
     step()
+    if compiled.stats.fallbacks:
+        step()
     return compiled.stats.last_trace_time
 
 
@@ -189,12 +193,12 @@ def _model(lib, **kw):
                              lib.nn.Linear(SIZES[1], SIZES[2], **kw))
 
 
-def w3_polygrad(backend, compiled, whole=False):
+def w3_polygrad(backend, compiled, whole=False, opt="SGD"):
     init, x, ideal = _init()
     net = _model(pg, backend=backend)
     net.load_state_dict({k: pg.from_numpy(v, backend=backend) for k, v in init.items()})
     x, ideal = pg.from_numpy(x, backend=backend), pg.from_numpy(ideal, backend=backend)
-    optimizer = pg.optim.SGD(net.parameters(), lr=LR)
+    optimizer = getattr(pg.optim, opt)(net.parameters(), lr=LR)
 
     def loss(x, ideal):
         return (ideal - net(x)).pow(2).sum()
@@ -220,13 +224,13 @@ def w3_polygrad(backend, compiled, whole=False):
     return step, f
 
 
-def w3_torch():
+def w3_torch(opt="SGD"):
     import torch
     init, x, ideal = _init()
     net = _model(torch)
     net.load_state_dict({k: torch.from_numpy(v) for k, v in init.items()})
     x, ideal = torch.from_numpy(x), torch.from_numpy(ideal)
-    optimizer = torch.optim.SGD(net.parameters(), lr=LR)
+    optimizer = getattr(torch.optim, opt)(net.parameters(), lr=LR)
 
     def step():
         (ideal - net(x)).pow(2).sum().backward()
@@ -249,6 +253,35 @@ def w3_numpy():
         gw1, gb1 = gh.T @ x, gh.sum(axis=0)
         for p, gp in ((w2, gw2), (b2, gb2), (w1, gw1), (b1, gb1)):
             p -= LR * gp
+    return step
+
+
+def w3_numpy_adam(beta1=0.9, beta2=0.999, eps=1e-8):
+    """W3's step with torch's Adam update (single-tensor form), by hand."""
+    init, x, ideal = _init()
+    w1, b1 = init["0.weight"].copy(), init["0.bias"].copy()
+    w2, b2 = init["2.weight"].copy(), init["2.bias"].copy()
+    params = (w2, b2, w1, b1)
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    count = [0]
+
+    def step():
+        h = np.maximum(x @ w1.T + b1, 0)
+        pred = h @ w2.T + b2
+        g = 2.0 * (pred - ideal)
+        gw2, gb2 = g.T @ h, g.sum(axis=0)
+        gh = (g @ w2) * (h > 0)
+        gw1, gb1 = gh.T @ x, gh.sum(axis=0)
+        count[0] += 1
+        t = count[0]
+        step_size = LR / (1 - beta1 ** t)
+        bc2 = np.sqrt(1 - beta2 ** t)
+        for p, gp, mk, vk in zip(params, (gw2, gb2, gw1, gb1), m, v):
+            mk += (gp - mk) * (1 - beta1)
+            vk *= beta2
+            vk += gp * gp * (1 - beta2)
+            p -= step_size * mk / (np.sqrt(vk) / bc2 + eps)
     return step
 
 
@@ -341,6 +374,12 @@ def main(argv=None):
                 for b in backends for kind in ("compiled", "eager")}},
             w3_torch() if torch else None, w3_numpy(), 1, 50,
             lambda: w3_polygrad("numpy", True, whole=True)),
+        "W3 TinyModel step with Adam (µs)": (
+            {"compiled+backward numpy": w3_polygrad("numpy", True, True, "Adam")[0],
+             **{f"{kind} {b}": w3_polygrad(b, kind == "compiled", False, "Adam")[0]
+                for b in backends for kind in ("compiled", "eager")}},
+            w3_torch("Adam") if torch else None, w3_numpy_adam(), 1, 50,
+            lambda: w3_polygrad("numpy", True, True, "Adam")),
         "W4 BCE step (µs)": (
             {"compiled+backward numpy": w4_polygrad("numpy", True, whole=True)[0],
              **{f"{kind} {b}": w4_polygrad(b, kind == "compiled")[0]

@@ -85,6 +85,18 @@ KNOWN = [
                        "mul_alias: v2 = v1.mul_(x0)"),
          backends={"numpy"},
          reason="the same with .t() of a 0-d tensor and an in-place op on either side"),
+    dict(id="inplace-on-an-empty-expanded-view", kind="error", ops=["expand", "view_mul_"],
+         repro=program([np.zeros((0, 3))], "sum: v0 = x0.sum(dim=1, keepdim=True)",
+                       "expand: v1 = v0.expand(0, 2)", "view_mul_: v2 = v1[None].mul_(2)"),
+         reason="an in-place op on an expanded view with no elements raises 'more than one "
+                "element ... refers to a single memory location'; torch allows it (nothing "
+                "overlaps in an empty tensor)"),
+    dict(id="setitem-into-one-element-of-an-expanded-view", kind="error",
+         ops=["expand", "setitem_alias"],
+         repro=program([1.0], "copy: v0 = x0 * 1", "expand: v1 = v0.expand(2,)",
+                       "setitem_alias: v1[1:] = v1.sum(); v2 = v1"),
+         reason="a setitem into a slice of an expanded view that holds one element raises the "
+                "overlap error; torch allows it (the written elements do not overlap)"),
     dict(id="setitem-through-a-view", kind="value", ops=["setitem_alias"],
          repro=program([[[1.0, 1.0, 1.0]]], "copy: v0 = x0 * 1",
                        "permute: v1 = v0.permute(0, 1)",

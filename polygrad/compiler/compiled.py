@@ -101,6 +101,8 @@ class CompileStats:
 
 
 _WRITABLE = "writable"       # the key in _discover's result for the optimizers' parameters
+_OPTIMIZERS = "optimizers"   # ... for the optimizers found, with their state's size
+_STATE_SCALARS = "state scalars"   # ... for the Python numbers in their state
 
 
 class _Unkeyable(Exception):
@@ -108,7 +110,13 @@ class _Unkeyable(Exception):
 
 
 class _Fallback(Exception):
-    pass
+    """The trace cannot be replayed: ``quiet`` runs it eagerly without a warning (a step that
+    created an optimizer's state: the next call retraces); ``guards``, when set, replace the
+    eager entry's guards."""
+
+    def __init__(self, reason, quiet=False, guards=None):
+        super().__init__(reason)
+        self.quiet, self.guards = quiet, guards
 
 
 # -- the compiled callable -------------------------------------------------------------------
@@ -222,9 +230,10 @@ class Compiled:
                 except KeyError:      # evicted by another thread meanwhile: still valid
                     pass
                 stats.hits += 1
-                if ext.active and ext.observer is not None:
-                    return ext.observer(lambda p, a, o: entry.replay(args, tensors, captured),
-                                        entry.region, tuple(tensors), {})
+                if ext.active and ext.observer is not None:     # the profiler: one row,
+                    return ext.observer(                          # its kernels as children
+                        lambda p, a, o: entry.replay(args, tensors, captured, True),
+                        entry.region, tuple(tensors), {})
                 return entry.replay(args, tensors, captured)
         return self._trace(key, args, kwargs, tensors)
 
@@ -252,21 +261,29 @@ class Compiled:
         tr.on_backward = _backward_inside
         sources, guards = _discover(self.fn, args)
         # each argument's and captured tensor's node and .grad state before the call
-        for t in [*tensors, *(v[1] for k, v in sources.items() if k != _WRITABLE)]:
+        for t in [*tensors, *(v[1] for k, v in sources.items() if type(k) is int)]:
             tr.start[id(t)] = (t._node, t._grad is None)
         try:
             for tid, t in sources.items():
-                if tid != _WRITABLE:
+                if type(tid) is int:
                     tr.watch(t[1])      # their value reads report too
-            with tr:
-                slots = [tr.input(t) for t in tensors]
-                result = self.fn(*args, **kwargs)
+            hooked = _hook_step_scalars(tr, sources[_OPTIMIZERS])
+            try:
+                with tr:
+                    slots = [tr.input(t) for t in tensors]
+                    result = self.fn(*args, **kwargs)
+            finally:
+                for opt in hooked:
+                    del opt._step_scalars
         finally:
             tr.end()
         try:
+            bumps = _state_changed(sources[_OPTIMIZERS], sources[_STATE_SCALARS], guards)
             entry, out = _Entry.make(self, tr, args, tensors, slots, sources, guards, result)
+            entry.bumps = bumps
         except _Fallback as exc:
-            entry, out = _Entry.eager(str(exc), guards), result
+            entry = _Entry.eager(str(exc), guards if exc.guards is None else exc.guards)
+            entry.quiet, out = exc.quiet, result
         except UntraceableError:
             raise
         dt = time.perf_counter() - t0
@@ -280,7 +297,8 @@ class Compiled:
             stats.entries = len(self._cache)
         if entry.reason is not None:
             stats.fallbacks += 1
-            self._fallback(entry.reason)
+            if not entry.quiet:
+                self._fallback(entry.reason)
         else:
             stats.ops, stats.backward_ops = entry.n_ops, entry.n_bops
         return out
@@ -328,6 +346,7 @@ def _discover(fn, args):
     searched the same way, two levels deep. ``found[_WRITABLE]``: the ids of the
     parameters of the optimizers found, the only tensors whose in-place writes replay."""
     found, guards, seen, writable = {}, [], set(), set()
+    optimizers, state_scalars = [], []
 
     def add(value, res, depth=0):
         if isinstance(value, Tensor):
@@ -349,12 +368,26 @@ def _discover(fn, args):
             if depth == 0:
                 guards.append((res, value))
         elif hasattr(value, "param_groups") and hasattr(value, "state") and depth == 0:
-            # an optimizer: its parameters may be written (step), its hyperparameters and
-            # the size of its state are guarded (a new momentum buffer retraces)
-            guards.append((lambda a, o=value: len(o.state), len(value.state)))
+            # an optimizer: its parameters and state tensors may be written (step), its
+            # hyperparameters and the size of its state are guarded (a new momentum buffer
+            # retraces); the Python numbers in its state (Adam's step count) are guarded
+            # apart: a step that changes them makes the entry eager (_state_changed)
+            optimizers.append((value, _state_size(value)))
+            guards.append((lambda a, o=value: _state_size(o), _state_size(value)))
+            for p, st in list(value.state.items()):
+                if not isinstance(st, dict):
+                    continue
+                for k, v in st.items():
+                    if isinstance(v, Tensor):
+                        writable.add(id(v))
+                        found.setdefault(id(v), (
+                            lambda a, o=value, p=p, k=k: o.state[p][k], v))
+                    elif type(v) in _SCALARS:
+                        state_scalars.append((value, p, k, v))
             for gi, group in enumerate(value.param_groups):
                 for k, v in group.items():
-                    if type(v) in _SCALARS:
+                    if type(v) in _SCALARS or (type(v) is tuple and all(
+                            type(x) in _SCALARS for x in v)):       # Adam's betas
                         guards.append((lambda a, g=group, k=k: g.get(k), v))
                 for pi, p in enumerate(group.get("params", ())):
                     if isinstance(p, Tensor):
@@ -399,7 +432,14 @@ def _discover(fn, args):
     if isinstance(func, types.FunctionType):
         search(func, 0)
     found[_WRITABLE] = writable
+    found[_OPTIMIZERS] = optimizers
+    found[_STATE_SCALARS] = state_scalars
     return found, guards
+
+
+def _state_size(opt):
+    """How many entries an optimizer's state holds, per parameter (a new buffer changes it)."""
+    return tuple(len(s) if isinstance(s, dict) else -1 for s in opt.state.values())
 
 
 # -- an entry: the programs of one guard key -------------------------------------------------
@@ -411,8 +451,70 @@ class _Region:
         self.name = name
 
 
+def _hook_step_scalars(tr, optimizers):
+    """During a trace, the numbers an optimizer's ``_step_scalars`` hook returns are noted
+    as the program's inputs, each with the call that recomputes it on a replay."""
+    hooked = []
+    for opt, _ in optimizers:
+        hook = getattr(type(opt), "_step_scalars", None)
+        if hook is None:
+            continue
+
+        def noting(p, group, state, opt=opt, hook=hook):
+            values = hook(opt, p, group, state)
+            maker = _ScalarMaker(hook, opt, p, group)
+            for i, v in enumerate(values):
+                if type(v) is float:
+                    tr.scalars[id(v)] = (v, maker, i)
+            return values
+        opt._step_scalars = noting          # an instance attribute: deleted after the trace
+        hooked.append(opt)
+    return hooked
+
+
+class _ScalarMaker:
+    """``maker()``: an optimizer's step-dependent numbers for one parameter, as of now."""
+
+    __slots__ = ("hook", "opt", "p", "group")
+
+    def __init__(self, hook, opt, p, group):
+        self.hook, self.opt, self.p, self.group = hook, opt, p, group
+
+    def __call__(self):
+        return self.hook(self.opt, self.p, self.group, self.opt.state[self.p])
+
+
+def _state_changed(optimizers, scalars, guards):
+    """What the traced call changed in the optimizers' state: ``[(state dict, key,
+    increment)]`` for the integer step counts of optimizers that hand their step-dependent
+    numbers to the program through ``_step_scalars`` (the replay repeats the increment,
+    first, as the step does); the state's numbers that did not change are guarded.
+    Raises ``_Fallback`` when the step created the optimizer's state (quiet: the next call
+    retraces) or changed a Python number in it that the program would bake in."""
+    for opt, size in optimizers:
+        if _state_size(opt) != size:
+            raise _Fallback("this step created the optimizer's state", quiet=True)
+    bumps = []
+    for opt, p, k, value in scalars:
+        now = opt.state[p].get(k)
+        if now == value and type(now) is type(value):
+            guards.append((lambda a, o=opt, p=p, k=k: o.state[p].get(k), value))
+        elif type(now) is int and type(value) is int and \
+                getattr(type(opt), "_step_scalars", None) is not None:
+            bumps.append((opt, p, k, now - value))
+        else:
+            raise _Fallback(
+                f"{type(opt).__name__} keeps a Python number in its state that a step "
+                f"changes ({k!r}) and does not hand what it computes from it to the program "
+                f"(Optimizer._step_scalars): each step would need a new program")
+    return bumps
+
+
 class _Entry:
     reason = None
+    quiet = False
+    bumps = ()          # (optimizer, parameter, state key, increment): step counts
+    makers = ()         # _ScalarMaker: the program's Python-number inputs, per call
 
     @classmethod
     def eager(cls, reason, guards=()):
@@ -602,6 +704,7 @@ class _Entry:
                                  and i not in seed_slots)
             prog = build(tr.bops, saved_slots + seed_slots, wanted, all_consts, "backward")
             e.bwd, e.bwd_source, e.n_bops = _lower(prog, in_tensors), prog.source, len(prog.ops)
+            e.bwd_prog = prog
             e.grad_pos = [None if s is None else wanted.index(s) for s in grad_slots]
             # a gradient that is a constant or an input of the program is handed out as a
             # copy: the engine may keep it as a .grad, which its owner may write in place
@@ -611,9 +714,21 @@ class _Entry:
             e.diff = [(pos, _zeros_maker(x)) for pos, _, x in diff]
             e.seed_slots, e.grad_slots = seed_slots, grad_slots
         fwd_consts = {**consts, **tr.consts} if tr.effects else consts
-        prog = build(tr.ops, in_slots, out_slots + saved_slots + effect_slots,
+        # an optimizer's step-dependent numbers: inputs after the arrays, recomputed per call
+        scalar_slots = sorted(tr.scalar_slots)
+        makers = []
+        for s in scalar_slots:
+            maker = tr.scalar_slots[s][0]
+            if maker not in makers:
+                makers.append(maker)
+        e.makers = makers
+        e.scalar_specs = [(makers.index(tr.scalar_slots[s][0]), tr.scalar_slots[s][1])
+                          for s in scalar_slots]
+        prog = build(tr.ops, in_slots + scalar_slots, out_slots + saved_slots + effect_slots,
                      fwd_consts, "forward")
         e.fwd, e.fwd_source, e.n_ops = _lower(prog, in_tensors), prog.source, len(prog.ops)
+        e.fwd_prog = prog
+        e.backend = in_tensors[0]._backend if in_tensors else e.out_backends[0]
         e.n_out = len(out_slots)
         e.n_saved = len(saved_slots)
         e.n_front = len(out_slots) + len(saved_slots)
@@ -667,11 +782,17 @@ class _Entry:
                 return None
         return captured
 
-    def replay(self, args, tensors, captured):
+    def replay(self, args, tensors, captured, profiled=False):
         arrays = [tensors[k]._st.array for k in self.in_index]
         if captured:
             arrays += [t._st.array for t in captured]
-        res = self.fwd(*arrays)
+        if self.bumps:                  # an optimizer's step counts, as its step does first
+            for opt, p, k, step in self.bumps:
+                opt.state[p][k] += step
+        if self.makers:
+            made = [maker() for maker in self.makers]
+            arrays += [made[m][i] for m, i in self.scalar_specs]
+        res = _profiled(self.fwd_prog, arrays, self.backend) if profiled else self.fwd(*arrays)
         n, front = self.n_out, self.n_front
         return self._finish(args, tensors, captured, res[:n], res[n:front], res[front:])
 
@@ -714,6 +835,27 @@ class _Entry:
                 backend = spec[2]
                 leaves.append(wrap(backend.xp.asarray(spec[1], copy=True), backend))
         return _unflatten(self.treedef, leaves)
+
+
+def _profiled(prog, arrays, backend):
+    """Run a program op by op through the engine's ``observer`` and ``kernel_clock``
+    extension points, as eager ops go, so that the profiler shows each replayed kernel as a
+    child row of the compiled region (or of its ``CompiledBackward`` row). A backend's
+    lowering (``Backend.lower``) is not used for a profiled call: the rows are the
+    recorded ops."""
+    ext = _ext
+    observer, clock = ext.observer, ext.kernel_clock
+
+    def call(op, args, opts):
+        fn = op.fn
+
+        def run(prim, a, o):
+            if clock is None:
+                return fn(*a, **o)
+            return clock(fn, a, o, backend)
+        return run(op.prim, args, opts) if observer is None else \
+            observer(run, op.prim, args, opts)
+    return prog.interpret(arrays, call)
 
 
 def _accumulate(t, g, copy):
@@ -937,7 +1079,10 @@ class CompiledBackward(Node):
             gs.append(gk)
         if create_graph:
             return self._eager_grads(gs)
-        res = entry.bwd(*self.saved, *gs)
+        if _ext.active and _ext.observer is not None:       # the profiler: a row per kernel
+            res = _profiled(entry.bwd_prog, (*self.saved, *gs), self.backend)
+        else:
+            res = entry.bwd(*self.saved, *gs)
         out = [None if k is None else res[k] for k in entry.grad_pos]
         for i, copy in enumerate(entry.grad_copy):
             if copy:

@@ -169,6 +169,16 @@ class Program:
     def __repr__(self):
         return f"<Program {self.name}: {len(self.ops)} ops>"
 
+    def interpret(self, arrays, call):
+        """Run the ops one by one, each as ``call(op, args, opts)`` on the values its
+        arguments hold (the profiler's view of a replay: one event per op); returns what
+        ``function(*arrays)`` returns."""
+        env = dict(self.consts)
+        env.update(zip(self.inputs, arrays))
+        for op in self.ops:
+            env[op.out] = call(op, _value(op.args, env), _value(op.opts, env))
+        return tuple(env[i] for i in self.outputs)
+
 
 def _value(obj, consts):
     if isinstance(obj, Ref):

@@ -194,6 +194,8 @@ _INPLACE = {
     "sub_": _inplace("sub_", lambda t, o, alpha=1: t - o * alpha if alpha != 1 else t - o),
     "mul_": _inplace("mul_", lambda t, o: t * o),
     "div_": _inplace("div_", lambda t, o: t / o),
+    # Adam's amsgrad: a recorded copy of the source (another dtype or shape falls back)
+    "copy_": _inplace("copy_", lambda t, o: o.clone() if isinstance(o, Tensor) else o),
 }
 
 
@@ -266,6 +268,11 @@ class Tracer:
         self._swapped = []        # (tensor, its own class)
         self._watched = {}        # id(storage) -> (storage, version when first seen)
         self._nodes = set()       # ids of nodes created by recorded ops
+        # Python floats that are inputs of the program, not constants: id -> (value,
+        # maker, index), where ``maker()[index]`` recomputes the value on a replay (an
+        # optimizer's step-dependent numbers, ``Optimizer._step_scalars``)
+        self.scalars = {}
+        self.scalar_slots = {}    # slot -> (maker, index)
 
     # -- what cannot be replayed --------------------------------------------------------
     def untraceable(self, reason):
@@ -314,6 +321,12 @@ class Tracer:
                     self.consts[i] = arr
             return Ref(i)
         if isinstance(a, _SCALARS):
+            if type(a) is float and id(a) in self.scalars:
+                i = self.slot_of.get(id(a))
+                if i is None:
+                    i = self.new_slot(a)
+                    self.scalar_slots[i] = self.scalars[id(a)][1:]
+                return Ref(i)
             return a
         if isinstance(a, tuple):
             return tuple(self.value(x) for x in a)

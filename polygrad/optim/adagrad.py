@@ -41,9 +41,14 @@ class Adagrad(Optimizer):
     def _init_state(self, p, group):
         return {"step": 0, "sum": full_like(p, group["initial_accumulator_value"])}
 
+    def _step_scalars(self, p, group, state):
+        """``(-clr,)``, the decayed learning rate at ``p``'s step count, handed to the array
+        ops as it is (a hook for ``polygrad.compile``, see ``Adam._step_scalars``)."""
+        return (-(group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])),)
+
     def _update(self, p, g, group, state):
         state["step"] += 1
-        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        (neg_clr,) = self._step_scalars(p, group, state)
         state["sum"].addcmul_(g, g, value=1)
         std = state["sum"].sqrt() + group["eps"]
-        p.addcdiv_(g, std, value=-clr)
+        p.addcdiv_(g, std, value=neg_clr)

@@ -41,21 +41,30 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = zeros_like(p)
         return state
 
-    def _update(self, p, g, group, state):
-        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        state["step"] += 1
+    def _step_scalars(self, p, group, state):
+        """The Python numbers of ``p``'s update that depend on its step count:
+        ``(-step_size, sqrt(1 - beta2 ** step))``, each handed to the array ops as it is.
+
+        A hook for ``polygrad.compile``: a compiled training step replays the array ops
+        and calls this again on every replay (after the step count's increment), so these
+        numbers are the program's inputs rather than constants of one step."""
+        lr, (beta1, beta2) = group["lr"], group["betas"]
         step = state["step"]
+        return -(lr / (1 - beta1 ** step)), math.sqrt(1 - beta2 ** step)
+
+    def _update(self, p, g, group, state):
+        (beta1, beta2), eps = group["betas"], group["eps"]
+        state["step"] += 1
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         exp_avg.lerp_(g, 1 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-        step_size = lr / (1 - beta1 ** step)
-        bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+        neg_step_size, bias_correction2_sqrt = self._step_scalars(p, group, state)
         if group["amsgrad"]:
             state["max_exp_avg_sq"].copy_(maximum(state["max_exp_avg_sq"], exp_avg_sq))
             denom = state["max_exp_avg_sq"].sqrt() / bias_correction2_sqrt + eps
         else:
             denom = exp_avg_sq.sqrt() / bias_correction2_sqrt + eps
-        p.addcdiv_(exp_avg, denom, value=-step_size)
+        p.addcdiv_(exp_avg, denom, value=neg_step_size)
 
 
 class AdamW(Adam):

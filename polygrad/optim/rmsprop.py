@@ -39,6 +39,11 @@ class RMSprop(Optimizer):
             state["grad_avg"] = zeros_like(p)
         return state
 
+    def _step_scalars(self, p, group, state):
+        """No number of the update depends on the step count (a hook for
+        ``polygrad.compile``, see ``Adam._step_scalars``: a compiled step may replay)."""
+        return ()
+
     def _update(self, p, g, group, state):
         alpha = group["alpha"]
         state["step"] += 1
