@@ -553,6 +553,28 @@ def test_adam_step_follows_changes_to_its_state_and_hyperparameters(change):
     assert c.stats.hits >= 2
 
 
+SCALAR_VIEWS = {
+    # numpy's 0-d results are immutable scalars: the engine makes one a 0-d array to take a
+    # view of it (the traced value keeps its slot)
+    "in backward (det's rule views its gradient)": lambda x: pg.linalg.det(x),
+    "in forward": lambda x: (x.sum().reshape(1) * x).sum() * x[0, 0],
+}
+
+
+@pytest.mark.parametrize("name", list(SCALAR_VIEWS))
+def test_a_view_of_a_0d_result_replays_with_new_values(name, backend):
+    fn = SCALAR_VIEWS[name]
+    c = pg.compile(fn, fullgraph=True)
+    rng = np.random.default_rng(5)
+    for _ in range(3):                  # new values and a new gradient at every call
+        a, g = rng.uniform(0.5, 2.0, (3, 3)), float(rng.uniform(-2, 2))
+        got, want = _t(a, backend), _t(a, backend)
+        out, ref = c(got), fn(want)
+        out.backward(_t(g, backend, grad=False)), ref.backward(_t(g, backend, grad=False))
+        _same([_np(out), _np(got.grad)], [_np(ref), _np(want.grad)])
+    assert c.stats.hits == 2 and c.stats.fallbacks == 0
+
+
 def test_manual_in_place_update_falls_back():
     w = pg.ones(3, requires_grad=True)
 

@@ -273,6 +273,7 @@ class Tracer:
         # optimizer's step-dependent numbers, ``Optimizer._step_scalars``)
         self.scalars = {}
         self.scalar_slots = {}    # slot -> (maker, index)
+        self._alive = []          # arrays mapped to an existing slot, kept alive
 
     # -- what cannot be replayed --------------------------------------------------------
     def untraceable(self, reason):
@@ -361,7 +362,17 @@ class Tracer:
 
     def observer(self, prev):
         def observe(run, prim, args, opts):
+            before = [(a, a._st.array) for a in args if isinstance(a, Tensor)]
             out = run(prim, args, opts) if prev is None else prev(run, prim, args, opts)
+            for a, arr in before:
+                now = a._st.array
+                if now is not arr:
+                    # the engine replaced an input's immutable scalar (numpy's 0-d results)
+                    # by a 0-d array to take a view of it: the same value, the same slot
+                    i = self.slot_of.get(id(arr))
+                    if i is not None and id(now) not in self.slot_of:
+                        self.slot_of[id(now)] = i
+                        self._alive.append(now)      # its id stays unique
             self.record(prim, args, opts, out)
             return out
         return observe
