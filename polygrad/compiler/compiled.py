@@ -22,8 +22,14 @@ and state size of the optimizers it names, and the ``.grad`` state it read.
 program: its backward program is derived during the trace. What the call does to tensors
 it does not return is kept as *effects*, replayed in order after the program: the
 gradients' accumulation into the leaves' ``.grad``, ``.grad = None`` (``zero_grad``) and
-in-place updates of an optimizer's parameters (``add_``, ``sub_``, ``mul_``, ``div_``,
-recorded as out-of-place values), so a whole training step is one program.
+in-place updates of an optimizer's parameters and state tensors (``add_``, ``sub_``,
+``mul_``, ``div_``, ``copy_``, recorded as out-of-place values and written back with
+``write_values``), so a whole training step is one program. An optimizer's Python step
+counts are replayed as increments, and the numbers its update derives from them (its
+``_step_scalars`` hook) are inputs of the program, recomputed on every call.
+
+Under the profiler a replay runs op by op through the engine's ``observer`` and
+``kernel_clock``: one row per compiled call, its kernels as child rows.
 
 Anything a replay could not repeat (see ``tracer``) makes that key run eagerly, with one
 ``CompileWarning``, or raises ``UntraceableError`` with ``fullgraph=True``.
@@ -344,7 +350,10 @@ def _discover(fn, args):
     later call, and the Python values to guard (closure and global scalars, modules'
     ``training`` flags, optimizers' hyperparameters). Functions ``fn`` names (helpers) are
     searched the same way, two levels deep. ``found[_WRITABLE]``: the ids of the
-    parameters of the optimizers found, the only tensors whose in-place writes replay."""
+    parameters and state tensors of the optimizers found, the only tensors whose in-place
+    writes replay; ``found[_OPTIMIZERS]``: ``(optimizer, state size)``;
+    ``found[_STATE_SCALARS]``: ``(optimizer, parameter, key, value)`` for the Python
+    numbers in their state (``_state_changed`` decides what to do with them)."""
     found, guards, seen, writable = {}, [], set(), set()
     optimizers, state_scalars = [], []
 
