@@ -759,7 +759,8 @@ def test_profiler_shows_each_compiled_call_with_its_kernels(name):
     (entry,) = c._cache.values()
     want = sorted(e.name for e in eager.function_events if e.kind == "cpu_op")
     for r in regions:
-        kids = r.children or []
+        # a garbage collection that ran inside the region is a row of its own ([python gc])
+        kids = [k for k in r.children or [] if k.name != "[python gc]"]
         assert kids and all(k.kernel is not None for k in kids)
         # the rows are the kernels the program ran, in order ...
         assert [k.name for k in kids] == [op.prim.name for op in entry.fwd_prog.ops]
@@ -767,7 +768,8 @@ def test_profiler_shows_each_compiled_call_with_its_kernels(name):
             assert {k.name for k in kids} <= set(want) and len(kids) <= len(want)
     back = [e for e in prof.function_events if e.name == "CompiledBackward"]
     assert len(back) == (2 if out.requires_grad else 0)
-    assert all(b.children and all(k.kernel is not None for k in b.children) for b in back)
+    assert all(b.children and all(k.kernel is not None for k in b.children
+                                  if k.name != "[python gc]") for b in back)
 
 
 def test_backend_lower_hook():
