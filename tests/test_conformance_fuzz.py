@@ -111,10 +111,12 @@ KNOWN = [
          reason="fixed by the buffer model: views made before an in-place op see it"),
     dict(id="squeeze-dim0-of-0d", kind="error", ops=["squeeze"],
          repro=program([1.0], "squeeze: v0 = x0.squeeze(0)"),
+         backends=set(),   # fixed since found: must agree everywhere
          reason="x.squeeze(0) of a 0-d tensor raises IndexError; torch returns the 0-d tensor"),
     dict(id="double-backward-of-mean-over-nothing", kind="error", ops=["mean"],
          repro=program([np.zeros((0, 3))], "mean: v0 = x0.mean()", "abs: v1 = v0.abs()",
                        double=True),
+         backends=set(),   # fixed since found: must agree everywhere
          reason="with create_graph=True, the backward of a mean over zero elements raises "
                 "ZeroDivisionError; torch gives an empty gradient"),
     dict(id="maximum-with-nan", kind="grad", ops=["maximum"],
@@ -138,12 +140,14 @@ KNOWN = [
     dict(id="nan-through-amax-mask", kind="grad", ops=["amax", "var"],
          repro=program([[[1.0], [0.0]]], "amax: v0 = x0.amax(dim=0, keepdim=False)",
                        "var: v1 = v0.var(dim=0, correction=1, keepdim=False)"),
+         backends=set(),   # fixed since found: must agree everywhere
          reason="a nan gradient into amax reaches the elements it did not select as nan in "
                 "torch (the gradient times a 0/1 mask), as 0 in polygrad (selected)"),
     dict(id="nan-through-amax-mask-double", kind="grad2", ops=["amax", "pow_frac"],
          repro=program([[[[1.0, 1.0, 0.0]], [[1.0, 1.0, -0.5]]]],
                        "amax: v0 = x0.amax(dim=0, keepdim=False)",
                        "pow_frac: v1 = v0.abs() ** 1.5", double=True),
+         backends=set(),   # fixed since found: must agree everywhere
          reason="the same in double backward: |0| ** 1.5's nan second derivative through "
                 "amax's mask"),
     dict(id="prod-double-backward-at-zeros", kind="grad2", ops=["prod_all"],

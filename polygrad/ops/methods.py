@@ -290,6 +290,12 @@ class _Methods:
         return apply(P["expand_dims"], self, axis=dim)
 
     def squeeze(self, dim=None):
+        if not self.shape and dim is not None:      # torch: dim 0 or -1 of a 0-d tensor
+            for d in (dim,) if isinstance(dim, int) else dim:
+                if d not in (0, -1):
+                    raise IndexError(f"Dimension out of range (expected to be in range of "
+                                     f"[-1, 0], but got {d})")
+            return apply(P["reshape"], self, ())
         if dim is None:
             dim = tuple(i for i, s in enumerate(self.shape) if s == 1)
         elif isinstance(dim, int):

@@ -39,7 +39,9 @@ def _sum_vjp(ns, g, out, x, axis=None, dtype=None, keepdims=False):
 
 
 def _mean_vjp(ns, g, out, x, axis=None, keepdims=False):
-    return (ns.broadcast_to(_unreduce(ns, g, x, axis, keepdims) / _count(x, axis), x.shape),)
+    n = _count(x, axis)          # over no element x is empty, and so is its gradient: no
+    g = _unreduce(ns, g, x, axis, keepdims)   # division by a Python zero on the way
+    return (ns.broadcast_to(g / n if n else g * math.nan, x.shape),)
 
 
 def _prod_partial(ns, out, x, axis, keepdims):
@@ -61,7 +63,9 @@ def _extremum_vjp(ns, g, out, x, axis=None, keepdims=False):
     # Ties share the gradient equally, as torch's amax/amin do; a NaN result is its NaNs'.
     mask = _extremum_mask(ns, out, x, axis, keepdims)
     count = ns.sum(ns.astype(mask, x.dtype), axis=axis, keepdims=True)
-    gx = ns.where(mask, _unreduce(ns, g, x, axis, keepdims), 0.0)
+    # multiplied by the mask, not selected by it: a NaN gradient reaches every element as
+    # NaN, as torch's (grad * mask / count)
+    gx = _unreduce(ns, g, x, axis, keepdims) * ns.astype(mask, g.dtype)
     return (gx / count,)
 
 
