@@ -303,3 +303,40 @@ if given is not None:
         except IndexError:
             assume(False)
         _compare(make(PF)(pg.tensor(data, dtype=pg.float64)), ref)
+
+
+REARRANGE = [
+    ("b h w c -> b h w c", {}), ("b h w c -> (b h) w c", {}), ("b h w c -> h (b w) c", {}),
+    ("b h w c -> b c h w", {}), ("b h w c -> b (c h w)", {}),
+    ("b (h1 h) (w1 w) c -> (b h1 w1) h w c", {"h1": 2, "w1": 2}),
+    ("b (h h1) (w w1) c -> b h w (c h1 w1)", {"h1": 2, "w1": 2}),
+    ("b ... c -> c b ...", {}), ("... c -> (... c)", {}), ("b h w c -> (b h w c)", {}),
+]
+
+
+@pytest.mark.parametrize("pattern,lengths", REARRANGE, ids=[p for p, _ in REARRANGE])
+def test_rearrange_matches_torch(pattern, lengths, backend):
+    from torch.func import rearrange as torch_rearrange
+    a = np.random.default_rng(0).standard_normal((4, 6, 8, 3))
+    want = torch_rearrange(torch.tensor(a, requires_grad=True), pattern, **lengths)
+    x = pg.tensor(a, requires_grad=True)
+    got = pg.func.rearrange(x, pattern, **lengths)
+    assert tuple(got.shape) == tuple(want.shape)
+    np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
+    w = np.random.default_rng(1).standard_normal(tuple(want.shape))
+    t = torch.tensor(a, requires_grad=True)
+    (torch_rearrange(t, pattern, **lengths) * torch.tensor(w)).sum().backward()
+    (got * pg.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
+@pytest.mark.parametrize("pattern,lengths,match", [
+    ("b h w c -> b h w d", {}, "same axes"),
+    ("b h -> b h", {}, "has 2 axes"),
+    ("b (h1 h) w c -> b h w c", {}, "infer"),
+    ("b (h1 h) w c -> b h1 h w c", {"h1": 5}, "can't be split"),
+    ("b h w c", {}, "no '->'"),
+])
+def test_rearrange_errors_say_what_is_wrong(pattern, lengths, match):
+    with pytest.raises(ValueError, match=match):
+        pg.func.rearrange(pg.zeros(4, 6, 8, 3), pattern, **lengths)

@@ -172,7 +172,6 @@ def _blocks(doc):
 
 DOC_GAPS = {
     "torch.func.functionalize": "needs torch.fx (make_fx): tracing is not part of polygrad",
-    "torch.func.rearrange": "einops-style rearrange is not in polygrad.func",
 }
 DOC_DIAG = ("torch.func.hessian", "torch.func.jacfwd", "torch.func.jacrev")
 DOC_SUM_DIM = ("torch.autograd.functional.jvp",)

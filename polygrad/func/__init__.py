@@ -44,7 +44,7 @@ from ..graph.node import AccumulateGrad
 from ..graph.tensor import Tensor
 
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "vmap",
-           "functional_call", "linearize", "stack_module_state", "functionalize"]
+           "functional_call", "linearize", "stack_module_state", "functionalize", "rearrange"]
 
 
 # -- pytrees: tensors in tuples, lists and dicts ---------------------------------------------
@@ -800,3 +800,96 @@ def _module_slots(module, prefix=""):
         if sub is not None:
             slots.update(_module_slots(sub, prefix + name + "."))
     return slots
+
+
+# -- rearrange (einops' reader-friendly reshape + permute) ------------------------------------
+
+def rearrange(tensor, pattern, **axes_lengths):
+    """``einops.rearrange`` as ``torch.func.rearrange``: ``"b h w c -> b (c h w)"`` reorders,
+    merges (parentheses) and splits (sizes in ``axes_lengths``) axes by name; ``...`` stands
+    for the axes not named. A sequence of tensors is stacked along a new first axis first.
+    One reshape, one permute, one reshape: views where the memory allows, as torch's.
+
+    >>> import polygrad
+    >>> x = polygrad.zeros(32, 30, 40, 3)
+    >>> rearrange(x, "b (h1 h) (w1 w) c -> (b h1 w1) h w c", h1=2, w1=2).shape
+    polygrad.Size([128, 15, 20, 3])
+    """
+    if not isinstance(tensor, Tensor):
+        tensor = ops.stack(list(tensor), axis=0)
+    if "->" not in pattern:
+        raise ValueError(f"rearrange pattern {pattern!r} has no '->'")
+    left_text, right_text = (side.strip() for side in pattern.split("->", 1))
+    left, right = _rearrange_side(left_text), _rearrange_side(right_text)
+    shape = tuple(tensor.shape)
+    n_ell = len(shape) - (len(left) - (1 if ["..."] in left else 0))
+    if ["..."] not in left and len(left) != len(shape) or n_ell < 0:
+        raise ValueError(f"rearrange: pattern {left_text!r} has {len(left)} axes, the tensor "
+                         f"has {len(shape)}")
+    ell = [f"...{i}" for i in range(n_ell)]
+    left = _expand_ellipsis(left, ell)
+    right = _expand_ellipsis(right, ell)
+    sizes = dict(axes_lengths)
+    for group, n in zip(left, shape):
+        unknown = [a for a in group if a not in sizes]
+        known = 1
+        for a in group:
+            if a in sizes:
+                known *= sizes[a]
+        if len(unknown) > 1:
+            raise ValueError(f"rearrange: can't infer the sizes of {unknown} in {group}; give "
+                             f"all but one as keywords")
+        if unknown:
+            if known == 0 or n % known:
+                raise ValueError(f"rearrange: axis of size {n} can't be split into {group}")
+            sizes[unknown[0]] = n // known
+        elif known != n:
+            raise ValueError(f"rearrange: {group} has size {known}, the axis {n}")
+    names = [a for g in left for a in g]
+    out_names = [a for g in right for a in g]
+    if sorted(names) != sorted(out_names) or len(set(names)) != len(names):
+        raise ValueError(f"rearrange: both sides of {pattern!r} must name the same axes, "
+                         f"each once")
+    x = tensor.reshape(tuple(sizes[a] for a in names))
+    x = x.permute(*[names.index(a) for a in out_names])
+    return x.reshape(tuple(_prod(sizes[a] for a in g) for g in right))
+
+
+def _prod(values):
+    out = 1
+    for v in values:
+        out *= v
+    return out
+
+
+def _rearrange_side(text):
+    groups, current = [], None
+    for token in text.replace("(", " ( ").replace(")", " ) ").split():
+        if token == "(":
+            if current is not None:
+                raise ValueError(f"rearrange: nested parentheses in {text!r}")
+            current = []
+        elif token == ")":
+            if current is None:
+                raise ValueError(f"rearrange: unbalanced ')' in {text!r}")
+            groups.append(current)
+            current = None
+        elif current is not None:
+            current.append(token)
+        else:
+            groups.append([token])
+    if current is not None:
+        raise ValueError(f"rearrange: unbalanced '(' in {text!r}")
+    return groups
+
+
+def _expand_ellipsis(groups, ell):
+    out = []
+    for g in groups:
+        if g == ["..."]:
+            out.extend([a] for a in ell)
+        elif "..." in g:
+            out.append([a for x in g for a in (ell if x == "..." else [x])])
+        else:
+            out.append(g)
+    return out
