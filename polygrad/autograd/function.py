@@ -17,7 +17,7 @@ import weakref
 from .. import ops
 from ..base import grad_mode
 from ..graph.engine import forward_ad_state, get_extension
-from ..graph.node import FREED_MSG, Node, release_holds, unbroadcast
+from ..graph.node import FREED_MSG, Node, Slots, release_holds, unbroadcast
 from ..graph.tensor import Tensor, share, wrap
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
@@ -111,21 +111,6 @@ class FunctionCtx:
         self._saved, self._freed = (), True
 
 
-class _Slots:
-    """Gradients of a Function's outputs by index, summed slot-wise by the engine's ``+``."""
-
-    __slots__ = ("grads",)
-
-    def __init__(self, grads):
-        self.grads = grads
-
-    def __add__(self, other):
-        merged = dict(self.grads)
-        for k, g in other.grads.items():
-            merged[k] = g if k not in merged else merged[k] + g
-        return _Slots(merged)
-
-
 class FunctionNode(Node):
     """The graph node of one ``Function.apply`` call."""
 
@@ -154,7 +139,7 @@ class FunctionNode(Node):
 
     def apply_vjp(self, g, create_graph, ns=None, saved=None):
         backend, name = self.backend, type(self).__name__
-        slots = g.grads if isinstance(g, _Slots) else {self.slot: g}
+        slots = g.grads if isinstance(g, Slots) else {self.slot: g}
         grads = []
         for k, (shape, dtype, device) in enumerate(self.out_meta):
             gk = slots.get(k)
@@ -212,7 +197,7 @@ class _OutputNode(Node):
         self.slot = slot
 
     def apply_vjp(self, g, create_graph, ns=None, saved=None):
-        return (_Slots({self.slot: g}),)
+        return (Slots({self.slot: g}),)
 
 
 class Function:

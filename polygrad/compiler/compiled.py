@@ -53,7 +53,7 @@ from ..base.dtypes import DType
 from ..graph import engine
 from ..graph.engine import _grad_lock
 from ..graph.inplace import write_values
-from ..graph.node import FREED_MSG, AccumulateGrad, Node, release_holds
+from ..graph.node import FREED_MSG, AccumulateGrad, Node, Slots, release_holds
 from ..graph.tensor import Tensor, wrap
 from . import tracer as _tracer
 from .program import Ref, build, needed
@@ -1007,21 +1007,6 @@ def _grad_slots(tr, grads, parent_nodes):
     return grad_slots
 
 
-class _Grads:
-    """Gradients of a compiled call's outputs by index, summed slot-wise by the engine."""
-
-    __slots__ = ("grads",)
-
-    def __init__(self, grads):
-        self.grads = grads
-
-    def __add__(self, other):
-        merged = dict(self.grads)
-        for k, g in other.grads.items():
-            merged[k] = g if k not in merged else merged[k] + g
-        return _Grads(merged)
-
-
 class CompiledBackward(Node):
     """The graph node of one compiled call: its backward runs the backward program."""
 
@@ -1075,7 +1060,7 @@ class CompiledBackward(Node):
         if self.saved is None:
             raise RuntimeError(FREED_MSG)
         entry = self.entry
-        slots = g.grads if isinstance(g, _Grads) else {self.slot: g}
+        slots = g.grads if isinstance(g, Slots) else {self.slot: g}
         gs = []
         for k, (_, zeros) in enumerate(entry.diff):
             gk = slots.get(k)
@@ -1148,7 +1133,7 @@ class _OutputSelect(Node):
         return "CompiledBackward"
 
     def apply_vjp(self, g, create_graph, ns=None, saved=None):
-        return (_Grads({self.slot: g}),)
+        return (Slots({self.slot: g}),)
 
 
 # -- results as trees of tensors ------------------------------------------------------------

@@ -15,7 +15,7 @@ import weakref
 
 from ..primitives.raw import raw_namespace
 
-__all__ = ["release_holds", "Storage", "Unsaved", "Node", "AccumulateGrad", "ViewError", "RemovableHandle",
+__all__ = ["release_holds", "Storage", "Unsaved", "Node", "AccumulateGrad", "ViewError", "Slots", "RemovableHandle",
            "unbroadcast", "FREED_MSG"]
 
 FREED_MSG = (
@@ -299,6 +299,22 @@ class AccumulateGrad(Node):
     @property
     def variable(self):
         return self._variable()
+
+
+class Slots:
+    """The gradients of a node with several outputs, by output index, summed slot-wise by
+    the engine's ``+`` (custom Functions, compiled calls)."""
+
+    __slots__ = ("grads",)
+
+    def __init__(self, grads):
+        self.grads = grads
+
+    def __add__(self, other):
+        merged = dict(self.grads)
+        for k, g in other.grads.items():
+            merged[k] = g if k not in merged else merged[k] + g
+        return Slots(merged)
 
 
 class ViewError(Node):
