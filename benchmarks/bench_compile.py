@@ -23,7 +23,6 @@ Also the first call's time (the trace) of each compiled workload. Run on one cor
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -33,7 +32,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _util import table  # noqa: E402
+from _util import table, timeit_interleaved  # noqa: E402
 
 import polygrad as pg  # noqa: E402
 
@@ -44,17 +43,7 @@ def timeit_cpu(fns, repeat=7, warmup=2, number=1):
     On a shared machine a wall-clock block absorbs other processes' time slices in
     proportion to its length, which inflates slow contenders more than fast ones; CPU time
     counts only this process's work. Contenders still run interleaved (A, B, A, B ...)."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    runs = {name: [] for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            t0 = time.process_time()
-            for _ in range(number):
-                fn()
-            runs[name].append((time.process_time() - t0) / number)
-    return {name: statistics.median(r) for name, r in runs.items()}
+    return timeit_interleaved(fns, repeat, warmup, number, clock=time.process_time)
 
 
 def _first_call(make):
