@@ -30,7 +30,8 @@ from .node import AccumulateGrad, Node, Unsaved, ViewError
 from .tensor import LEAF_INPLACE_MSG, Tensor
 
 __all__ = ["write", "write_values", "fill", "CopySlices", "chain_apply", "chain_scatter",
-           "OVERLAP_MSG", "VIEW_OF_LEAF_MSG", "NO_GRAD_VIEW_MSG", "mark_multi_output"]
+           "OVERLAP_MSG", "VIEW_OF_LEAF_MSG", "NO_GRAD_VIEW_MSG", "mark_multi_output",
+           "raw_operand"]
 
 _mode = grad_mode._mode
 
@@ -257,7 +258,7 @@ def write(target, prim, others=(), opts=None, iop=None):
     backend = target._backend
     st = target._st
     if iop is not None and backend.shares_memory is not None:
-        arrays = [_raw(o, target) for o in others]
+        arrays = [raw_operand(o, target) for o in others]
         buf = st.buf
         if buf.saved:
             buf.privatize()
@@ -286,7 +287,8 @@ def write(target, prim, others=(), opts=None, iop=None):
     return target
 
 
-def _raw(value, like):
+def raw_operand(value, like):
+    """``value``'s raw array for an op on ``like`` (a Tensor of another backend raises)."""
     if isinstance(value, Tensor):
         if value._backend is not like._backend:
             raise BackendMismatchError(

@@ -24,7 +24,6 @@ import warnings
 
 from ..base import grad_mode
 from ..base.dtypes import as_dtype
-from ..base.errors import BackendMismatchError
 from ..graph import creation, inplace
 from ..graph.backward import backward as graph_backward
 from ..graph.engine import apply, forward_ad_state
@@ -150,7 +149,7 @@ class _Methods:
     def __setitem__(self, key, value):
         key = _raw_key(key, self)
         if isinstance(value, Tensor) and value._backend is not self._backend:
-            _raw_operand(value, self)         # raises the two-backends error
+            inplace.raw_operand(value, self)         # raises the two-backends error
         self._inplace("setitem", value, key=key, _iop=_setter(key))
 
     # -- in-place machinery -------------------------------------------------------------------
@@ -584,16 +583,6 @@ def install_row(prim):
             setattr(Tensor, name + "_", _named(method_, name + "_", prim))
 
 
-def _raw_operand(value, like):
-    if isinstance(value, Tensor):
-        if value._backend is not like._backend:
-            raise BackendMismatchError(
-                f"got tensors from two backends, {like.backend!r} and {value.backend!r}. Move "
-                f"one first, e.g. x.to({like.backend!r}); polygrad never moves data silently.")
-        return value._st.array
-    return value
-
-
 def _raw_key(key, like):
     if isinstance(key, tuple):
         return tuple(_raw_key(k, like) for k in key)
@@ -603,7 +592,7 @@ def _raw_key(key, like):
                            for b in (key.start, key.stop, key.step)))
         return key
     if isinstance(key, Tensor):
-        return _raw_operand(key, like)
+        return inplace.raw_operand(key, like)
     if isinstance(key, list):
         return like._backend.xp.asarray(key)
     return key
