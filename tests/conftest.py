@@ -46,6 +46,25 @@ def backend(request):
         yield request.param
 
 
+#: the example plugins' backends, where installed (tests that want them opt in)
+PLUGIN_BACKENDS = [n for n in ("strict", "dask") if importlib.util.find_spec(f"polygrad_{n}")]
+
+
+@pytest.fixture(params=BACKENDS + PLUGIN_BACKENDS, scope="module")
+def any_backend(request):
+    """numpy and torch, then the example plugins' strict (the standard only) and dask (no
+    views of its own, lazy), each plugin registered in-process for the module's tests."""
+    import polygrad
+    name = request.param
+    if name in PLUGIN_BACKENDS:
+        polygrad.plugins.register_plugin(importlib.import_module(f"polygrad_{name}"), name=name)
+    try:
+        yield name
+    finally:
+        if name in PLUGIN_BACKENDS:
+            polygrad.plugins.unregister_plugin(name)
+
+
 def pytest_collection_modifyitems(config, items):
     # tests/test_cupy.py's GPU tests carry its `needs_gpu` skipif ("cupy backend: <why>");
     # tests/test_cuda.py is marked as a whole. `-m gpu` selects them, `-m "not gpu"` drops them.

@@ -4,31 +4,18 @@ and dask (no views: aliasing simulated), with torch's answers as the oracle."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import weakref
 
 import numpy as np
 import pytest
-from conftest import BACKENDS
 
 import polygrad as pg
 
 torch = pytest.importorskip("torch")
 
-PLUGINS = [n for n in ("strict", "dask") if importlib.util.find_spec(f"polygrad_{n}")]
-
-
-@pytest.fixture(params=BACKENDS + PLUGINS, scope="module")
-def B(request):
-    name = request.param
-    if name in PLUGINS:
-        pg.plugins.register_plugin(importlib.import_module(f"polygrad_{name}"), name=name)
-    try:
-        yield name
-    finally:
-        if name in PLUGINS:
-            pg.plugins.unregister_plugin(name)
+@pytest.fixture(scope="module")
+def B(any_backend):
+    return any_backend
 
 
 def both(fn, B):

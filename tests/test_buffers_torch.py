@@ -11,12 +11,8 @@ errors too.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
 import numpy as np
 import pytest
-from conftest import BACKENDS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -191,21 +187,9 @@ def run_torch(prog):
 
 
 _OVERLAP = "unsupported operation: more than one element of the written-"
-PLUGINS = [n for n in ("strict", "dask") if importlib.util.find_spec(f"polygrad_{n}")]
-
-
-@pytest.fixture(params=BACKENDS + PLUGINS, scope="module")
-def backend(request):
-    """numpy and torch (views in memory), strict (views in memory, standard only) and dask
-    (no views: aliasing simulated), each a plugin registered in-process."""
-    name = request.param
-    if name in PLUGINS:
-        pg.plugins.register_plugin(importlib.import_module(f"polygrad_{name}"), name=name)
-    try:
-        yield name
-    finally:
-        if name in PLUGINS:
-            pg.plugins.unregister_plugin(name)
+@pytest.fixture(scope="module")
+def backend(any_backend):
+    return any_backend
 
 
 @settings(max_examples=300, deadline=None, derandomize=True,
