@@ -31,6 +31,7 @@ import weakref
 from ..base import grad_mode
 from ..base.errors import BackendMismatchError, UnsupportedOperation
 from ..plugins.host import owner_of
+from ..primitives.indexing import is_basic
 from .node import FREED_MSG, AccumulateGrad, Node, Storage, Unsaved, ViewError, release_holds
 from .strides import chain_strides, reshape_strides
 from .tensor import Tensor, share, wrap
@@ -207,7 +208,7 @@ def _make_view(prim, args, opts, out):
             st.array = backend.op(prim.name, prim.impl)(xst.array, *args[1:], **opts)
         if not backend.shares_memory(st.array, xst.array):
             return                 # the backend copied (reshape of a non-contiguous input)
-    elif prim.name == "getitem" and not _basic_key(opts.get("key", args[1:2])):
+    elif prim.name == "getitem" and not is_basic(opts.get("key", args[1:2])):
         return                     # integer-array and boolean keys make new arrays
     else:
         if prim.name == "reshape" and xst.view is not None:    # a view only where torch's
@@ -239,11 +240,6 @@ def _aliases(backend, out, x):
         return True
     sm = backend.shares_memory
     return sm is not None and hasattr(x, "shape") and sm(out, x)
-
-
-def _basic_key(key):
-    items = key if isinstance(key, tuple) else (key,)
-    return all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in items)
 
 
 def _forward_tangent(prim, args, opts, out):

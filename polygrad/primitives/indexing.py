@@ -14,7 +14,8 @@ from .table import def_linear as linear
 from .table import def_primitive as primitive
 
 
-def _is_basic(key):
+def is_basic(key):
+    """True for a key of ints, slices, None and Ellipsis only (torch makes a view)."""
     items = key if isinstance(key, tuple) else (key,)
     return all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in items)
 
@@ -23,7 +24,7 @@ def standard_key(key, ndim):
     """``key`` as the Array API spells it: a numpy-style partial basic key (``x[1]`` on a
     matrix) gains the trailing Ellipsis the standard requires."""
     items = key if isinstance(key, tuple) else (key,)
-    if not _is_basic(items) or Ellipsis in items:
+    if not is_basic(items) or Ellipsis in items:
         return key
     if len(items) - sum(k is None for k in items) <= ndim:
         return (*items, Ellipsis)     # also on full integer keys: a 0-d view, not a scalar
@@ -92,7 +93,7 @@ def scatter_add_generic(xp, g, shape, key):
     z = xp.zeros(shape, dtype=g.dtype, device=getattr(g, "device", None))
     if math.prod(g.shape) == 0:          # nothing to add (dask refuses an empty setitem)
         return z
-    if _is_basic(key):
+    if is_basic(key):
         z[standard_key(key, len(shape))] = g
         return z
     n = 1
@@ -153,7 +154,7 @@ def _getitem_node_name(opts):
     """torch's node for ``x[key]``: named after the last step its indexing takes."""
     key = opts.get("key")
     items = key if isinstance(key, tuple) else (key,)
-    if not _is_basic(items):
+    if not is_basic(items):
         return "IndexBackward0"
     name = None
     for k in items:
