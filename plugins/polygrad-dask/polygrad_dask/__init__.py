@@ -202,8 +202,8 @@ def _scatter_add(xp, g, shape, key):
 
     import dask.array
 
-    from polygrad.primitives.indexing import _is_basic, scatter_add_generic
-    if _is_basic(key):
+    from polygrad.primitives.indexing import is_basic, scatter_add_generic
+    if is_basic(key):
         return scatter_add_generic(xp, g, shape, key)
     n = math.prod(shape)
     positions = xp.reshape(_getitem(xp, xp.reshape(xp.arange(n), shape), key), (-1,))
