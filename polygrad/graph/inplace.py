@@ -29,7 +29,7 @@ from .engine import apply, forward_ad_state, node_class
 from .node import AccumulateGrad, Node, Unsaved, ViewError
 from .tensor import LEAF_INPLACE_MSG, Tensor
 
-__all__ = ["write", "write_values", "fill", "CopySlices", "chain_apply", "chain_scatter",
+__all__ = ["write", "write_values", "fill", "FILL_NODES", "CopySlices", "chain_apply", "chain_scatter",
            "OVERLAP_MSG", "VIEW_OF_LEAF_MSG", "NO_GRAD_VIEW_MSG", "mark_multi_output",
            "raw_operand"]
 
@@ -116,13 +116,11 @@ class _Fill(Node):
         return (ns.zeros_like(g),)
 
 
-_FILL = type("FillBackward0", (_Fill,), {"__slots__": ()})
-_ZERO = type("ZeroBackward0", (_Fill,), {"__slots__": ()})
-_NORMAL = type("NormalBackward0", (_Fill,), {"__slots__": ()})
-_UNIFORM = type("UniformBackward0", (_Fill,), {"__slots__": ()})
-_BERNOULLI = type("BernoulliBackward0", (_Fill,), {"__slots__": ()})
-_RANDOM = type("RandomBackward0", (_Fill,), {"__slots__": ()})
-_EXPONENTIAL = type("ExponentialBackward0", (_Fill,), {"__slots__": ()})
+# the node of each filling method, named as torch names it (``h.normal_()`` in a graph is a
+# NormalBackward0 whose input gets a zero gradient)
+FILL_NODES = {method: type(f"{name}Backward0", (_Fill,), {"__slots__": ()}) for method, name in (
+    ("fill_", "Fill"), ("zero_", "Zero"), ("normal_", "Normal"), ("uniform_", "Uniform"),
+    ("bernoulli_", "Bernoulli"), ("random_", "Random"), ("exponential_", "Exponential"))}
 
 
 def _chain_node(base, chain):
@@ -322,15 +320,11 @@ def _write_recorded(target, prim, others, opts):
     out = apply(prim, target, *others, **opts)
     _check_result(target, out)
     if out.dtype != target.dtype:
-        out = apply(_astype_prim(), out, target._backend.native_dtype(target.dtype))
+        out = apply(PRIMITIVES["astype"], out, target._backend.native_dtype(target.dtype))
     write_values(target, out._st.array)
     _rebind(target, out._node, out._tangent)
     _poison_no_grad_views(target)
     return target
-
-
-def _astype_prim():
-    return PRIMITIVES["astype"]
 
 
 def _rebind(target, node, tangent):
@@ -386,10 +380,10 @@ def _poison_no_grad_views(target):
                 ViewError(v._backend, ViewError.MULTI_MSG.format(i=made[1], fn=made[0]))
 
 
-def fill(target, value, node_cls):
-    """``fill_``/``zero_``: every element becomes ``value`` (a number, or a raw array of
-    the target's shape: ``normal_``, ``uniform_`` ...); in a graph, the old values get a
-    zero gradient."""
+def fill(target, value, method):
+    """Tensor method ``method`` (``fill_``, ``zero_``, ``normal_`` ... a key of FILL_NODES):
+    every element becomes ``value`` (a number, or a raw array of the target's shape); in a
+    graph, the old values get a zero gradient."""
     recorded = _mode.enabled and target._node is not None
     if recorded:
         _check_recordable(target)
@@ -399,11 +393,6 @@ def fill(target, value, node_cls):
         tuple(arr.shape), value, dtype=arr.dtype, device=getattr(arr, "device", None))
     write_values(target, values)
     if recorded:
-        _rebind(target, node_cls(target._node, backend), None)
+        _rebind(target, FILL_NODES[method](target._node, backend), None)
     _poison_no_grad_views(target)
     return target
-
-
-FILL_NODE, ZERO_NODE = _FILL, _ZERO
-RANDOM_NODES = {"normal_": _NORMAL, "uniform_": _UNIFORM, "bernoulli_": _BERNOULLI,
-                "random_": _RANDOM, "exponential_": _EXPONENTIAL}

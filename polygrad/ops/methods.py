@@ -159,7 +159,7 @@ class _Methods:
         return inplace.write(self, P[name], others, opts, iop=_iop)
 
     def zero_(self):
-        return inplace.fill(self, 0, inplace.ZERO_NODE)
+        return inplace.fill(self, 0, "zero_")
 
     def fill_(self, value):
         if isinstance(value, Tensor):
@@ -169,31 +169,31 @@ class _Methods:
             if value._node is not None and _mode.enabled:   # a differentiable fill value
                 return self.copy_(value.broadcast_to(self.shape))
             value = value.item()
-        return inplace.fill(self, value, inplace.FILL_NODE)
+        return inplace.fill(self, value, "fill_")
 
     # -- in-place random fills (the shared stream: the same numbers on every backend) -----
     def normal_(self, mean=0.0, std=1.0, *, generator=None):
         values = creation.randn(self.shape, generator=generator, dtype=self.dtype,
                                 device=self.device, backend=self._backend) * std + mean
-        return inplace.fill(self, values._st.array, inplace.RANDOM_NODES["normal_"])
+        return inplace.fill(self, values._st.array, "normal_")
 
     def uniform_(self, a=0.0, b=1.0, *, generator=None):
         values = creation.rand(self.shape, generator=generator, dtype=self.dtype,
                                device=self.device, backend=self._backend) * (b - a) + a
-        return inplace.fill(self, values._st.array, inplace.RANDOM_NODES["uniform_"])
+        return inplace.fill(self, values._st.array, "uniform_")
 
     def bernoulli_(self, p=0.5, *, generator=None):
         probs = p if isinstance(p, Tensor) else creation.full(
             self.shape, float(p), dtype=self.dtype if self.dtype.is_floating_point else None,
             backend=self._backend, device=self.device)
         values = creation.bernoulli(probs.detach(), generator=generator).astype(self.dtype)
-        return inplace.fill(self, values._st.array, inplace.RANDOM_NODES["bernoulli_"])
+        return inplace.fill(self, values._st.array, "bernoulli_")
 
     def exponential_(self, lambd=1.0, *, generator=None):
         u = creation.rand(self.shape, generator=generator, dtype="float64",
                           device=self.device, backend=self._backend)
         values = (-(1.0 - u).log() / lambd).astype(self.dtype)    # float64 math: the same
-        return inplace.fill(self, values._st.array, inplace.RANDOM_NODES["exponential_"])
+        return inplace.fill(self, values._st.array, "exponential_")
 
     def random_(self, from_=0, to=None, *, generator=None):
         if to is None:
@@ -201,8 +201,7 @@ class _Methods:
                                                  else 2 ** 31)
         values = creation.randint(from_, to, self.shape, generator=generator,
                                   device=self.device, backend=self._backend)
-        return inplace.fill(self, values.astype(self.dtype)._st.array,
-                            inplace.RANDOM_NODES["random_"])
+        return inplace.fill(self, values.astype(self.dtype)._st.array, "random_")
 
     def copy_(self, src):
         src = _as_tensor_like(src, self)
