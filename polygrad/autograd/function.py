@@ -117,9 +117,7 @@ class FunctionNode(Node):
     __slots__ = ("ctx", "fn", "n_args", "arg_pos", "in_meta", "out_meta", "slot")
 
     def __init__(self, fn, ctx, args, parents, backend):
-        self.prim, self.opts, self.saved = None, None, ()
-        self.parents, self.backend, self.stores = parents, backend, ()
-        self.hooks = self.retain = self.tangents = self.metadata = None
+        self._init_own(parents, backend)
         self.fn, self.ctx, self.n_args = fn, ctx, len(args)
         self.arg_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         self.in_meta = [tuple(args[i].shape) for i in self.arg_pos]
@@ -191,9 +189,7 @@ class _OutputNode(Node):
     __slots__ = ("slot",)
 
     def __init__(self, fn_node, slot):
-        self.prim, self.opts, self.saved = None, None, ()
-        self.parents, self.backend, self.stores = (fn_node,), fn_node.backend, ()
-        self.hooks = self.retain = self.tangents = self.metadata = None
+        self._init_own((fn_node,), fn_node.backend)
         self.slot = slot
 
     def apply_vjp(self, g, create_graph, ns=None, saved=None):
@@ -329,9 +325,7 @@ class DelayedError(Node):
     __slots__ = ()
 
     def __init__(self, parents, backend):
-        self.prim, self.opts, self.saved = None, None, ()
-        self.parents, self.backend, self.stores = tuple(parents), backend, ()
-        self.hooks = self.retain = self.tangents = self.metadata = None
+        self._init_own(parents, backend)
 
     def apply_vjp(self, g, create_graph, ns=None, saved=None):
         raise RuntimeError("trying to differentiate twice a function that was marked with "

@@ -1013,9 +1013,7 @@ class CompiledBackward(Node):
     __slots__ = ("entry", "slot", "inputs")
 
     def __init__(self, entry, parents, saved, ins, outs, in_arrays):
-        self.prim, self.opts = None, None
-        self.parents, self.backend, self.stores = tuple(parents), ins[0]._backend, ()
-        self.hooks = self.retain = self.tangents = self.metadata = None
+        self._init_own(parents, ins[0]._backend)
         self.entry, self.slot = entry, None
         self.saved = tuple(saved)
         self.inputs = in_arrays         # for create_graph, which replays the forward ops
@@ -1124,9 +1122,7 @@ class _OutputSelect(Node):
     __slots__ = ("slot",)
 
     def __init__(self, node, slot):
-        self.prim, self.opts, self.saved = None, None, ()
-        self.parents, self.backend, self.stores = (node,), node.backend, ()
-        self.hooks = self.retain = self.tangents = self.metadata = None
+        self._init_own((node,), node.backend)
         self.slot = slot
 
     def name(self):

@@ -84,11 +84,8 @@ class CopySlices(Node):
     __slots__ = ("chain",)
 
     def __init__(self, base_node, value_node, chain, backend):
-        self.prim, self.opts, self.saved, self.stores = None, None, (), ()
-        self.parents = (base_node, value_node)
-        self.backend = backend
+        self._init_own((base_node, value_node), backend)
         self.chain = chain
-        self.hooks = self.retain = self.tangents = self.metadata = None
 
     def apply_vjp(self, g, create_graph, ns=None, saved=None):
         if ns is None:
@@ -106,10 +103,7 @@ class _Fill(Node):
     __slots__ = ()
 
     def __init__(self, parent, backend):
-        self.prim, self.opts, self.saved, self.stores = None, None, (), ()
-        self.parents = (parent,)
-        self.backend = backend
-        self.hooks = self.retain = self.tangents = self.metadata = None
+        self._init_own((parent,), backend)
 
     def apply_vjp(self, g, create_graph, ns=None, saved=None):
         ns = raw_namespace(self.backend) if ns is None else ns

@@ -187,6 +187,14 @@ class Node:
                 else:
                     buf.hold(ref)
 
+    def _init_own(self, parents, backend):
+        """Initialise a node that runs a backward of its own (it overrides ``apply_vjp``; no
+        primitive, nothing saved for the engine to release): CopySlices, custom Functions,
+        compiled calls."""
+        self.prim, self.opts, self.saved, self.stores = None, None, (), ()
+        self.parents, self.backend = tuple(parents), backend
+        self.hooks = self.retain = self.tangents = self.metadata = None
+
     @property
     def next_functions(self):
         return tuple((p, 0) for p in self.parents)
@@ -335,9 +343,8 @@ class ViewError(Node):
                  "inplace. You should replace the inplace operation by an out-of-place one.")
 
     def __init__(self, backend, msg=MSG):
-        self.prim, self.opts, self.saved, self.stores = None, None, (), ()
-        self.parents, self.backend, self.msg = (), backend, msg
-        self.hooks = self.retain = self.tangents = self.metadata = None
+        self._init_own((), backend)
+        self.msg = msg
 
     def apply_vjp(self, g, create_graph, ns=None, saved=None):
         raise RuntimeError(self.msg)
