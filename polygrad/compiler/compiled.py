@@ -678,6 +678,10 @@ class _Entry:
                 if id(x) in out_tensors:
                     specs.append(("out", out_tensors[id(x)][0]))
                     continue
+                if x._node is not None and not _mode.enabled:
+                    # the replay attaches a node only under grad mode, as the call found it
+                    raise _Fallback("enable_grad() inside a function called under no_grad(): "
+                                    "an output requires grad that the replay would not track")
                 pos = len(out_slots)
                 # after a backward() inside, outputs carry no graph (eager's is freed)
                 node = x._node if _mode.enabled and not tr.backwards else None
