@@ -678,6 +678,11 @@ class _Entry:
                 if id(x) in out_tensors:
                     specs.append(("out", out_tensors[id(x)][0]))
                     continue
+                if x._view is not None:
+                    # a replayed output is a new tensor: writes through it, or into its base,
+                    # would not reach the other as they do through eager's view
+                    raise _Fallback("an output is a view of an argument or a captured "
+                                    "tensor; return a copy (x[0].clone()) or compute it outside")
                 if x._node is not None and not _mode.enabled:
                     # the replay attaches a node only under grad mode, as the call found it
                     raise _Fallback("enable_grad() inside a function called under no_grad(): "
