@@ -134,6 +134,11 @@ def _info():
     return {"numpy": numpy.__version__}
 
 
+def _quiet():
+    import numpy
+    return numpy.errstate(all="ignore")
+
+
 backend = polygrad.Backend(
     name="numpy",
     module="numpy",
@@ -149,6 +154,7 @@ backend = polygrad.Backend(
     overrides={"scatter_add": _scatter_add, "axpy_": _axpy, "where": _where},
     owns=lambda array: getattr(array, "base", 0) is None and array.flags.writeable,
     shares_memory=_shares_memory,
+    quiet=_quiet,
     info=_info,
 )
 

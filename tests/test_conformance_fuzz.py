@@ -133,9 +133,11 @@ KNOWN = [
     dict(id="var-double-backward-at-n-equal-correction", kind="grad2", ops=["var"],
          repro=program([1.0], "var: v0 = x0.var(dim=0, correction=1, keepdim=False)",
                        double=True),
+         backends=set(),   # fixed since found: must agree everywhere
          reason="var with n == correction (value nan): the second derivative is nan, torch's 0"),
     dict(id="norm-double-backward-at-zero", kind="grad2", ops=["norm"],
          repro=program([[[0.0], [0.0]]], "norm: v0 = x0.norm(p=2)", double=True),
+         backends=set(),   # fixed since found: must agree everywhere
          reason="the 2-norm's second derivative at 0: polygrad 0, torch nan (undefined there)"),
     dict(id="nan-through-amax-mask", kind="grad", ops=["amax", "var"],
          repro=program([[[1.0], [0.0]]], "amax: v0 = x0.amax(dim=0, keepdim=False)",
@@ -153,12 +155,14 @@ KNOWN = [
     dict(id="prod-double-backward-at-zeros", kind="grad2", ops=["prod_all"],
          repro=program([[[0.0], [0.0]]], "prod_all: v0 = x0.prod()", "add: v1 = x0 + v0",
                        double=True),
+         backends=set(),   # fixed since found: must agree everywhere
          reason="prod's second derivative at zeros is 0 (d2(x0 x1)/dx0 dx1 is 1): the rule "
                 "for zero elements is not differentiable again; torch gives [12, 6]"),
     dict(id="prod-dim-double-backward-at-zeros", kind="grad2", ops=["prod"],
          repro=program([[[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]]],
                        "prod: v0 = x0.prod(dim=0, keepdim=False)", "add: v1 = v0 + x0",
                        double=True),
+         backends=set(),   # fixed since found: must agree everywhere
          reason="the same for prod(dim): 0 where torch gives [40, 10] in the zero column"),
     dict(id="clamp-with-a-nan-bound", kind="value", ops=["clamp_t"],
          repro=program([1.0], "std: v0 = x0.std(dim=0, correction=1, keepdim=False)",
@@ -169,12 +173,14 @@ KNOWN = [
     dict(id="std-double-backward-at-zero-spread", kind="grad2", ops=["std"],
          repro=program([1.0], "std: v0 = x0.std(dim=0, correction=0, keepdim=False)",
                        "add: v1 = v0 + x0", "mul: v2 = v1 * v1", double=True),
+         backends=set(),   # fixed since found: must agree everywhere
          reason="std's second derivative where the std is 0 (one element): polygrad 8, torch "
                 "nan (undefined there)"),
-    dict(id="std-of-equal-values-rounded", kind="grad", ops=["std"], backends={"numpy"},
+    dict(id="std-of-equal-values-rounded", kind="grad", ops=["std"], backends=set(),
          repro=program([[[[1.0, 1.0, 1.0]], [[1.0, 1.0, 0.75]]]], "sin: v0 = torch.sin(x0)",
                        "transpose: v1 = v0.transpose(0, 2)",
                        "std: v2 = v1.std(dim=0, correction=0, keepdim=False)"),
+         # fixed since found: must agree everywhere
          reason="std over equal values (sin(1) three times, read through a transposed view): "
                 "numpy's mean rounds, the std is 1e-17 instead of 0, and the gradient is "
                 "0.18 where torch (exact 0) gives 0"),

@@ -506,7 +506,7 @@ def run_backward(roots, seeds, *, retain_graph, create_graph, capture=None, accu
     anomaly = None if ext is None else ext.anomaly
     if create_graph and ns is None:
         raise ValueError("run_backward(create_graph=True) needs ns, the differentiable namespace")
-    with grad_mode.set_grad_enabled(create_graph):
+    with _quiet(roots), grad_mode.set_grad_enabled(create_graph):
         for node in reversed(order):
             g = grads.pop(node, None)
             if g is None:
@@ -543,6 +543,25 @@ def run_backward(roots, seeds, *, retain_graph, create_graph, capture=None, accu
             if type(node) is not AccumulateGrad:
                 node.release()
     return captured
+
+
+class _Loud:
+    """No warnings to silence: the context manager of backends without ``quiet``."""
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+_LOUD = _Loud()
+
+
+def _quiet(roots):
+    """The root's backend's ``quiet()`` (floating-point warnings off for the pass)."""
+    backend = getattr(roots[0], "backend", None) if roots else None
+    quiet = getattr(backend, "quiet", None)
+    return _LOUD if quiet is None else quiet()
 
 
 def _step(node, g, ns):

@@ -92,6 +92,16 @@ def _axis(axis):
     return tuple(axis) if isinstance(axis, list) else axis
 
 
+def _axis_of_0d(axis):
+    """torch reduces a 0-d tensor over dim 0 or -1 (as over all of its none): None, the
+    axis the backends take; any other dim is out of range."""
+    for a in (axis,) if isinstance(axis, int) else axis:
+        if a not in (0, -1):
+            raise IndexError(f"Dimension out of range (expected to be in range of [-1, 0], "
+                             f"but got {a})")
+    return None
+
+
 def _raw(x):
     return x._st.array if isinstance(x, _Tensor) else x
 

@@ -31,8 +31,10 @@ from ..graph.node import AccumulateGrad
 from ..graph.tensor import Tensor, wrap
 from ..primitives import PRIMITIVES
 from ..primitives.indexing import standard_key
+from .array_api import _axis_of_0d
 from .array_api import clip as _clip
 from .promotion import binary
+from .torch_linalg import _check_extremum_norm
 from .torch_names import torch_softmax
 from .torch_surface import METHODS as _SURFACE
 from .torch_surface import OVERRIDES as _OVERRIDES
@@ -389,6 +391,9 @@ class _Methods:
         # the vector_norm row: its gradient is 0 at a zero norm (as torch's), where a
         # composition through sqrt or ** (1 / p) would give NaN
         p = {"fro": 2, "inf": math.inf, "-inf": -math.inf}.get(p, p)
+        if not self.shape and dim is not None:
+            dim = _axis_of_0d(dim)
+        _check_extremum_norm(self, p, tuple(_varargs((dim,))) if isinstance(dim, list) else dim)
         return apply(P["linalg.vector_norm"], self, axis=tuple(_varargs((dim,)))
                      if isinstance(dim, (tuple, list)) else dim, keepdims=bool(keepdim), ord=p)
 
@@ -443,14 +448,6 @@ def _values_indices(t, name, dim, keepdim):
     return _ValuesIndices((values, indices))
 
 
-def _axis_of_0d(axis):
-    """torch reduces a 0-d tensor over dim 0 or -1 (as over all of its none): None, the
-    axis the backends take; any other dim is out of range."""
-    for a in (axis,) if isinstance(axis, int) else axis:
-        if a not in (0, -1):
-            raise IndexError(f"Dimension out of range (expected to be in range of [-1, 0], "
-                             f"but got {a})")
-    return None
 
 
 def _varargs(args):

@@ -198,6 +198,9 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def cumprod(input, dim, *, dtype=None):
+    if input.ndim == 0:     # torch: dim 0 or -1 of a 0-d tensor, and the shape stays ()
+        _ops._axis_of_0d(dim)
+        return _ops.cumulative_prod(input.reshape(1), axis=0, dtype=dtype).reshape(())
     return _ops.cumulative_prod(input, axis=dim, dtype=dtype)
 
 

@@ -114,6 +114,11 @@ class Backend:
     #: ``polygrad.compile`` (``polygrad.compiler.program.Program``), called with the same
     #: input arrays and returning the same tuple; None (or no hook) keeps the replay
     lower: Callable[[Any], Callable | None] | None = None
+    #: ``quiet() -> context manager`` silencing the array library's floating-point warnings
+    #: (numpy's "invalid value encountered in divide"), entered around each backward pass:
+    #: rules compute 0/0 on purpose in branches a ``where`` discards (torch's masked
+    #: gradients), and torch's backward warns about none of it. None: nothing to silence
+    quiet: Callable[[], Any] | None = None
 
     # runtime caches (not part of the declaration)
     _xp: Any = field(default=None, init=False, repr=False)

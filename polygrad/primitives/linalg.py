@@ -340,6 +340,7 @@ def _vnorm_impl(xp, x, axis=None, keepdims=False, ord=2):
 
 
 def _vnorm_partial(ns, out, x, axis, keepdims, ord):
+    """d |x|_p / d x, for the tangent: 0 where the norm is 0 (and, for p < 1, at zeros)."""
     o = _unreduce(ns, out, x, axis, keepdims)
     ax = abs(x)
     if ord == float("inf") or ord == -float("inf"):
@@ -358,7 +359,24 @@ def _vnorm_partial(ns, out, x, axis, keepdims, ord):
 
 
 def _vnorm_vjp(ns, g, out, x, axis=None, keepdims=False, ord=2):
-    return (_unreduce(ns, g, x, axis, keepdims) * _vnorm_partial(ns, out, x, axis, keepdims, ord),)
+    # torch's norm_backward, term by term: g x / |x| (p = 2) or g / |x|^(p-1) times
+    # sgn(x) |x|^(p-1) with 0 where the norm is 0 (for p < 1, |x|^(p-1) is 0 at zero elements
+    # instead). The divisions are by the norm itself, 0/0 in the branch the where drops, so
+    # that second derivatives undefined at 0 are nan there as torch's, and the masked terms
+    # are written where torch writes them: a nan stays where torch's stays
+    g = _unreduce(ns, g, x, axis, keepdims)
+    if ord in (0, 1) or ord == float("inf") or ord == -float("inf"):
+        return (g * _vnorm_partial(ns, out, x, axis, keepdims, ord),)
+    o = _unreduce(ns, out, x, axis, keepdims)
+    ax = abs(x)
+    if ord < 1:
+        scaled = ns.sign(x) * ns.where(x == 0, 0.0, ax ** (ord - 1))
+        return (scaled * (g * o ** (1 - ord)),)
+    if ord == 2:
+        return (g * ns.where(o == 0, 0.0, x / o),)
+    scale = ns.where(o == 0, 0.0, g / o ** (ord - 1))
+    scaled = ns.sign(x) * ax ** (ord - 1) if ord < 2 else x * ax ** (ord - 2)
+    return (scaled * scale,)
 
 
 def _vnorm_jvp(ns, tangents, out, x, axis=None, keepdims=False, ord=2):

@@ -45,14 +45,33 @@ def _mean_vjp(ns, g, out, x, axis=None, keepdims=False):
 
 
 def _prod_partial(ns, out, x, axis, keepdims):
-    """d prod / d x_i, the product of the others: out / x away from zeros; at the only zero
-    of a slice, the product of the slice's other elements; 0 where a slice has two zeros."""
-    o = _unreduce(ns, out, x, axis, keepdims)
-    zero = x == 0
-    safe = ns.where(zero, 1.0, x)
-    others = ns.where(ns.sum(ns.astype(zero, x.dtype), axis=axis, keepdims=True) == 1,
-                      ns.prod(safe, axis=axis, keepdims=True), 0.0)
-    return ns.where(zero, others, o / safe)
+    """d prod / d x_i, the product of the slice's other elements, as the product of the
+    elements before i times the product of those after it (two exclusive cumulative
+    products): no division, so it is exact at zeros, and differentiable again there (the
+    cumulative product's rule is exact at zeros to second order), as torch's."""
+    axes = _axes(x, axis)
+    if x.ndim == 0 or not axes:
+        return ns.ones_like(x)
+    kept = [a for a in range(x.ndim) if a not in axes]
+    perm = tuple(kept + list(axes))
+    n = _count(x, axis)
+    if n == 0:
+        return ns.zeros_like(x)
+    xt = ns.permute_dims(x, perm) if perm != tuple(range(x.ndim)) else x
+    lead = tuple(x.shape[a] for a in kept)
+    xf = ns.reshape(xt, lead + (n,))
+    before = _exclusive_cumprod(ns, xf)
+    after = ns.flip(_exclusive_cumprod(ns, ns.flip(xf, axis=-1)), axis=-1)
+    partial = ns.reshape(before * after, xt.shape)
+    if perm == tuple(range(x.ndim)):
+        return partial
+    inverse = tuple(perm.index(a) for a in range(x.ndim))
+    return ns.permute_dims(partial, inverse)
+
+
+def _exclusive_cumprod(ns, x):
+    """The product of the elements before each one along the last axis (1 for the first)."""
+    return ns.cumulative_prod(x, axis=-1, include_initial=True)[..., :-1]
 
 
 def _prod_vjp(ns, g, out, x, axis=None, dtype=None, keepdims=False):
@@ -81,33 +100,55 @@ def _extremum_jvp(ns, tangents, out, x, axis=None, keepdims=False):
 
 
 def _var_vjp(ns, g, out, x, axis=None, correction=0.0, keepdims=False):
+    return (_var_grad(ns, _unreduce(ns, g, x, axis, keepdims), x, axis, correction),)
+
+
+def _var_grad(ns, g, x, axis, correction):
+    """torch's var_backward, ``g`` already broadcastable against ``x``: 2 (x - mean) / (n -
+    correction) times g. With no degree of freedom left (n <= correction) over the whole
+    tensor, torch's constant nan (at the mean) or inf (elsewhere), which does not depend on
+    x again; over given dims 2 / 0 is inf, and inf * 0 nan, as torch's."""
     n = _count(x, axis)
     centered = x - ns.mean(x, axis=axis, keepdims=True)
-    return (_unreduce(ns, g, x, axis, keepdims) * centered * _var_scale(n, correction),)
+    if n <= correction and (axis is None or x.ndim == 0):
+        return g * ns.where(centered == 0, math.nan, math.inf)
+    # over given dims torch's 2 / (n - correction): negative for n < correction, inf at n
+    return g * centered * (2.0 / (n - correction) if n != correction else math.inf)
 
 
 def _var_jvp(ns, tangents, out, x, axis=None, correction=0.0, keepdims=False):
-    n = _count(x, axis)
-    centered = x - ns.mean(x, axis=axis, keepdims=True)
-    return ns.sum(centered * tangents[0], axis=axis, keepdims=keepdims) * _var_scale(n, correction)
-
-
-def _var_scale(n, correction):
-    # 2 / (n - correction); with no degrees of freedom left torch's inf (its gradient is then
-    # nan where x equals the mean, as torch's), not a ZeroDivisionError
-    return 2.0 / (n - correction) if n > correction else math.inf
+    # torch's: var's gradient of the tangent, summed (scaled before the sum: over no
+    # element the tangent is 0, not 0 * inf)
+    return ns.sum(_var_grad(ns, tangents[0], x, axis, correction), axis=axis,
+                  keepdims=keepdims)
 
 
 def _std_vjp(ns, g, out, x, axis=None, correction=0.0, keepdims=False):
-    # at a zero std (a constant slice) the gradient is 0, as torch's
-    (gv,) = _var_vjp(ns, g, out, x, axis=axis, correction=correction, keepdims=keepdims)
+    # torch's: var's gradient of (g / 2 std), with 0 where the std is 0 (a constant slice).
+    # The division is by the std itself (0/0 in the branch the where drops), so that where
+    # the second derivative is undefined it is nan, as torch's
     o = _unreduce(ns, out, x, axis, keepdims)
-    return (ns.where(o == 0, 0.0, gv / (2.0 * ns.where(o == 0, 1.0, o))),)
+    gs = ns.where(o == 0, 0.0, _unreduce(ns, g, x, axis, keepdims) / (2.0 * o))
+    return (_var_grad(ns, gs, x, axis, correction),)
 
 
 def _std_jvp(ns, tangents, out, x, axis=None, correction=0.0, keepdims=False):
     tv = _var_jvp(ns, tangents, out, x, axis=axis, correction=correction, keepdims=keepdims)
     return ns.where(out == 0, 0.0, tv / (2.0 * ns.where(out == 0, 1.0, out)))
+
+
+def _moment_impl(name):
+    """var / std of ``x`` shifted by each slice's first element: the same value, exactly 0
+    over a constant slice (as torch's Welford pass; a mean of equal values may round, and
+    a std of 1e-17 would give a finite gradient where torch's is 0), and more accurate far
+    from 0 (the shifted-data algorithm)."""
+    def impl(xp, x, axis=None, correction=0.0, keepdims=False):
+        axes = _axes(x, axis)
+        if x.ndim and axes and _count(x, axis) > 1:
+            first = tuple(slice(0, 1) if a in axes else slice(None) for a in range(x.ndim))
+            x = x - x[first]
+        return getattr(xp, name)(x, axis=axis, correction=correction, keepdims=keepdims)
+    return impl
 
 
 def _cumsum_vjp(ns, g, out, x, axis=None, dtype=None, include_initial=False):
@@ -173,19 +214,48 @@ def _cumprod_impl(xp, x, axis=None, dtype=None, include_initial=False):
 
 
 def _cumprod_vjp(ns, g, out, x, axis=None, dtype=None, include_initial=False):
-    # d out_j / d x_i = out_j / x_i for j >= i: a reversed cumulative sum of g * out, over x.
-    # Exact away from zeros in x (a zero makes the quotient 0/0; torch has a slower exact path).
+    # d out_k / d x_i (k >= i) is the product of x_j, j <= k, j != i. Before a slice's first
+    # zero that is out_k / x_i: a reversed cumulative sum of g * out, over x. At the first
+    # zero z1 it is the cumulative product with x_z1 replaced by 1 (out1); after it every
+    # term holds x_z1, so the gradient is x_z1 times out1's gradient there (0, but with the
+    # right derivative): before the second zero z2 a reversed cumulative sum of g * out1 over
+    # x, at z2 the same with x_z2 replaced by 1 too, after z2 0 (a product of two zeros).
+    # Exact at any zeros, and differentiable again exactly (second derivatives), as torch's.
     ax = 0 if axis is None else axis % x.ndim
     if include_initial:
         g, out = _drop_first(ns, g, ax), _drop_first(ns, out, ax)
-    rev = ns.flip(ns.cumulative_sum(ns.flip(g * out, axis=ax), axis=ax), axis=ax)
-    return (rev / x,)
+    zero = x == 0
+    nz = ns.cumulative_sum(ns.astype(zero, g.dtype), axis=ax)   # zeros up to and at each
+    before, first, second = nz == 0, zero & (nz == 1), zero & (nz == 2)
+    between = (nz == 1) & ~zero
+    x1 = ns.where(first, 1.0, x)
+    out1 = ns.cumulative_prod(x1, axis=ax)
+    out2 = ns.cumulative_prod(ns.where(second, 1.0, x1), axis=ax)
+    r0, r1, r2 = (_reverse_cumsum(ns, g * o, ax) for o in (out, out1, out2))
+    after = ns.where(between, r1 / ns.where(between, x, 1.0), ns.where(second, r2, 0.0))
+    x_z1 = ns.sum(ns.where(first, x, 0.0), axis=ax, keepdims=True)   # 0, d/dx_z1 = 1
+    return (ns.where(before, r0 / ns.where(before, x, 1.0),
+                     ns.where(first, r1, x_z1 * after)),)
+
+
+def _reverse_cumsum(ns, a, axis):
+    return ns.flip(ns.cumulative_sum(ns.flip(a, axis=axis), axis=axis), axis=axis)
 
 
 def _cumprod_jvp(ns, tangents, out, x, axis=None, dtype=None, include_initial=False):
+    # d out_k = sum_{i <= k} t_i prod_{j <= k, j != i} x_j: out_k * cumsum(t / x) before a
+    # slice's first zero z1; from z1 on only the term i = z1 is left: t_z1 * out1_k, out1 the
+    # cumulative product with x_z1 replaced by 1
     ax = 0 if axis is None else axis % x.ndim
     o = _drop_first(ns, out, ax) if include_initial else out
-    t = o * ns.cumulative_sum(tangents[0] / x, axis=ax)
+    t0 = tangents[0]
+    zero = x == 0
+    nz = ns.cumulative_sum(ns.astype(zero, o.dtype), axis=ax)
+    before, first = nz == 0, zero & (nz == 1)
+    out1 = ns.cumulative_prod(ns.where(first, 1.0, x), axis=ax)
+    t_z1 = ns.sum(ns.where(first, t0, 0.0), axis=ax, keepdims=True)
+    t = ns.where(before, o * ns.cumulative_sum(t0 / ns.where(before, x, 1.0), axis=ax),
+                 t_z1 * out1)
     if include_initial:
         t = ns.concat([ns.zeros_like(_first(out, ax)), t], axis=ax)
     return t
@@ -202,8 +272,8 @@ primitive("cumulative_prod", _cumprod_vjp, _cumprod_jvp, impl=_cumprod_impl,
           node_name="CumprodBackward0")
 primitive("max", _extremum_vjp, _extremum_jvp, node_name="MaxBackward1")
 primitive("min", _extremum_vjp, _extremum_jvp, node_name="MinBackward1")
-primitive("var", _var_vjp, _var_jvp)
-primitive("std", _std_vjp, _std_jvp)
+primitive("var", _var_vjp, _var_jvp, impl=_moment_impl("var"))
+primitive("std", _std_vjp, _std_jvp, impl=_moment_impl("std"))
 # Not in the standard, but every softmax-like loss needs a stable one; backends may fuse it.
 primitive("logsumexp", _logsumexp_vjp, _logsumexp_jvp, impl=_logsumexp_impl,
           node_name="LogsumexpBackward0")

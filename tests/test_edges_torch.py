@@ -1,0 +1,160 @@
+"""The reductions whose rules have edges (prod, cumprod, norms, var, std) against real
+torch on data hypothesis draws with many zeros, ties and constant slices, in 0-d, empty
+and n-d shapes: the value, the first derivative, the second derivative (the gradient of
+a weighted sum of the first) and the forward-mode tangent, each compared with torch's.
+
+The data are drawn from a few exact values (0, ±1, 2, 0.5, -3) so that zeros, repeated
+zeros and equal values are common: the cases where a rule divides by an element, by the
+norm or by the std, and where torch's answers (exact at zeros, nan where a second
+derivative is undefined, 0 where torch masks) are the oracle.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import polygrad
+
+torch = pytest.importorskip("torch")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+VALUES = [0.0, 0.0, 0.0, 1.0, -1.0, 2.0, 0.5, -3.0]
+
+
+def _dims(shape):
+    return st.sampled_from(list(range(len(shape)))) if shape else st.just(0)
+
+
+# (id, draws the op's keyword arguments for a shape, program(lib, x, **kw))
+OPS = [
+    ("prod", lambda shape: st.just({}), lambda t, x: x.prod()),
+    ("prod_dim", lambda shape: st.fixed_dictionaries({"dim": _dims(shape)}),
+     lambda t, x, dim: x.prod(dim)),
+    ("cumprod", lambda shape: st.fixed_dictionaries({"dim": _dims(shape)}),
+     lambda t, x, dim: x.cumprod(dim)),
+    ("norm", lambda shape: st.fixed_dictionaries(
+        {"p": st.sampled_from([2, 3, 1, 0.5, float("inf")])}),
+     lambda t, x, p: x.norm(p)),
+    ("norm_dim", lambda shape: st.fixed_dictionaries(
+        {"p": st.sampled_from([2, 3, 1, float("inf")]), "dim": _dims(shape)}),
+     lambda t, x, p, dim: x.norm(p, dim)),
+    ("vector_norm", lambda shape: st.fixed_dictionaries(
+        {"ord": st.sampled_from([2, 3, 1])}),
+     lambda t, x, ord: t.linalg.vector_norm(x, ord)),
+    ("var", lambda shape: st.fixed_dictionaries(
+        {"correction": st.sampled_from([0, 1, 2])}),
+     lambda t, x, correction: x.var(correction=correction)),
+    ("var_dim", lambda shape: st.fixed_dictionaries(
+        {"dim": _dims(shape), "correction": st.sampled_from([0, 1, 2])}),
+     lambda t, x, dim, correction: x.var(dim, correction=correction)),
+    ("std", lambda shape: st.fixed_dictionaries(
+        {"correction": st.sampled_from([0, 1])}),
+     lambda t, x, correction: x.std(correction=correction)),
+    ("std_dim", lambda shape: st.fixed_dictionaries(
+        {"dim": _dims(shape), "correction": st.sampled_from([0, 1])}),
+     lambda t, x, dim, correction: x.std(dim, correction=correction)),
+]
+
+SHAPES = [(), (0,), (1,), (3,), (4,), (2, 3), (3, 2), (0, 2), (2, 0), (2, 2, 2), (1, 4)]
+
+
+@st.composite
+def cases(draw, op):
+    shape = draw(st.sampled_from(SHAPES))
+    n = int(np.prod(shape))
+    data = np.array(draw(st.lists(st.sampled_from(VALUES), min_size=n, max_size=n)),
+                    dtype=np.float64).reshape(shape)
+    kw = draw(op[1](shape))
+    # the tangent and the two weights: fixed functions of the shape, distinct entries
+    tangent = np.linspace(-1.0, 1.5, max(n, 1))[:n].reshape(shape)
+    return data, kw, tangent
+
+
+def _run(lib, fn, data, kw, tangent):
+    """value, d(w1 . f)/dx, d(w2 . d(w1 . f)/dx)/dx, and the tangent of f along ``tangent``."""
+    x = lib.tensor(data, dtype=lib.float64, requires_grad=True)
+    y = fn(lib, x, **kw)
+    w1 = lib.arange(1, y.numel() + 1, dtype=lib.float64).reshape(y.shape)
+    (g1,) = lib.autograd.grad((y * w1).sum(), x, create_graph=True, allow_unused=True)
+    if g1 is None:
+        g1 = lib.zeros_like(x)
+    w2 = lib.arange(2, x.numel() + 2, dtype=lib.float64).reshape(x.shape)
+    second = (g1 * w2).sum()
+    if second.requires_grad:
+        (g2,) = lib.autograd.grad(second, x, allow_unused=True)
+    else:                      # torch: the gradient does not depend on x again
+        g2 = None
+    g2 = lib.zeros_like(x) if g2 is None else g2
+    with lib.autograd.forward_ad.dual_level():
+        dual = lib.autograd.forward_ad.make_dual(
+            lib.tensor(data, dtype=lib.float64), lib.tensor(tangent, dtype=lib.float64))
+        tan = lib.autograd.forward_ad.unpack_dual(fn(lib, dual, **kw)).tangent
+    tan = lib.zeros_like(y) if tan is None else tan
+    # torch hands out ZeroTensors for some tangents: numpy(force=True) materialises them
+    force = {"force": True} if lib is torch else {}
+    return [np.asarray(t.detach().numpy(**force)) for t in (y, g1, g2, tan)]
+
+
+def _check(backend, op, case):
+    data, kw, tangent = case
+    fn = op[2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            want = _run(torch, fn, data, kw, tangent)
+        except RuntimeError as exc:     # e.g. the inf norm of nothing: polygrad refuses too
+            with polygrad.use_backend(backend), pytest.raises(RuntimeError):
+                _run(polygrad, fn, data, kw, tangent)
+            return str(exc)
+        with polygrad.use_backend(backend):
+            got = _run(polygrad, fn, data, kw, tangent)
+    for what, g, w in zip(("value", "gradient", "second derivative", "tangent"), got, want):
+        assert g.shape == w.shape, f"{op[0]} {kw} at {data.tolist()}: {what} shape"
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10, equal_nan=True,
+                                   err_msg=f"{op[0]} {kw} at {data.tolist()}: {what}")
+
+
+@pytest.mark.parametrize("op", OPS, ids=[o[0] for o in OPS])
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_reduction_edges_match_torch(backend, op):
+    @settings(max_examples=60, deadline=None, derandomize=True)
+    @given(case=cases(op))
+    def run(case):
+        _check(backend, op, case)
+    run()
+
+
+def test_drawn_data_reach_the_edges():
+    """The strategy reaches what the test is for: slices with one zero, with two zeros,
+    constant slices, 0-d and empty shapes (else the comparison proves little)."""
+    seen = set()
+
+    @settings(max_examples=200, deadline=None, derandomize=True)
+    @given(case=cases(OPS[1]))
+    def record(case):
+        data = case[0]
+        zeros = int((data == 0).sum())
+        seen.add("0-d" if data.ndim == 0 else "empty" if data.size == 0 else "n-d")
+        seen.add({0: "no zero", 1: "one zero"}.get(zeros, "zeros"))
+        if data.size > 1 and np.all(data == data.flat[0]):
+            seen.add("constant")
+    record()
+    assert seen >= {"0-d", "empty", "n-d", "no zero", "one zero", "zeros", "constant"}, seen
+
+
+def test_backward_at_the_edges_warns_about_nothing():
+    """Rules divide by the norm or the std where a ``where`` discards the result (torch's
+    masked gradients): on numpy the backward pass runs under the backend's ``quiet()``, so
+    that numpy's floating-point warnings do not surface, as torch's backward raises none."""
+    x = polygrad.tensor([0.0, 0.0], dtype=polygrad.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (g,) = polygrad.autograd.grad(x.norm() + x.std() + x.norm(0.5), x, create_graph=True)
+        (gg,) = polygrad.autograd.grad(g.sum(), x)
+    assert np.isnan(gg.numpy()).all() and not g.detach().numpy().any()
+    with warnings.catch_warnings():     # the forward stays numpy's: 0/0 there warns
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeWarning):
+            x / x.detach()
