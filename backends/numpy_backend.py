@@ -129,6 +129,37 @@ def _shares_memory(view, base):
     return _root(view) is _root(base)
 
 
+_REDUCE_OPTS = {"axis", "dtype", "keepdims"}
+
+
+def _lower(program):
+    """A program recorded by ``polygrad.compile`` with three numpy wrappers called as what
+    they wrap, whose checks decide nothing after the trace (shapes are fixed by the guards):
+    ``sum`` as ``add.reduce`` (``axis`` passed: the two default it differently),
+    ``reshape(x, shape)`` as ``x.reshape(shape)`` and ``matrix_transpose(x)`` (x 2-d or more,
+    or the trace would have failed) as ``x.swapaxes(-1, -2)``. A small array's sum or reshape
+    costs several times its kernel in the wrapper. None when no op is one of them."""
+    import operator
+
+    import numpy
+
+    from polygrad.compiler.program import Op, build
+    ops = []
+    for op in program.ops:
+        fn, args, opts = op.fn, op.args, op.opts
+        if fn is numpy.sum and len(args) == 1 and set(opts) <= _REDUCE_OPTS:
+            op = Op(numpy.add.reduce, args, {"axis": None, **opts}, op.out, op.prim)
+        elif fn is numpy.reshape and len(args) == 2 and not opts and type(args[1]) is tuple \
+                and all(type(n) is int for n in args[1]):
+            op = Op(operator.methodcaller("reshape", args[1]), args[:1], {}, op.out, op.prim)
+        elif fn is numpy.matrix_transpose and len(args) == 1 and not opts:
+            op = Op(operator.methodcaller("swapaxes", -1, -2), args, {}, op.out, op.prim)
+        ops.append(op)
+    if all(a is b for a, b in zip(ops, program.ops)):
+        return None
+    return build(ops, program.inputs, program.outputs, program.consts, program.name).function
+
+
 def _info():
     import numpy
     return {"numpy": numpy.__version__}
@@ -154,6 +185,7 @@ backend = polygrad.Backend(
     overrides={"scatter_add": _scatter_add, "axpy_": _axpy, "where": _where},
     owns=lambda array: getattr(array, "base", 0) is None and array.flags.writeable,
     shares_memory=_shares_memory,
+    lower=_lower,
     quiet=_quiet,
     info=_info,
 )

@@ -37,6 +37,7 @@ Anything a replay could not repeat (see ``tracer``) makes that key run eagerly, 
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import functools
 import threading
@@ -169,6 +170,7 @@ class Compiled:
         self._cache = OrderedDict()
         self._warned = set()
         self._lock = threading.Lock()
+        self._hot = None        # the fast path of the entry used last (_fast_path)
         self._name = getattr(fn, "__qualname__", None) or type(fn).__name__
         functools.update_wrapper(self, fn, updated=())
 
@@ -185,6 +187,7 @@ class Compiled:
         """Drop every cached entry (the stats are kept)."""
         with self._lock:
             self._cache.clear()
+            self._hot = None
             self.stats.entries = 0
 
     # -- the call --------------------------------------------------------------------------
@@ -192,6 +195,15 @@ class Compiled:
         stats = self.stats
         stats.calls += 1
         ext = _ext
+        hot = self._hot
+        if hot is not None and not kwargs and not ext.active and \
+                _trace_state.tracer is None and not _forward_ad.level:
+            # the entry used last, through its generated check-and-replay (``_fast_path``):
+            # the same guards as the key and ``_Entry.check``, or _MISS and the full path
+            out = hot(args)
+            if out is not _MISS:
+                stats.hits += 1
+                return out
         if _trace_state.tracer is not None or _forward_ad.level or (
                 ext.active and ext.anomaly is not None):
             # inside another trace (its tracer records our ops), forward-mode AD, anomaly
@@ -223,6 +235,7 @@ class Compiled:
                 parts.append(tuple(ids.index(i) for i in ids))     # aliasing pattern
         key = tuple(parts)
         entry = self._cache.get(key)
+        self._hot = None if entry is None else entry.fast
         if entry is not None:
             if entry.reason is not None:
                 if entry.guards_hold(args):
@@ -292,6 +305,8 @@ class Compiled:
             entry.quiet, out = exc.quiet, result
         except UntraceableError:
             raise
+        if entry.reason is None and not kwargs:
+            entry.fast = _fast_path(entry, args, key[0])
         dt = time.perf_counter() - t0
         stats.trace_time += dt
         stats.last_trace_time = dt
@@ -301,6 +316,7 @@ class Compiled:
                 self._cache.popitem(last=False)
                 stats.evictions += 1
             stats.entries = len(self._cache)
+            self._hot = entry.fast
         if entry.reason is not None:
             stats.fallbacks += 1
             if not entry.quiet:
@@ -320,7 +336,7 @@ def _key(a, parts, tensors):
         return
     t = type(a)
     if t in _SCALARS:
-        parts.append((t, a) if a == a else (t, "nan"))
+        parts.append(_scalar_key(t, a))
     elif t is tuple or t is list:
         parts.append((t, len(a)))
         for x in a:
@@ -336,6 +352,17 @@ def _key(a, parts, tensors):
     else:
         # an arbitrary object: what fn reads from it could change unseen
         raise _Unkeyable(t.__name__)
+
+
+def _scalar_key(t, a):
+    """A scalar argument's guard: its type and value, where equal values that are different
+    constants of the program (0.0 and -0.0, complex numbers' signed zeros) differ, and
+    every NaN is one."""
+    if a != a:
+        return (t, "nan")
+    if (t is float and a == 0) or t is complex:
+        return (t, repr(a))
+    return (t, a)
 
 
 def _is_module(obj):
@@ -357,7 +384,8 @@ def _discover(fn, args):
     found, guards, seen, writable = {}, [], set(), set()
     optimizers, state_scalars = [], []
 
-    def add(value, res, depth=0):
+    def add(value, res, depth=0, elem=False):
+        # depth: how deep in helper functions; elem: an element of a list or tuple there
         if isinstance(value, Tensor):
             found.setdefault(id(value), (res, value))
         elif _is_module(value):
@@ -370,13 +398,15 @@ def _discover(fn, args):
                     for name, p in table.items():
                         if isinstance(p, Tensor):
                             found.setdefault(id(p), (lambda a, d=table, n=name: d.get(n), p))
-        elif type(value) in (list, tuple) and depth == 0 and len(value) <= 256:
+        elif type(value) in (list, tuple) and not elem and len(value) <= 256:
             for i, x in enumerate(value):
-                add(x, lambda a, r=res, i=i: r(a)[i], 1)
+                add(x, lambda a, r=res, i=i: r(a)[i], depth, True)
         elif type(value) in _SCALARS:
-            if depth == 0:
-                guards.append((res, value))
-        elif hasattr(value, "param_groups") and hasattr(value, "state") and depth == 0:
+            # in fn's closure and globals, in its helpers' and in lists there: the program
+            # bakes them in
+            guards.append((res, value))
+        elif hasattr(value, "param_groups") and hasattr(value, "state") and depth == 0 \
+                and not elem:
             # an optimizer: its parameters and state tensors may be written (step), its
             # hyperparameters and the size of its state are guarded (a new momentum buffer
             # retraces); the Python numbers in its state (Adam's step count) are guarded
@@ -403,7 +433,7 @@ def _discover(fn, args):
                         writable.add(id(p))
                         found.setdefault(id(p), (
                             lambda a, o=value, gi=gi, pi=pi: o.param_groups[gi]["params"][pi], p))
-        elif isinstance(value, types.FunctionType) and depth < 2:
+        elif isinstance(value, types.FunctionType) and depth < 2 and not elem:
             search(value, depth + 1)
 
     def search(func, depth):
@@ -524,6 +554,7 @@ class _Entry:
     quiet = False
     bumps = ()          # (optimizer, parameter, state key, increment): step counts
     makers = ()         # _ScalarMaker: the program's Python-number inputs, per call
+    fast = None         # fast(args) -> result or _MISS: the generated hit path (_fast_path)
 
     @classmethod
     def eager(cls, reason, guards=()):
@@ -731,6 +762,8 @@ class _Entry:
             e.parents = parents
             e.diff = [(pos, _zeros_maker(x)) for pos, _, x in diff]
             e.seed_slots, e.grad_slots = seed_slots, grad_slots
+        _fuse_updates(e, tr, in_slots, in_tensors, effect_slots,
+                      set(out_slots) | set(saved_slots))
         fwd_consts = {**consts, **tr.consts} if tr.effects else consts
         # an optimizer's step-dependent numbers: inputs after the arrays, recomputed per call
         scalar_slots = sorted(tr.scalar_slots)
@@ -762,9 +795,9 @@ class _Entry:
         # a value written to a tensor that is also an input, a constant or another value
         # of the program is copied first
         others = set(in_slots) | set(prog.consts) | set(out_slots) | set(saved_slots)
-        e.effects = [(kind, j, k, k is not None and (
+        e.effects = [(kind, j, k, e.alphas[i] if kind == "axpy" else k is not None and (
             effect_slots[k] in others or effect_slots.count(effect_slots[k]) > 1))
-            for kind, j, k in e.effects]
+            for i, (kind, j, k) in enumerate(e.effects)]
         outs = [tr.values[s] for s in out_slots]
         saved = [tr.values[s] for s in saved_slots]
         captured_now = [c[3] for c in captured]
@@ -822,37 +855,195 @@ class _Entry:
                     _accumulate(ins[j], values[k], copy)
                 elif kind == "grad_none":
                     ins[j]._grad = None
+                elif kind == "axpy":
+                    _axpy(ins[j], values[k], copy)      # copy: the effect's alpha
                 else:
                     _write(ins[j], values[k], copy)
         wrapped = [wrap(a, b) for a, b in zip(outs, self.out_backends)]
         if self.bwd is not None and _mode.enabled:
-            ins = [tensors[k] for k in self.in_index] + list(captured)
-            parents = [ins[j]._node for j in self.parents]
-            node = CompiledBackward(self, parents, saved, ins, wrapped,
-                                    [t._st.array for t in ins])
-            if len(self.diff) == 1:
-                node.slot = 0
-                wrapped[self.diff[0][0]]._node = node
-            else:
-                for k, (pos, _) in enumerate(self.diff):
-                    wrapped[pos]._node = _OutputSelect(node, k)
+            _attach(self, [tensors[k] for k in self.in_index] + list(captured), wrapped, saved)
         if self.single:
             return wrapped[0]
-        leaves = []
-        for spec in self.specs:
-            kind = spec[0]
-            if kind == "out":
-                leaves.append(wrapped[spec[1]])
-            elif kind == "arg":
-                leaves.append(tensors[spec[1]])
-            elif kind == "py":
-                leaves.append(spec[1])
-            elif kind == "src":
-                leaves.append(spec[1](args))
+        return _result(self, args, tensors, wrapped)
+
+
+def _attach(entry, ins, wrapped, saved):
+    """Give the outputs ``wrapped`` of a call of ``entry`` on ``ins`` their gradient node."""
+    parents = [ins[j]._node for j in entry.parents]
+    node = CompiledBackward(entry, parents, saved, ins, wrapped, [t._st.array for t in ins])
+    if len(entry.diff) == 1:
+        node.slot = 0
+        wrapped[entry.diff[0][0]]._node = node
+    else:
+        for k, (pos, _) in enumerate(entry.diff):
+            wrapped[pos]._node = _OutputSelect(node, k)
+
+
+def _result(entry, args, tensors, wrapped):
+    """The call's result (a tree) from its output tensors ``wrapped``."""
+    leaves = []
+    for spec in entry.specs:
+        kind = spec[0]
+        if kind == "out":
+            leaves.append(wrapped[spec[1]])
+        elif kind == "arg":
+            leaves.append(tensors[spec[1]])
+        elif kind == "py":
+            leaves.append(spec[1])
+        elif kind == "src":
+            leaves.append(spec[1](args))
+        else:
+            backend = spec[2]
+            leaves.append(wrap(backend.xp.asarray(spec[1], copy=True), backend))
+    return _unflatten(entry.treedef, leaves)
+
+
+_MISS = object()         # what a fast path returns when a guard fails
+
+
+class _Fast:
+    """Writes a fast path's source: constants become globals of the function."""
+
+    def __init__(self):
+        self.env = {"MISS": _MISS, "Tensor": Tensor, "mode": _mode, "wrap": wrap,
+                    "AccumulateGrad": AccumulateGrad, "Lookup": (LookupError, AttributeError)}
+        self.lines = []
+
+    def const(self, value):
+        if value is None or value is True or value is False:
+            return repr(value)
+        name = f"k{len(self.env)}"
+        self.env[name] = value
+        return name
+
+    def add(self, line, depth=1):
+        self.lines.append("    " * depth + line)
+
+    def miss(self, cond, depth=1):
+        self.add(f"if {cond}: return MISS", depth)
+
+    def tensor(self, var, arr, meta, device=None):
+        """Guard tensor ``var`` (its array as ``arr``) against ``meta``, ``_meta``'s
+        (backend, shape, dtype, requires_grad), and ``device`` when given."""
+        backend, shape, dtype, grad = meta
+        self.miss(f"not isinstance({var}, Tensor)")
+        self.add(f"{arr} = {var}._st.array")
+        conds = [f"{var}._backend is not {self.const(backend)}",
+                 f"{arr}.shape != {self.const(shape)}",
+                 f"{arr}.dtype != {self.const(dtype)}",
+                 f"({var}._node is None) is {grad}"]
+        if device is not None and len(backend.devices()) != 1:    # else it has one place
+            conds.append(f"getattr({arr}, 'device', None) != {self.const(device[0])}")
+        self.miss(" or ".join(conds))
+
+
+def _fast_path(e, args, grad_enabled):
+    """The hit path of entry ``e``, generated as one function ``fast(args)``: the key's guards
+    on the positional arguments ``args`` of the trace call (each tensor's backend, shape,
+    dtype, device and requires_grad, each scalar's type and value, no two tensors one
+    array, grad mode), then ``_Entry.check``'s (Python guards, captured tensors, leaves
+    that accumulate, ``.grad`` states), then the replay and its effects, unrolled. It
+    returns ``_MISS`` where any guard fails (the caller then takes the full path, which
+    retraces), so it may be stricter than the key, never looser. None where the call does
+    not fit (containers, modules or other objects among the arguments, aliased tensors, an
+    optimizer's step counts or numbers to recompute): those take the full path always."""
+    if e.bumps or e.makers:
+        return None
+    f = _Fast()
+    n = len(args)
+    f.miss(f"len(args) != {n} or mode.enabled is not {grad_enabled!r}")
+    names = [f"a{i}" for i in range(n)]
+    if n:
+        f.add(f"{', '.join(names)}, = args")
+    tvars, arrs = [], []
+    for i, a in enumerate(args):
+        v = names[i]
+        t = type(a)
+        if isinstance(a, Tensor):
+            arr = a._st.array
+            f.tensor(v, f"x{i}", (a._backend, arr.shape, arr.dtype, a._node is not None),
+                     (getattr(arr, "device", None),))
+            tvars.append(v)
+            arrs.append(f"x{i}")
+        elif t in _SCALARS:
+            if a != a:
+                f.miss(f"type({v}) is not {f.const(t)} or {v} == {v}")
+            elif (t is float and a == 0) or t is complex:   # as _scalar_key
+                f.miss(f"type({v}) is not {f.const(t)} or repr({v}) != {f.const(repr(a))}")
             else:
-                backend = spec[2]
-                leaves.append(wrap(backend.xp.asarray(spec[1], copy=True), backend))
-        return _unflatten(self.treedef, leaves)
+                f.miss(f"type({v}) is not {f.const(t)} or {v} != {f.const(a)}")
+        else:
+            return None
+    if len({id(a._st.array) for a in args if isinstance(a, Tensor)}) < len(tvars):
+        return None
+    if len(arrs) > 1:
+        f.miss(" or ".join(f"{x} is {y}" for i, x in enumerate(arrs) for y in arrs[i + 1:]))
+    # _Entry.check: Python guards, captured tensors, leaves, .grad states
+    ins = [tvars[k] for k in e.in_index]
+    arrays = [arrs[k] for k in e.in_index]
+    reads = bool(e.guards or e.captured or any(r is not None for _, r, _ in e.grad_start))
+    if reads:
+        f.add("try:")
+    for i, (res, value) in enumerate(e.guards):
+        f.add(f"g{i} = {f.const(res)}(args)", 2)
+        f.miss(f"g{i} != {f.const(value)} or type(g{i}) is not {f.const(type(value))}", 2)
+    for i, (res, _) in enumerate(e.captured):
+        f.add(f"c{i} = {f.const(res)}(args)", 2)
+        ins.append(f"c{i}")
+    for i, (_, res, _) in enumerate(e.grad_start):
+        if res is not None:
+            f.add(f"r{i} = {f.const(res)}(args)", 2)
+    if reads:
+        f.add("except Lookup:")
+        f.add("return MISS", 2)
+    for i, (_, meta) in enumerate(e.captured):
+        f.tensor(f"c{i}", f"y{i}", meta)
+        arrays.append(f"y{i}")
+    for j in e.accum_leaves:
+        f.add(f"n{j} = {ins[j]}._node")
+        f.miss(f"type(n{j}) is not AccumulateGrad or n{j}.hooks")
+    for i, (k, res, was_none) in enumerate(e.grad_start):
+        var = tvars[k] if res is None else f"r{i}"
+        f.miss(f"not isinstance({var}, Tensor) or ({var}._grad is None) is not {was_none}")
+    # the replay
+    f.add(f"r = {f.const(e.fwd)}({', '.join(arrays)})")
+    front = e.n_front
+    for kind, j, k, copy in e.effects:
+        t = ins[j]
+        if kind == "grad_none":
+            f.add(f"{t}._grad = None")
+        elif kind == "accum":           # _accumulate, inline
+            backend = e.in_backends[j]
+            f.add(f"g = r[{front + k}]")
+            if copy or backend.owns is None:
+                f.add(f"g = {f.const(backend.xp.asarray)}(g, copy=True)")
+            else:
+                f.add(f"if not {f.const(backend.owns)}(g): "
+                      f"g = {f.const(backend.xp.asarray)}(g, copy=True)")
+            f.add(f"with {f.const(_grad_lock)}:")
+            f.add(f"if {t}._grad is None: {t}._grad = wrap(g, {f.const(backend)})", 2)
+            f.add(f"else: {f.const(_add_grad)}({t}._grad, g)", 2)
+        elif kind == "axpy":
+            f.add(f"{f.const(_axpy)}({t}, r[{front + k}], {f.const(copy)})")
+        else:
+            f.add(f"{f.const(_write)}({t}, r[{front + k}], {copy})")
+    outs = [f"o{p}" for p in range(e.n_out)]
+    for p, b in enumerate(e.out_backends):
+        f.add(f"o{p} = wrap(r[{p}], {f.const(b)})")
+    if e.bwd is not None and grad_enabled:
+        f.add(f"{f.const(_attach)}({f.const(e)}, [{', '.join(ins)}], [{', '.join(outs)}], "
+              f"r[{e.n_out}:{front}])")
+    if e.single:
+        f.add("return o0")
+    else:
+        f.add(f"return {f.const(_result)}({f.const(e)}, args, [{', '.join(tvars)}], "
+              f"[{', '.join(outs)}])")
+    text = "\n".join(["def fast(args):", *f.lines, ""])
+    code = builtins.compile(text, f"<polygrad.compile fast path of {e.region.name}>", "exec")
+    exec(code, f.env)  # noqa: S102 - our own source
+    fast = f.env["fast"]
+    fast.source = text
+    return fast
 
 
 def _profiled(prog, arrays, backend):
@@ -887,9 +1078,76 @@ def _accumulate(t, g, copy):
         if grad is None:
             t._grad = wrap(g, backend)
         else:
-            st = grad._st
-            st.array = st.array + g
-            st.buf.version += 1
+            _add_grad(grad, g)
+
+
+def _add_grad(grad, g):
+    st = grad._st
+    st.array = st.array + g
+    st.buf.version += 1
+
+
+def _fuse_updates(e, tr, in_slots, in_tensors, effect_slots, kept):
+    """An optimizer's update ``p.add_(g, alpha=a)`` was recorded out of place, as ``m =
+    g * a; v = p + m`` and a write of ``v`` into ``p``'s memory: where the backend has an
+    ``axpy_`` kernel (``y += alpha * x`` in place, what the eager ``add_`` runs) and nothing
+    else reads ``m`` or ``v``, the effect becomes ``("axpy", j, k)`` with ``x`` as value
+    ``k`` (``e.alphas`` holds each effect's alpha): one pass over ``p`` instead of three
+    (the product, the sum, the copy). The same arithmetic: ``alpha * x`` then the add.
+    Only the first write to a tensor, same dtypes and shapes, a real-memory backend."""
+    e.alphas = [None] * len(e.effects)
+    producer = {op.out: op for op in tr.ops}
+    reads = {}
+    for op in tr.ops:
+        for i in op.reads():
+            reads[i] = reads.get(i, 0) + 1
+    written = set()
+    for n, (kind, j, k) in enumerate(e.effects):
+        if kind != "write":
+            continue
+        first = j not in written
+        written.add(j)
+        backend = in_tensors[j]._backend
+        if not first or backend.shares_memory is None or "axpy_" not in backend.overrides:
+            continue
+        v = effect_slots[k]
+        add = producer.get(v)
+        if add is None or add.prim.name != "add" or add.opts or len(add.args) != 2:
+            continue
+        p, m = add.args
+        if not (isinstance(p, Ref) and isinstance(m, Ref)) or p.i != in_slots[j]:
+            continue
+        mul = producer.get(m.i)
+        if mul is None or mul.prim.name != "multiply" or mul.opts or len(mul.args) != 2:
+            continue
+        x, alpha = mul.args
+        if not isinstance(x, Ref) or type(alpha) not in (int, float):
+            continue
+        if reads.get(v, 0) or reads.get(m.i, 0) != 1 or v in kept or m.i in kept or \
+                effect_slots.count(v) != 1:
+            continue
+        pv, xv, vv = tr.values[p.i], tr.values[x.i], tr.values[v]
+        if not (pv.dtype == xv.dtype == vv.dtype and tuple(pv.shape) == tuple(xv.shape)
+                == tuple(vv.shape)) or not hasattr(pv, "__setitem__"):
+            continue
+        e.effects[n] = ("axpy", j, k)
+        e.alphas[n] = alpha
+        effect_slots[k] = x.i
+
+
+def _axpy(t, x, alpha):
+    """``t += alpha * x`` into ``t``'s memory with the backend's ``axpy_`` kernel, as
+    ``write_values`` writes: holders of the memory get their copies first, the version
+    moves."""
+    st, backend = t._st, t._backend
+    buf = st.buf
+    if buf.saved:
+        buf.privatize()
+    arr = st.array
+    if not hasattr(arr, "__setitem__"):      # numpy's 0-d results: nothing aliases them
+        arr = st.array = backend.xp.asarray(arr, copy=True)
+    backend.overrides["axpy_"](backend.xp, arr, x, alpha)
+    buf.version += 1
 
 
 def _check_no_stale_view(tr, old, at):
