@@ -148,7 +148,11 @@ def _lower(program):
     for op in program.ops:
         fn, args, opts = op.fn, op.args, op.opts
         if fn is numpy.sum and len(args) == 1 and set(opts) <= _REDUCE_OPTS:
-            op = Op(numpy.add.reduce, args, {"axis": None, **opts}, op.out, op.prim)
+            # axis always (the two default it differently); dtype and keepdims when not
+            # the default (keywords cost a ufunc method time to parse)
+            opts = {"axis": opts.get("axis"), **{k: v for k, v in opts.items() if k != "axis"
+                                                   and v is not None and v is not False}}
+            op = Op(numpy.add.reduce, args, opts, op.out, op.prim)
         elif fn is numpy.reshape and len(args) == 2 and not opts and type(args[1]) is tuple \
                 and all(type(n) is int for n in args[1]):
             op = Op(operator.methodcaller("reshape", args[1]), args[:1], {}, op.out, op.prim)

@@ -12,11 +12,12 @@ nodes of the inputs (and of captured tensors) that require grad, so ``backward()
 ``.grad`` accumulation, hooks, optimizers and ``no_grad`` work as for any op.
 
 Guards: the key holds each argument's backend, shape, dtype, device and requires_grad, the
-Python scalars among the arguments and grad mode; an entry also checks the tensors it
-captured (closure cells, globals, default arguments and the parameters and buffers of
-modules, read again on every call), the Python scalars in closure cells and globals that
-the function names, the ``training`` flag of the modules it reaches, the hyperparameters
-and state size of the optimizers it names, and the ``.grad`` state it read.
+Python scalars among the arguments (0.0 and -0.0 apart) and grad mode; an entry also checks
+the tensors it captured (closure cells, globals, default arguments and the parameters and
+buffers of modules, read again on every call), the Python scalars in closure cells and
+globals that the function and its helpers name (and in lists and tuples there), the
+``training`` flag of the modules it reaches, the hyperparameters and state size of the
+optimizers it names, and the ``.grad`` state it read.
 
 ``loss.backward()`` inside ``fn`` (on a scalar it computed) becomes part of the forward
 program: its backward program is derived during the trace. What the call does to tensors
@@ -24,9 +25,16 @@ it does not return is kept as *effects*, replayed in order after the program: th
 gradients' accumulation into the leaves' ``.grad``, ``.grad = None`` (``zero_grad``) and
 in-place updates of an optimizer's parameters and state tensors (``add_``, ``sub_``,
 ``mul_``, ``div_``, ``copy_``, recorded as out-of-place values and written back with
-``write_values``), so a whole training step is one program. An optimizer's Python step
-counts are replayed as increments, and the numbers its update derives from them (its
-``_step_scalars`` hook) are inputs of the program, recomputed on every call.
+``write_values``; ``p.add_(g, alpha=a)`` runs as the backend's ``axpy_`` kernel where it
+has one, ``_fuse_updates``), so a whole training step is one program. An optimizer's
+Python step counts are replayed as increments, and the numbers its update derives from
+them (its ``_step_scalars`` hook) are inputs of the program, recomputed on every call.
+
+A hit on the entry used last runs its *hit path* (``_fast_path``): one generated function
+per entry that checks the key's guards on the arguments and the entry's own, runs the
+program and then its effects and outputs, unrolled, with no key tuple, list or loop built
+per call; a failed guard returns ``_MISS`` before anything runs, and the call takes the
+full path (the key, the cache, ``_Entry.check``, a retrace).
 
 Under the profiler a replay runs op by op through the engine's ``observer`` and
 ``kernel_clock``: one row per compiled call, its kernels as child rows.
@@ -196,8 +204,8 @@ class Compiled:
         stats.calls += 1
         ext = _ext
         hot = self._hot
-        if hot is not None and not kwargs and not ext.active and \
-                _trace_state.tracer is None and not _forward_ad.level:
+        # (a trace in progress in this thread has its observers installed: ext.active)
+        if hot is not None and not kwargs and not ext.active and not _forward_ad.level:
             # the entry used last, through its generated check-and-replay (``_fast_path``):
             # the same guards as the key and ``_Entry.check``, or _MISS and the full path
             out = hot(args)
@@ -1020,9 +1028,12 @@ def _fast_path(e, args, grad_enabled):
             else:
                 f.add(f"if not {f.const(backend.owns)}(g): "
                       f"g = {f.const(backend.xp.asarray)}(g, copy=True)")
-            f.add(f"with {f.const(_grad_lock)}:")
+            f.add(f"{f.const(_grad_lock.acquire)}()")      # as `with`, for less
+            f.add("try:")
             f.add(f"if {t}._grad is None: {t}._grad = wrap(g, {f.const(backend)})", 2)
             f.add(f"else: {f.const(_add_grad)}({t}._grad, g)", 2)
+            f.add("finally:")
+            f.add(f"{f.const(_grad_lock.release)}()", 2)
         elif kind == "axpy":
             f.add(f"{f.const(_axpy)}({t}, r[{front + k}], {f.const(copy)})")
         else:
