@@ -29,8 +29,11 @@ def __getattr__(name):
     raise AttributeError(f"module 'polygrad_conformance' has no attribute {name!r}")
 
 
-def run(backends=None, *, devices=None, dtypes=None, cases=None, progress=None):
+def run(backends=None, *, devices=None, dtypes=None, cases=None, progress=None,
+        compiled=False):
     """Run the suite on ``backends`` (a name, a list, or None for every installed one).
+    ``compiled``: also a ``compiled`` check per scenario and primitive (polygrad.compile
+    against the eager run).
 
     ``progress(done, total, record)`` is called after each check.
 
@@ -43,7 +46,7 @@ def run(backends=None, *, devices=None, dtypes=None, cases=None, progress=None):
     if isinstance(backends, str):
         backends = [backends]
     started = time.time()
-    session = Session(backends, devices=devices, dtypes=dtypes, cases=cases)
+    session = Session(backends, devices=devices, dtypes=dtypes, cases=cases, compiled=compiled)
     checks = session.checks()
     records = []
     for i, check in enumerate(checks):

@@ -3,8 +3,9 @@
 Options (declared once, in ``options``, with the pytest plugin's): ``--backend NAME``
 (repeatable; default every installed backend), ``--device``, ``--dtype``, ``--case ID``
 (repeatable), ``--json/--markdown/--html PATH`` (``-``: that report alone on stdout),
-``--allow-empty``, ``--fuzz SECONDS [--seed N]`` (the differential fuzzer of ``fuzz``
-instead of the checks). It shows a progress bar while it runs (rich, when installed),
+``--allow-empty``, ``--compiled`` (a ``compiled`` check per scenario and primitive, and
+the fuzzer's programs also run compiled), ``--fuzz SECONDS [--seed N]`` (the differential
+fuzzer of ``fuzz`` instead of the checks). It shows a progress bar while it runs (rich, when installed),
 prints the Markdown matrix, appends it to ``$GITHUB_STEP_SUMMARY`` when that is set, and
 exits 0 only when nothing failed and something was tested. This module owns output; the
 checks live in ``runner``, the fuzzer in ``fuzz``.
@@ -180,7 +181,8 @@ def _run(args, argv):
     from .runner import Session, execute
     started = time.time()
     try:
-        session = Session(args.backend, devices=args.device, dtypes=args.dtype, cases=args.case)
+        session = Session(args.backend, devices=args.device, dtypes=args.dtype, cases=args.case,
+                          compiled=args.compiled)
     except (UnknownBackendError, ValueError) as exc:
         print(f"polygrad conformance: {exc}", file=sys.stderr)
         return 2, None, []
@@ -232,16 +234,19 @@ def _run_fuzz(args, session, names, started, command):
                 untested.append(f"backend {backend.name!r} was not fuzzed: {reason}")
         else:
             print(f"polygrad conformance: fuzzing {backend.name} for {args.fuzz:g} s "
-                  f"(seed {args.seed}) ...", file=sys.stderr, flush=True)
-            runs.append(fuzz.fuzz(backend.name, seconds=args.fuzz, seed=args.seed))
+                  f"(seed {args.seed}{', also compiled' if args.compiled else ''}) ...",
+                  file=sys.stderr, flush=True)
+            runs.append(fuzz.fuzz(backend.name, seconds=args.fuzz, seed=args.seed,
+                                  compiled=args.compiled))
         r = runs[-1]
         print(f"polygrad conformance: fuzz {backend.name}: {r['programs']} programs, "
               f"{len(r['failures'])} disagreements with torch"
+              + (" or between compiled and eager" if args.compiled else "")
               + (f" (skipped: {r['skipped']})" if r.get("skipped") else ""),
               file=sys.stderr, flush=True)
     if not any(r["programs"] for r in runs) and not untested:
         untested.append("no program ran on " + (", ".join(names) or "any backend"))
-    section = fuzz.section(runs, seconds=args.fuzz, seed=args.seed)
+    section = fuzz.section(runs, seconds=args.fuzz, seed=args.seed, compiled=args.compiled)
     report = Report(build(names, [], started=started, duration_s=time.time() - started,
                           command=command, fuzz=section))
     return 0, report, untested

@@ -14,7 +14,11 @@ disagreements until its budget is spent, shrinks each one to a minimal program
 (hypothesis's shrinker, then ``prune``, which deletes steps hypothesis cannot: later
 steps name them) and returns them as runnable snippets. Reproducible: the same
 ``seed`` gives the same programs. A program real torch rejects (an error, forward or
-backward) is discarded, not counted. This module owns generation, running and comparing;
+backward) is discarded, not counted. With ``compiled=True`` each program that agrees with
+torch is also run as a ``polygrad.compile``d function (traced, then replayed) on the same
+backend and compared with its eager run: a ``compiled`` disagreement, shrunk like the others.
+A program the compiler cannot trace (an in-place write) runs eagerly with a warning: that is
+counted (``compiled_fallbacks``), not a disagreement; a wrong compiled result is. This module owns generation, running and comparing;
 the CLI and the report only show its result. It needs torch (the oracle, and the shape
 check of each drawn step on ``meta`` tensors), imported when a program is drawn or run.
 """
@@ -32,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["OPS", "FAMILIES", "Program", "Disagreement", "programs", "run_polygrad",
-           "run_torch", "check", "compare", "prune", "fuzz", "skipped", "section",
+           "run_compiled", "run_torch", "check", "compare", "prune", "fuzz", "skipped", "section",
            "require_torch", "TORCH_MISSING"]
 
 TORCH_MISSING = ("the differential fuzzer compares with real torch, which is not installed "
@@ -244,31 +248,50 @@ class Program:
 
     def body(self):
         """The program's statements, after the inputs are made: ``out``, ``gs`` (and ``gs2``)."""
-        xs = ", ".join(f"x{i}" for i in range(len(self.inputs)))
-        last = f"v{len(self.steps) - 1}"
         lines = [_input_line(i, x) for i, x in enumerate(self.inputs)]
         lines += [step[1] for step in self.steps]
-        # a weighted sum, so that a gradient sent to the wrong element shows
-        lines.append(f"out = ({last} * torch.arange(1, {last}.numel() + 1, "
-                     f"dtype=torch.float64).reshape({last}.shape)).sum()")
-        if self.double:
-            lines += [f"gs = torch.autograd.grad(out, [{xs}], create_graph=True, "
-                      "allow_unused=True)",
-                      "out2 = sum((g * g).sum() for g in gs if g is not None)",
-                      f"gs2 = (torch.autograd.grad(out2, [{xs}], allow_unused=True)",
-                      "       if getattr(out2, 'requires_grad', False) else None)"]
-        else:
-            lines.append(f"gs = torch.autograd.grad(out, [{xs}], allow_unused=True)")
-        return "\n".join(lines)
+        lines.append(f"out = {self._weighted()}")
+        return "\n".join(lines + self._grad_lines())
 
-    def snippet(self, backend, note=""):
+    def compiled_body(self):
+        """``body()`` with the steps and ``out`` in a ``polygrad.compile``d function, called
+        twice: the first call traces, the second (whose result is differentiated) replays."""
+        xs = ", ".join(f"x{i}" for i in range(len(self.inputs)))
+        lines = [_input_line(i, x) for i, x in enumerate(self.inputs)]
+        lines += ["@torch.compile", f"def program({xs}):"]
+        lines += ["    " + line for step in self.steps for line in step[1].splitlines()]
+        lines += [f"    return {self._weighted()}",
+                  f"program({xs})                  # the first call traces, the second replays",
+                  f"out = program({xs})"]
+        return "\n".join(lines + self._grad_lines())
+
+    def _weighted(self):
+        # a weighted sum, so that a gradient sent to the wrong element shows
+        last = f"v{len(self.steps) - 1}"
+        return (f"({last} * torch.arange(1, {last}.numel() + 1, "
+                f"dtype=torch.float64).reshape({last}.shape)).sum()")
+
+    def _grad_lines(self):
+        xs = ", ".join(f"x{i}" for i in range(len(self.inputs)))
+        if not self.double:
+            return [f"gs = torch.autograd.grad(out, [{xs}], allow_unused=True)"]
+        return [f"gs = torch.autograd.grad(out, [{xs}], create_graph=True, allow_unused=True)",
+                "out2 = sum((g * g).sum() for g in gs if g is not None)",
+                f"gs2 = (torch.autograd.grad(out2, [{xs}], allow_unused=True)",
+                "       if getattr(out2, 'requires_grad', False) else None)"]
+
+    def snippet(self, backend, note="", compiled=False):
         """A runnable script: this program on polygrad's ``backend``; the same lines under
-        ``import torch`` are the oracle."""
+        ``import torch`` are the oracle. ``compiled``: the program as a compiled function;
+        without the ``@torch.compile`` line it is the eager run it is compared with."""
         head = [f"# {line}" for line in note.splitlines()]
-        head += ["import polygrad as torch   # the oracle: replace these two lines by import torch",
+        head += ["import polygrad as torch   # the eager run: delete the @torch.compile line"
+                 if compiled else
+                 "import polygrad as torch   # the oracle: replace these two lines by import torch",
                  f"torch.set_default_backend({backend!r})"]
         tail = "print(out, gs" + (", gs2)" if self.double else ")")
-        return "\n".join([*head, self.body(), tail]) + "\n"
+        body = self.compiled_body() if compiled else self.body()
+        return "\n".join([*head, body, tail]) + "\n"
 
     def __str__(self):
         return self.body()
@@ -355,12 +378,14 @@ def _quiet():
 
 # -- running and comparing ------------------------------------------------------------------
 
-def _execute(program, module, convert):
+def _execute(program, module, convert, compiled=False):
     ns = {"torch": module}
     with _quiet():      # nan and inf are data here; a lazy backend warns when converted
-        exec(program.body(), ns)
+        exec(program.compiled_body() if compiled else program.body(), ns)
         names = [f"x{i}" for i in range(len(program.inputs))]
-        names += [f"v{k}" for k in range(len(program.steps))] + ["out"]
+        if not compiled:        # the compiled function returns out alone
+            names += [f"v{k}" for k in range(len(program.steps))]
+        names.append("out")
         got = {n: convert(ns[n]) for n in names}
         for key in ("gs", "gs2") if program.double else ("gs",):
             gs = ns[key]
@@ -368,6 +393,8 @@ def _execute(program, module, convert):
                 g = None if gs is None else gs[i]
                 got[f"d{'2' if key == 'gs2' else ''}out/dx{i}"] = (
                     np.zeros(x.shape) if g is None else convert(g))
+        if compiled:
+            got["fell back"] = ns["program"].stats.fallbacks > 0
     return got
 
 
@@ -380,18 +407,29 @@ def run_polygrad(program, backend):
         return _execute(program, polygrad, to_host)
 
 
+def run_compiled(program, backend):
+    """``run_polygrad`` with the program compiled (``Program.compiled_body``): ``out`` and
+    the gradients, and ``"fell back"``: whether the compiler ran it eagerly."""
+    import polygrad
+
+    from .checks import to_host
+    with polygrad.use_backend(backend):
+        return _execute(program, polygrad, to_host, compiled=True)
+
+
 def run_torch(program):
     """The same on real torch (the oracle)."""
     torch = require_torch()
     return _execute(program, torch, lambda t: t.detach().cpu().numpy().copy())
 
 
-def compare(got, ref):
-    """The first disagreement of two runs, as ``(name, message)``, or None."""
+def compare(got, ref, names=("polygrad", "torch")):
+    """The first disagreement of two runs, as ``(name, message)``, or None; ``names``: what
+    the message calls ``got`` and ``ref``."""
     for name, r in ref.items():
         g = got[name]
         if g.shape != r.shape:
-            return name, f"{name}: shape {g.shape}, torch {r.shape}"
+            return name, f"{name}: shape {g.shape}, {names[1]} {r.shape}"
         g, r = g.astype(np.float64), r.astype(np.float64)
         same_nonfinite = (np.isnan(g) & np.isnan(r)) | (np.isinf(r) & (g == r))
         scale = np.nanmax(np.abs(np.where(np.isfinite(r), r, 0)), initial=0.0)
@@ -400,23 +438,28 @@ def compare(got, ref):
         bad = ~(close | same_nonfinite)
         if bad.any():
             at = tuple(int(i) for i in np.argwhere(bad)[0])
-            return name, (f"{name}: polygrad {np.array2string(g, precision=6)}, torch "
+            return name, (f"{name}: {names[0]} {np.array2string(g, precision=6)}, {names[1]} "
                           f"{np.array2string(r, precision=6)} (first at index {at})")
     return None
 
 
 class Disagreement(AssertionError):
     """A program on which a backend and torch disagree; ``kind`` is ``value``, ``grad``,
-    ``grad2`` or ``error``."""
+    ``grad2`` or ``error``; or ``compiled``: the program compiled and run eagerly disagree
+    on the backend (``compiled`` is then True: the search that shrinks it compiles too)."""
 
-    def __init__(self, program, backend, kind, message):
-        super().__init__(f"{message}\n{program.snippet(backend)}")
+    def __init__(self, program, backend, kind, message, compiled=False):
+        snippet = program.snippet(backend, compiled=kind == "compiled")
+        super().__init__(f"{message}\n{snippet}")
         self.program, self.backend, self.kind, self.message = program, backend, kind, message
+        self.compiled = compiled
 
 
-def check(program, backend):
-    """Raise ``Disagreement`` when the backend and torch disagree on ``program``; return
-    False when torch itself rejects the program (nothing to compare), else True."""
+def check(program, backend, compiled=False, tally=None):
+    """Raise ``Disagreement`` when the backend and torch disagree on ``program`` (with
+    ``compiled``: also when the program compiled and run eagerly disagree); return False
+    when torch itself rejects the program (nothing to compare), else True. ``tally``: a
+    dict whose ``compiled_fallbacks`` counts the programs the compiler ran eagerly."""
     try:
         ref = run_torch(program)
     except ModuleNotFoundError:
@@ -429,11 +472,29 @@ def check(program, backend):
         raise Disagreement(program, backend, "error",
                            f"polygrad raises {type(exc).__name__}: {exc}"[:600]) from None
     found = compare(got, ref)
-    if found is None:
-        return True
-    name, message = found
-    kind = "grad2" if name.startswith("d2") else "grad" if name.startswith("d") else "value"
-    raise Disagreement(program, backend, kind, message)
+    if found is not None:
+        name, message = found
+        kind = "grad2" if name.startswith("d2") else "grad" if name.startswith("d") else "value"
+        raise Disagreement(program, backend, kind, message, compiled)
+    if compiled:
+        _check_compiled(program, backend, got, tally)
+    return True
+
+
+def _check_compiled(program, backend, eager, tally):
+    """The program compiled against its eager run on the same backend (which agreed with
+    torch). A fallback to eager is counted, not a disagreement: its result is compared too."""
+    try:
+        got = run_compiled(program, backend)
+    except Exception as exc:    # noqa: BLE001 - the eager run computes, the compiled raises
+        raise Disagreement(program, backend, "compiled",
+                           f"the compiled run raises {type(exc).__name__}: {exc}"[:600],
+                           True) from None
+    if got.pop("fell back") and tally is not None:
+        tally["compiled_fallbacks"] = tally.get("compiled_fallbacks", 0) + 1
+    found = compare(got, {k: eager[k] for k in got}, names=("compiled", "eager"))
+    if found is not None:
+        raise Disagreement(program, backend, "compiled", found[1], True)
 
 
 # -- the search -----------------------------------------------------------------------------
@@ -489,7 +550,7 @@ def prune(exc):
         changed = False
         for candidate in _smaller(exc.program):
             try:
-                check(candidate, exc.backend)
+                check(candidate, exc.backend, compiled=exc.compiled)
             except Disagreement as smaller:
                 if smaller.kind == exc.kind:
                     exc, changed = smaller, True
@@ -501,13 +562,15 @@ class _OutOfTime(BaseException):
 
 
 def fuzz(backend, *, seconds=None, max_programs=None, seed=0, families=None, max_steps=6,
-         max_failures=5, shrink_seconds=60.0, known=()):
+         max_failures=5, shrink_seconds=60.0, known=(), compiled=False):
     """Search ``backend`` for disagreements with torch until ``seconds`` have passed or
-    ``max_programs`` programs ran; shrink each to a minimal program.
+    ``max_programs`` programs ran; shrink each to a minimal program. ``compiled``: also
+    compare each program compiled (``polygrad.compile``) with its eager run.
 
     Returns the report's record for the backend: ``{"backend", "seed", "programs",
     "rejected", "duration_s", "programs_sha256", "failures": [{"kind", "message", "ops",
-    "snippet"}]}``; ``programs_sha256`` digests the programs run, in order (the same seed
+    "snippet"}]}``, with ``compiled`` also ``"compiled_fallbacks"`` (programs the compiler
+    ran eagerly, with a warning, and that gave the eager result); ``programs_sha256`` digests the programs run, in order (the same seed
     and count give the same digest). A disagreement whose ops include all the ops of one
     already found, or of one in ``known`` (``{"kind", "ops"}`` dicts), with the same kind,
     counts as that one, so the search moves on to new ones. Shrinking takes up to
@@ -527,9 +590,11 @@ def fuzz(backend, *, seconds=None, max_programs=None, seed=0, families=None, max
     with contextlib.suppress(Exception):    # the search itself reports what goes wrong
         run_torch(warm)
         run_polygrad(warm, backend)
+        if compiled:
+            run_compiled(warm, backend)
     start = time.monotonic()
     deadline = start + seconds if seconds is not None else float("inf")
-    stats = {"programs": 0, "rejected": 0}
+    stats = {"programs": 0, "rejected": 0, **({"compiled_fallbacks": 0} if compiled else {})}
     digest = hashlib.sha256()
     found = []
     declared = [(k["kind"], frozenset(k["ops"])) for k in known]
@@ -547,7 +612,7 @@ def fuzz(backend, *, seconds=None, max_programs=None, seed=0, families=None, max
     for round_ in range(max_failures):
         failing = _search(backend, strategy, seed * 1000 + round_, out_of_budget=out_of_budget,
                           shrink_seconds=shrink_seconds, seen=seen, stats=stats, digest=digest,
-                          max_examples=max_programs)
+                          max_examples=max_programs, compiled=compiled)
         if not failing:
             break
         # the smallest failing program seen (hypothesis's minimal one, or the best so far
@@ -556,17 +621,19 @@ def fuzz(backend, *, seconds=None, max_programs=None, seed=0, families=None, max
                          key=lambda e: (len(e.program.steps), len(e.program.body()))))
         found.append({"kind": best.kind, "message": best.message,
                       "ops": sorted(best.program.ops), "opset": best.program.ops,
-                      "snippet": best.program.snippet(backend, f"{best.kind}: {best.message}")})
+                      "snippet": best.program.snippet(backend, f"{best.kind}: {best.message}",
+                                                      compiled=best.kind == "compiled")})
         if out_of_budget():
             break
     return {"backend": backend, "seed": seed, "programs": stats["programs"],
             "rejected": stats["rejected"], "duration_s": round(time.monotonic() - start, 3),
             "programs_sha256": digest.hexdigest(),
+            **({"compiled_fallbacks": stats["compiled_fallbacks"]} if compiled else {}),
             "failures": [{k: v for k, v in f.items() if k != "opset"} for f in found]}
 
 
 def _search(backend, strategy, seed, *, out_of_budget, shrink_seconds, seen, stats, digest,
-            max_examples):
+            max_examples, compiled=False):
     """One hypothesis search from ``seed``: explore until the budget is spent or a new
     disagreement is found, then shrink it; returns the failing examples it saw."""
     from hypothesis import HealthCheck, Phase, given, reject, settings
@@ -589,7 +656,7 @@ def _search(backend, strategy, seed, *, out_of_budget, shrink_seconds, seen, sta
         if exploring:
             digest.update(program.body().encode() + b"\0")
         try:
-            valid = check(program, backend)
+            valid = check(program, backend, compiled, stats if exploring else None)
         except Disagreement as exc:
             stats["programs"] += exploring
             if seen(exc):
@@ -618,10 +685,11 @@ def skipped(backend, seed, reason):
             "failures": [], "skipped": reason}
 
 
-def section(runs, *, seconds=None, seed=0, families=None):
-    """The report's ``fuzz`` section from ``fuzz()``'s per-backend records."""
+def section(runs, *, seconds=None, seed=0, families=None, compiled=False):
+    """The report's ``fuzz`` section from ``fuzz()``'s per-backend records; ``compiled``:
+    the programs were also compared compiled against eager."""
     torch = require_torch()
-    return {"seed": seed, "seconds_per_backend": seconds,
+    return {"seed": seed, "seconds_per_backend": seconds, "compiled": bool(compiled),
             "oracle": f"torch {torch.__version__} (float64, cpu)",
             "tolerance": {"atol": ATOL, "rtol": RTOL, "rule": "|got - ref| <= atol * "
                           "(1 + max|ref|) + rtol * |ref|"},

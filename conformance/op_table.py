@@ -299,6 +299,20 @@ _ROWS = [
     OpCase("triu", args(r(3, 3)), opts={"k": 1}, torch=lambda xp, x: _torch().triu(x, 1)),
     OpCase("imag", args(r(2, 3)), call=lambda ns, x: ns.imag(x * 1j)),
     OpCase("special.erf", args(r(2, 3)), torch=lambda xp, x: _torch().special.erf(x)),
+    # torch-only elementwise rows (torch's backward formulas; their edges: tests/test_edges*)
+    OpCase("xlogy", args(r(2, 3), pos(2, 3)), torch=lambda xp, x, y: _torch().xlogy(x, y)),
+    OpCase("xlog1py", args(r(2, 3), pos(2, 3)),
+           torch=lambda xp, x, y: _torch().special.xlog1py(x, y)),
+    OpCase("sinc", args(away(2, 3)), torch=lambda xp, x: _torch().sinc(x)),
+    OpCase("logit", args(r(2, 3, lo=0.1, hi=0.9)), opts={"eps": 0.05},
+           torch=lambda xp, x: _torch().logit(x, eps=0.05)),
+    OpCase("binary_cross_entropy", args(r(2, 3, lo=0.1, hi=0.9), r(2, 3, lo=0.0, hi=1.0)),
+           torch=lambda xp, x, y: _torch().nn.functional.binary_cross_entropy(
+               x, y, reduction="none")),
+    OpCase("binary_cross_entropy_backward",
+           args(r(2, 3), r(2, 3, lo=0.1, hi=0.9), r(2, 3, lo=0.0, hi=1.0)),
+           torch=lambda xp, g, x, y: _torch().ops.aten.binary_cross_entropy_backward(
+               g, x, y, None, 0)),
     OpCase("linalg.det", args(well_conditioned(3))),
     OpCase("linalg.logabsdet", args(well_conditioned(3)), call=lambda ns, x: _logabsdet(ns, x)),
     OpCase("linalg.inv", args(well_conditioned(3))),

@@ -38,6 +38,9 @@ OPTIONS = (
            {**_REPEAT, "choices": ("float32", "float64")}),
     Option("case", "only this case, e.g. QS-1, op:sin, fused:softmax or plugin:import "
            "(repeatable)", {**_REPEAT, "metavar": "ID"}),
+    Option("compiled", "also run every scenario and primitive case through polygrad.compile "
+           "(traced, then replayed) and compare it with the eager run: a compiled check each; "
+           "with --fuzz, each program is also run compiled", {"action": "store_true"}),
     Option("allow-empty", "exit 0 even when nothing was tested: a requested backend missing "
            "or unavailable, a --case that matches nothing, a backend whose checks all skipped",
            {"action": "store_true"}),

@@ -9,6 +9,8 @@ xfail, and writes the JSON/Markdown/HTML report once, on the controller under xd
 (workers send their records through ``user_properties``). With ``--polygrad-fuzz=SECONDS``
 it runs, instead of the checks, one ``test_fuzz[<backend>]`` per backend: the
 differential fuzzer (``fuzz``), failing with the shrunk programs as runnable snippets.
+``--polygrad-compiled`` adds a ``compiled`` check per scenario and primitive (and has the
+fuzzer run each program compiled too), as the CLI's ``--compiled``.
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ class _Active:
             opt = option_values(self.config)
             try:
                 self.session = Session(opt["backend"], devices=opt["device"],
-                                       dtypes=opt["dtype"], cases=opt["case"])
+                                       dtypes=opt["dtype"], cases=opt["case"],
+                                       compiled=opt["compiled"])
             except (UnknownBackendError, ValueError) as exc:
                 raise pytest.UsageError(f"polygrad conformance: {exc}") from None
         return self.session
@@ -126,7 +129,7 @@ class _Active:
         if reason is None and not get_backend(name).devices():
             reason = f"backend {name!r} declares no device usable here"
         rec = (fuzz.skipped(name, opt["seed"], reason) if reason is not None else
-               fuzz.fuzz(name, seconds=opt["fuzz"], seed=opt["seed"]))
+               fuzz.fuzz(name, seconds=opt["fuzz"], seed=opt["seed"], compiled=opt["compiled"]))
         item.user_properties.append((_FUZZ_KEY, json.dumps(rec)))
         if reason is not None:
             pytest.skip(reason)
@@ -190,7 +193,8 @@ class _Active:
         section = None
         if self.fuzzing:
             from .fuzz import section as fuzz_section
-            section = fuzz_section(self.fuzz_runs, seconds=opt["fuzz"], seed=opt["seed"])
+            section = fuzz_section(self.fuzz_runs, seconds=opt["fuzz"], seed=opt["seed"],
+                                   compiled=opt["compiled"])
         report = Report(build(names, self.records, started=self.started,
                               duration_s=time.time() - self.started, command="pytest",
                               fuzz=section))

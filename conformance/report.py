@@ -314,6 +314,7 @@ def render_markdown(data):
                        f"{_ratio(s.get('worst_pass_tol_ratio'))} "
                        f"({s.get('worst_pass_id') or '-'}) |")
         out.append("")
+    out += _md_compiled(data)
     if "fuzz" in data:
         out += _md_fuzz(data["fuzz"])
     skips = [(name, reason, n) for name, s in data["summary"].items()
@@ -343,13 +344,72 @@ def render_markdown(data):
     return "\n".join(out)
 
 
+def _compiled(data):
+    """The ``compiled`` records: counts per backend and kind, and the lines that say what
+    did not replay (declared skips and eager fallbacks), each once."""
+    recs = [r for r in data["results"] if r["check"] == "compiled"]
+    counts = defaultdict(Counter)
+    for r in recs:
+        counts[r["backend"]][(r["kind"], r["outcome"])] += 1
+    declared = {}
+    for r in recs:
+        if r["outcome"] == "skip" and r["kind"] == "scenario":
+            declared.setdefault(f"{r['case']}: skipped: {r['reason']}", None)
+        elif "(declared)" in r.get("note", ""):
+            declared.setdefault(f"{r['case']}: {r['note'].split('; ', 1)[1]}", None)
+    return recs, counts, list(declared)
+
+
+def _md_compiled(data):
+    recs, counts, declared = _compiled(data)
+    if not recs:
+        return []
+    out = ["## Compiled", "", "Each scenario and primitive also run through `polygrad.compile` "
+           "(traced, then replayed) and compared with its eager run on the same backend, "
+           "values and gradients (`--compiled`).", "",
+           "| backend | scenarios passing | ops passing | failing | skipped |",
+           "|---|---|---|---|---|"]
+    for backend, c in counts.items():
+        def n(kind, outcomes=("pass",), c=c):
+            return sum(v for (k, o), v in c.items() if (kind is None or k == kind)
+                       and o in outcomes)
+        out.append(f"| {backend} | {n('scenario')} of {n('scenario', OUTCOMES)} | {n('op')} "
+                   f"of {n('op', OUTCOMES)} | {n(None, FAILING)} | {n(None, ('skip',))} |")
+    out.append("")
+    if declared:
+        out += ["Declared skips and eager fallbacks (the rest of each scenario replays):", ""]
+        out += [f"- {_short(line, 300)}" for line in declared]
+        out.append("")
+    return out
+
+
+def _html_compiled(data):
+    recs, counts, declared = _compiled(data)
+    if not recs:
+        return ""
+    e = html.escape
+    rows = "".join(
+        f"<li><b>{e(b)}</b>: " + ", ".join(f"{v} {e(k)} {e(o)}" for (k, o), v in sorted(c.items()))
+        + "</li>" for b, c in counts.items())
+    notes = "".join(f"<li>{e(line)}</li>" for line in declared)
+    return ("<h2>Compiled</h2><p>Each scenario and primitive also run through "
+            "<code>polygrad.compile</code> (traced, then replayed) and compared with its eager "
+            f"run on the same backend, values and gradients.</p><ul>{rows}</ul>"
+            + (f"<p>Declared skips and eager fallbacks (the rest of each scenario "
+               f"replays):</p><ul>{notes}</ul>" if notes else ""))
+
+
 def _fuzz_head(fz):
     budget = (f"{fz['seconds_per_backend']:g} s per backend"
               if fz.get("seconds_per_backend") else "a fixed number of programs")
     return (f"Seed {fz['seed']}, {budget}; oracle {fz['oracle']}; closeness "
             f"{fz['tolerance']['rule']} with atol {fz['tolerance']['atol']:g}, rtol "
             f"{fz['tolerance']['rtol']:g}; op families: {', '.join(fz['families'])}. "
-            "Each disagreement is shrunk to a minimal program, printed as a script that "
+            + ("Each program also runs compiled (`polygrad.compile`, traced then replayed), "
+               "compared with its eager run (a `compiled` disagreement); a program the "
+               "compiler runs eagerly, with a warning, counts as a fallback. "
+               if fz.get("compiled") else "")
+            + "Each disagreement is shrunk to a minimal program, printed as a script that "
             "runs it on polygrad; the same lines under `import torch` are the oracle.")
 
 
@@ -362,7 +422,9 @@ def _md_fuzz(fz):
         out.append(f"| {r['backend']} | {r['programs']} | {r['rejected']} | "
                    + (f"➖ skipped: {_short(r['skipped'])}" if r.get("skipped")
                       else "✅ 0" if n == 0 else f"❌ {n}")
-                   + f" | {r['duration_s']:.0f} |")
+                   + f" | {r['duration_s']:.0f} |"
+                   + (f" compiled fallbacks: {r['compiled_fallbacks']} |"
+                      if "compiled_fallbacks" in r else ""))
     out.append("")
     for r in fz["backends"]:
         for f in r["failures"]:
@@ -493,7 +555,7 @@ def render_html(data):
         f"{e(data['polygrad_version'])}; {e(data['started'])}; {data['duration_s']:.1f} s; "
         f"reference {e(data['reference']['backend'])} {e(data['reference']['dtype'])}; "
         f"<b>{'all checks pass' if data['ok'] else 'FAILURES'}</b></p><ul>{backends}</ul>"
-        f"{legend if data['results'] else ''}{matrices}"
+        f"{legend if data['results'] else ''}{matrices}{_html_compiled(data)}"
         + (_html_fuzz(data["fuzz"]) if "fuzz" in data else "")
         + (f"<h2>Failures</h2><ul>{fails}</ul>" if fails else "")
         + "</body></html>\n")

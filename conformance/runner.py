@@ -12,7 +12,10 @@ the same code), ``cross`` (against every other requested backend). Per primitive
 ``value``, ``vjp``, ``grad2`` (create_graph), ``jvp`` (dot-product test against the
 VJP), ``fd`` (float64 central differences), ``torch`` and ``cross``; nondifferentiable
 primitives get ``value``, ``torch`` and ``cross``. Backend declarations add
-``unsupported``, ``fused:<name>`` and the ``plugin:import`` laziness check.
+``unsupported``, ``fused:<name>`` and the ``plugin:import`` laziness check. With
+``compiled=True`` (``--compiled``) each scenario and each primitive also gets a ``compiled``
+check: run through ``polygrad.compile`` (traced, then replayed) against the same code run
+eagerly on the same backend, values and gradients.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import numpy as np
 
 from .checks import FD, CheckFailed, NullRecorder, Recorder, to_host, tolerance
 from .op_table import OP_CASES
-from .scenarios import SCENARIO_IDS, SCENARIOS, Ctx
+from .scenarios import NOT_COMPILED, SCENARIO_IDS, SCENARIOS, Ctx
 
 __all__ = ["Check", "Session", "execute", "FAILING", "BASE_SEED"]
 
@@ -98,8 +101,8 @@ class Session:
             if d not in DTYPES:
                 raise ValueError(f"unknown dtype {d!r}; the suite runs {', '.join(DTYPES)}")
         self.cases = set(cases) if cases else None
-        # also a ``compiled`` check per op: traced and replayed by polygrad.compile, against
-        # the same op run eagerly (opt-in: it doubles the ops' run time)
+        # also a ``compiled`` check per scenario and op: traced and replayed by
+        # polygrad.compile, against the same code run eagerly (opt-in: it doubles the run time)
         self.compiled = bool(compiled)
         self.polygrad = polygrad
         self.memo = {}
@@ -143,7 +146,7 @@ class Session:
                 continue
             for b in self.backends:
                 for dev, dt, skip in self.targets(b):
-                    for kind in SCENARIO_CHECKS:
+                    for kind in SCENARIO_CHECKS + ("compiled",) * self.compiled:
                         out.append(self._scenario_check(sid, seed, kind, b, dev, dt, skip))
         for name, prim in list(PRIMITIVES.items()):
             if not self._want(f"op:{name}"):
@@ -173,7 +176,10 @@ class Session:
         fn = {"tutorial": lambda: self.scenario_run(sid, b, dev, dt, dt)[1],
               "grad": lambda: self._scenario_vs_reference(sid, b, dev, dt),
               "torch": lambda: self._scenario_vs_torch(sid, b, dev, dt),
-              "cross": lambda: self._scenario_cross(sid, b, dev, dt)}[kind]
+              "cross": lambda: self._scenario_cross(sid, b, dev, dt),
+              "compiled": lambda: self._scenario_compiled(sid, b, dev, dt)}[kind]
+        if skip is None and kind == "compiled" and sid in NOT_COMPILED:
+            skip = f"not compiled: {NOT_COMPILED[sid]}"
         if skip is None and kind == "torch" and not self.has_torch:
             skip = "torch is not installed: no torch.autograd oracle"
         if skip is None and kind == "cross" and not self._others(b, dt):
@@ -282,21 +288,26 @@ class Session:
             raise value
         return value
 
-    def scenario_run(self, sid, b, dev, dt, in_dtype):
-        """(values, recorder) of scenario ``sid`` run on backend ``b``."""
-        return self._memo(("scn", sid, b.name, id(b), dev, dt, in_dtype),
-                          lambda: self._run_scenario(sid, b, dev, dt, in_dtype))
+    def scenario_run(self, sid, b, dev, dt, in_dtype, compiled=False):
+        """(values, recorder) of scenario ``sid`` run on backend ``b``; ``compiled``: with
+        the functions it passes to ``ctx.compile`` compiled."""
+        return self._memo(("scn", sid, b.name, id(b), dev, dt, in_dtype, compiled),
+                          lambda: self._run_scenario(sid, b, dev, dt, in_dtype, compiled))
 
-    def _run_scenario(self, sid, b, dev, dt, in_dtype):
+    def _run_scenario(self, sid, b, dev, dt, in_dtype, compiled=False):
         pg = self.polygrad
         rec = Recorder(**tolerance("tutorial", dt))
 
         def make(host, requires_grad):
             return pg.from_numpy(host, backend=b, device=dev, requires_grad=requires_grad)
 
-        ctx = Ctx(pg, dt, dev, in_dtype, case_seed(sid), make, rec)
-        with pg.use_backend(b):
+        ctx = Ctx(pg, dt, dev, in_dtype, case_seed(sid), make, rec, compiled=compiled)
+        with pg.use_backend(b), warnings.catch_warnings():
+            if compiled:        # fallbacks are counted below, by the compiled functions
+                warnings.simplefilter("ignore", pg.compiler.CompileWarning)
             values = SCENARIOS[sid](pg, ctx)
+        if compiled:
+            rec.note = _compiled_note(ctx.compiled_fns, rec)
         return {k: to_host(v) for k, v in values.items()}, rec
 
     def _reference(self, sid, dt):
@@ -331,6 +342,18 @@ class Session:
         got = self.scenario_run(sid, b, dev, dt, dt)[0]
         return self._compare_values(got, self._torch_scenario(sid, dt), tolerance("torch", dt),
                                     "torch")
+
+    def _scenario_compiled(self, sid, b, dev, dt):
+        """The scenario with its computation compiled (``ctx.compile``: traced, then
+        replayed) against the same scenario run eagerly on the same backend, every tensor it
+        returns; its own claims must hold too, and each compiled function must replay, or
+        fall back to eager where the scenario says why."""
+        got, claims = self.scenario_run(sid, b, dev, dt, dt, compiled=True)
+        rec = self._compare_values(got, self.scenario_run(sid, b, dev, dt, dt)[0],
+                                   tolerance("compiled", dt), "the eager run")
+        rec.failures += [f"compiled run: {f}" for f in claims.failures]
+        rec.note = claims.note
+        return rec
 
     def _scenario_cross(self, sid, b, dev, dt):
         got = self.scenario_run(sid, b, dev, dt, dt)[0]
@@ -627,6 +650,35 @@ class Session:
         return rec
 
 
+def _compiled_note(compiled_fns, rec):
+    """Check how a compiled scenario run went (every function replayed, or fell back where
+    the scenario declared it would) into ``rec``; return a one-line summary for the report."""
+    if not compiled_fns:
+        rec.fail("the scenario compiles nothing: pass its computation through ctx.compile, "
+                 "or declare why it cannot be (scenario(..., not_compiled=...))")
+    hits = calls = 0
+    fallbacks = []
+    for fn, declared in compiled_fns:
+        st = fn.stats
+        hits, calls = hits + st.hits, calls + st.calls
+        name = getattr(fn, "__qualname__", repr(fn))
+        if declared is None and st.fallbacks:
+            rec.fail(f"{name} ran eagerly ({st.fallbacks} of {st.calls} calls): "
+                     f"{'; '.join(st.reasons) or 'no reason given'}")
+        elif declared is None and not st.hits:
+            rec.fail(f"{name} never replayed ({st.calls} calls, {st.misses} traces): a "
+                     f"compiled check that only traces runs the eager code")
+        elif declared is not None and not st.fallbacks:
+            rec.fail(f"stale declaration: {name} was declared to fall back ({declared}) but "
+                     f"replayed; remove falls_back=")
+        elif declared is not None:
+            fallbacks.append(declared)
+    note = f"{len(compiled_fns)} compiled functions, {hits} of {calls} calls replayed"
+    if fallbacks:
+        note += "; eager fallback (declared): " + "; ".join(dict.fromkeys(fallbacks))
+    return note
+
+
 class _Skip(Exception):
     """Raised by a check that finds, when it runs, that it cannot apply here."""
 
@@ -717,6 +769,7 @@ def execute(check):
                 reason = f"known failure: {check.known.reason} ({reason})"
                 outcome = "xfail"
     worst = rec.worst() if rec is not None else None
+    note = getattr(rec, "note", "")
     record = {
         "id": check.id, "case": check.case, "kind": check.kind, "check": check.check,
         "backend": check.backend, "device": check.device, "dtype": check.dtype,
@@ -727,6 +780,8 @@ def execute(check):
         "atol": check.tol.get("atol"), "rtol": check.tol.get("rtol"),
         "duration_s": round(time.perf_counter() - t0, 6),
     }
+    if note:
+        record["note"] = note
     if check.seed:
         record["tutorial_seed"] = check.seed
     if check.known is not None:
