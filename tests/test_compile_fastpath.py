@@ -169,6 +169,29 @@ def test_a_helpers_global_scalar_is_guarded():
         K = 2.0
 
 
+class _Scaled(pg.nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.w = pg.nn.Parameter(pg.full((2,), k))
+
+    @pg.compile
+    def forward(self, x, dtype):
+        return (x * self.w).astype(dtype)
+
+
+def test_a_method_and_a_dtype_argument_on_the_hit_path():
+    a, b = _Scaled(2.0), _Scaled(3.0)
+    x = pg.ones(2)
+    compiled = _Scaled.forward
+    for _ in range(3):
+        assert a(x, pg.float32).tolist() == [2.0, 2.0]
+    assert compiled._hot is not None and compiled.stats.hits == 2
+    assert b(x, pg.float32).tolist() == [3.0, 3.0]          # another module: its own entry
+    assert a(x, pg.float64).dtype == pg.float64             # another dtype: retraced
+    assert a(x, pg.float32).tolist() == [2.0, 2.0]
+    assert compiled.stats.misses == 3
+
+
 def test_signed_zero_scalars_are_different_constants():
     c = pg.compile(lambda x, s: x / s)
     x = pg.ones(2)

@@ -953,7 +953,7 @@ def _fast_path(e, args, grad_enabled):
     that accumulate, ``.grad`` states), then the replay and its effects, unrolled. It
     returns ``_MISS`` where any guard fails (the caller then takes the full path, which
     retraces), so it may be stricter than the key, never looser. None where the call does
-    not fit (containers, modules or other objects among the arguments, aliased tensors, an
+    not fit (containers or other objects among the arguments, aliased tensors, an
     optimizer's step counts or numbers to recompute): those take the full path always."""
     if e.bumps or e.makers:
         return None
@@ -980,6 +980,10 @@ def _fast_path(e, args, grad_enabled):
                 f.miss(f"type({v}) is not {f.const(t)} or repr({v}) != {f.const(repr(a))}")
             else:
                 f.miss(f"type({v}) is not {f.const(t)} or {v} != {f.const(a)}")
+        elif _is_module(a):             # by identity, as the key (a method's self)
+            f.miss(f"{v} is not {f.const(a)}")
+        elif isinstance(a, _VALUES):
+            f.miss(f"type({v}) is not {f.const(t)} or {v} != {f.const(a)}")
         else:
             return None
     if len({id(a._st.array) for a in args if isinstance(a, Tensor)}) < len(tvars):
