@@ -6,7 +6,7 @@ way (exp, tanh, sqrt). Broadcasting is handled by the engine, not here.
 
 import math
 
-from .table import PRIMITIVES, conjugate
+from .table import PRIMITIVES, conjugate, def_primitive
 from .table import def_elementwise as ew
 from .table import def_gated as gated
 from .table import def_linear as linear
@@ -113,9 +113,18 @@ ew("asinh", lambda ns, out, x: 1.0 / ns.sqrt(x * x + 1.0), **_arc("asinh"))
 ew("acosh", lambda ns, out, x: 1.0 / ns.sqrt(x * x - 1.0), **_arc("acosh"))
 ew("atanh", lambda ns, out, x: 1.0 / (1.0 - x * x), **_arc("atanh"))
 
-# -- piecewise constant: zero gradient almost everywhere (as torch) -----------------------
+# -- piecewise constant: zero gradient almost everywhere, as torch's zeros_like: zeros, not
+# g * 0, so that a NaN arriving (from a masked branch in double backward) stays out --------
+def _zero_vjp(ns, g, out, x):
+    return (ns.zeros_like(x),)
+
+
+def _zero_jvp(ns, tangents, out, x):
+    return ns.zeros_like(x)
+
+
 for _name in ("sign", "floor", "ceil", "round", "trunc"):
-    ew(_name, lambda ns, out, x: ns.zeros_like(x))
+    def_primitive(_name, _zero_vjp, _zero_jvp, api="unary")
 
 # -- selection ------------------------------------------------------------------------------
 gated("where", None, lambda ns, out, c, x, y: c, lambda ns, out, c, x, y: ~c, saves=(0,))
