@@ -414,17 +414,18 @@ def _fuzz_head(fz):
 
 
 def _md_fuzz(fz):
+    compiled = bool(fz.get("compiled"))
     out = ["## Differential fuzzing", "", _fuzz_head(fz), "",
-           "| backend | programs | rejected by torch | disagreements | seconds |",
-           "|---|---|---|---|---|"]
+           "| backend | programs | rejected by torch | disagreements | seconds |"
+           + (" compiled fallbacks |" if compiled else ""),
+           "|---|---|---|---|---|" + ("---|" if compiled else "")]
     for r in fz["backends"]:
         n = len(r["failures"])
         out.append(f"| {r['backend']} | {r['programs']} | {r['rejected']} | "
                    + (f"➖ skipped: {_short(r['skipped'])}" if r.get("skipped")
                       else "✅ 0" if n == 0 else f"❌ {n}")
                    + f" | {r['duration_s']:.0f} |"
-                   + (f" compiled fallbacks: {r['compiled_fallbacks']} |"
-                      if "compiled_fallbacks" in r else ""))
+                   + (f" {r.get('compiled_fallbacks', '-')} |" if compiled else ""))
     out.append("")
     for r in fz["backends"]:
         for f in r["failures"]:

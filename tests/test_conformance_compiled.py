@@ -205,7 +205,9 @@ def test_fuzzer_finds_the_create_graph_detach_bug_and_shrinks_it():
     """The declared disagreement above, found again (so the declaration is not stale)."""
     rec = fuzz.fuzz("numpy", max_programs=400, seed=0, compiled=True, families=["grad_mode"],
                     max_failures=1, shrink_seconds=30)
-    assert [f["kind"] for f in rec["failures"]] == ["compiled"]
+    assert [f["kind"] for f in rec["failures"]] == ["compiled"], (
+        "not found: if polygrad.compile's create_graph now cuts detach() and no_grad(), "
+        "remove KNOWN_COMPILED and this test")
     assert rec["failures"][0]["message"].startswith("d2out/dx")
 
 
@@ -242,7 +244,7 @@ def test_fuzz_section_records_compiled():
     from polygrad_conformance.report import Report, build
     report = Report(build(["numpy"], [], started=0.0, duration_s=1.0, fuzz=section))
     jsonschema.validate(json.loads(report.to_json()), load_schema())
-    assert "compiled fallbacks:" in report.markdown()
+    assert "| compiled fallbacks |" in report.markdown()
     assert "Each program also runs compiled" in report.markdown()
 
 
