@@ -206,7 +206,8 @@ backend = polygrad.Backend(
     synchronize=_synchronize,
     device_of=_device_of,
     native_device=_native_device,
-    overrides={"scatter_add": _scatter_add, "axpy_": _axpy, **_FAST},
+    overrides={"scatter_add": _scatter_add, "axpy_": _axpy,
+               "special.erf": lambda xp, x: _t().special.erf(x), **_FAST},
     unsupported={"unique_all": "torch has no unique_all yet (pytorch issue 36748); use "
                                "unique_values, unique_counts or unique_inverse"},
     fused={"binary_cross_entropy_with_logits": _bce_with_logits,

@@ -146,11 +146,11 @@ def erf(input):
     return _special.erf(_floating(input))
 
 
-# Numerical Recipes' erfcc (fractional error < 1.2e-7 everywhere, also where erfc is tiny,
-# which 1 - erf(x) is not); the same coefficients as polygrad.primitives.special's erf
+# erfc from its continued fraction where it is small (exact to an ulp also where erfc is tiny,
+# which 1 - erf(x) is not), 1 - erf's series elsewhere: polygrad.primitives.special's
 
 def erfc(input):
-    """Its value from erfcc, its derivative exactly ``-2/sqrt(pi) exp(-x^2)``: erfcc on the
+    """Its value from erfc_series, its derivative exactly ``-2/sqrt(pi) exp(-x^2)``: erfcc on the
     detached input, plus ``erf(detached x) - erf(x)`` (0 in value, -erf's in gradient)."""
     x = _floating(input)
     d = x.detach()
