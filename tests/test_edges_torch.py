@@ -222,3 +222,46 @@ def test_numpy_erf_without_scipy(monkeypatch):
                  np.array([math.erf(v) for v in ERF_POINTS])).max() <= 1
     assert polygrad.special.erf(polygrad.tensor(0.5, dtype=polygrad.float32)).dtype == \
         polygrad.float32
+
+
+# torch-style ops given dim 0 or -1 of a 0-d tensor (or refusing it as torch does)
+ZERO_D = [
+    ("flip", lambda t, x: x.flip([0])),
+    ("flip_last", lambda t, x: t.flip(x, [-1])),
+    ("movedim", lambda t, x: x.movedim(0, -1)),
+    ("transpose", lambda t, x: x.transpose(0, -1)),
+    ("swapaxes", lambda t, x: t.swapaxes(x, 0, 0)),
+    ("index_select", lambda t, x: x.index_select(0, t.tensor([0]))),
+    ("index_select_two", lambda t, x: x.index_select(0, t.tensor([0, 0]))),
+    ("narrow", lambda t, x: x.narrow(0, 0, 1)),
+    ("chunk", lambda t, x: x.chunk(2, 0)[0]),
+    ("tril", lambda t, x: x.tril()),
+    ("triu", lambda t, x: t.triu(x)),
+    ("vecdot", lambda t, x: t.linalg.vecdot(x, x)),   # (torch_linalg.vecdot)
+    ("vecdot_broadcast", lambda t, x: t.linalg.vecdot(t.ones(3, dtype=x.dtype), x)),
+    ("cumprod", lambda t, x: x.cumprod(0)),
+    ("norm_dim", lambda t, x: x.norm(2, 0)),
+    ("movedim_out_of_range", lambda t, x: x.movedim(1, 0)),
+    ("flip_out_of_range", lambda t, x: x.flip([1])),
+]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("name, fn", ZERO_D, ids=[c[0] for c in ZERO_D])
+def test_dims_of_a_0d_tensor_as_torch(backend, name, fn):
+    def run(lib):
+        x = lib.tensor(2.0, dtype=lib.float64, requires_grad=True)
+        y = fn(lib, x)
+        (g,) = lib.autograd.grad(y.sum() * 3, x, allow_unused=True)
+        return np.asarray(y.detach().numpy()), None if g is None else float(g)
+    try:
+        want = run(torch)
+    except Exception as exc:                       # torch refuses: polygrad too, same type
+        with polygrad.use_backend(backend), pytest.raises(type(exc)):
+            run(polygrad)
+        return
+    with polygrad.use_backend(backend):
+        got = run(polygrad)
+    assert got[0].shape == want[0].shape
+    np.testing.assert_allclose(got[0], want[0])
+    assert got[1] == want[1]

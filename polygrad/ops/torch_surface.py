@@ -267,8 +267,15 @@ def movedim(input, source, destination):
 moveaxis = movedim
 
 
+    if input.ndim == 0:         # torch: dims 0 or -1 of a 0-d tensor, a view of it
+        _ops._axis_of_0d(tuple(_as_tuple(source)) + tuple(_as_tuple(destination)))
+        return input.permute_dims(())
 def swapaxes(input, axis0, axis1):
     return input.transpose(axis0, axis1)
+
+def _as_tuple(dims):
+    return (dims,) if isinstance(dims, int) else tuple(dims)
+
 
 
 swapdims = swapaxes
@@ -281,6 +288,8 @@ def narrow(input, dim, start, length):
     return input[key]
 
 
+    if input.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
 def select(input, dim, index):
     dim = _norm_dim(dim, input.ndim)
     return input[(slice(None),) * dim + (index,)]
@@ -293,6 +302,12 @@ def index_select(input, dim, index):
 def unbind(input, dim=0):
     return mark_multi_output(tuple(select(input, dim, i) for i in range(input.shape[dim])),
                              "Unbind")
+    if input.ndim == 0:         # torch: one index (0) into a 0-d tensor, a 0-d result
+        _ops._axis_of_0d(dim)
+        if index.numel() != 1:
+            raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got "
+                               f"{index.numel()} value(s)")
+        return _ops.take(input.reshape(1), index.reshape(1), axis=0).reshape(())
 
 
 def split(tensor, split_size_or_sections, dim=0):
@@ -321,6 +336,8 @@ def chunk(input, chunks, dim=0):
 
 def repeat_interleave(input, repeats, dim=None, *, output_size=None):
     if dim is None:
+    if input.ndim == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
         input, dim = input.reshape(-1), 0
     if isinstance(repeats, Tensor):
         repeats = repeats.tolist()
@@ -371,12 +388,19 @@ def tril(input, diagonal=0):
 def triu(input, diagonal=0):
     return _ops.triu(input, k=diagonal)
 
+    _matrices("tril", input)
 
 def tile(input, dims):
     dims = tuple(dims)
     if len(dims) < input.ndim:
+    _matrices("triu", input)
         dims = (1,) * (input.ndim - len(dims)) + dims
     return _ops.tile(input, dims)
+
+def _matrices(name, input):
+    if input.ndim < 2:
+        raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
+
 
 
 def tensordot(a, b, dims=2, out=None):
