@@ -111,6 +111,92 @@ CASES = [
     # -- scalar bases --------------------------------------------------------------------------
     ("scalar_base_pow", lambda t, x: 2.0 ** x, _f64([0.0, 1.5, -1.0])),
     ("scalar_base_pow_f32", lambda t, x: 3 ** x, _f32([0.0, 1.5])),
+    # -- torch-style functions with torch's backward formulas at their singular points ------
+    # median(): every element equal to the median shares its gradient; a NaN is the median
+    ("median_ties", lambda t, x: x.median(), _f64([0.0, 1.0, -1.0, 1.0, 0.0, 2.0])),
+    ("median_ties_2d", lambda t, x: t.median(x), _f64([[1.0, 1.0], [1.0, 0.0]])),
+    ("median_nan", lambda t, x: x.median(), _f64([1.0, NAN, 2.0, NAN])),
+    ("median_neg_inf", lambda t, x: x.median(), _f64([1.0, -math.inf, -math.inf])),
+    ("median_dim_ties", lambda t, x: x.median(1), _f64([[0.0, 1.0, 1.0], [-2.0, 0.0, 0.5]])),
+    ("median_dim_nan", lambda t, x: x.median(0, keepdim=True),
+     _f64([[1.0, NAN], [NAN, 2.0], [0.0, NAN]])),
+    # xlogy: d/dy = x / y (nan at 0, 0); d/dx = log(y), 0 where x == 0 and y <= 0
+    ("xlogy_zeros", lambda t, x, y: t.xlogy(x, y),
+     _f64([0.0, 0.0, 1.0, 0.0, 2.0, 0.0], [0.0, 1.0, 0.0, -1.0, 3.0, 2.0])),
+    ("special_xlogy_zeros", lambda t, x, y: t.special.xlogy(x, y),
+     _f64([0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0])),
+    ("xlog1py_edges", lambda t, x, y: t.special.xlog1py(x, y),
+     _f64([0.0, 0.0, 1.0, 0.0, 2.0], [-1.0, 0.0, -1.0, -2.0, 3.0])),
+    ("xlogy_f32", lambda t, x, y: t.xlogy(x, y), _f32([0.0, 2.0], [0.0, 0.5])),
+    # atan2: 0 at the origin (also where x^2 + y^2 underflows)
+    ("atan2_origin", lambda t, y, x: t.atan2(y, x),
+     _f64([0.0, 1.0, 0.0, -1.0, 1e-200, -0.0], [0.0, 0.0, 1.0, -1.0, 1e-200, 0.0])),
+    # pow: d/dy at base 0 is 0 for y >= 0 and -inf for y < 0
+    ("pow_base0_exps", lambda t, x, y: x ** y,
+     _f64([0.0, 0.0, 0.0, 0.0, 2.0], [0.0, 2.0, -1.0, 0.5, -1.0])),
+    ("pow_scalar_base0_neg", lambda t, y: 0.0 ** y, _f64([-1.0, 2.0, 0.0])),
+    # copysign: out / x, 0 at x == 0
+    ("copysign_zeros", lambda t, x, y: t.copysign(x, y),
+     _f64([0.0, 1.0, -1.0, -0.0, 2.0], [1.0, -1.0, 0.0, -1.0, -0.0])),
+    # fmax / fmin: all of a tie goes to the first argument; a NaN is ignored
+    ("fmax_ties_nan", lambda t, x, y: t.fmax(x, y),
+     _f64([1.0, NAN, 2.0, 0.0, NAN], [1.0, 1.0, NAN, 0.0, NAN])),
+    ("fmin_ties_nan", lambda t, x, y: t.fmin(x, y),
+     _f64([1.0, NAN, 2.0, -0.0, 3.0], [1.0, 1.0, NAN, 0.0, 2.0])),
+    ("fmax_method_f32", lambda t, x, y: x.fmax(y), _f32([1.0, 2.0], [1.0, 3.0])),
+    # sinc: 1 and gradient 0 at 0
+    ("sinc_zero", lambda t, x: t.sinc(x), _f64([0.0, 0.5, -1.0, 2.0, 1e-9])),
+    ("sinc_method_f32", lambda t, x: x.sinc(), _f32([0.0, 0.25])),
+    # logit: inf at 0 and 1, nan outside [0, 1]; with eps, 0 outside [eps, 1 - eps]
+    ("logit_edges", lambda t, x: t.logit(x), _f64([0.0, 0.5, 1.0, -0.5, 1.5])),
+    ("logit_eps", lambda t, x: t.logit(x, eps=0.1), _f64([0.0, 0.5, 1.0, 0.05, 0.1, 0.9])),
+    ("logit_method", lambda t, x: x.logit(1e-6), _f64([0.0, 0.25, 1.0])),
+    ("special_logit", lambda t, x: t.special.logit(x), _f64([0.0, 0.25, 1.0])),
+    # binary cross entropy: (x - y) / max(x (1 - x), 1e-12), logs clamped at -100
+    ("bce_edges", lambda t, x, y: t.nn.functional.binary_cross_entropy(x, y),
+     _f64([0.0, 1.0, 0.5, 1.0, 0.0, 1e-13, 0.3], [0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.2])),
+    ("bce_weight_sum", lambda t, x, y: t.nn.functional.binary_cross_entropy(
+        x, y, weight=t.tensor([1.0, 2.0, 3.0], dtype=x.dtype), reduction="sum"),
+     _f64([0.0, 1.0, 0.25], [0.0, 0.0, 1.0])),
+    ("bce_none_f32", lambda t, x, y: t.nn.functional.binary_cross_entropy(
+        x, y, reduction="none"), _f32([0.0, 1.0, 0.25], [0.0, 1.0, 0.5])),
+    # det of singular matrices: tests/test_edges_second.py (torch's plain backward gives 0
+    # there, its create_graph backward the cofactor matrix: docs/semantics.md)
+    # logdet: nan where det < 0, with no gradient there (torch's where over slogdet)
+    ("logdet_negative_det", lambda t, x: t.logdet(x), _f64([[0.0, 1.0], [1.0, 0.0]])),
+    ("logdet_batch", lambda t, x: x.logdet(),
+     _f64([[[0.0, 1.0], [1.0, 0.0]], [[2.0, 1.0], [1.0, 3.0]]])),
+    # matrix norms: the Frobenius norm's gradient is 0 at the zero matrix; torch's signature
+    ("matrix_norm_zero", lambda t, x: t.linalg.matrix_norm(x), _f64([[0.0, 0.0], [0.0, 0.0]])),
+    ("matrix_norm_batch_zero", lambda t, x: t.linalg.matrix_norm(x, "fro"),
+     _f64([[[0.0, 0.0], [0.0, 0.0]], [[3.0, 0.0], [4.0, 0.0]]])),
+    ("matrix_norm_nuc", lambda t, x: t.linalg.matrix_norm(x, "nuc"), _f64([[2.0, 0.0], [0.0, 1.0]])),
+    ("matrix_norm_2", lambda t, x: t.linalg.matrix_norm(x, 2), _f64([[2.0, 0.0], [0.0, 1.0]])),
+    ("matrix_norm_m2", lambda t, x: t.linalg.matrix_norm(x, -2), _f64([[2.0, 0.0], [0.0, 1.0]])),
+    ("matrix_norm_1_ties", lambda t, x: t.linalg.matrix_norm(x, 1), _f64([[2.0, -1.0], [0.0, 1.0]])),
+    ("matrix_norm_m1", lambda t, x: t.linalg.matrix_norm(x, -1), _f64([[2.0, -1.0], [0.0, 3.0]])),
+    ("matrix_norm_inf", lambda t, x: t.linalg.matrix_norm(x, math.inf),
+     _f64([[2.0, -1.0], [0.0, 1.0]])),
+    ("matrix_norm_minf", lambda t, x: t.linalg.matrix_norm(x, -math.inf),
+     _f64([[2.0, -1.0], [0.0, 3.0]])),
+    ("matrix_norm_dim_keepdim", lambda t, x: t.linalg.matrix_norm(x, "fro", dim=(0, 2),
+                                                                  keepdim=True),
+     _f64([[[0.0, 0.0]], [[0.0, 0.0]]])),
+    ("matrix_norm_nuc_dim", lambda t, x: t.linalg.matrix_norm(x, "nuc", (2, 0)),
+     _f64([[[1.0, 2.0]], [[3.0, 0.0]]])),
+    ("matrix_norm_dtype", lambda t, x: t.linalg.matrix_norm(x, dtype=t.float64),
+     _f32([[0.0, 3.0], [4.0, 0.0]])),
+    ("linalg_norm_matrix_zero", lambda t, x: t.linalg.norm(x), _f64([[0.0, 0.0], [0.0, 0.0]])),
+    ("linalg_norm_ords", lambda t, x: t.linalg.norm(x, "nuc") + t.linalg.norm(x, 1)
+     + t.linalg.norm(x, dim=1).sum() + t.linalg.norm(x[0], math.inf),
+     _f64([[3.0, 4.0], [0.0, 1.0]])),
+    # |fft(x)|, and .real as a property
+    ("fft_abs", lambda t, x: t.fft.fft(x).abs(), _f64([1.0, 0.0, 0.0, 0.0])),
+    ("rfft_real", lambda t, x: t.fft.rfft(x).real, _f64([1.0, 2.0, 0.0, 0.0])),
+    ("fft_imag", lambda t, x: t.fft.fft(x).imag, _f64([1.0, 2.0, 0.0, -1.0])),
+    # round(decimals=): a zero gradient
+    ("round_decimals", lambda t, x: t.round(x, decimals=1) + x.round(decimals=-1) + x,
+     _f64([0.25, 1.35, -2.5, 15.0])),
 ]
 
 

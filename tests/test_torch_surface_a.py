@@ -793,9 +793,10 @@ def test_the_tensor_tutorial_prints_what_torch_prints(backend):
     assert _tensor_tutorial(polygrad) == _name(torch, _tensor_tutorial(torch))
 
 
-# binary_cross_entropy (and with pos_weight) and nll_loss are compositions here, so their
-# graph's last node is the composition's (Mean/Sum/Neg...), not torch's fused kernel's
-_COMPOSED = ("bce", "bce_soft_weight", "bce_logits_pos_weight", "nll_ignore_valid_class",
+# binary_cross_entropy with a weight, binary_cross_entropy_with_logits with pos_weight and
+# nll_loss are compositions here, so their graph's last node is the composition's
+# (Mean/Sum/Neg...), not torch's fused kernel's
+_COMPOSED = ("bce_soft_weight", "bce_logits_pos_weight", "nll_ignore_valid_class",
              "nll_weight_ignore", "nll_all_ignored")
 LOSS_NAMES = [pytest.param(*c, id=c[0], marks=pytest.mark.xfail(
     strict=True, reason="composed of differentiable ops: no fused node of torch's name"))

@@ -7,12 +7,10 @@ torch's ``reduction=`` ("mean", "sum" or "none"). This module owns no state.
 
 from __future__ import annotations
 
-import math
 import warnings
 
 from ..graph.creation import arange, rand_like, zeros_like
 from ..graph.engine import apply
-from ..ops import finfo, where
 from ..ops.torch_names import torch_softmax
 from ..primitives import PRIMITIVES as P
 from ..primitives.nn import REDUCTIONS
@@ -167,10 +165,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
                          reduction="mean"):
     """Binary cross entropy of probabilities; each log is clamped at -100, as torch's.
 
-    Composed of differentiable ops, so its gradient is torch's ``(x - y) / (x (1 - x))``
-    wherever ``0 < x < 1``. Where ``x`` is exactly 0 or 1 it is the finite derivative of
-    the clamped terms (a clamped log passes none); torch's fused kernel divides by
-    ``max(x (1 - x), 1e-12)`` there instead, so the two differ at those points.
+    Its gradient is torch's: ``(x - y) / max(x (1 - x), 1e-12)`` for the input (0 where
+    ``x == y`` is 0 or 1), ``-logit(x)`` for the target, and torch's double backward.
 
     >>> import polygrad
     >>> polygrad.nn.functional.binary_cross_entropy(polygrad.tensor([0.5]), polygrad.ones(1))
@@ -183,22 +179,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
                          f"size.")
     if bool(((input < 0) | (input > 1)).any()):
         raise RuntimeError("all elements of input should be between 0 and 1")
-    loss = -(target * _clamped_log(input) + (1 - target) * _clamped_log(1 - input))
-    if weight is not None:
-        loss = loss * weight
-    return _weighted(loss, reduction)
-
-
-_LOG_FLOOR = math.exp(-100.0)
-
-
-def _clamped_log(x):
-    """max(log(x), -100), with no inf or nan in its gradient where x is 0."""
-    # where() passes no gradient to the branch it does not pick, and the clamp keeps
-    # log's derivative 1/x finite there, so 0 * inf never happens (float32 inputs below
-    # its smallest normal number, ~1e-38, are read as that number)
-    tiny = finfo(x.dtype).smallest_normal
-    return where(x < _LOG_FLOOR, -100.0, x.clamp(min=tiny).log())
+    if weight is None:
+        return apply(P["binary_cross_entropy"], input, target, reduction=reduction)
+    return _weighted(apply(P["binary_cross_entropy"], input, target) * weight, reduction)
 
 
 def _warn_size(input, target):

@@ -77,7 +77,11 @@ def matmul(x1, x2, /):
 def matrix_norm(x, /, *, keepdims=False, ord="fro"):
     """Matrix norms as compositions: Frobenius, nuclear, 1, -1, 2, -2, inf, -inf."""
     inf = float("inf")
-    if ord == "fro":
+    if ord == "fro" and not pg.isdtype(x.dtype, "complex floating"):
+        # the vector 2-norm's row: its gradient is 0 at the zero matrix (as torch's), where
+        # sqrt's would be nan
+        out = vector_norm(x, axis=(-2, -1))
+    elif ord == "fro":
         out = pg.sqrt(pg.sum(pg.real(x * pg.conj(x)), axis=(-2, -1)))
     elif ord == "nuc":
         out = pg.sum(svdvals(x), axis=-1)

@@ -391,6 +391,18 @@ class _Methods:
     def any(self, dim=None, keepdim=False):
         return apply(P["any"], self, axis=dim, keepdims=keepdim)
 
+    @property
+    def real(self):
+        """The real part, a property as torch's ``Tensor.real`` (``polygrad.real(x)`` too)."""
+        return apply(P["real"], self)
+
+    @property
+    def imag(self):
+        """The imaginary part of a complex tensor, a property as torch's ``Tensor.imag``."""
+        if not self.dtype.is_complex:
+            raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+        return apply(P["imag"], self)
+
     def norm(self, p=2, dim=None, keepdim=False):
         """The vector p-norm over all elements (or ``dim``), as torch's ``Tensor.norm``."""
         # the vector_norm row: its gradient is 0 at a zero norm (as torch's), where a

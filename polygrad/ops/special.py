@@ -1,13 +1,15 @@
 """``polygrad.ops.special``: a small ``special`` extension. scipy.special looks up
 ``xp.special.<name>`` on namespaces it does not know, so these run differentiably under
-SciPy. ``erf`` is a primitive (``polygrad.primitives.special``); the rest compose it.
+SciPy. ``erf`` is a primitive (``polygrad.primitives.special``); ``logit``, ``xlogy`` and
+``xlog1py`` are rows of ``polygrad.primitives.elementwise`` differentiated as torch's (this
+module is also ``polygrad.special``); ``expit`` composes ``exp``.
 """
 
 from __future__ import annotations
 
 from ..graph.engine import apply
 from ..primitives import PRIMITIVES as P
-from .array_api import exp, log, log1p, where
+from .array_api import exp
 
 __all__ = ["erf", "expit", "logit", "xlogy", "xlog1py"]
 
@@ -22,16 +24,18 @@ def expit(x, /):
     return 1.0 / (1.0 + exp(-x))
 
 
-def logit(x, /):
-    """The inverse of expit, ``log(x / (1 - x))``."""
-    return log(x) - log1p(-x)
+def logit(x, /, eps=None):
+    """The inverse of expit, ``log(x / (1 - x))`` (``x`` clamped to [eps, 1 - eps] first when
+    ``eps`` is given), differentiated as torch's ``special.logit``."""
+    return apply(P["logit"], x, eps=eps)
 
 
 def xlogy(x, y, /):
-    """``x * log(y)``, 0 where x == 0 (even at y == 0); d/dx is log(y) everywhere, as torch's."""
-    return x * log(where((x == 0) & (y == 0), 1.0, y))
+    """``x * log(y)``, 0 where x == 0 (even at y == 0); differentiated as torch's: d/dx is
+    log(y), 0 where x == 0 and y <= 0; d/dy is x / y (nan at x == y == 0)."""
+    return apply(P["xlogy"], x, y)
 
 
 def xlog1py(x, y, /):
-    """``x * log1p(y)``, 0 where x == 0 (even at y == -1)."""
-    return x * log1p(where((x == 0) & (y == -1), 0.0, y))
+    """``x * log1p(y)``, 0 where x == 0 (even at y == -1); differentiated as torch's."""
+    return apply(P["xlog1py"], x, y)

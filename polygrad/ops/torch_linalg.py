@@ -1,6 +1,7 @@
 """``polygrad.linalg``: torch's ``torch.linalg`` spellings over the Array API extension
 ``polygrad.ops.linalg`` (which keeps the standard's signatures). Only the functions whose
-torch signature differs are written here (``vector_norm(x, ord, dim, keepdim, dtype=)``);
+torch signature differs are written here (``vector_norm(x, ord, dim, keepdim, dtype=)``,
+``matrix_norm(A, ord, dim, keepdim, dtype=)``, ``norm``);
 every other name is ``polygrad.ops.linalg``'s.
 """
 
@@ -28,6 +29,46 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, axis=None, kee
     return _linalg.vector_norm(x, axis=axis, keepdims=bool(keep), ord=ord)
 
 
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
+    """torch's ``matrix_norm(A, ord='fro', dim=(-2, -1), keepdim=False, *, dtype=None)``:
+    ``'fro'``, ``'nuc'``, 2, -2, 1, -1, inf and -inf over the two dims ``dim``."""
+    if dtype is not None:
+        A = A.astype(dtype)
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 "
+                           f"dimensions, but got {A.ndim}")
+    d0, d1 = (d % A.ndim for d in dim)
+    if d0 == d1:
+        raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({d0}, {d1})")
+    if ord == "fro":
+        return _linalg.vector_norm(A, axis=(d0, d1), keepdims=bool(keepdim))
+    if ord not in ("nuc", 2, -2, 1, -1, math.inf, -math.inf):
+        raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+    moved = _ops.moveaxis(A, (d0, d1), (-2, -1))
+    out = _linalg.matrix_norm(moved, ord=ord, keepdims=True)
+    out = _ops.moveaxis(out, (-2, -1), (d0, d1))
+    return out if keepdim else _ops.squeeze(out, axis=(d0, d1))
+
+
+def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
+    """torch's ``linalg.norm``: the vector norm over ``dim`` (all elements where both ``ord``
+    and ``dim`` are None), the matrix norm where ``dim`` is a pair or ``ord`` a string or
+    where ``ord`` is given for a 2-D ``A``."""
+    if isinstance(dim, int):
+        dim = (dim,)
+    if dim is not None:
+        dim = tuple(dim)
+    if dim is None and ord is not None:
+        if A.ndim not in (1, 2):
+            raise RuntimeError(f"linalg.norm: If dim is not specified but ord is, the input "
+                               f"must be 1D or 2D. Got {A.ndim}D.")
+        dim = tuple(range(A.ndim))
+    if isinstance(ord, str) or (dim is not None and len(dim) == 2):
+        return matrix_norm(A, "fro" if ord is None else ord, dim if dim else (-2, -1),
+                           keepdim, dtype=dtype)
+    return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
+
+
 def _check_extremum_norm(x, ord, axis):
     """torch refuses the inf and -inf norms over no element (max and min have no identity);
     numpy's vector_norm gives 0."""
@@ -45,7 +86,7 @@ def _check_extremum_norm(x, ord, axis):
                                f"the operation does not have an identity")
 
 
-__all__ = list(_linalg.__all__)
+__all__ = list(_linalg.__all__) + ["norm"]
 
 
 def __getattr__(name):

@@ -32,17 +32,18 @@ __all__ = [
     "matrix_power", "median", "movedim", "moveaxis", "nansum", "narrow", "repeat_interleave",
     "rot90", "select", "sinc", "split", "swapaxes", "swapdims", "trace", "unbind", "vdot",
     "xlogy", "roll", "tensordot", "diff", "tril", "triu", "tile", "sort", "argsort", "diag",
-    "index_add",
+    "index_add", "round",
 ]
 
 # Names a registry row or the Array API namespace also gives, which these replace because
 # torch's signature differs (alpha=, rounding_mode=, shifts/dims, dims=, diagonal=). Any
 # other name here yields to a registry row of the same name: a primitive beats a composition.
 OVERRIDES = frozenset({"add", "sub", "subtract", "div", "divide", "roll", "tensordot", "diff",
-                       "tril", "triu", "sort", "argsort"})
+                       "tril", "triu", "sort", "argsort", "round"})
 
 
 _SCATTER_ADD = _ops.generated(_P["scatter_add"])
+_SINC = _ops.generated(_P["sinc"])
 
 
 class ReturnTypes(tuple):
@@ -121,13 +122,24 @@ def float_power(input, exponent):
 
 
 def fmax(input, other):
-    return _ops.where(_ops.isnan(other), input,
-                      _ops.where(_ops.isnan(input), other, _ops.maximum(input, other)))
+    """torch's fmax: the larger, ignoring a NaN; at a tie ``input`` gets all of the gradient
+    (torch's mask ``input >= other or other is NaN``)."""
+    return _ops.where((input >= other) | _ops.isnan(other), input, other)
 
 
 def fmin(input, other):
-    return _ops.where(_ops.isnan(other), input,
-                      _ops.where(_ops.isnan(input), other, _ops.minimum(input, other)))
+    """torch's fmin: the smaller, ignoring a NaN; at a tie ``input`` gets all of the gradient."""
+    return _ops.where((input <= other) | _ops.isnan(other), input, other)
+
+
+def round(input, *, decimals=0):
+    """torch's round, to ``decimals`` places (half to even); its gradient is 0."""
+    if decimals == 0:
+        return _ops.round(input)
+    scale = 10.0 ** builtins.abs(decimals)
+    if decimals > 0:
+        return _ops.round(input * scale) / scale
+    return _ops.round(input / scale) * scale
 
 
 def frac(input):
@@ -169,17 +181,11 @@ def logaddexp2(input, other):
 
 
 def logit(input, eps=None):
-    input = _floating(input)
-    if eps is not None:
-        input = _ops.clip(input, eps, 1.0 - eps)
-    return _ops.log(input / (1.0 - input))
+    return _special.logit(_floating(input), eps=eps)
 
 
 def sinc(input):
-    input = _floating(input)
-    zero = input == 0
-    safe = _ops.where(zero, _ops.ones_like(input), input) * math.pi
-    return _ops.where(zero, _ops.ones_like(input), _ops.sin(safe) / safe)
+    return _SINC(_floating(input))
 
 
 def xlogy(input, other):
@@ -452,7 +458,10 @@ def det(input):
 
 
 def logdet(input):
-    return _ops.log(_linalg.det(input))
+    """torch's logdet: log|det|, nan where the determinant is negative (as torch's, through
+    slogdet: no gradient flows there)."""
+    sign, logabsdet = _linalg.slogdet(input)
+    return _ops.where(sign == -1, math.nan, logabsdet)
 
 
 def inverse(input):
@@ -476,16 +485,29 @@ class _ValuesIndices(tuple):
 
 
 def median(input, dim=None, keepdim=False):
-    """The lower median, as torch's; with ``dim``, ``(values, indices)``."""
+    """The lower median, as torch's (NaN where a NaN is present); with ``dim``,
+    ``(values, indices)``, the index of the first NaN in a slice that has one."""
     if dim is None:
+        # the gradient is shared evenly by every element equal to the median (all the NaNs
+        # where it is NaN), as torch's evenly_distribute_backward: the max over those
+        # elements, whose rule splits ties evenly (the min where the median is -inf)
         flat = input.reshape(-1)
         order = _ops.argsort(flat, stable=True)
-        pick = order[(flat.shape[0] - 1) // 2]
-        return _ops.take(flat, _ops.reshape(pick, (1,)), axis=0).reshape(())
+        value = _ops.take(flat, order[(flat.shape[0] - 1) // 2:][:1], axis=0).detach()
+        nan = _ops.isnan(flat)
+        value = _ops.where(_ops.any(nan), math.nan, value)
+        mask = _ops.where(_ops.isnan(value), nan, flat == value)
+        if builtins.bool(value == -math.inf):
+            return _ops.min(_ops.where(mask, flat, math.inf))
+        return _ops.max(_ops.where(mask, flat, -math.inf))
     dim = _norm_dim(dim, input.ndim)
     order = _ops.argsort(input, axis=dim, stable=True)
     k = (input.shape[dim] - 1) // 2 if input.ndim else 0
     idx = narrow(order, dim, k, 1) if input.ndim else order
+    if input.ndim:
+        nan = _ops.isnan(input)
+        first_nan = _ops.argmax(_ops.astype(nan, _ops.int8), axis=dim, keepdims=True)
+        idx = _ops.where(_ops.any(nan, axis=dim, keepdims=True), first_nan, idx)
     values = _ops.take_along_axis(input, idx, axis=dim) if input.ndim else input
     if not keepdim and input.ndim:
         values, idx = _ops.squeeze(values, axis=dim), _ops.squeeze(idx, axis=dim)
@@ -665,5 +687,5 @@ METHODS = {
     "unbind": unbind, "split": split, "chunk": chunk, "repeat_interleave": repeat_interleave,
     "fliplr": fliplr, "flipud": flipud, "rot90": rot90, "tensordot": tensordot,
     "sort": sort, "argsort": argsort, "diag": diag, "index_add": index_add,
-    "index_add_": _index_add_,
+    "index_add_": _index_add_, "round": round,
 }

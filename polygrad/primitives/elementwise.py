@@ -11,6 +11,7 @@ from .table import def_elementwise as ew
 from .table import def_gated as gated
 from .table import def_linear as linear
 from .table import def_nondifferentiable as nondifferentiable
+from .table import def_primitive as primitive
 
 
 def _pow_dx(ns, out, x, y):
@@ -21,12 +22,14 @@ def _pow_dx(ns, out, x, y):
 
 
 def _pow_dy(ns, out, x, y):
-    # d/dy x**y = out * log(x); where x == 0 the limit is 0 (torch does the same)
+    # d/dy x**y = out * log(x); 0 where x == 0 and y >= 0 (the limit), -inf where x == 0 and
+    # y < 0, as torch's. out * log(0) stands in the branch the where drops, as in torch's
+    # formula, so that its second derivative is nan there as torch's
     if not hasattr(x, "shape"):     # a Python base (2.0 ** t): its log is a Python number
         if x == 0:
-            return ns.zeros_like(out)
+            return ns.where(y >= 0, 0.0, out * -math.inf)
         return out * (math.log(x) if x > 0 else math.nan)
-    return ns.where(x == 0, 0.0, out * ns.log(ns.where(x == 0, 1.0, x)))
+    return ns.where((x == 0) & (y >= 0), 0.0, out * ns.log(x))
 
 
 def _divide_impl(xp, x, y):
@@ -72,15 +75,42 @@ ew("pow", _pow_dx, _pow_dy)
 ew("square", lambda ns, out, x: 2.0 * x, saves=(0,), node_name="PowBackward0")
 ew("sqrt", lambda ns, out, x: 0.5 / out, saves=("out",))
 ew("reciprocal", lambda ns, out, x: -(out * out), saves=("out",))
-# sign(NaN) is NaN in the standard; torch's abs passes no gradient through a NaN
-ew("abs", lambda ns, out, x: ns.where(x != x, 0.0, ns.sign(x)), saves=(0,))
+def _abs_partial(ns, out, x):
+    # sign(NaN) is NaN in the standard; torch's abs passes no gradient through a NaN
+    if not ns.isdtype(x.dtype, "complex floating"):
+        return ns.where(x != x, 0.0, ns.sign(x))
+    # z / |z| (0 at 0), written through divide and abs so that its own derivative is right
+    # (the sign row's is 0, true of real signs only); divided by 1 at 0, so that the
+    # derivative is 0 there, as torch's sgn_backward
+    zero = out == 0
+    return ns.where(zero, 0.0, x / ns.where(zero, 1.0, out))
+
+
+ew("abs", _abs_partial, saves=(0, "out"))
 # torch's routing: an input gets the gradient unless the other one wins (half each at a
 # tie), so with a NaN (no comparison holds) both get all of it
 gated("maximum", lambda ns, out, x, y: ns.logical_not(x < y),
       lambda ns, out, x, y: ns.logical_not(x > y), ties=True, saves=(0, 1), api="binary")
 gated("minimum", lambda ns, out, x, y: ns.logical_not(x > y),
       lambda ns, out, x, y: ns.logical_not(x < y), ties=True, saves=(0, 1), api="binary")
-ew("copysign", lambda ns, out, x, y: ns.sign(x) * ns.sign(out), None)
+# torch's copysign_tensor_self_backward: out / x, 0 where x == 0 (nan second derivative there);
+# y gets zeros, not g times zeros: a nan in g does not reach it, as torch's zeros_like(other)
+def _copysign_partial(ns, out, x, y):
+    return ns.where(x == 0, 0.0, out / x)
+
+
+def _copysign_vjp(ns, g, out, x, y, _needs=(True, True)):
+    gy = ns.zeros_like(y) if _needs[1] and hasattr(y, "shape") else None
+    return (g * _copysign_partial(ns, out, x, y) if _needs[0] else None), gy
+
+
+def _copysign_jvp(ns, tangents, out, x, y):
+    tx = tangents[0]
+    return ns.zeros_like(out) if tx is None else tx * _copysign_partial(ns, out, x, y)
+
+
+_copysign_vjp.wants_needs = True
+primitive("copysign", _copysign_vjp, _copysign_jvp, api="binary")
 ew("hypot", lambda ns, out, x, y: x / out, lambda ns, out, x, y: y / out)
 
 # -- exponentials and logarithms ------------------------------------------------------------
@@ -104,8 +134,15 @@ def _arc(name):
 ew("asin", lambda ns, out, x: 1.0 / ns.sqrt(1.0 - x * x), **_arc("asin"))
 ew("acos", lambda ns, out, x: -1.0 / ns.sqrt(1.0 - x * x), **_arc("acos"))
 ew("atan", lambda ns, out, x: 1.0 / (1.0 + x * x), **_arc("atan"))
-ew("atan2", lambda ns, out, y, x: x / (x * x + y * y), lambda ns, out, y, x: -y / (x * x + y * y),
-   **_arc("atan2"))
+def _atan2_recip(ns, y, x):
+    # torch's atan2_backward: 1 / (x^2 + y^2), 0 where that is 0 (the gradient at the
+    # origin is 0 and its second derivative nan, as torch's)
+    r2 = x * x + y * y
+    return ns.where(r2 == 0, 0.0, 1.0 / r2)
+
+
+ew("atan2", lambda ns, out, y, x: x * _atan2_recip(ns, y, x),
+   lambda ns, out, y, x: -y * _atan2_recip(ns, y, x), **_arc("atan2"))
 ew("sinh", lambda ns, out, x: ns.cosh(x))
 ew("cosh", lambda ns, out, x: ns.sinh(x))
 ew("tanh", lambda ns, out, x: 1.0 - out * out, saves=("out",))
@@ -153,6 +190,65 @@ ew("remainder", lambda ns, out, x, y: 1.0, lambda ns, out, x, y: -ns.floor(x / y
 ew("fmod", lambda ns, out, x, y: 1.0, lambda ns, out, x, y: -ns.trunc(x / y), impl=_fmod_impl,
    api=None, torch=("fmod",), methods=("fmod",),
    doc="torch's fmod (C's): the remainder with the sign of x; not in the Array API standard")
+
+
+# -- torch-only elementwise functions (torch_surface and polygrad.special spell them): each
+# partial is torch's backward formula, masked where torch masks it, the masked branch
+# computed all the same (0/0 in the branch a where drops) so that second derivatives are
+# nan exactly where torch's are
+def _xlogy_impl(xp, x, y):
+    zero = (x == 0) & (y == y)      # no log(0) computed there (numpy would warn)
+    return xp.where(zero, 0.0, x * xp.log(xp.where(zero, 1.0, y)))
+
+
+def _xlog1py_impl(xp, x, y):
+    zero = (x == 0) & (y == y)
+    return xp.where(zero, 0.0, x * xp.log1p(xp.where(zero, 0.0, y)))
+
+
+ew("xlogy", lambda ns, out, x, y: ns.where((x == 0) & (y <= 0), 0.0, ns.log(y)),
+   lambda ns, out, x, y: x / y, impl=_xlogy_impl, api=None, torch=(), methods=(),
+   doc="torch's xlogy: x * log(y), 0 where x == 0 (even at y == 0)")
+ew("xlog1py", lambda ns, out, x, y: ns.where((x == 0) & (y <= -1), 0.0, ns.log1p(y)),
+   lambda ns, out, x, y: x / (y + 1.0), impl=_xlog1py_impl, api=None, torch=(), methods=(),
+   node_name="SpecialXlog1PyBackward0",
+   doc="torch's special.xlog1py: x * log1p(y), 0 where x == 0 (even at y == -1)")
+
+
+def _sinc_impl(xp, x):
+    zero = x == 0
+    safe = xp.where(zero, 1.0, x) * math.pi
+    return xp.where(zero, 1.0, xp.sin(safe) / safe)
+
+
+def _sinc_partial(ns, out, x):
+    # torch's sinc_backward: (pi x cos(pi x) - sin(pi x)) / (pi x^2), 0 where pi x^2 == 0;
+    # its second derivative at 0 is nan there as torch's (the true one is -pi^2 / 3)
+    xpi = x * math.pi
+    sq = x * x * math.pi
+    return ns.where(sq == 0, 0.0, (xpi * ns.cos(xpi) - ns.sin(xpi)) / sq)
+
+
+ew("sinc", _sinc_partial, impl=_sinc_impl, api=None, torch=(), methods=(),
+   doc="torch's sinc: sin(pi x) / (pi x), 1 at 0")
+
+
+def _logit_impl(xp, x, eps=None):
+    if eps is not None:
+        x = xp.clip(x, eps, 1.0 - eps)
+    return xp.log(x / (1.0 - x))
+
+
+def _logit_partial(ns, out, x, eps=None):
+    # torch's infinitely_differentiable_logit_backward: 1 / (x (1 - x)) inside [eps, 1 - eps]
+    # (inf at 0 and 1 without eps), 0 outside it with eps, nan outside [0, 1] without
+    lo, hi = (0.0, 1.0) if eps is None else (eps, 1.0 - eps)
+    return ns.where((x >= lo) & (x <= hi), 1.0 / (x * (1.0 - x)), 0.0 if eps is not None
+                    else math.nan)
+
+
+ew("logit", _logit_partial, impl=_logit_impl, api=None, torch=(), methods=(),
+   doc="torch's logit: log(x / (1 - x)), x clamped to [eps, 1 - eps] first when eps is given")
 
 
 # -- comparisons and logical ops: no gradient ------------------------------------------------

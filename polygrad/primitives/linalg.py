@@ -12,7 +12,10 @@ side on the last axis (``svd_parts`` splits them), qr packs Q and R the same way
 matrix_rank and slogdet's sign carry no gradient.
 """
 
-from .reductions import _unreduce
+import builtins
+import math
+
+from .reductions import _exclusive_cumprod, _unreduce
 from .table import def_nondifferentiable as nondifferentiable
 from .table import def_primitive as primitive
 
@@ -33,9 +36,26 @@ def _trailing(ns, a, n=2):
     return a
 
 
-# det: d det(X) = det(X) tr(X^-1 dX)
+# det: d det(X) = det(X) tr(X^-1 dX); the gradient is the cofactor matrix det(X) X^-T
+def _cofactor(ns, x, det):
+    """det(X) X^-T, also where X is singular (torch's linalg_det_backward): through the SVD
+    X = U S Vh it is det(U) det(Vh) U diag(prod_{j != i} s_j) Vh, the products of the other
+    singular values taken without division (two exclusive cumulative products). The
+    inverse serves where every matrix is regular."""
+    if builtins.bool(ns.any(det == 0)):
+        u, s, vh = ns.linalg.svd(x)
+        alpha = ns.linalg.det(u) * ns.linalg.det(vh)
+        others = _exclusive_cumprod(ns, s) * ns.flip(_exclusive_cumprod(ns, ns.flip(s, axis=-1)),
+                                                     axis=-1)
+        d = ns.expand_dims(alpha, axis=-1) * others
+        return ns.matmul(u * ns.expand_dims(d, axis=-2), vh)
+    return _trailing(ns, det) * _mT(ns, ns.linalg.inv(x))
+
+
 def _det_vjp(ns, g, out, x):
-    return (_trailing(ns, g * out) * _mT(ns, ns.linalg.inv(x)),)
+    if x.shape[-1] == 0:
+        return (ns.zeros_like(x),)
+    return (_trailing(ns, g) * _cofactor(ns, x, out),)
 
 
 def _det_jvp(ns, tangents, out, x):
@@ -47,6 +67,11 @@ def _logabsdet_impl(xp, x):
 
 
 def _logabsdet_vjp(ns, g, out, x):
+    # X^-T; where a matrix is singular (log|det| = -inf) the cofactor matrix over det(X), a
+    # signed zero: +-inf (nan where the cofactor is 0 too), as torch's LU solve gives
+    if x.shape[-1] and builtins.bool(ns.any(out == -math.inf)):
+        det = ns.linalg.det(x)
+        return (_trailing(ns, g / det) * _cofactor(ns, x, det),)
     return (_trailing(ns, g) * _mT(ns, ns.linalg.inv(x)),)
 
 

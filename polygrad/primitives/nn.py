@@ -120,6 +120,65 @@ def _count(x, y):
     return math.prod(max(a, b) for a, b in zip(sx, sy))
 
 
+# -- binary cross entropy of probabilities, as torch's kernels: each log clamped at -100; the
+# input's gradient (x - y) / max(x (1 - x), 1e-12) is a row of its own, whose rule is torch's
+# double backward (not the derivative of that max), the target's -logit(x) --------------------
+_BCE_EPS = 1e-12
+_BCE_EPS_F32 = 9.999999960041972e-13
+
+
+def _bce_impl(xp, x, y, reduction="none"):
+    # log(0) is read as -100 without computing it (no divide-by-zero warning)
+    log_x = xp.where(x > 0, xp.maximum(xp.log(xp.where(x > 0, x, 1.0)), -100.0), -100.0)
+    log_1mx = xp.where(x < 1, xp.maximum(xp.log1p(-xp.where(x < 1, x, 0.0)), -100.0), -100.0)
+    return _reduce(xp, (y - 1.0) * log_1mx - y * log_x, reduction)
+
+
+def _bce_vjp(ns, g, out, x, y, reduction="none", _needs=(True, True)):
+    if reduction == "mean":
+        g = g / _count(x, y)
+    return (ns.binary_cross_entropy_backward(g, x, y) if _needs[0] else None,
+            -g * ns.logit(x) if _needs[1] else None)
+
+
+def _bce_jvp(ns, tangents, out, x, y, reduction="none"):
+    tx, ty = tangents
+    total = None if tx is None else ns.binary_cross_entropy_backward(tx, x, y)
+    if ty is not None:
+        term = -ty * ns.logit(x)
+        total = term if total is None else total + term
+    return _reduce(ns, total, reduction)
+
+
+def _bce_backward_impl(xp, g, x, y):
+    # torch's kernel clamps at its EPSILON, a C float: 1e-12 rounded to float32
+    return g * (x - y) / xp.maximum(x * (1.0 - x), _BCE_EPS_F32)
+
+
+def _bce_backward_vjp(ns, gg, out, g, x, y, _needs=(True, True, True)):
+    # torch's binary_cross_entropy_double_backward (and its _grad_output and _target)
+    gg_g = gg * g
+    dg = ns.binary_cross_entropy_backward(gg, x, y) if _needs[0] else None
+    dx = None
+    if _needs[1]:
+        num = x * x - 2.0 * x * y + y
+        dx = num / ((x + _BCE_EPS) ** 2 * (1.0 - x + _BCE_EPS) ** 2) * gg_g
+    dy = -gg_g / ns.maximum(x * (1.0 - x), _BCE_EPS) if _needs[2] else None
+    return dg, dx, dy
+
+
+def _bce_backward_jvp(ns, tangents, out, g, x, y):
+    total = None
+    for t, d in zip(tangents, _bce_backward_vjp(ns, 1.0, out, g, x, y)):
+        if t is not None:
+            term = t * d
+            total = term if total is None else total + term
+    return total
+
+
+_bce_vjp.wants_needs = _bce_backward_vjp.wants_needs = True
+
+
 def def_loss(name, loss, d_input, d_target, node_name):
     """A loss primitive ``name(input, target, *, reduction="none")`` from its elementwise form.
 
@@ -167,6 +226,10 @@ def_loss("binary_cross_entropy_with_logits", _bce_logits,
          lambda ns, z, y: _sigmoid(ns, z) - y,
          lambda ns, z, y: -z,
          node_name="BinaryCrossEntropyWithLogitsBackward0")
+def_primitive("binary_cross_entropy", _bce_vjp, _bce_jvp, impl=_bce_impl,
+              node_name="BinaryCrossEntropyBackward0")
+def_primitive("binary_cross_entropy_backward", _bce_backward_vjp, _bce_backward_jvp,
+              impl=_bce_backward_impl, node_name="BinaryCrossEntropyBackwardBackward0")
 def_loss("mse_loss", _mse,
          lambda ns, x, y: 2.0 * (x - y),
          lambda ns, x, y: 2.0 * (y - x),

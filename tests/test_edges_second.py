@@ -1,0 +1,127 @@
+"""Second derivatives at the edges (issue 13), each compared with real torch: the torch-style
+functions whose backward formulas torch masks at a singular point (sinc, copysign, logit,
+atan2, pow, xlogy, binary_cross_entropy, det ...), where the second derivative is torch's
+``nan`` (or ``inf``, or a masked 0) in exactly the places torch's is.
+
+One table: a case is a program written once against a torch-like module (``polygrad`` or
+``torch``) and its float64 inputs. The test runs it on both, on every CPU backend: the
+value, the gradient of ``sum(w1 * out)`` taken with ``create_graph=True``, and the gradient
+of ``sum(w2 * grad)``, with fixed distinct weights so that every entry is checked; NaN
+and inf positions must agree. First derivatives at exactly singular matrices are here too
+(torch's plain backward of ``det`` gives 0 there, its ``create_graph`` one the cofactor
+matrix, which polygrad gives in both modes: docs/semantics.md).
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import polygrad
+
+torch = pytest.importorskip("torch")
+
+NAN = float("nan")
+INF = math.inf
+
+# (id, program(lib, *leaves) -> tensor, leaves: [data, ...] in float64)
+CASES = [
+    # -- elementwise rows written as torch's formulas --------------------------------------
+    ("sinc_zero", lambda t, x: t.sinc(x), [[0.0, 0.5, -1.0, 2.0, 0.25]]),
+    ("copysign_zero", lambda t, x, y: t.copysign(x, y),
+     [[0.0, 1.0, -1.0, -0.0, 2.0, 0.0], [1.0, -1.0, 0.0, -1.0, -0.0, -2.0]]),
+    ("pow_tensor_base0", lambda t, x, y: x ** y,
+     [[0.0, 0.0, 2.0, -1.0, 0.0, 0.0], [0.0, 2.0, 0.5, 2.0, -1.0, 1.0]]),
+    ("pow_scalar_base0", lambda t, y: 0.0 ** y, [[-1.0, 0.0, 2.0]]),
+    ("pow_scalar_base2", lambda t, y: 2.0 ** y, [[-1.0, 0.0, 2.5]]),
+    ("atan2_origin", lambda t, y, x: t.atan2(y, x),
+     [[0.0, 1.0, 0.0, -1.0, 1e-200], [0.0, 0.0, 1.0, -1.0, 1e-200]]),
+    ("xlogy_zeros", lambda t, x, y: t.xlogy(x, y),
+     [[0.0, 0.0, 1.0, 0.0, 2.0, -2.0], [0.0, 1.0, 0.0, -1.0, 3.0, 0.5]]),
+    ("special_xlogy", lambda t, x, y: t.special.xlogy(x, y), [[0.0, 1.0], [0.0, 2.0]]),
+    ("xlog1py_edges", lambda t, x, y: t.special.xlog1py(x, y),
+     [[0.0, 0.0, 1.0, 0.0, 2.0], [-1.0, 0.0, -1.0, -2.0, 3.0]]),
+    ("logit", lambda t, x: t.logit(x), [[0.0, 0.5, 1.0, 0.25, -0.5]]),
+    ("logit_eps", lambda t, x: t.logit(x, eps=0.1), [[0.0, 0.5, 1.0, 0.05, 0.1, 0.9]]),
+    ("fmax_ties", lambda t, x, y: t.fmax(x, y) * t.fmax(x, y),
+     [[1.0, NAN, 2.0, 0.0], [1.0, 1.0, NAN, 0.0]]),
+    ("fmin_ties", lambda t, x, y: t.fmin(x, y) ** 3, [[1.0, 2.0, -1.0], [1.0, 1.0, 3.0]]),
+    ("round_decimals", lambda t, x: t.round(x * x, decimals=1) + x * x, [[0.25, 1.35, -2.5]]),
+    # -- losses ---------------------------------------------------------------------------
+    ("bce_edges", lambda t, x, y: t.nn.functional.binary_cross_entropy(x, y, reduction="none"),
+     [[0.0, 1.0, 0.5, 1.0, 0.0, 1e-13, 0.3], [0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.2]]),
+    ("bce_mean_weight", lambda t, x, y: t.nn.functional.binary_cross_entropy(
+        x, y, weight=t.tensor([1.0, 2.0, 3.0], dtype=t.float64)),
+     [[0.2, 0.7, 0.5], [0.0, 1.0, 0.3]]),
+    # -- reductions ------------------------------------------------------------------------
+    ("median_ties", lambda t, x: x.median() * x.median(), [[0.0, 1.0, -1.0, 1.0, 0.0, 2.0]]),
+    ("median_dim_ties", lambda t, x: x.median(1).values ** 2,
+     [[[0.0, 1.0, 1.0], [-2.0, 0.0, 0.5]]]),
+    # -- complex abs through fft: abs's partial z / |z| has a derivative of its own ----------
+    ("fft_abs", lambda t, x: t.fft.fft(x).abs(), [[1.0, 0.0, 0.0, 0.0]]),
+    ("fft_abs_general", lambda t, x: t.fft.fft(x).abs(), [[1.0, 2.0, 0.0, -1.0]]),
+    ("fft_abs_zero_bins", lambda t, x: t.fft.fft(x).abs(), [[1.0, 1.0, 1.0, 1.0]]),
+    ("rfft_abs", lambda t, x: t.fft.rfft(x).abs(), [[1.0, 2.0, 0.0, -1.0, 3.0]]),
+    ("ifft_abs_ortho", lambda t, x: t.fft.ifft(x, norm="ortho").abs(), [[0.5, -1.0, 2.0]]),
+    # -- determinants: the cofactor matrix, also at singular matrices (torch's SVD formula) --
+    ("det_singular", lambda t, x: t.linalg.det(x), [[[1.0, 2.0], [2.0, 4.0]]]),
+    ("det_torch_singular", lambda t, x: t.det(x), [[[1.0, 0.0], [0.0, 0.0]]]),
+    ("det_zero_matrix", lambda t, x: x.det(), [[[0.0, 0.0], [0.0, 0.0]]]),
+    ("det_rank1_3x3", lambda t, x: t.linalg.det(x),
+     [[[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 1.0, 1.0]]]),
+    ("det_batch_singular_and_regular", lambda t, x: t.linalg.det(x),
+     [[[[1.0, 2.0], [2.0, 4.0]], [[2.0, 1.0], [1.0, 3.0]]]]),
+    ("det_regular", lambda t, x: t.linalg.det(x), [[[1.0, 2.0], [3.0, 4.0]]]),
+    ("det_underflow", lambda t, x: t.linalg.det(x), [[[1e-200, 0.0], [0.0, 1e-200]]]),
+    ("logdet_regular", lambda t, x: t.logdet(x), [[[2.0, 1.0], [1.0, 3.0]]]),
+    # -- matrix norms ------------------------------------------------------------------------
+    ("matrix_norm_zero", lambda t, x: t.linalg.matrix_norm(x), [[[0.0, 0.0], [0.0, 0.0]]]),
+    ("matrix_norm_batch", lambda t, x: t.linalg.matrix_norm(x, dim=(0, 1)),
+     [[[[0.0, 3.0], [0.0, 0.0]], [[0.0, 4.0], [0.0, 1.0]]]]),
+    ("matrix_norm_nuc", lambda t, x: t.linalg.matrix_norm(x, "nuc"), [[[2.0, 0.0], [0.0, 1.0]]]),
+    ("matrix_norm_inf", lambda t, x: t.linalg.matrix_norm(x, INF) ** 2,
+     [[[2.0, -1.0], [0.0, 1.0]]]),
+]
+
+
+def _np(t):
+    return np.asarray(t.detach().numpy())
+
+
+def _weights(lib, like, start):
+    return lib.arange(start, like.numel() + start, dtype=lib.float64).reshape(like.shape)
+
+
+def _run(lib, fn, leaves):
+    """value, d(w1 . f)/dx with create_graph, d(w2 . d(w1 . f)/dx)/dx, per leaf."""
+    xs = [lib.tensor(d, dtype=lib.float64, requires_grad=True) for d in leaves]
+    out = fn(lib, *xs)
+    g1 = lib.autograd.grad((out * _weights(lib, out, 1)).sum(), xs, create_graph=True,
+                           allow_unused=True)
+    g1 = [lib.zeros_like(x) if g is None else g for g, x in zip(g1, xs)]
+    second = sum((g * _weights(lib, g, 2)).sum() for g in g1)
+    g2 = [None] * len(xs)
+    if second.requires_grad:
+        g2 = lib.autograd.grad(second, xs, allow_unused=True)
+    g2 = [lib.zeros_like(x) if g is None else g for g, x in zip(g2, xs)]
+    return [_np(out)] + [_np(g) for g in g1] + [_np(g) for g in g2]
+
+
+@pytest.mark.parametrize("name,fn,leaves", CASES, ids=[c[0] for c in CASES])
+def test_second_derivative_matches_torch(backend, name, fn, leaves):
+    want = _run(torch, fn, leaves)
+    got = _run(polygrad, fn, leaves)
+    n = len(leaves)
+    labels = ["value"] + [f"grad {i}" for i in range(n)] + [f"second {i}" for i in range(n)]
+    for what, g, w in zip(labels, got, want):
+        assert g.shape == w.shape, f"{what}: shape {g.shape} != torch {w.shape}"
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=what)
+
+
+def test_a_nan_where_torch_has_a_number_fails():
+    """The comparison sees a NaN in the wrong place: sinc's true second derivative at 0 is
+    -pi^2/3, torch's (and polygrad's) is nan."""
+    got = _run(polygrad, lambda t, x: t.sinc(x), [[0.0]])[2]
+    assert np.isnan(got).all()
+    with pytest.raises(AssertionError):
+        np.testing.assert_allclose(got, [-math.pi ** 2 / 3], equal_nan=True)
