@@ -681,6 +681,19 @@ def test_create_graph_through_a_compiled_call():
         assert g.tolist() == [3.0, 12.0] and x.grad.tolist() == [6.0, 12.0]
 
 
+@pytest.mark.parametrize("op", ["sign", "floor"])
+def test_create_graph_through_a_constant_gradient(op):
+    # the gradient is a constant of the program (zeros): a Tensor all the same, as eager's
+    c = pg.compile(lambda x: getattr(pg, op)(x) * 3)
+    x = pg.tensor([1.5, -2.0], requires_grad=True)
+    grads = []
+    for fn in (c, c, lambda x: getattr(pg, op)(x) * 3):
+        (g,) = pg.autograd.grad(fn(x), [x], grad_outputs=pg.ones(2), create_graph=True)
+        grads.append(g)
+    assert all(isinstance(g, pg.Tensor) for g in grads)
+    assert grads[1].tolist() == grads[2].tolist() == [0.0, 0.0]
+
+
 def test_only_one_of_two_outputs_used():
     c = pg.compile(lambda x: (x * 2, x * 3))
     for _ in range(2):

@@ -243,7 +243,7 @@ class Compiled:
                 parts.append(tuple(ids.index(i) for i in ids))     # aliasing pattern
         key = tuple(parts)
         entry = self._cache.get(key)
-        self._hot = None if entry is None else entry.fast
+        self._hot = None
         if entry is not None:
             if entry.reason is not None:
                 if entry.guards_hold(args):
@@ -257,6 +257,12 @@ class Compiled:
                 except KeyError:      # evicted by another thread meanwhile: still valid
                     pass
                 stats.hits += 1
+                if entry.fast is None and not entry.fast_tried and not kwargs:
+                    # written at the first hit (a function called once never pays for it),
+                    # from this call's arguments: under the key, as the trace call's
+                    entry.fast_tried = True
+                    entry.fast = _fast_path(entry, args, key[0])
+                self._hot = entry.fast
                 if ext.active and ext.observer is not None:     # the profiler: one row,
                     return ext.observer(                          # its kernels as children
                         lambda p, a, o: entry.replay(args, tensors, captured, True),
@@ -313,8 +319,6 @@ class Compiled:
             entry.quiet, out = exc.quiet, result
         except UntraceableError:
             raise
-        if entry.reason is None and not kwargs:
-            entry.fast = _fast_path(entry, args, key[0])
         dt = time.perf_counter() - t0
         stats.trace_time += dt
         stats.last_trace_time = dt
@@ -324,7 +328,7 @@ class Compiled:
                 self._cache.popitem(last=False)
                 stats.evictions += 1
             stats.entries = len(self._cache)
-            self._hot = entry.fast
+            self._hot = None
         if entry.reason is not None:
             stats.fallbacks += 1
             if not entry.quiet:
@@ -563,6 +567,7 @@ class _Entry:
     bumps = ()          # (optimizer, parameter, state key, increment): step counts
     makers = ()         # _ScalarMaker: the program's Python-number inputs, per call
     fast = None         # fast(args) -> result or _MISS: the generated hit path (_fast_path)
+    fast_tried = False  # whether ``fast`` was written (None: the call does not fit)
 
     @classmethod
     def eager(cls, reason, guards=()):
@@ -1375,7 +1380,15 @@ class CompiledBackward(Node):
             env[s] = g
         _interpret(entry.ops, env)
         _interpret(entry.bops, env)
-        return [None if s is None else env[s] for s in entry.grad_slots]
+        out = []
+        for s in entry.grad_slots:
+            g = None if s is None else env[s]
+            if g is not None and not isinstance(g, Tensor):
+                # a gradient that is a constant of the program (sign's, floor's zeros): a
+                # Tensor without a graph, a copy (the engine may keep it as a .grad)
+                g = wrap(self.backend.xp.asarray(g, copy=True), self.backend)
+            out.append(g)
+        return out
 
 
 def _interpret(ops, env):
