@@ -94,6 +94,7 @@ def scatter_add_generic(xp, g, shape, key):
     if math.prod(g.shape) == 0:          # nothing to add (dask refuses an empty setitem)
         return z
     if is_basic(key):
+        key, g = _without_new_axes(xp, z, key, g)
         z[standard_key(key, len(shape))] = g
         return z
     n = 1
@@ -106,10 +107,24 @@ def scatter_add_generic(xp, g, shape, key):
     return xp.reshape(flat, shape)
 
 
+def _without_new_axes(xp, x, key, value):
+    """A basic ``key`` without its new axes (None), and ``value`` (an array of the region's
+    shape) without them: a key with None is no index for a setitem on dask or strict."""
+    items = key if isinstance(key, tuple) else (key,)
+    if not any(k is None for k in items):
+        return key, value
+    key = tuple(k for k in items if k is not None)
+    if getattr(value, "shape", None) is not None:
+        value = xp.reshape(value, tuple(x[standard_key(key, x.ndim)].shape))
+    return key, value
+
+
 def _setitem_impl(xp, x, value, key):
     y = xp.asarray(x, copy=True)
     if getattr(value, "shape", None) is not None and math.prod(value.shape) == 0:
         return y                         # an empty region (dask refuses an empty setitem)
+    if is_basic(key):
+        key, value = _without_new_axes(xp, y, key, value)
     y[standard_key(key, y.ndim)] = value
     return y
 
