@@ -104,13 +104,11 @@ def programs(draw):
     }
 
 
-def _chain_names(prog):
-    shape = prog["shape"]
-    name, _, vshape = _views(shape)[prog["v1"]]
-    names = [name]
-    if prog["v2"] is not None and prog["target"] == "view2":
-        names.append(_views(vshape, first=False)[prog["v2"]][0])
-    return names if prog["target"] != "base" else []
+def _writes_through_detached_expand(prog):
+    """The write goes into ``detach()`` of an expanded view (a deviation: docs/memory.md)."""
+    name, _, vshape = _views(prog["shape"])[prog["v1"]]
+    return name == "expand" and prog["target"] == "view2" and \
+        _views(vshape, first=False)[prog["v2"]][0] == "detach"
 
 
 def run(lib, prog, backend=None):
@@ -186,7 +184,6 @@ def run_torch(prog):
         return run(torch, prog)
 
 
-_OVERLAP = "unsupported operation: more than one element of the written-"
 @pytest.fixture(scope="module")
 def backend(any_backend):
     return any_backend
@@ -198,11 +195,9 @@ def backend(any_backend):
 def test_views_and_writes_match_torch(backend, prog):
     want_values, want_grads, want_errors = run_torch(prog)
     values, grads, errors = run(pg, prog, backend)
-    if errors == [("write", _OVERLAP)] and "expand" in _chain_names(prog) and \
-            all(stage != "write" for stage, _ in want_errors):
-        return   # torch writes into non-overlapping parts of an expanded view and fills one
-                 # (refusing only their backward); polygrad refuses any write into an expanded
-                 # view (docs/memory.md, deviations)
+    if _writes_through_detached_expand(prog) and errors != want_errors:
+        return   # torch decides from the alias's own strides; polygrad from the view chain
+                 # it knows (docs/memory.md, deviations)
     assert [e[0] for e in errors] == [e[0] for e in want_errors], (prog, errors, want_errors)
     for k, v in want_values.items():
         np.testing.assert_allclose(values[k], v, rtol=1e-12, atol=1e-12,

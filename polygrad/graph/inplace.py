@@ -16,6 +16,11 @@
   third-party backends that declare nothing) it is simulated: a write builds new arrays,
   carries the values to the root array through the view ops' write-back rules
   (``Primitive.view``) and re-derives the other views from it.
+- A write whose target overlaps itself (torch's ``has_internal_overlap``: a dimension of
+  stride 0 and size above 1, as an expanded view has) is refused before anything changes;
+  one into a part of an expanded view that does not overlap reaches the base and all its
+  views, as in torch. Overlap is read from the strides the view chain would have
+  (``strides.chain_strides``), the same on every backend.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from ..base import grad_mode
 from ..base.dtypes import as_dtype
 from ..base.errors import BackendMismatchError
 from ..primitives import PRIMITIVES
+from ..primitives.indexing import is_basic
 from ..primitives.raw import raw_namespace
 from .engine import apply, forward_ad_state, node_class
 from .node import AccumulateGrad, Node, Unsaved, ViewError
+from .strides import chain_strides, has_internal_overlap
 from .tensor import LEAF_INPLACE_MSG, Tensor
 
 __all__ = ["write", "write_values", "fill", "FILL_NODES", "CopySlices", "chain_apply", "chain_scatter",
@@ -67,13 +74,54 @@ def chain_apply(ns, x, chain):
 
 
 def chain_scatter(ns, base, value, chain):
-    """``base`` with the region ``chain`` views replaced by ``value`` (out of place)."""
+    """``base`` with the region ``chain`` views replaced by ``value`` (out of place).
+
+    A step that is not one to one (expand) is told which of its elements the region covers
+    (``written``, booleans scattered the same way); the region must not cover one element
+    of ``base`` twice unless ``value`` is boolean (then the copies are or-ed)."""
     parents = [base]
     for prim, args, opts in chain[:-1]:
         parents.append(_call(ns, prim, parents[-1], args, opts))
-    for (prim, args, opts), parent in zip(reversed(chain), reversed(parents)):
-        value = prim.view(ns, parent, value, *args, **opts)
+    region = value
+    for i in range(len(chain) - 1, -1, -1):
+        prim, args, opts = chain[i]
+        if getattr(prim.view, "wants_written", False):
+            out = parents[i + 1] if i + 1 < len(parents) else region
+            written = chain_scatter(ns, ns.zeros_like(out, dtype=ns.bool),
+                                    ns.ones_like(region, dtype=ns.bool), chain[i + 1:])
+            value = prim.view(ns, parents[i], value, *args, written=written, **opts)
+        else:
+            value = prim.view(ns, parents[i], value, *args, **opts)
     return value
+
+
+def _expanded(target):
+    """``(root, chain)``: the Storage of ``target``'s base and the view ops from it, where
+    they pass through an expand, else None: then ``target`` may overlap itself, and its
+    array is read-only on numpy and strict. Simulated memory (dask) knows the chain of every
+    alias (``detach()`` too); real memory, that of autograd views (``Tensor._view``)."""
+    if target._backend.shares_memory is None:
+        view = target._st.view
+    else:
+        view = target._view
+        view = None if view is None else (view[0]._st, view[1])
+    if view is None:
+        return None
+    for prim, _, _ in view[1]:
+        if getattr(prim.view, "wants_written", False):
+            return view
+    return None
+
+
+def _overlaps(view, key=None):
+    """Whether two elements of the view ``view`` (``(root, chain)``), or of its region
+    ``key``, are one memory location (torch's ``has_internal_overlap``, from the strides
+    the chain would have)."""
+    root, chain = view
+    if key is not None:
+        chain = chain + ((_GETITEM, (), {"key": key}),)
+    layout = chain_strides(tuple(root.array.shape), chain)
+    return layout is not None and has_internal_overlap(*layout)
 
 
 class CopySlices(Node):
@@ -133,6 +181,11 @@ def _chain_node(base, chain):
     return node
 
 
+_GETITEM = PRIMITIVES["getitem"]
+_SETITEM = PRIMITIVES["setitem"]
+_NUMBER = (bool, int, float, complex)
+
+
 # -- the memory ---------------------------------------------------------------------------
 
 def write_values(target, values):
@@ -147,11 +200,39 @@ def write_values(target, values):
         buf = st.buf
         if buf.saved:
             buf.privatize()
-        _setitem_all(_writable(st, backend), values)
+        expanded = _expanded(target)
+        if expanded is None:
+            _setitem_all(_writable(st, backend), values)
+        elif not _empty(values):        # through the base: the expanded array may be read-only
+            root = _writable(expanded[0], backend)
+            _setitem_all(root, chain_scatter(raw_namespace(backend), root, values, expanded[1]))
         buf.version += 1
         return
     _assign(st, values, backend)
     st.buf.version += 1
+
+
+def _fill_overlapping(target, view, value, key=None):
+    """``fill_``/``zero_`` of a view that overlaps itself, or of its elements at ``key``
+    (torch allows it: every copy of an element gets the same number): each element of the
+    base that they cover becomes ``value``."""
+    backend = target._backend
+    raw = raw_namespace(backend)
+    st = target._st
+    root_st, chain = view
+    root = root_st.array
+    selected = raw.ones_like(st.array, dtype=raw.bool) if key is None else \
+        raw.setitem(raw.zeros_like(st.array, dtype=raw.bool), True, key=key)
+    covered = chain_scatter(raw, raw.zeros_like(root, dtype=raw.bool), selected, chain)
+    new = raw.where(covered, raw.full_like(root, value), root)
+    buf = st.buf
+    if backend.shares_memory is not None:
+        if buf.saved:
+            buf.privatize()
+        _setitem_all(_writable(root_st, backend), new)
+    else:
+        _assign(root_st, new, backend)
+    buf.version += 1
 
 
 def _empty(arr):
@@ -243,9 +324,28 @@ def write(target, prim, others=(), opts=None, iop=None):
     opts = {} if opts is None else opts
     dual = forward_ad_state.level and (target._tangent is not None or any(
         isinstance(o, Tensor) and o._tangent is not None for o in others))
-    if dual or _recorded(target, others):
-        if _mode.enabled:
-            _check_recordable(target)
+    recorded = dual or _recorded(target, others)
+    if recorded and _mode.enabled:
+        _check_recordable(target)
+    expanded = _expanded(target)
+    if expanded is not None:
+        if _overlaps(expanded):
+            key = opts.get("key") if prim is _SETITEM else None
+            if key is not None and is_basic(key) and not _overlaps(expanded, key):
+                # torch's x[key] = v writes into the view x[key] (its copy_), which does not
+                # overlap: so does polygrad, with torch's graph (CopySlices over that region)
+                write(apply(_GETITEM, target, key=key), prim, others, {"key": Ellipsis})
+                return target
+            if key is not None and not is_basic(key) and isinstance(others[0], _NUMBER):
+                # index_put_/masked_fill_ of one number: torch allows it (every copy of an
+                # element gets the number) and, recorded, refuses the backward through it
+                _fill_overlapping(target, expanded, others[0], key)
+                if recorded:
+                    _rebind(target, ViewError(target._backend, OVERLAP_MSG), None)
+                _poison_no_grad_views(target)
+                return target
+            raise RuntimeError(OVERLAP_MSG)
+    if recorded:
         return _write_recorded(target, prim, others, opts)
     backend = target._backend
     st = target._st
@@ -259,6 +359,8 @@ def write(target, prim, others=(), opts=None, iop=None):
             buf.version += 1
             _poison_no_grad_views(target)
             return target
+        if expanded is not None:        # the array may be read-only: the op runs on a copy,
+            arr = backend.xp.asarray(arr, copy=True)    # written back through the base
         try:
             result = iop(arr, *arrays)
         except (TypeError, ValueError) as exc:
@@ -266,9 +368,12 @@ def write(target, prim, others=(), opts=None, iop=None):
                 raise RuntimeError(OVERLAP_MSG) from None
             result = None       # a cast the array library refuses in place: the general path
         if result is not None:
-            if result is not arr:
-                _setitem_all(arr, result)
-            buf.version += 1
+            if expanded is not None:
+                write_values(target, result)
+            else:
+                if result is not arr:
+                    _setitem_all(arr, result)
+                buf.version += 1
             _poison_no_grad_views(target)
             return target
     with grad_mode.no_grad():
@@ -381,6 +486,15 @@ def fill(target, value, method):
     recorded = _mode.enabled and target._node is not None
     if recorded:
         _check_recordable(target)
+    expanded = _expanded(target)
+    if expanded is not None and _overlaps(expanded):
+        if hasattr(value, "shape"):        # random fills: torch refuses them
+            raise RuntimeError(OVERLAP_MSG)
+        _fill_overlapping(target, expanded, value)
+        if recorded:        # torch records the fill, and refuses the backward through it
+            _rebind(target, ViewError(target._backend, OVERLAP_MSG), None)
+        _poison_no_grad_views(target)
+        return target
     backend = target._backend
     arr = target._st.array
     values = value if hasattr(value, "shape") else backend.xp.full(

@@ -1,12 +1,13 @@
-"""Strides of simulated views: on backends without views of their own (dask), polygrad
-decides whether ``reshape`` makes a view as torch does, from the strides the view chain
-would have in memory (torch's ``computeStride``)."""
+"""Strides of simulated views: the strides a view chain would have in memory, from which
+polygrad decides what torch decides from real strides: whether ``reshape`` makes a view
+(torch's ``computeStride``; on backends without views of their own, dask), and whether a
+write's target overlaps itself (torch's ``has_internal_overlap``; on every backend)."""
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["chain_strides", "reshape_strides"]
+__all__ = ["chain_strides", "reshape_strides", "has_internal_overlap"]
 
 
 def _contiguous(shape):
@@ -30,6 +31,13 @@ def chain_strides(shape, chain):
             return None
         shape, strides = out
     return shape, strides
+
+
+def has_internal_overlap(shape, strides):
+    """True where two elements of a layout are one memory location, as torch decides it for
+    the target of an in-place write (``MemOverlap::Yes``: a dimension of stride 0 and size
+    above 1); an empty layout has no elements to overlap."""
+    return math.prod(shape) != 0 and any(s == 0 and n > 1 for n, s in zip(shape, strides))
 
 
 def _getitem(shape, strides, key):

@@ -38,13 +38,31 @@ def _concat_vjp(ns, g, out, *xs, axis=0):
     return _split(ns, g, xs, axis % g.ndim, stacked=False)
 
 
-def _write_expanded(ns, parent, value, shape):
+def _write_expanded(ns, parent, value, shape, *, written):
+    """expand's write-back: ``parent`` with each element that the write reached (through one of
+    its copies in the expanded view) replaced by its new value. ``written`` (booleans, the
+    expanded shape) marks the elements written. polygrad.graph.inplace refuses a write that
+    reaches an element through two copies, as torch does, before anything changes; only a
+    boolean ``value`` (the masks chain_scatter builds) may, and its copies are or-ed."""
     if any(n == 0 for n in shape):
-        return parent               # an empty view: nothing is written, nothing overlaps
-    raise RuntimeError(
-        "unsupported operation: more than one element of the written-to tensor refers to a "
-        "single memory location (an expand()ed or broadcast view). Please clone() the tensor "
-        "before performing the operation.")
+        return parent               # an empty view: nothing is written
+    extra = len(shape) - parent.ndim
+    axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(parent.shape)
+                                       if n == 1 and shape[extra + i] != 1)
+    if not axes:
+        return value                # nothing was broadcast: the view is the parent
+    hit = ns.reshape(ns.any(written, axis=axes, keepdims=True), parent.shape)
+    if ns.isdtype(value.dtype, "bool"):
+        new = ns.any(ns.logical_and(written, value), axis=axes, keepdims=True)
+    else:
+        # the one written copy of each element: a sum whose other terms are -0.0, which
+        # leaves every value as it is (0.0, -0.0, inf and nan included)
+        new = ns.sum(ns.where(written, value, -ns.zeros_like(value)), axis=axes, keepdims=True,
+                     dtype=value.dtype)
+    return ns.where(hit, ns.reshape(new, parent.shape), parent)
+
+
+_write_expanded.wants_written = True     # chain_scatter passes the mask of written elements
 
 
 def _concat_jvp(ns, tangents, out, *xs, axis=0):
@@ -63,8 +81,10 @@ def _stack_jvp(ns, tangents, out, *xs, axis=0):
 
 # View ops (torch returns views): ``view=`` is the write-back rule, ``(ns, parent, value,
 # *args, **opts) -> parent`` with the view's region replaced by ``value`` (out of place),
-# which carries a write through a view to its base (``polygrad.graph.inplace``). They
-# keep no values for backward (``saves=()``): a view saved by a graph pins nothing.
+# which carries a write through a view to its base (``polygrad.graph.inplace``). A rule that
+# is not one to one (broadcast_to) also takes ``written=``, the mask of the elements written
+# (``wants_written``). They keep no values for backward (``saves=()``): a view saved by a
+# graph pins nothing.
 linear("reshape", lambda ns, g, out, x, shape, copy=None: (ns.reshape(g, x.shape),),
        nondiff_args=(1,), node_name="ViewBackward0", saves=(),
        view=lambda ns, parent, value, shape, copy=None: ns.reshape(value, parent.shape))
