@@ -157,14 +157,25 @@ class Program:
     ``fn`` (the backend's raw function), ``args`` and ``opts`` (``Ref(slot)`` or constants)
     and ``out`` (a slot); ``inputs``: the slots the arguments fill; ``outputs``: the slots
     returned, as a tuple; ``consts``: ``{slot: value}``; ``function``: the replay,
-    ``function(*input_arrays) -> tuple``; ``source``: its Python text.
+    ``function(*input_arrays) -> tuple`` (compiled from ``source`` when first asked for:
+    a program a backend lowers may never need it); ``source``: its Python text.
     """
 
-    __slots__ = ("name", "ops", "inputs", "outputs", "consts", "function", "source")
+    __slots__ = ("name", "ops", "inputs", "outputs", "consts", "source", "_env", "_function")
 
-    def __init__(self, name, ops, inputs, outputs, consts, function, source):
+    def __init__(self, name, ops, inputs, outputs, consts, source, env):
         self.name, self.ops, self.inputs, self.outputs = name, ops, inputs, outputs
-        self.consts, self.function, self.source = consts, function, source
+        self.consts, self.source, self._env, self._function = consts, source, env, None
+
+    @property
+    def function(self):
+        fn = self._function
+        if fn is None:
+            env = dict(self._env)
+            code = compile(self.source, f"<polygrad.compile {self.name}>", "exec")
+            exec(code, env)  # noqa: S102 - our own source
+            fn = self._function = env[self.name]
+        return fn
 
     def __repr__(self):
         return f"<Program {self.name}: {len(self.ops)} ops>"
@@ -238,6 +249,4 @@ def build(ops, inputs, outputs, consts, name="program"):
             body.append("    del " + ", ".join(f"s{i}" for i in dead))
     ret = "".join(f"s{i}, " for i in outputs)
     text = "\n".join([f"def {name}({args}):", *body, f"    return ({ret})", ""])
-    env = dict(src.env)
-    exec(compile(text, f"<polygrad.compile {name}>", "exec"), env)  # noqa: S102 - our own source
-    return Program(name, keep, list(inputs), outputs, consts, env[name], text)
+    return Program(name, keep, list(inputs), outputs, consts, text, src.env)
