@@ -69,6 +69,19 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
     return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
 
 
+def vecdot(x, y, *, dim=-1, axis=None):
+    """torch's ``vecdot(x, y, *, dim=-1)``: ``(x.conj() * y).sum(dim)`` with broadcasting,
+    a 0-d operand included (the standard's ``axis=`` is accepted too)."""
+    axis = dim if axis is None else axis
+    if x.ndim and y.ndim:
+        return _linalg.vecdot(x, y, axis=axis)
+    prod = (_ops.conj(x) if x.dtype.is_complex else x) * y
+    if prod.ndim == 0:
+        _ops._axis_of_0d(axis)
+        return prod
+    return _ops.sum(prod, axis=axis)
+
+
 def _check_extremum_norm(x, ord, axis):
     """torch refuses the inf and -inf norms over no element (max and min have no identity);
     numpy's vector_norm gives 0."""
