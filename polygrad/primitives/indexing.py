@@ -108,11 +108,14 @@ def scatter_add_generic(xp, g, shape, key):
 
 
 def _without_new_axes(xp, x, key, value):
-    """A basic ``key`` without its new axes (None), and ``value`` (an array of the region's
-    shape) without them: a key with None is no index for a setitem on dask or strict."""
+    """A basic ``key`` without its new axes (None), and ``value`` (an array that broadcasts
+    to the region) without them: a key with None is no index for a setitem on dask or
+    strict."""
     items = key if isinstance(key, tuple) else (key,)
     if not any(k is None for k in items):
         return key, value
+    if getattr(value, "shape", None) is not None:
+        value = xp.broadcast_to(value, tuple(x[standard_key(key, x.ndim)].shape))
     key = tuple(k for k in items if k is not None)
     if getattr(value, "shape", None) is not None:
         value = xp.reshape(value, tuple(x[standard_key(key, x.ndim)].shape))
