@@ -237,3 +237,20 @@ def test_double_backward_through_a_write_into_an_expanded_view(B):
         return [gx.tolist(), gy.tolist(), x.grad.tolist(), y.grad.tolist()]
 
     np.testing.assert_allclose(program(pg, {"backend": B}), program(torch, {}), rtol=1e-12)
+
+
+def test_recorded_setitem_with_new_axes_broadcasts_the_value(B):
+    """``x[None] = value`` (recorded): the value broadcasts to the region, empty or not."""
+    def program(lib, kw):
+        x0 = lib.zeros((0, 3), dtype=lib.float64, requires_grad=True, **kw)
+        v0 = x0.clone()
+        v0[None] = x0.sum()
+        x = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=lib.float64,
+                       requires_grad=True, **kw)
+        y = x * 2
+        y[None, 1] = x[0] * 3
+        (y * lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=lib.float64, **kw)).sum() \
+            .backward()
+        return list(v0.shape), y.tolist(), x.grad.tolist()
+
+    assert program(pg, {"backend": B}) == program(torch, {})
