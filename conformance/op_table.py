@@ -299,6 +299,8 @@ _ROWS = [
     OpCase("triu", args(r(3, 3)), opts={"k": 1}, torch=lambda xp, x: _torch().triu(x, 1)),
     OpCase("imag", args(r(2, 3)), call=lambda ns, x: ns.imag(x * 1j)),
     OpCase("special.erf", args(r(2, 3)), torch=lambda xp, x: _torch().special.erf(x)),
+    OpCase("special.erfinv", args(r(2, 3, lo=-0.95, hi=0.95)),
+           torch=lambda xp, x: _torch().special.erfinv(x)),
     # torch-only elementwise rows (torch's backward formulas; their edges: tests/test_edges*)
     OpCase("xlogy", args(r(2, 3), pos(2, 3)), torch=lambda xp, x, y: _torch().xlogy(x, y)),
     OpCase("xlog1py", args(r(2, 3), pos(2, 3)),

@@ -6,6 +6,7 @@ initialisers in ``init``.
 """
 
 from . import functional, init  # noqa: F401
+from . import modules_more as _more
 from .module import Module, RemovableHandle
 from .modules import (
                       BCELoss,
@@ -30,10 +31,11 @@ from .modules import (
                       Tanh,
                       Unflatten,
 )
+from .modules_more import *  # noqa: F403  (activations, norms, Embedding, more losses)
 from .parameter import Parameter
 
 __all__ = ["Module", "Parameter", "RemovableHandle", "Linear", "Identity", "Flatten",
            "Unflatten", "Dropout", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
            "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
            "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
-           "functional", "init"]
+           "functional", "init"] + _more.__all__

@@ -14,10 +14,12 @@ from ..graph.engine import apply
 from ..ops.torch_names import torch_softmax
 from ..primitives import PRIMITIVES as P
 from ..primitives.nn import REDUCTIONS
+from . import functional_more as _more
+from .functional_more import *  # noqa: F403  (activations, norms, losses: functional_more)
 
 __all__ = ["relu", "sigmoid", "tanh", "linear", "softmax", "log_softmax", "dropout", "mse_loss",
            "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "nll_loss",
-           "cross_entropy"]
+           "cross_entropy"] + _more.__all__
 
 def _check_reduction(reduction, size_average=None, reduce=None):
     if size_average is not None or reduce is not None:

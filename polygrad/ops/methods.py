@@ -35,6 +35,7 @@ from .array_api import _axis_of_0d
 from .array_api import clip as _clip
 from .promotion import binary
 from .torch_linalg import _check_extremum_norm
+from .torch_more import METHODS as _MORE
 from .torch_names import torch_softmax
 from .torch_surface import METHODS as _SURFACE
 from .torch_surface import OVERRIDES as _OVERRIDES
@@ -563,6 +564,9 @@ def install(ns):
     row_methods = {name for prim in PRIMITIVES.builtin.values() for name in prim.methods}
     for name, fn in _SURFACE.items():      # torch signatures (issue 14); hand-written wins
         if name not in vars(_Methods) and (name in _OVERRIDES or name not in row_methods):
+            setattr(Tensor, name, fn)
+    for name, fn in _MORE.items():
+        if name not in vars(_Methods) and name not in row_methods and name not in _SURFACE:
             setattr(Tensor, name, fn)
     for dunder, name in _BINARY.items():
         op, rop = binary(name)

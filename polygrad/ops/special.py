@@ -11,12 +11,18 @@ from ..graph.engine import apply
 from ..primitives import PRIMITIVES as P
 from .array_api import exp
 
-__all__ = ["erf", "expit", "logit", "xlogy", "xlog1py"]
+__all__ = ["erf", "erfinv", "expit", "logit", "xlogy", "xlog1py"]
 
 
 def erf(x, /):
     """The error function (relative error < 1.2e-7 unless a backend overrides it)."""
     return apply(P["special.erf"], x)
+
+
+def erfinv(x, /):
+    """The inverse of erf on (-1, 1), ±inf at ±1 (float64-accurate unless a backend
+    overrides it; torch's natively)."""
+    return apply(P["special.erfinv"], x)
 
 
 def expit(x, /):

@@ -21,6 +21,7 @@ from ..graph.tensor import Tensor
 from ..primitives import PRIMITIVES
 from . import array_api as _ops
 from . import torch_linalg as linalg  # noqa: F401  (exported: polygrad.linalg)
+from . import torch_more as _more
 from . import torch_surface as _surface
 from .promotion import binary
 
@@ -340,6 +341,10 @@ for _name in _surface.__all__:          # issue 14's surface: compositions, torc
         globals()[_name] = getattr(_surface, _name)
         if _name not in __all__:
             __all__.append(_name)
+for _name in _more.__all__:             # gather, scatter, topk, cummax ...: compositions
+    if _name not in globals() and _name not in _ROW_NAMES:
+        globals()[_name] = getattr(_more, _name)
+        __all__.append(_name)
 
 _derive_all()
 

@@ -1,0 +1,567 @@
+"""Still more of torch's surface: indexing by index tensors (``gather``, ``scatter``,
+``scatter_add``, ``index_put``, ``masked_fill``, ``masked_select``, ``take_along_dim``),
+selections (``topk``, ``kthvalue``, ``cummax``, ``cummin``), scans (``logcumsumexp``),
+``nan_to_num``, ``nanmean``, ``std_mean``, ``var_mean``, ``diag_embed``, ``unfold`` and a
+few elementwise functions (``sgn``, ``deg2rad``, ``rad2deg``, ``erfinv``).
+
+Each is a composition of the differentiable namespace's ops, so its gradient comes from
+the primitives' rules: a selection is ``take_along_axis`` at the chosen indices (the
+gradient flows to them, duplicates adding up, as torch's ``scatter_add`` backward); a
+write is ``setitem`` (the gradient of the overwritten places is 0, the written values get
+``gather`` of it); an accumulation is ``scatter_add``. ``torch_names`` re-exports
+``__all__``; ``methods.install`` puts ``METHODS`` on the Tensor (hand-written methods win).
+
+Ties: ``cummax``/``cummin`` give the last index of the extreme, as torch's; ``topk`` and
+``kthvalue`` order equal values by position (a stable sort), where torch's order among
+ties is whatever its partial sort leaves (unspecified, and not reproducible in general).
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+
+from ..graph.tensor import Tensor
+from ..primitives import PRIMITIVES as _P
+from ..primitives.indexing import along_key
+from . import array_api as _ops
+from . import special as _special
+from .torch_surface import ReturnTypes, _floating, nansum, narrow
+
+__all__ = [
+    "gather", "scatter", "scatter_add", "index_put", "masked_fill", "masked_select",
+    "take_along_dim", "topk", "kthvalue", "cummax", "cummin", "logcumsumexp", "sgn",
+    "nan_to_num", "nanmean", "std_mean", "var_mean", "diag_embed", "deg2rad", "rad2deg",
+    "erfinv",
+]
+
+_SETITEM = _ops.generated(_P["setitem"])
+_SCATTER_ADD = _ops.generated(_P["scatter_add"])
+
+
+def _dim(dim, ndim):
+    n = builtins.max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                         f"but got {dim})")
+    return dim % n
+
+
+def _raw(t):
+    return t._st.array
+
+
+def _check_index(name, input, dim, index):
+    if not isinstance(index, Tensor):
+        raise TypeError(f"{name}(): argument 'index' must be Tensor, not "
+                        f"{type(index).__name__}")
+    if index.dtype.name != "int64":
+        raise RuntimeError(f"{name}(): Expected dtype int64 for index")
+    if index.ndim != builtins.max(input.ndim, 1) and not (input.ndim == 0 and index.ndim == 0):
+        raise RuntimeError("Index tensor must have the same number of dimensions as "
+                           f"{'self' if name != 'gather' else 'input'} tensor")
+    n = input.shape[dim] if input.ndim else 1
+    if index.numel() and builtins.bool(((index < 0) | (index >= n)).any()):
+        bad = int(index[(index < 0) | (index >= n)][0])
+        raise RuntimeError(f"index {bad} is out of bounds for dimension {dim} with size {n}")
+
+
+def _leading(x, shape, dim=None):
+    """``x[:shape[0], :shape[1], ...]`` (every axis but ``dim``): torch's gather and scatter
+    read only the first ``index.shape`` entries of the other axes."""
+    if tuple(x.shape) == tuple(shape):
+        return x
+    key = tuple(slice(None) if d == dim else slice(0, s) for d, s in enumerate(shape))
+    return x[key]
+
+
+def _along(index, dim):
+    return along_key(index._backend.xp, _raw(index), dim)
+
+
+# -- gather, scatter, index_put ----------------------------------------------------------------
+
+def gather(input, dim, index, *, sparse_grad=False):
+    """``out[i][j] = input[index[i][j]][j]`` (dim 0); repeated indices add up in the
+    gradient, as torch's.
+
+    >>> import polygrad
+    >>> polygrad.gather(polygrad.tensor([[1., 2.], [3., 4.]]), 1, polygrad.tensor([[1], [0]]))
+    tensor([[2.],
+            [3.]])
+    """
+    if input.ndim == 0:
+        _check_index("gather", input, 0, index)
+        return input.reshape(1)[index.reshape(1)].reshape(index.shape)
+    dim = _dim(dim, input.ndim)
+    _check_index("gather", input, dim, index)
+    for d in range(input.ndim):
+        if d != dim and index.shape[d] > input.shape[d]:
+            raise RuntimeError(f"Size does not match at dimension {d} expected index "
+                               f"{list(index.shape)} to be no larger than self "
+                               f"{list(input.shape)} apart from dimension {dim}")
+    return _ops.take_along_axis(_leading(input, index.shape, dim), index, axis=dim)
+
+
+def _scatter_src(name, input, dim, index, src):
+    if input.ndim == 0:
+        raise RuntimeError(f"{name}(): 0-d inputs are not supported")
+    dim = _dim(dim, input.ndim)
+    _check_index(name, input, dim, index)
+    if isinstance(src, Tensor):
+        if src.ndim != index.ndim:
+            raise RuntimeError("Index tensor must have the same number of dimensions as src "
+                               "tensor")
+        if src.dtype != input.dtype:
+            raise RuntimeError(f"{name}(): Expected self.dtype to be equal to src.dtype")
+        src = _leading(src, index.shape)
+    return dim, src
+
+
+def scatter(input, dim, index, src=None, *, value=None, reduce=None):
+    """``input`` with ``src`` (a tensor or a number) written at ``index`` along ``dim``:
+    ``out[index[i][j]][j] = src[i][j]`` (dim 0). The gradient of the overwritten places is 0,
+    ``src`` gets the gradient gathered at ``index``, as torch's.
+
+    >>> import polygrad
+    >>> polygrad.zeros(3).scatter(0, polygrad.tensor([2]), 5.0)
+    tensor([0., 0., 5.])
+    """
+    if src is None:
+        src = value
+    if reduce is not None:
+        if reduce == "add":
+            return scatter_add(input, dim, index, src if isinstance(src, Tensor) else
+                               _ops.full(tuple(index.shape), src, dtype=input.dtype,
+                                         device=input.device))
+        raise NotImplementedError(f"scatter(reduce={reduce!r}) is not supported; use "
+                                  f"scatter_add or scatter_reduce's compositions")
+    dim, src = _scatter_src("scatter", input, dim, index, src)
+    return _SETITEM(input, src, key=_along(index, dim))
+
+
+def scatter_add(input, dim, index, src):
+    """``input`` with ``src`` added at ``index`` along ``dim`` (repeated indices add up).
+
+    >>> import polygrad
+    >>> polygrad.zeros(3).scatter_add(0, polygrad.tensor([2, 2]), polygrad.ones(2))
+    tensor([0., 0., 2.])
+    """
+    dim, src = _scatter_src("scatter_add", input, dim, index, src)
+    if not isinstance(src, Tensor):
+        raise TypeError(f"scatter_add(): argument 'src' must be Tensor, not "
+                        f"{type(src).__name__}")
+    return input + _SCATTER_ADD(src, shape=tuple(input.shape), key=_along(index, dim))
+
+
+def index_put(input, indices, values, accumulate=False):
+    """``input[indices] = values`` out of place (``accumulate=True``: ``+=``, repeated
+    indices adding up).
+
+    >>> import polygrad
+    >>> polygrad.zeros(3).index_put((polygrad.tensor([0, 0]),), polygrad.tensor(1.0), True)
+    tensor([2., 0., 0.])
+    """
+    if not isinstance(indices, (tuple, list)):
+        raise TypeError(f"index_put(): argument 'indices' must be tuple of Tensors, not "
+                        f"{type(indices).__name__}")
+    key = tuple(_raw(i) if isinstance(i, Tensor) else i for i in indices)
+    if not isinstance(values, Tensor):
+        values = _ops.asarray(values, dtype=input.dtype, device=input.device)
+    if values.dtype != input.dtype:
+        raise RuntimeError(f"Index put requires the source and destination dtypes match, got "
+                           f"{input.dtype.name} for the destination and {values.dtype.name} "
+                           f"for the source.")
+    if not accumulate:
+        return _SETITEM(input, values, key=key)
+    shape = tuple(input.detach()[tuple(indices)].shape)
+    values = _ops.broadcast_to(values, shape) if tuple(values.shape) != shape else values
+    return input + _SCATTER_ADD(values, shape=tuple(input.shape), key=key)
+
+
+def masked_fill(input, mask, value):
+    """``value`` where ``mask`` is True, ``input`` elsewhere; the gradient of the filled
+    places is 0 (a 0-d tensor ``value`` gets their sum).
+
+    >>> import polygrad
+    >>> polygrad.ones(2).masked_fill(polygrad.tensor([True, False]), 0.0)
+    tensor([0., 1.])
+    """
+    if not isinstance(mask, Tensor) or mask.dtype.name != "bool":
+        raise RuntimeError("masked_fill_ only supports boolean masks, but got mask with dtype "
+                           f"{getattr(getattr(mask, 'dtype', None), 'name', type(mask).__name__)}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but "
+                               f"got tensor with {value.ndim} dimension(s).")
+        value = value.astype(input.dtype) if value.dtype != input.dtype else value
+    out = _ops.where(mask, value, input)
+    if tuple(out.shape) != tuple(input.shape):
+        raise RuntimeError(f"The size of the mask {list(mask.shape)} must be broadcastable to "
+                           f"the input's {list(input.shape)}")
+    return out
+
+
+def masked_select(input, mask):
+    """The elements of ``input`` where ``mask`` (broadcast with it) is True, as a 1-d tensor.
+
+    >>> import polygrad
+    >>> polygrad.tensor([1., 2., 3.]).masked_select(polygrad.tensor([True, False, True]))
+    tensor([1., 3.])
+    """
+    if not isinstance(mask, Tensor) or mask.dtype.name != "bool":
+        raise RuntimeError("masked_select: expected BoolTensor for mask")
+    shape = _ops.broadcast_shapes(tuple(input.shape), tuple(mask.shape))
+    if tuple(input.shape) != shape:
+        input = _ops.broadcast_to(input, shape)
+    if tuple(mask.shape) != shape:
+        mask = _ops.broadcast_to(mask, shape)
+    return input.reshape(-1)[mask.reshape(-1)]
+
+
+def take_along_dim(input, indices, dim=None):
+    """``input`` at ``indices`` along ``dim`` (the flattened input when ``dim`` is None);
+    the other axes broadcast, as torch's.
+
+    >>> import polygrad
+    >>> polygrad.take_along_dim(polygrad.tensor([3., 1., 2.]), polygrad.tensor([1, 2]))
+    tensor([1., 2.])
+    """
+    if indices.dtype.name not in ("int64", "int32", "int16", "int8", "uint8"):
+        raise RuntimeError(f"torch.take_along_dim(): dtype of indices should be int but got "
+                           f"{indices.dtype.name} instead")
+    if dim is None:
+        return _ops.take_along_axis(input.reshape(-1), indices.reshape(-1), axis=0)
+    if input.ndim != indices.ndim:
+        raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same "
+                           f"number of dimensions, but got {input.ndim} dimensions for input, "
+                           f"and {indices.ndim} dimensions for indices")
+    dim = _dim(dim, input.ndim)
+    si, sx = list(input.shape), list(indices.shape)
+    si[dim] = sx[dim] = 1
+    common = list(_ops.broadcast_shapes(tuple(si), tuple(sx)))
+    want_in = tuple(common[:dim] + [input.shape[dim]] + common[dim + 1:])
+    want_idx = tuple(common[:dim] + [indices.shape[dim]] + common[dim + 1:])
+    if tuple(input.shape) != want_in:
+        input = _ops.broadcast_to(input, want_in)
+    if tuple(indices.shape) != want_idx:
+        indices = _ops.broadcast_to(indices, want_idx)
+    return _ops.take_along_axis(input, indices, axis=dim)
+
+
+# -- selections ------------------------------------------------------------------------------
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """The ``k`` largest (``largest=False``: smallest) elements along ``dim`` and their
+    indices; NaN counts as the largest, as torch's. Equal values come in index order.
+
+    >>> import polygrad
+    >>> polygrad.tensor([1., 3., 2.]).topk(2).values
+    tensor([3., 2.])
+    """
+    if input.ndim == 0:
+        if k not in (0, 1):
+            raise RuntimeError("selected index k out of range")
+        return ReturnTypes((input.clone(), _ops.zeros((), dtype="int64", device=input.device)))
+    dim = _dim(dim, input.ndim)
+    n = input.shape[dim]
+    if not 0 <= k <= n:
+        raise RuntimeError("selected index k out of range")
+    order = _ops.argsort(input.detach(), axis=dim, descending=largest, stable=True)
+    idx = narrow(order, dim, 0, k)
+    return ReturnTypes((_ops.take_along_axis(input, idx, axis=dim), idx))
+
+
+def kthvalue(input, k, dim=-1, keepdim=False):
+    """The ``k``-th smallest element along ``dim`` and its index (among equal values, the
+    first in a stable sort).
+
+    >>> import polygrad
+    >>> polygrad.tensor([3., 1., 2.]).kthvalue(2)
+    torch.return_types.kthvalue(values=tensor(2.), indices=tensor(2))
+    """
+    if input.ndim == 0:
+        if k != 1:
+            raise RuntimeError("kthvalue(): selected number k out of range for dimension 0")
+        return _KthValue((input.clone(), _ops.zeros((), dtype="int64", device=input.device)))
+    dim = _dim(dim, input.ndim)
+    n = input.shape[dim]
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim}")
+    order = _ops.argsort(input.detach(), axis=dim, stable=True)
+    idx = narrow(order, dim, k - 1, 1)
+    values = _ops.take_along_axis(input, idx, axis=dim)
+    if not keepdim:
+        values, idx = _ops.squeeze(values, axis=dim), _ops.squeeze(idx, axis=dim)
+    return _KthValue((values, idx))
+
+
+class _KthValue(ReturnTypes):
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"torch.return_types.kthvalue(values={self[0]!r}, indices={self[1]!r})"
+
+
+def _scan_index(x, larger):
+    """The running extreme's index along the last axis (the latest among equal values, a NaN
+    winning from where it appears, as torch's cummax and cummin): a Hillis-Steele scan
+    over (value, index) pairs, log2(n) steps of whole-array ops."""
+    n = x.shape[-1]
+    idx = _ops.broadcast_to(_ops.arange(n, dtype="int64", device=x.device), tuple(x.shape))
+    vals, s = x, 1
+    while s < n:
+        lv, li = vals[..., :-s], idx[..., :-s]
+        rv, ri = vals[..., s:], idx[..., s:]
+        rnan, lnan = _ops.isnan(rv), _ops.isnan(lv)
+        better = (rv >= lv) if larger else (rv <= lv)
+        right = rnan | (~lnan & better)
+        vals = _ops.concat([vals[..., :s], _ops.where(right, rv, lv)], axis=-1)
+        idx = _ops.concat([idx[..., :s], _ops.where(right, ri, li)], axis=-1)
+        s *= 2
+    return idx
+
+
+def _cum_extreme(name, input, dim, larger):
+    if input.ndim == 0:
+        _dim(dim, 0)
+        return ReturnTypes((input.clone(), _ops.zeros((), dtype="int64", device=input.device)))
+    dim = _dim(dim, input.ndim)
+    if input.shape[dim] == 0:
+        return ReturnTypes((input.clone(), _ops.zeros(tuple(input.shape), dtype="int64",
+                                                      device=input.device)))
+    x = _ops.moveaxis(input.detach(), dim, -1)
+    idx = _ops.moveaxis(_scan_index(x, larger), -1, dim)
+    return ReturnTypes((_ops.take_along_axis(input, idx, axis=dim), idx))
+
+
+def cummax(input, dim):
+    """The running maximum along ``dim`` and the index it came from (the latest of equal
+    values); the gradient flows to those indices, as torch's.
+
+    >>> import polygrad
+    >>> polygrad.tensor([1., 3., 2.]).cummax(0).values
+    tensor([1., 3., 3.])
+    """
+    return _cum_extreme("cummax", input, dim, True)
+
+
+def cummin(input, dim):
+    """The running minimum along ``dim`` and the index it came from (the latest of equal
+    values).
+
+    >>> import polygrad
+    >>> polygrad.tensor([2., 1., 3.]).cummin(0).values
+    tensor([2., 1., 1.])
+    """
+    return _cum_extreme("cummin", input, dim, False)
+
+
+def logcumsumexp(input, dim):
+    """``log(cumsum(exp(input)))`` along ``dim`` without overflow or underflow: a scan of
+    ``logaddexp`` (log2(n) steps), differentiable through it.
+
+    >>> import polygrad
+    >>> polygrad.tensor([0., 0.]).logcumsumexp(0)
+    tensor([0.0000, 0.6931])
+    """
+    if input.ndim == 0:
+        _dim(dim, 0)
+        return input.clone()
+    dim = _dim(dim, input.ndim)
+    x = _ops.moveaxis(_floating(input), dim, -1)
+    n, s = x.shape[-1], 1
+    while s < n:
+        x = _ops.concat([x[..., :s], _ops.logaddexp(x[..., s:], x[..., :-s])], axis=-1)
+        s *= 2
+    return _ops.moveaxis(x, -1, dim)
+
+
+# -- elementwise -----------------------------------------------------------------------------
+
+def sgn(input):
+    """``sign`` for real tensors; ``x / |x|`` (0 at 0) for complex ones.
+
+    >>> import polygrad
+    >>> polygrad.tensor([-2., 0., 3.]).sgn()
+    tensor([-1.,  0.,  1.])
+    """
+    if not input.dtype.is_complex:
+        return _ops.sign(input)
+    a = _ops.abs(input)
+    zero = a == 0
+    return _ops.where(zero, 0.0, input / _ops.where(zero, 1.0, a).astype(input.dtype))
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """NaN, +inf and -inf replaced (by 0, the dtype's largest and its lowest by default);
+    the gradient is 0 at the replaced places, as torch's.
+
+    >>> import polygrad
+    >>> polygrad.nan_to_num(polygrad.tensor([float("nan"), 1.0]))
+    tensor([0., 1.])
+    """
+    if not (input.dtype.is_floating_point or input.dtype.is_complex):
+        return input.clone()
+    info = _ops.finfo(input.dtype)
+    posinf = info.max if posinf is None else posinf
+    neginf = info.min if neginf is None else neginf
+    out = _ops.where(input == math.inf, posinf, input)
+    out = _ops.where(input == -math.inf, neginf, out)
+    return _ops.where(_ops.isnan(input), nan, out)
+
+
+def nanmean(input, dim=None, keepdim=False, *, dtype=None):
+    """The mean of the non-NaN elements (NaN where there are none).
+
+    >>> import polygrad
+    >>> polygrad.tensor([1., float("nan"), 3.]).nanmean()
+    tensor(2.)
+    """
+    if not (input.dtype.is_floating_point or input.dtype.is_complex):
+        raise RuntimeError(f"nanmean(): expected input to have floating point or complex "
+                           f"dtype but got {input.dtype.name.capitalize()}")
+    if dtype is not None:
+        input = input.astype(dtype)
+    count = (~_ops.isnan(input)).astype(input.dtype).sum(dim, keepdim)
+    return nansum(input, dim, keepdim) / count
+
+
+def _stat_mean(stat, input, dim, unbiased, keepdim, correction):
+    if isinstance(dim, bool):           # the legacy (input, unbiased) overload
+        dim, unbiased = None, dim
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    value = getattr(input, stat)(dim, keepdim=keepdim, correction=correction)
+    return (value, input.mean(dim, keepdim))
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """``(std, mean)`` over ``dim``, as torch's (``correction`` 1 by default).
+
+    >>> import polygrad
+    >>> polygrad.std_mean(polygrad.tensor([1., 3.]))
+    (tensor(1.4142), tensor(2.))
+    """
+    return _stat_mean("std", input, dim, unbiased, keepdim, correction)
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """``(var, mean)`` over ``dim``, as torch's (``correction`` 1 by default).
+
+    >>> import polygrad
+    >>> polygrad.var_mean(polygrad.tensor([1., 3.]))
+    (tensor(2.), tensor(2.))
+    """
+    return _stat_mean("var", input, dim, unbiased, keepdim, correction)
+
+
+def deg2rad(input):
+    """Degrees to radians."""
+    return _floating(input) * (math.pi / 180.0)
+
+
+def rad2deg(input):
+    """Radians to degrees."""
+    return _floating(input) * (180.0 / math.pi)
+
+
+def erfinv(input):
+    """The inverse of ``erf`` on (-1, 1) (±inf at ±1, NaN outside); its derivative is
+    ``sqrt(pi)/2 exp(erfinv(x)^2)``.
+
+    >>> import polygrad
+    >>> round(float(polygrad.erfinv(polygrad.tensor(0.5))), 6)
+    0.476936
+    """
+    return _special.erfinv(_floating(input))
+
+
+# -- shapes ----------------------------------------------------------------------------------
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    """Matrices whose ``offset``-th diagonal (in the planes ``dim1``, ``dim2`` of the output)
+    is the last axis of ``input``; the rest is 0 (not ``0 * input``: an inf stays on the
+    diagonal).
+
+    >>> import polygrad
+    >>> polygrad.diag_embed(polygrad.tensor([1., 2.]))
+    tensor([[1., 0.],
+            [0., 2.]])
+    """
+    nd = input.ndim + 1
+    d1, d2 = _dim(dim1, nd), _dim(dim2, nd)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    m = input.shape[-1] if input.ndim else 1
+    x = input if input.ndim else input.reshape(1)
+    k = builtins.abs(offset)
+    n = m + k
+    if k:
+        pad = _ops.zeros(tuple(x.shape[:-1]) + (k,), dtype=x.dtype, device=x.device)
+        x = _ops.concat([x, pad], axis=-1)
+    rows = _ops.arange(n, device=x.device).reshape(n, 1)
+    cols = _ops.arange(n, device=x.device).reshape(1, n)
+    if offset >= 0:
+        out = _ops.where(cols - rows == k, _ops.expand_dims(x, axis=-1), 0.0)
+    else:
+        out = _ops.where(rows - cols == k, _ops.expand_dims(x, axis=-2), 0.0)
+    if (d1, d2) != (nd - 2, nd - 1):
+        out = _ops.moveaxis(out, (nd - 2, nd - 1), (d1, d2))
+    return out
+
+
+def _unfold(self, dimension, size, step):
+    """torch's ``Tensor.unfold``: every window of ``size`` elements along ``dimension``,
+    ``step`` apart, as a new last axis (a copy here, a view in torch).
+
+    >>> import polygrad
+    >>> polygrad.arange(4.).unfold(0, 2, 2)
+    tensor([[0., 1.],
+            [2., 3.]])
+    """
+    if self.ndim == 0:
+        _dim(dimension, 0)
+        if size > 1:
+            raise RuntimeError(f"maximum size for tensor at dimension 0 is 1 but size is "
+                               f"{size}")
+        return self.reshape(1)
+    dim = _dim(dimension, self.ndim)
+    n = self.shape[dim]
+    if size > n:
+        raise RuntimeError(f"maximum size for tensor at dimension {dim} is {n} but size is "
+                           f"{size}")
+    if size < 0:
+        raise RuntimeError(f"size is {size} but must be >= 0")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    count = (n - size) // step + 1
+    starts = _ops.arange(count, dtype="int64", device=self.device).reshape(count, 1) * step
+    idx = (starts + _ops.arange(size, dtype="int64", device=self.device).reshape(1, size))
+    out = _ops.take(self, idx.reshape(-1), axis=dim)
+    shape = tuple(self.shape[:dim]) + (count, size) + tuple(self.shape[dim + 1:])
+    return _ops.moveaxis(out.reshape(shape), dim + 1, -1)
+
+
+# -- Tensor methods --------------------------------------------------------------------------
+
+def _inplace(fn):
+    def method(self, *args, **kwargs):
+        return self.copy_(fn(self, *args, **kwargs))
+    method.__name__ = fn.__name__ + "_"
+    method.__doc__ = f"In-place ``{fn.__name__}``."
+    return method
+
+
+METHODS = {
+    "gather": gather, "scatter": scatter, "scatter_add": scatter_add, "index_put": index_put,
+    "masked_fill": masked_fill, "masked_select": masked_select,
+    "take_along_dim": take_along_dim, "topk": topk, "kthvalue": kthvalue, "cummax": cummax,
+    "cummin": cummin, "logcumsumexp": logcumsumexp, "sgn": sgn, "nan_to_num": nan_to_num,
+    "nanmean": nanmean, "diag_embed": diag_embed, "deg2rad": deg2rad, "rad2deg": rad2deg,
+    "erfinv": erfinv, "unfold": _unfold,
+    "scatter_": _inplace(scatter), "scatter_add_": _inplace(scatter_add),
+    "index_put_": _inplace(index_put), "nan_to_num_": _inplace(nan_to_num),
+    "sgn_": _inplace(sgn), "deg2rad_": _inplace(deg2rad), "rad2deg_": _inplace(rad2deg),
+    "erfinv_": _inplace(erfinv),
+}
