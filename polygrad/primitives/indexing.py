@@ -127,6 +127,8 @@ def _setitem_impl(xp, x, value, key):
     if getattr(value, "shape", None) is not None and math.prod(value.shape) == 0:
         return y                         # an empty region (dask refuses an empty setitem)
     if is_basic(key):
+        if math.prod(y[standard_key(key, y.ndim)].shape) == 0:
+            return y                     # the same, with a value that broadcasts to it
         key, value = _without_new_axes(xp, y, key, value)
     y[standard_key(key, y.ndim)] = value
     return y
