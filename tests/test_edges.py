@@ -17,6 +17,7 @@ import polygrad.ops as pg_ops
 torch = pytest.importorskip("torch")
 
 NAN = float("nan")
+INF = math.inf
 
 
 def _f64(*data):
@@ -194,6 +195,34 @@ CASES = [
     ("fft_abs", lambda t, x: t.fft.fft(x).abs(), _f64([1.0, 0.0, 0.0, 0.0])),
     ("rfft_real", lambda t, x: t.fft.rfft(x).real, _f64([1.0, 2.0, 0.0, 0.0])),
     ("fft_imag", lambda t, x: t.fft.fft(x).imag, _f64([1.0, 2.0, 0.0, -1.0])),
+    # lerp as torch's two formulas (|weight| < 0.5 or not): exact at weight 1, inf ends
+    ("lerp_inf_end", lambda t, x, y, w: t.lerp(x, y, w),
+     _f64([0.0, 1.0, INF, 1.0], [0.0, 2.0, 1.0, -INF], [0.5, 0.0, 0.5, 0.25])),
+    ("lerp_scalar_weights", lambda t, x, y: t.lerp(x, y, 1.0) + x.lerp(y, 0.7) + t.lerp(x, y, -0.6),
+     _f64([1.0, 2.0, 3.0], [2.0, -1.0, 3.0])),
+    # eigenvalues only: no division by the gaps of repeated eigenvalues
+    ("eigvalsh_repeated", lambda t, x: t.linalg.eigvalsh(x), _f64([[2.0, 0.0], [0.0, 2.0]])),
+    ("eigh_values_repeated", lambda t, x: t.linalg.eigh(x)[0],
+     _f64([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 3.0]])),
+    # expit (the sigmoid row): 0, not nan, at -inf
+    ("expit_inf", lambda t, x: t.special.expit(x), _f64([0.0, INF, -INF])),
+    # binary_cross_entropy_with_logits with pos_weight: -sigmoid(-z) weighted, also at z == 0
+    ("bce_logits_pos_weight_zero", lambda t, x, y: t.nn.functional.binary_cross_entropy_with_logits(
+        x, y, pos_weight=t.tensor([2.0, 1.0, 3.0], dtype=x.dtype)),
+     _f64([0.0, -50.0, 50.0], [1.0, 0.0, 1.0])),
+    ("bce_logits_pos_weight_inf", lambda t, x, y: t.nn.functional.binary_cross_entropy_with_logits(
+        x, y, pos_weight=t.tensor([2.0, 0.5], dtype=x.dtype), reduction="sum"),
+     _f64([INF, -40.0], [0.0, 1.0])),     # (at -inf torch's forward is nan: 0 * -inf)
+    # every target ignored: nan, with a zero gradient (torch's kernel skips ignored targets)
+    ("cross_entropy_all_ignored", lambda t, x: t.nn.functional.cross_entropy(
+        x, t.tensor([-100, -100])), _f64([[0.0, 1.0], [2.0, 2.0]])),
+    ("cross_entropy_all_ignored_smoothing", lambda t, x: t.nn.functional.cross_entropy(
+        x, t.tensor([1, 1]), ignore_index=1, label_smoothing=0.1), _f64([[0.0, 1.0], [2.0, 2.0]])),
+    ("nll_all_ignored", lambda t, x: t.nn.functional.nll_loss(x, t.tensor([-100])),
+     _f64([[-1.0, -2.0]])),
+    # softmax of a row with +inf: nan, as torch's (a row of -inf too)
+    ("softmax_pos_inf", lambda t, x: t.softmax(x, -1), _f64([[0.0, INF], [-INF, -INF], [0.0, 1.0]])),
+    ("log_softmax_pos_inf", lambda t, x: t.log_softmax(x, -1), _f64([[0.0, INF], [0.0, 1.0]])),
     # round(decimals=): a zero gradient
     ("round_decimals", lambda t, x: t.round(x, decimals=1) + x.round(decimals=-1) + x,
      _f64([0.25, 1.35, -2.5, 15.0])),

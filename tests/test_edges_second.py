@@ -47,12 +47,27 @@ CASES = [
      [[1.0, NAN, 2.0, 0.0], [1.0, 1.0, NAN, 0.0]]),
     ("fmin_ties", lambda t, x, y: t.fmin(x, y) ** 3, [[1.0, 2.0, -1.0], [1.0, 1.0, 3.0]]),
     ("round_decimals", lambda t, x: t.round(x * x, decimals=1) + x * x, [[0.25, 1.35, -2.5]]),
+    ("remainder_by_zero", lambda t, x, y: t.remainder(x, y) * x, [[1.5, -2.5, 3.0], [0.0, 1.0, -2.0]]),
+    ("fmod_by_zero", lambda t, x, y: t.fmod(x, y) * y, [[1.5, -2.5, 3.0], [0.0, 1.0, -2.0]]),
+    ("logaddexp_inf", lambda t, x, y: t.logaddexp(x, y),
+     [[0.0, INF, -INF, 1.0, 2.0], [0.0, INF, -INF, -INF, 1.0]]),
+    ("logaddexp2_inf", lambda t, x, y: t.logaddexp2(x, y), [[0.0, -INF, 1.0], [0.0, -INF, -INF]]),
+    ("expit_inf", lambda t, x: t.special.expit(x), [[0.0, INF, -INF, 2.0]]),
+    ("lerp_inf_end", lambda t, x, y, w: t.lerp(x, y, w) * w,
+     [[0.0, 1.0, INF, 1.0], [0.0, 2.0, 1.0, 3.0], [0.5, 0.0, 0.5, 0.75]]),
     # -- losses ---------------------------------------------------------------------------
     ("bce_edges", lambda t, x, y: t.nn.functional.binary_cross_entropy(x, y, reduction="none"),
      [[0.0, 1.0, 0.5, 1.0, 0.0, 1e-13, 0.3], [0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.2]]),
     ("bce_mean_weight", lambda t, x, y: t.nn.functional.binary_cross_entropy(
         x, y, weight=t.tensor([1.0, 2.0, 3.0], dtype=t.float64)),
      [[0.2, 0.7, 0.5], [0.0, 1.0, 0.3]]),
+    ("bce_logits_inf", lambda t, x, y: t.nn.functional.binary_cross_entropy_with_logits(x, y),
+     [[INF, -INF, 0.0], [1.0, 0.0, 0.5]]),
+    ("bce_logits_pos_weight", lambda t, x, y: t.nn.functional.binary_cross_entropy_with_logits(
+        x, y, pos_weight=t.tensor([2.0, 1.0, 3.0], dtype=t.float64)),
+     [[0.0, -50.0, 2.0], [1.0, 0.0, 0.5]]),
+    ("cross_entropy_all_ignored", lambda t, x: t.nn.functional.cross_entropy(
+        x, t.tensor([-100, -100])), [[[0.0, 1.0], [2.0, 2.0]]]),
     # -- reductions ------------------------------------------------------------------------
     ("median_ties", lambda t, x: x.median() * x.median(), [[0.0, 1.0, -1.0, 1.0, 0.0, 2.0]]),
     ("median_dim_ties", lambda t, x: x.median(1).values ** 2,
@@ -74,6 +89,7 @@ CASES = [
     ("det_regular", lambda t, x: t.linalg.det(x), [[[1.0, 2.0], [3.0, 4.0]]]),
     ("det_underflow", lambda t, x: t.linalg.det(x), [[[1e-200, 0.0], [0.0, 1e-200]]]),
     ("logdet_regular", lambda t, x: t.logdet(x), [[[2.0, 1.0], [1.0, 3.0]]]),
+    ("eigvalsh_repeated", lambda t, x: t.linalg.eigvalsh(x) ** 2, [[[2.0, 0.0], [0.0, 2.0]]]),
     # -- matrix norms ------------------------------------------------------------------------
     ("matrix_norm_zero", lambda t, x: t.linalg.matrix_norm(x), [[[0.0, 0.0], [0.0, 0.0]]]),
     ("matrix_norm_batch", lambda t, x: t.linalg.matrix_norm(x, dim=(0, 1)),

@@ -7,10 +7,12 @@ torch's ``reduction=`` ("mean", "sum" or "none"). This module owns no state.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 from ..graph.creation import arange, rand_like, zeros_like
 from ..graph.engine import apply
+from ..ops import logaddexp, where
 from ..ops.torch_names import torch_softmax
 from ..primitives import PRIMITIVES as P
 from ..primitives.nn import REDUCTIONS
@@ -236,10 +238,13 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if pos_weight is None:
         loss = apply(P["binary_cross_entropy_with_logits"], input, target, reduction="none")
     else:
-        # (1 - y) z + (1 + (pw - 1) y) (log1p(exp(-|z|)) + max(-z, 0)), as torch computes it
-        log_weight = 1.0 + (pos_weight - 1.0) * target
-        softplus_neg = (-input.abs()).exp().log1p() + relu(-input)
-        loss = (1.0 - target) * input + log_weight * softplus_neg
+        # pw y softplus(-z) + (1 - y) softplus(z), each softplus as logaddexp(0, +-z): the
+        # gradients are torch's, (pw y + 1 - y) sigmoid(z) - pw y for z (also at z == 0,
+        # where abs and relu lost half of it) and pw softplus(-z) - softplus(z) for y
+        # (finite or inf, not inf - inf, at infinite z)
+        zero = zeros_like(input)
+        loss = (pos_weight * target * logaddexp(zero, -input)
+                + (1.0 - target) * logaddexp(zero, input))
     if weight is not None:
         loss = loss * weight
     return _weighted(loss, reduction)
@@ -304,7 +309,15 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         return picked
     if reduction == "sum":
         return picked.sum()
-    return picked.sum() / hit.sum()     # torch divides by the total weight of the targets
+    # torch divides by the total weight of the targets
+    return _by_total(picked.sum(), hit.sum(), target, ignore_index)
+
+
+def _by_total(num, total, target, ignore_index):
+    """``num / total``; where every target is ignored, nan with a zero gradient (torch's
+    kernel skips ignored targets; a division by the zero total would make it nan)."""
+    none_kept = (target == ignore_index).all()
+    return where(none_kept, math.nan, num / where(none_kept, 1.0, total))
 
 
 def _along(weight, input, axis):
@@ -351,7 +364,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if reduction == "mean":
         hit = _target_mask(target, input, axis, ignore_index)
         denom = (hit * w).sum() if weight is not None else keep.sum()
-        smooth = smooth.sum() / denom
+        smooth = _by_total(smooth.sum(), denom, target, ignore_index)
     elif reduction == "sum":
         smooth = smooth.sum()
     return (1.0 - label_smoothing) * nll + smooth * (label_smoothing / n_classes)

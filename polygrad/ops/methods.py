@@ -267,10 +267,10 @@ class _Methods:
         return apply(P["permute_dims"], self, tuple(axes))
 
     def transpose(self, dim0, dim1):
-        perm = list(range(self.ndim))
         if not self.shape:          # torch: dims 0 or -1 of a 0-d tensor, a view of it
             _axis_of_0d((dim0, dim1))
             return apply(P["permute_dims"], self, ())
+        perm = list(range(self.ndim))
         perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
         return apply(P["permute_dims"], self, tuple(perm))
 
@@ -324,9 +324,9 @@ class _Methods:
         return self.expand(*other.shape)
 
     def flip(self, dims=None):
-        return apply(P["flip"], self, axis=dims if dims is None else tuple(_varargs((dims,))))
         if dims is not None and not self.shape:   # torch: dim 0 or -1 of a 0-d tensor
             dims = _axis_of_0d(tuple(_varargs((dims,))))
+        return apply(P["flip"], self, axis=dims if dims is None else tuple(_varargs((dims,))))
 
     def _reduce(self, name, dim, keepdim, axis=None, keepdims=None, **kw):
         axis = dim if axis is None else axis

@@ -2,14 +2,13 @@
 ``xp.special.<name>`` on namespaces it does not know, so these run differentiably under
 SciPy. ``erf`` is a primitive (``polygrad.primitives.special``); ``logit``, ``xlogy`` and
 ``xlog1py`` are rows of ``polygrad.primitives.elementwise`` differentiated as torch's (this
-module is also ``polygrad.special``); ``expit`` composes ``exp``.
+module is also ``polygrad.special``); ``expit`` is the ``sigmoid`` row.
 """
 
 from __future__ import annotations
 
 from ..graph.engine import apply
 from ..primitives import PRIMITIVES as P
-from .array_api import exp
 
 __all__ = ["erf", "erfinv", "expit", "logit", "xlogy", "xlog1py"]
 
@@ -26,8 +25,9 @@ def erfinv(x, /):
 
 
 def expit(x, /):
-    """The logistic sigmoid, ``1 / (1 + exp(-x))``."""
-    return 1.0 / (1.0 + exp(-x))
+    """The logistic sigmoid, ``1 / (1 + exp(-x))`` (the sigmoid row: its gradient is 0, not
+    nan, at -inf)."""
+    return apply(P["sigmoid"], x)
 
 
 def logit(x, /, eps=None):

@@ -112,7 +112,15 @@ def addcmul(input, tensor1, tensor2, *, value=1):
 
 
 def lerp(input, end, weight):
-    return input + weight * (end - input)
+    """torch's lerp: ``input + weight (end - input)`` for ``|weight| < 0.5``, else
+    ``end - (end - input) (1 - weight)`` (exact at weight 1, and inf at an infinite end)."""
+    # base + coef * diff with (input, weight) or (end, weight - 1): the weight enters once
+    # outside the where, so its gradient is end - input also where that is infinite
+    diff = end - input
+    if not isinstance(weight, Tensor):
+        return input + weight * diff if builtins.abs(weight) < 0.5 else end + (weight - 1) * diff
+    small = _ops.abs(weight) < 0.5
+    return _ops.where(small, input, end) + _ops.where(small, weight, weight - 1) * diff
 
 
 def float_power(input, exponent):
@@ -267,53 +275,53 @@ def flipud(input):
 
 
 def movedim(input, source, destination):
+    if input.ndim == 0:         # torch: dims 0 or -1 of a 0-d tensor, a view of it
+        _ops._axis_of_0d(tuple(_as_tuple(source)) + tuple(_as_tuple(destination)))
+        return input.permute_dims(())
     return _ops.moveaxis(input, source, destination)
+
+
+def _as_tuple(dims):
+    return (dims,) if isinstance(dims, int) else tuple(dims)
 
 
 moveaxis = movedim
 
 
-    if input.ndim == 0:         # torch: dims 0 or -1 of a 0-d tensor, a view of it
-        _ops._axis_of_0d(tuple(_as_tuple(source)) + tuple(_as_tuple(destination)))
-        return input.permute_dims(())
 def swapaxes(input, axis0, axis1):
     return input.transpose(axis0, axis1)
-
-def _as_tuple(dims):
-    return (dims,) if isinstance(dims, int) else tuple(dims)
-
 
 
 swapdims = swapaxes
 
 
 def narrow(input, dim, start, length):
+    if input.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
     dim = _norm_dim(dim, input.ndim)
     start = int(start) % input.shape[dim] if int(start) < 0 else int(start)
     key = (slice(None),) * dim + (slice(start, start + length),)
     return input[key]
 
 
-    if input.ndim == 0:
-        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
 def select(input, dim, index):
     dim = _norm_dim(dim, input.ndim)
     return input[(slice(None),) * dim + (index,)]
 
 
 def index_select(input, dim, index):
-    return _ops.take(input, index, axis=dim)
-
-
-def unbind(input, dim=0):
-    return mark_multi_output(tuple(select(input, dim, i) for i in range(input.shape[dim])),
-                             "Unbind")
     if input.ndim == 0:         # torch: one index (0) into a 0-d tensor, a 0-d result
         _ops._axis_of_0d(dim)
         if index.numel() != 1:
             raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got "
                                f"{index.numel()} value(s)")
         return _ops.take(input.reshape(1), index.reshape(1), axis=0).reshape(())
+    return _ops.take(input, index, axis=dim)
+
+
+def unbind(input, dim=0):
+    return mark_multi_output(tuple(select(input, dim, i) for i in range(input.shape[dim])),
+                             "Unbind")
 
 
 def split(tensor, split_size_or_sections, dim=0):
@@ -336,14 +344,14 @@ def split(tensor, split_size_or_sections, dim=0):
 
 
 def chunk(input, chunks, dim=0):
+    if input.ndim == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
     n = input.shape[_norm_dim(dim, input.ndim)]
     return split(input, builtins.max(1, -(-n // chunks)), dim)
 
 
 def repeat_interleave(input, repeats, dim=None, *, output_size=None):
     if dim is None:
-    if input.ndim == 0:
-        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
         input, dim = input.reshape(-1), 0
     if isinstance(repeats, Tensor):
         repeats = repeats.tolist()
@@ -388,25 +396,25 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
 
 
 def tril(input, diagonal=0):
+    _matrices("tril", input)
     return _ops.tril(input, k=diagonal)
 
 
 def triu(input, diagonal=0):
+    _matrices("triu", input)
     return _ops.triu(input, k=diagonal)
 
-    _matrices("tril", input)
-
-def tile(input, dims):
-    dims = tuple(dims)
-    if len(dims) < input.ndim:
-    _matrices("triu", input)
-        dims = (1,) * (input.ndim - len(dims)) + dims
-    return _ops.tile(input, dims)
 
 def _matrices(name, input):
     if input.ndim < 2:
         raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
 
+
+def tile(input, dims):
+    dims = tuple(dims)
+    if len(dims) < input.ndim:
+        dims = (1,) * (input.ndim - len(dims)) + dims
+    return _ops.tile(input, dims)
 
 
 def tensordot(a, b, dims=2, out=None):

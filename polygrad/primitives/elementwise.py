@@ -120,7 +120,9 @@ ew("log", lambda ns, out, x: 1.0 / x, saves=(0,))
 ew("log1p", lambda ns, out, x: 1.0 / (x + 1.0), saves=(0,), node_name="Log1PBackward0")
 ew("log2", lambda ns, out, x: 1.0 / (x * 0.6931471805599453))
 ew("log10", lambda ns, out, x: 1.0 / (x * 2.302585092994046))
-ew("logaddexp", lambda ns, out, x, y: ns.exp(x - out), lambda ns, out, x, y: ns.exp(y - out))
+# torch's logaddexp_backward: 1 / (1 + exp(other - self)), finite where an input is -inf
+ew("logaddexp", lambda ns, out, x, y: 1.0 / (1.0 + ns.exp(y - x)),
+   lambda ns, out, x, y: 1.0 / (1.0 + ns.exp(x - y)), saves=(0, 1))
 
 # -- trigonometric and hyperbolic -----------------------------------------------------------
 ew("sin", lambda ns, out, x: ns.cos(x), saves=(0,))
@@ -185,9 +187,16 @@ def _fmod_impl(xp, x, y):
     return xp.copysign(xp.remainder(xp.abs(x), xp.abs(y)), x)
 
 
-ew("remainder", lambda ns, out, x, y: 1.0, lambda ns, out, x, y: -ns.floor(x / y),
+# the quotients come from floor_divide (no gradient), as torch's div(rounding_mode=...):
+# through floor(x / y) a second derivative would meet 0 / 0 at y == 0
+def _trunc_quotient(ns, x, y):
+    return ns.where((x < 0) == (y < 0), ns.floor_divide(x, y), -ns.floor_divide(-x, y))
+
+
+ew("remainder", lambda ns, out, x, y: 1.0, lambda ns, out, x, y: -ns.floor_divide(x, y),
    torch=("remainder",), methods=("remainder",))
-ew("fmod", lambda ns, out, x, y: 1.0, lambda ns, out, x, y: -ns.trunc(x / y), impl=_fmod_impl,
+ew("fmod", lambda ns, out, x, y: 1.0, lambda ns, out, x, y: -_trunc_quotient(ns, x, y),
+   impl=_fmod_impl,
    api=None, torch=("fmod",), methods=("fmod",),
    doc="torch's fmod (C's): the remainder with the sign of x; not in the Array API standard")
 

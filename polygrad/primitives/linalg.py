@@ -157,8 +157,13 @@ def _eigh_vjp(ns, g, out, x):
     gw, gv = _eigh_parts(g)
     diff = ns.expand_dims(w, axis=-2) - ns.expand_dims(w, axis=-1)    # w_j - w_i
     eye = _eye_like(ns, diff)
-    f = ns.where(eye == 1, 0.0, 1.0 / ns.where(eye == 1, 1.0, diff))
-    inner = f * ns.matmul(_mT(ns, v), gv) + eye * ns.expand_dims(gw, axis=-2)
+    inner = eye * ns.expand_dims(gw, axis=-2)
+    # the eigenvectors' term divides by eigenvalue gaps; where no gradient reaches the
+    # eigenvectors it is left out, as torch's (its gV is undefined then), so that repeated
+    # eigenvalues give eigvalsh a finite gradient
+    if builtins.bool(ns.any(gv != 0)):
+        f = ns.where(eye == 1, 0.0, 1.0 / ns.where(eye == 1, 1.0, diff))
+        inner = f * ns.matmul(_mT(ns, v), gv) + inner
     ga = ns.matmul(v, ns.matmul(inner, _mT(ns, v)))
     return (0.5 * (ga + _mT(ns, ga)),)
 

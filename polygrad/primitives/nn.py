@@ -59,8 +59,9 @@ def _linear_dw(ns, g, out, x, w, b=None):
 def _shifted(xp, x, axis):
     if 0 in x.shape:        # empty: nothing to shift (and max of an empty axis raises)
         return x
+    # a row of -inf is not shifted (0 / 0: nan, as torch's); a row with +inf is, to nan
     m = xp.max(x, axis=axis, keepdims=True)
-    return x - xp.where(xp.isfinite(m), m, 0.0)
+    return x - xp.where(m == -math.inf, 0.0, m)
 
 
 def _softmax_impl(xp, x, axis=-1):
