@@ -265,3 +265,46 @@ def test_dims_of_a_0d_tensor_as_torch(backend, name, fn):
     assert got[0].shape == want[0].shape
     np.testing.assert_allclose(got[0], want[0])
     assert got[1] == want[1]
+
+
+# programs the fuzzer's wider templates shrank to, each against torch (value and gradient)
+FOUND = [
+    ("cumprod_nan_after_zero",       # a NaN gradient after a zero stays out of the sums before
+     lambda t, x: t.hypot(x.cumprod(dim=0), x.cumprod(dim=0)),
+     [[1.0, 1.0, 1.0], [1.0, 0.0, 1.0]]),
+    ("min_all_nan_gradient",         # max()/min(): the others get exactly 0, not NaN * 0
+     lambda t, x: t.hypot(x.tril().min(), x.tril().min()), [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]),
+    ("max_all_nan_gradient", lambda t, x: t.hypot(t.max(x - 1), x.max() - 1),
+     [[1.0, 1.0, 0.0]]),
+    ("amax_nan_gradient",            # amax: multiplied by the mask (NaN * 0 is NaN), as torch's
+     lambda t, x: t.hypot(x.amax() - 1, x.amax() - 1), [[1.0, 1.0, 0.0]]),
+    ("vecdot_broadcast_dim", lambda t, x: t.linalg.vecdot(x, t.linalg.vecdot(x, x)),
+     [[1.0, 2.0, 3.0]]),
+]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("name, fn, data", FOUND, ids=[c[0] for c in FOUND])
+def test_found_programs_match_torch(backend, name, fn, data):
+    def run(lib):
+        x = lib.tensor(data, dtype=lib.float64, requires_grad=True)
+        y = fn(lib, x)
+        w = lib.arange(1, y.numel() + 1, dtype=lib.float64).reshape(y.shape)
+        (g,) = lib.autograd.grad((y * w).sum(), x)
+        return [np.asarray(t.detach().numpy()) for t in (y, g)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = run(torch)
+        with polygrad.use_backend(backend):
+            got = run(polygrad)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_extremum_node_names_are_torchs():
+    x = polygrad.ones(2, 3, requires_grad=True)
+    names = [x.max(), x.amax(), x.amax(0), torch_max := polygrad.max(x), x.min(), x.amin(1)]
+    assert [t.grad_fn.name() for t in names] == [
+        "MaxBackward1", "AmaxBackward0", "AmaxBackward0", "MaxBackward1", "MinBackward1",
+        "AminBackward0"], torch_max

@@ -354,13 +354,13 @@ class _Methods:
         return self._reduce("min", dim, keepdim)
 
     def max(self, dim=None, keepdim=False):
-        if dim is None:
-            return self._reduce("max", None, False)
+        if dim is None:             # torch's evenly distributed gradient (MaxBackward1)
+            return self._reduce("max", None, False, evenly=True)
         return _values_indices(self, "max", dim, keepdim)
 
     def min(self, dim=None, keepdim=False):
-        if dim is None:
-            return self._reduce("min", None, False)
+        if dim is None:             # torch's evenly distributed gradient (MinBackward1)
+            return self._reduce("min", None, False, evenly=True)
         return _values_indices(self, "min", dim, keepdim)
 
     def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):

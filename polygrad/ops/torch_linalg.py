@@ -74,6 +74,8 @@ def vecdot(x, y, *, dim=-1, axis=None):
     a 0-d operand included (the standard's ``axis=`` is accepted too)."""
     axis = dim if axis is None else axis
     if x.ndim and y.ndim:
+        if x.shape != y.shape:      # torch broadcasts first, the summed dim included
+            x, y = _ops.broadcast_arrays(x, y)
         return _linalg.vecdot(x, y, axis=axis)
     prod = (_ops.conj(x) if x.dtype.is_complex else x) * y
     if prod.ndim == 0:

@@ -7,6 +7,7 @@ spread the gradient; the engine then checks the shape once.
 
 import math
 
+from ..base import grad_mode
 from .table import def_linear as linear
 from .table import def_nondifferentiable as nondifferentiable
 from .table import def_primitive as primitive
@@ -78,14 +79,18 @@ def _prod_vjp(ns, g, out, x, axis=None, dtype=None, keepdims=False):
     return (_unreduce(ns, g, x, axis, keepdims) * _prod_partial(ns, out, x, axis, keepdims),)
 
 
-def _extremum_vjp(ns, g, out, x, axis=None, keepdims=False):
+def _extremum_vjp(ns, g, out, x, axis=None, keepdims=False, evenly=False):
     # Ties share the gradient equally, as torch's amax/amin do; a NaN result is its NaNs'.
     mask = _extremum_mask(ns, out, x, axis, keepdims)
     count = ns.sum(ns.astype(mask, x.dtype), axis=axis, keepdims=True)
-    # multiplied by the mask, not selected by it: a NaN gradient reaches every element as
-    # NaN, as torch's (grad * mask / count)
-    gx = _unreduce(ns, g, x, axis, keepdims) * ns.astype(mask, g.dtype)
-    return (gx / count,)
+    gx = _unreduce(ns, g, x, axis, keepdims)
+    if evenly:
+        # torch's max()/min() over everything (evenly_distribute_backward): g / count on the
+        # selected elements, exactly 0 elsewhere (a NaN g stays on the selected ones)
+        return (ns.where(mask, gx / count, 0.0),)
+    # amax/amin: multiplied by the mask, not selected by it: a NaN gradient reaches every
+    # element as NaN, as torch's (grad * mask / count)
+    return (gx * ns.astype(mask, g.dtype) / count,)
 
 
 def _extremum_mask(ns, out, x, axis, keepdims):
@@ -93,7 +98,7 @@ def _extremum_mask(ns, out, x, axis, keepdims):
     return (x == _unreduce(ns, out, x, axis, keepdims)) | (x != x)
 
 
-def _extremum_jvp(ns, tangents, out, x, axis=None, keepdims=False):
+def _extremum_jvp(ns, tangents, out, x, axis=None, keepdims=False, evenly=False):
     mask = _extremum_mask(ns, out, x, axis, keepdims)
     count = ns.sum(ns.astype(mask, x.dtype), axis=axis, keepdims=keepdims)
     return ns.sum(ns.where(mask, tangents[0], 0.0), axis=axis, keepdims=keepdims) / count
@@ -231,7 +236,12 @@ def _cumprod_vjp(ns, g, out, x, axis=None, dtype=None, include_initial=False):
     x1 = ns.where(first, 1.0, x)
     out1 = ns.cumulative_prod(x1, axis=ax)
     out2 = ns.cumulative_prod(ns.where(second, 1.0, x1), axis=ax)
-    r0, r1, r2 = (_reverse_cumsum(ns, g * o, ax) for o in (out, out1, out2))
+    if grad_mode.is_grad_enabled():     # differentiated again (create_graph): every term
+        r0, r1, r2 = (_reverse_cumsum(ns, g * o, ax) for o in (out, out1, out2))
+    else:   # each sum only over the k whose product no later zero makes 0 (not g_k * 0, so a
+        # NaN g_k there stays out), as torch's O(n) pass; torch too switches on grad mode
+        r0, r1, r2 = (_reverse_cumsum(ns, ns.where(nz <= i, g * o, 0.0), ax)
+                      for i, o in enumerate((out, out1, out2)))
     after = ns.where(between, r1 / ns.where(between, x, 1.0), ns.where(second, r2, 0.0))
     x_z1 = ns.sum(ns.where(first, x, 0.0), axis=ax, keepdims=True)   # 0, d/dx_z1 = 1
     return (ns.where(before, r0 / ns.where(before, x, 1.0),
@@ -270,8 +280,25 @@ def _first(a, axis):
 primitive("prod", _prod_vjp, _prod_jvp, name_for=_over("Prod"))
 primitive("cumulative_prod", _cumprod_vjp, _cumprod_jvp, impl=_cumprod_impl,
           node_name="CumprodBackward0")
-primitive("max", _extremum_vjp, _extremum_jvp, node_name="MaxBackward1")
-primitive("min", _extremum_vjp, _extremum_jvp, node_name="MinBackward1")
+def _extremum_impl(name):
+    """``evenly``: polygrad's own option, for the rule (torch's max() and min() over
+    everything); the backend's max/min never see it."""
+    def impl(xp, x, axis=None, keepdims=False, evenly=False):
+        return getattr(xp, name)(x, axis=axis, keepdims=keepdims)
+    return impl
+
+
+def _extremum_name(name):
+    """torch's node names: ``MaxBackward1`` for ``x.max()``, ``AmaxBackward0`` for amax."""
+    def name_for(opts):
+        return f"{name}Backward1" if opts.get("evenly") else f"A{name.lower()}Backward0"
+    return name_for
+
+
+primitive("max", _extremum_vjp, _extremum_jvp, impl=_extremum_impl("max"),
+          name_for=_extremum_name("Max"))
+primitive("min", _extremum_vjp, _extremum_jvp, impl=_extremum_impl("min"),
+          name_for=_extremum_name("Min"))
 primitive("var", _var_vjp, _var_jvp, impl=_moment_impl("var"))
 primitive("std", _std_vjp, _std_jvp, impl=_moment_impl("std"))
 # Not in the standard, but every softmax-like loss needs a stable one; backends may fuse it.
