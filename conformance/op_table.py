@@ -301,6 +301,9 @@ _ROWS = [
     OpCase("special.erf", args(r(2, 3)), torch=lambda xp, x: _torch().special.erf(x)),
     OpCase("special.erfinv", args(r(2, 3, lo=-0.95, hi=0.95)),
            torch=lambda xp, x: _torch().special.erfinv(x)),
+    OpCase("lgamma", args(r(2, 3, lo=-2.5, hi=4.0)), torch=lambda xp, x: _torch().lgamma(x)),
+    OpCase("polygamma", args(r(2, 3, lo=-2.5, hi=4.0)), opts={"n": 1},
+           torch=lambda xp, x: _torch().polygamma(1, x)),
     # torch-only elementwise rows (torch's backward formulas; their edges: tests/test_edges*)
     OpCase("xlogy", args(r(2, 3), pos(2, 3)), torch=lambda xp, x, y: _torch().xlogy(x, y)),
     OpCase("xlog1py", args(r(2, 3), pos(2, 3)),

@@ -2,7 +2,8 @@
 ``scatter_add``, ``index_put``, ``masked_fill``, ``masked_select``, ``take_along_dim``),
 selections (``topk``, ``kthvalue``, ``cummax``, ``cummin``), scans (``logcumsumexp``),
 ``nan_to_num``, ``nanmean``, ``std_mean``, ``var_mean``, ``diag_embed``, ``unfold`` and a
-few elementwise functions (``sgn``, ``deg2rad``, ``rad2deg``, ``erfinv``).
+few elementwise functions (``sgn``, ``deg2rad``, ``rad2deg``, ``erfinv``, and ``lgamma``,
+``digamma``, ``polygamma`` over the rows of ``polygrad.primitives.special``).
 
 Each is a composition of the differentiable namespace's ops, so its gradient comes from
 the primitives' rules: a selection is ``take_along_axis`` at the chosen indices (the
@@ -32,10 +33,12 @@ __all__ = [
     "gather", "scatter", "scatter_add", "index_put", "masked_fill", "masked_select",
     "take_along_dim", "topk", "kthvalue", "cummax", "cummin", "logcumsumexp", "sgn",
     "nan_to_num", "nanmean", "std_mean", "var_mean", "diag_embed", "deg2rad", "rad2deg",
-    "erfinv",
+    "erfinv", "lgamma", "digamma", "polygamma",
 ]
 
 _SETITEM = _ops.generated(_P["setitem"])
+_LGAMMA = _ops.generated(_P["lgamma"])
+_POLYGAMMA = _ops.generated(_P["polygamma"])
 _SCATTER_ADD = _ops.generated(_P["scatter_add"])
 
 
@@ -477,6 +480,42 @@ def erfinv(input):
     return _special.erfinv(_floating(input))
 
 
+def lgamma(input):
+    """``log|Gamma(x)|`` (inf at 0, -1, -2 ...); its derivative is ``digamma``.
+
+    >>> import polygrad
+    >>> polygrad.lgamma(polygrad.tensor([1.0, 3.0]))
+    tensor([0.0000, 0.6931])
+    """
+    return _LGAMMA(_floating(input))
+
+
+def digamma(input):
+    """``psi(x)``, the derivative of ``lgamma`` (torch's -inf at +0, nan at -1, -2 ...).
+
+    >>> import polygrad
+    >>> polygrad.digamma(polygrad.tensor([1.0]))
+    tensor([-0.5772])
+    """
+    return _POLYGAMMA(_floating(input), n=0)
+
+
+def polygamma(n, input):
+    """``psi^(n)(x)``, the n-th derivative of ``digamma``.
+
+    >>> import polygrad
+    >>> polygrad.polygamma(1, polygrad.tensor([1.0]))
+    tensor([1.6449])
+    """
+    if int(n) != n or n < 0:
+        raise RuntimeError("polygamma(n, x) does not support negative n.")
+    return _POLYGAMMA(_floating(input), n=int(n))
+
+
+def _polygamma_method(self, n):
+    return polygamma(n, self)
+
+
 # -- shapes ----------------------------------------------------------------------------------
 
 def diag_embed(input, offset=0, dim1=-2, dim2=-1):
@@ -564,4 +603,7 @@ METHODS = {
     "index_put_": _inplace(index_put), "nan_to_num_": _inplace(nan_to_num),
     "sgn_": _inplace(sgn), "deg2rad_": _inplace(deg2rad), "rad2deg_": _inplace(rad2deg),
     "erfinv_": _inplace(erfinv),
+    "lgamma": lgamma, "digamma": digamma, "polygamma": _polygamma_method,
+    "lgamma_": _inplace(lgamma), "digamma_": _inplace(digamma),
+    "polygamma_": _inplace(_polygamma_method),
 }

@@ -1,6 +1,8 @@
 """A small ``special`` extension: erf. Not in the standard, but scipy.special looks up
 ``xp.special.erf`` on namespaces it does not know, so SciPy code runs differentiably."""
 
+import math
+
 from .table import def_elementwise as ew
 
 _SERIES_TERMS = 60     # the series' terms at z = 2.5 fall below 1e-17 of its sum by then
@@ -97,3 +99,144 @@ def _erfinv_impl(xp, x):
 
 ew("special.erfinv", lambda ns, out, x: 0.886226925452758 * ns.exp(out * out),
    impl=_erfinv_impl, node_name="ErfinvBackward0")
+
+
+# -- lgamma and the polygamma family (digamma is order 0). A namespace with its own (torch's)
+# computes them natively; otherwise, to float64 accuracy: lgamma by Lanczos (g = 7, n = 9)
+# above 1/2 and the reflection formula below; psi^(n) by 10 recurrence steps up to where
+# its asymptotic series converges, and below 1/2 by the reflection formula differentiated
+# n times: psi^(n)(x) = (-1)^n psi^(n)(1 - x) - pi^(n+1) P_n(cot(pi x)), with P_0(c) = c and
+# P_(k+1)(c) = -(1 + c^2) P_k'(c). Each row's derivative is the next order's row, so every
+# order of derivative is defined.
+_LANCZOS = (0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
+            -176.61502916214059, 12.507343278686905, -0.13857109526572012,
+            9.9843695780195716e-6, 1.5056327351493116e-7)
+_HALF_LOG_2PI = 0.9189385332046727
+# B_2k / (2k)! for the asymptotic series of psi^(n): sum_k B_2k (2k + n - 1)! / (2k)! / y^(2k+n)
+_BERNOULLI = (1.0 / 6, -1.0 / 30, 1.0 / 42, -1.0 / 30, 5.0 / 66, -691.0 / 2730, 7.0 / 6,
+              -3617.0 / 510)
+_SHIFT = 10
+
+
+def _cot_poly(n):
+    """The coefficients (lowest first) of P_n, the n-th derivative of cot over pi^n."""
+    p = [0.0, 1.0]
+    for _ in range(n):
+        d = [i * c for i, c in enumerate(p)][1:] or [0.0]
+        # -(1 + c^2) * d
+        q = [0.0] * (len(d) + 2)
+        for i, c in enumerate(d):
+            q[i] -= c
+            q[i + 2] -= c
+        p = q
+    return p
+
+
+def _lanczos(xp, x):
+    z = x - 1.0
+    a = _LANCZOS[0]
+    for i, c in enumerate(_LANCZOS[1:], 1):
+        a = a + c / (z + i)
+    t = z + 7.5
+    return _HALF_LOG_2PI + (z + 0.5) * xp.log(t) - t + xp.log(a)
+
+
+def _in_float64(impl):
+    """``impl`` computed in float64 for a lower-precision input (the Lanczos sum and the
+    series cancel too much in float32), its result in the input's dtype."""
+    def run(xp, x, **opts):
+        wide = x.dtype != xp.float64
+        out = impl(xp, xp.astype(x, xp.float64) if wide else x, **opts)
+        return xp.astype(out, x.dtype) if wide else out
+    return run
+
+
+def _lgamma_impl(xp, x):
+    native = getattr(xp, "lgamma", None)
+    if native is not None:
+        return native(x)
+    return _in_float64(_lgamma64)(xp, x)
+
+
+def _lgamma64(xp, x):
+    small = x < 0.5
+    big = xp.where(small, 1.0 - x, x)                  # >= 1/2 on both branches
+    big = xp.where(xp.isinf(big), 2.0, big)            # inf: answered below
+    value = _lanczos(xp, big)
+    r = x - xp.trunc(xp.where(xp.isinf(x), 0.0, x))   # sin(pi x) from the fraction: exact
+    pole = small & (r == 0)                           # 0, -1, -2 ...: inf
+    r = xp.where(small & ~pole, r, 0.5)               # the branches not taken compute nothing
+    reflected = xp.log(math.pi / xp.abs(xp.sin(math.pi * r))) - value
+    out = xp.where(small, xp.where(pole, xp.inf, reflected), value)
+    out = xp.where((x == 1.0) | (x == 2.0), 0.0, out)    # its zeros, exactly
+    return xp.where(xp.isinf(x), xp.abs(x), out)
+
+
+def _psi_asymptotic(xp, y, n):
+    """psi^(n)(y) for y >= 10.5 (the series' terms fall below 1e-17 of the sum)."""
+    if n == 0:
+        total = xp.log(y) - 0.5 / y
+        inv2 = 1.0 / (y * y)
+        power = inv2
+        for k, b in enumerate(_BERNOULLI, 1):
+            total = total - (b / (2 * k)) * power
+            power = power * inv2
+        return total
+    sign = 1.0 if n % 2 else -1.0                      # (-1)^(n+1)
+    total = math.factorial(n - 1) / y ** n + math.factorial(n) / (2.0 * y ** (n + 1))
+    for k, b in enumerate(_BERNOULLI, 1):
+        coeff = b * math.factorial(2 * k + n - 1) / math.factorial(2 * k)
+        total = total + coeff / y ** (2 * k + n)
+    return sign * total
+
+
+def _psi_right(xp, x, n):
+    """psi^(n)(x) for x >= 1/2: recurrence up by _SHIFT, then the series."""
+    value = _psi_asymptotic(xp, x + float(_SHIFT), n)
+    sign = -1.0 if n % 2 == 0 else 1.0                 # psi^(n)(x) = psi^(n)(x+1) - (-1)^n n!/x^(n+1)
+    scale = sign * math.factorial(n)
+    for k in range(_SHIFT):
+        value = value + scale / (x + float(k)) ** (n + 1)
+    return value
+
+
+def _polygamma_impl(xp, x, n=0):
+    native = getattr(xp, "polygamma", None)
+    if native is not None:
+        return xp.digamma(x) if n == 0 else native(n, x)
+    return _in_float64(_polygamma64)(xp, x, n=n)
+
+
+def _polygamma64(xp, x, n=0):
+    small = x < 0.5
+    finite = xp.isfinite(x)
+    safe = xp.where(finite, x, 1.0)
+    right = _psi_right(xp, xp.where(small, 1.0 - safe, safe), n)
+    r = safe - xp.trunc(safe)                          # cot(pi x) from the fraction
+    pole = small & (r == 0)                            # 0, -1, -2 ...
+    r = xp.where(small & ~pole, r, 0.5)                # the branches not taken compute nothing
+    c = xp.cos(math.pi * r) / xp.sin(math.pi * r)
+    poly = 0.0
+    for coeff in reversed(_cot_poly(n)):
+        poly = poly * c + coeff
+    reflected = (-1.0) ** n * right - math.pi ** (n + 1) * poly
+    out = xp.where(small, reflected, right)
+    if n == 0:   # torch's: -inf at +0, inf at -0, nan at the negative integers
+        at_pole = xp.where(x == 0, xp.where(xp.signbit(x), xp.inf, -xp.inf), xp.nan)
+        at_inf = xp.where(x > 0, xp.inf, xp.nan)
+    else:
+        at_pole = xp.asarray(xp.inf if n % 2 else -xp.inf, dtype=x.dtype)
+        at_inf = xp.where(x > 0, 0.0, xp.nan)
+    out = xp.where(pole, xp.astype(at_pole, out.dtype) if hasattr(at_pole, "dtype") else
+                   at_pole, out)
+    return xp.where(finite, out, at_inf)
+
+
+def _polygamma_node_name(opts):
+    return "DigammaBackward0" if opts.get("n", 0) == 0 else "PolygammaBackward0"
+
+
+ew("lgamma", lambda ns, out, x: ns.polygamma(x, n=0), impl=_lgamma_impl, api=None,
+   node_name="LgammaBackward0")
+ew("polygamma", lambda ns, out, x, n=0: ns.polygamma(x, n=n + 1), impl=_polygamma_impl,
+   api=None, node_name="PolygammaBackward0", name_for=_polygamma_node_name)
