@@ -308,3 +308,13 @@ def test_extremum_node_names_are_torchs():
     assert [t.grad_fn.name() for t in names] == [
         "MaxBackward1", "AmaxBackward0", "AmaxBackward0", "MaxBackward1", "MinBackward1",
         "AminBackward0"], torch_max
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_median_of_nothing_is_nan(backend):
+    """torch: median() of an empty tensor is NaN and its gradient empty (found by the fuzzer)."""
+    with polygrad.use_backend(backend):
+        x = polygrad.zeros(0, 3, dtype=polygrad.float64, requires_grad=True)
+        m = x.median()
+        m.backward()
+    assert math.isnan(m.item()) and x.grad.shape == (0, 3)

@@ -500,6 +500,8 @@ def median(input, dim=None, keepdim=False):
         # where it is NaN), as torch's evenly_distribute_backward: the max over those
         # elements, whose rule splits ties evenly (the min where the median is -inf)
         flat = input.reshape(-1)
+        if flat.shape[0] == 0:      # torch: NaN, and an empty gradient
+            return _ops.sum(flat) * math.nan
         order = _ops.argsort(flat, stable=True)
         value = _ops.take(flat, order[(flat.shape[0] - 1) // 2:][:1], axis=0).detach()
         nan = _ops.isnan(flat)
