@@ -30,7 +30,8 @@ def _np(t):
 
 
 class _Case:
-    """A function, its arguments, and a change made after two warm calls."""
+    """A change made once the hit path is warm, and whether the call after it retraces
+    (None: either is right, e.g. a NaN scalar, or a call that runs eagerly)."""
 
     def __init__(self, change, retrace=True):
         self.change, self.retrace = change, retrace
