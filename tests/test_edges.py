@@ -220,6 +220,19 @@ CASES = [
         x, t.tensor([1, 1]), ignore_index=1, label_smoothing=0.1), _f64([[0.0, 1.0], [2.0, 2.0]])),
     ("nll_all_ignored", lambda t, x: t.nn.functional.nll_loss(x, t.tensor([-100])),
      _f64([[-1.0, -2.0]])),
+    # a -inf logit in a row (a masked class) leaves the loss of the other classes finite
+    ("cross_entropy_masked_logit", lambda t, x: t.nn.functional.cross_entropy(
+        x, t.tensor([1, 0])), _f64([[0.0, 1.0, -INF], [2.0, -INF, 2.0]])),
+    ("cross_entropy_unbatched", lambda t, x: t.nn.functional.cross_entropy(x, t.tensor(1)),
+     _f64([0.0, 1.0, -INF])),
+    ("nll_weight_ignore_inf", lambda t, x: t.nn.functional.nll_loss(
+        x, t.tensor([0, 1, 2]), weight=t.tensor([1.0, 2.0, 0.5], dtype=x.dtype), ignore_index=2),
+     _f64([[-1.0, -INF, -2.0], [-INF, -3.0, 0.0], [-1.0, -1.0, -INF]])),
+    # clamp with tensor bounds: a NaN x passes no gradient, as torch's
+    ("clamp_tensor_bound_nan_x", lambda t, x, hi: t.clamp(x, max=hi),
+     _f64([NAN, 1.0, 2.0], [0.0, NAN, 3.0])),
+    ("clamp_tensor_both_nan_x", lambda t, x, lo, hi: x.clamp(lo, hi),
+     _f64([NAN, 0.5], [0.0, 0.0], [1.0, 1.0])),
     # softmax of a row with +inf: nan, as torch's (a row of -inf too)
     ("softmax_pos_inf", lambda t, x: t.softmax(x, -1), _f64([[0.0, INF], [-INF, -INF], [0.0, 1.0]])),
     ("log_softmax_pos_inf", lambda t, x: t.log_softmax(x, -1), _f64([[0.0, INF], [0.0, 1.0]])),

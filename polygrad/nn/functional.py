@@ -12,7 +12,7 @@ import warnings
 
 from ..graph.creation import arange, rand_like, zeros_like
 from ..graph.engine import apply
-from ..ops import logaddexp, where
+from ..ops import logaddexp, take, take_along_axis, where
 from ..ops.torch_names import torch_softmax
 from ..primitives import PRIMITIVES as P
 from ..primitives.nn import REDUCTIONS
@@ -301,16 +301,22 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         raise TypeError("nll_loss() expects class indices (an integer target); for class "
                         "probabilities use cross_entropy()")
     axis = _check_targets(input, target, ignore_index)
-    hit = _target_mask(target, input, axis, ignore_index)
+    # the targets' entries gathered (not a one-hot product: a -inf logit elsewhere in a row
+    # would make 0 * -inf), 0 where the target is ignored
+    keep = target != ignore_index
+    index = where(keep, target, zeros_like(target))
+    picked = take_along_axis(input, index.unsqueeze(axis), axis=axis).squeeze(axis)
+    w = keep.astype(input.dtype)
     if weight is not None:
-        hit = hit * _along(weight, input, axis)
-    picked = -(input * hit).sum(axis)                  # 0 where the target is ignored
+        _along(weight, input, axis)         # checks its shape
+        w = w * take(weight, index.reshape(-1), axis=0).reshape(index.shape)
+    picked = where(keep, -picked * w, 0.0)
     if reduction == "none":
         return picked
     if reduction == "sum":
         return picked.sum()
     # torch divides by the total weight of the targets
-    return _by_total(picked.sum(), hit.sum(), target, ignore_index)
+    return _by_total(picked.sum(), w.sum(), target, ignore_index)
 
 
 def _by_total(num, total, target, ignore_index):

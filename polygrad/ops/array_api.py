@@ -176,6 +176,8 @@ def clip(x, /, min=None, max=None):
                 out = _apply(P["where"], _apply(P["isnan"], bound), float("nan"), out)
         if out is x:
             out = _apply(P["positive"], x)
+        elif _is_floating(x):       # a NaN x stays NaN and, as torch's, passes no gradient
+            out = _apply(P["where"], _apply(P["isnan"], x), float("nan"), out)
         return out
     return _apply(P["clip"], x, min=min, max=max)
 
