@@ -530,3 +530,21 @@ def test_embedding_module_padding_row_is_zero_and_gets_no_gradient(backend):
     assert emb.weight.grad[3].tolist() == [0.0, 0.0, 0.0]
     assert emb.weight.grad[0].tolist() == [1.0, 1.0, 1.0]
     assert math.isclose(float(emb.weight.grad.sum()), 3.0)
+
+
+# -- the special rows in the standard's vocabulary only: strict and dask too ---------------------
+
+@pytest.mark.parametrize("fn", [lambda t, x: t.erfinv(x * 0.5), lambda t, x: t.lgamma(x),
+                                lambda t, x: t.digamma(x), lambda t, x: t.polygamma(1, x)],
+                         ids=["erfinv", "lgamma", "digamma", "trigamma"])
+def test_special_rows_on_every_backend(any_backend, fn):
+    def run(lib):
+        x = lib.tensor([0.25, 1.0, 1.5, -0.5, -1.75, 0.0], dtype=lib.float64, requires_grad=True)
+        y = fn(lib, x)
+        (y * lib.arange(1, 7, dtype=lib.float64)).sum().backward()
+        return _np(y), _np(x.grad)
+    with polygrad.use_backend(any_backend):
+        got = run(polygrad)
+    want = run(torch)
+    _same(got[0], want[0], "value", 1e-9)
+    _same(got[1], want[1], "grad", 1e-8)

@@ -93,8 +93,9 @@ def _erfinv_impl(xp, x):
         r = xp.where(a < 0.5, erf_series(xp, y) - a, (1.0 - a) - erfc_series(xp, y))
         y = y - r / (1.1283791670955126 * xp.exp(-(y * y)))
     y = xp.where(x < 0, -y, y)
-    edge = xp.where(x == 1.0, xp.inf, xp.where(x == -1.0, -xp.inf, xp.nan))
-    return xp.where(inside, y, xp.astype(edge, y.dtype))
+    nan = xp.full_like(y, xp.nan)      # the standard's where takes at most one scalar
+    edge = xp.where(x == 1.0, xp.inf, xp.where(x == -1.0, -xp.inf, nan))
+    return xp.where(inside, y, edge)
 
 
 ew("special.erfinv", lambda ns, out, x: 0.886226925452758 * ns.exp(out * out),
@@ -221,14 +222,15 @@ def _polygamma64(xp, x, n=0):
         poly = poly * c + coeff
     reflected = (-1.0) ** n * right - math.pi ** (n + 1) * poly
     out = xp.where(small, reflected, right)
+    # the standard's where takes at most one scalar: the other branch is an array
+    nan, inf = xp.full_like(out, xp.nan), xp.full_like(out, xp.inf)
     if n == 0:   # torch's: -inf at +0, inf at -0, nan at the negative integers
-        at_pole = xp.where(x == 0, xp.where(xp.signbit(x), xp.inf, -xp.inf), xp.nan)
-        at_inf = xp.where(x > 0, xp.inf, xp.nan)
+        at_pole = xp.where(x == 0, xp.where(xp.signbit(x), inf, -inf), nan)
+        at_inf = xp.where(x > 0, inf, nan)
     else:
-        at_pole = xp.asarray(xp.inf if n % 2 else -xp.inf, dtype=x.dtype)
-        at_inf = xp.where(x > 0, 0.0, xp.nan)
-    out = xp.where(pole, xp.astype(at_pole, out.dtype) if hasattr(at_pole, "dtype") else
-                   at_pole, out)
+        at_pole = inf if n % 2 else -inf
+        at_inf = xp.where(x > 0, 0.0, nan)
+    out = xp.where(pole, at_pole, out)
     return xp.where(finite, out, at_inf)
 
 
