@@ -141,3 +141,43 @@ def test_a_nan_where_torch_has_a_number_fails():
     assert np.isnan(got).all()
     with pytest.raises(AssertionError):
         np.testing.assert_allclose(got, [-math.pi ** 2 / 3], equal_nan=True)
+
+
+# -- forward mode: the tangent of each program along fixed directions, against torch's -----
+TANGENT_CASES = [
+    ("xlogy_zeros", lambda t, x, y: t.xlogy(x, y), [[0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0]]),
+    ("sinc_zero", lambda t, x: t.sinc(x), [[0.0, 0.5, 1.0]]),
+    ("logit_edges", lambda t, x: t.logit(x), [[0.0, 0.5, 1.0, 1.5]]),
+    ("logit_eps", lambda t, x: t.logit(x, eps=0.1), [[0.0, 0.5, 1.0]]),
+    ("atan2_origin", lambda t, y, x: t.atan2(y, x), [[0.0, 1.0], [0.0, 2.0]]),
+    ("copysign_zero", lambda t, x, y: t.copysign(x, y), [[0.0, 1.0, -2.0], [1.0, -1.0, 0.0]]),
+    ("pow_base0", lambda t, x, y: x ** y, [[0.0, 0.0, 2.0], [2.0, -1.0, 0.5]]),
+    ("bce_edges", lambda t, x, y: t.nn.functional.binary_cross_entropy(x, y, reduction="none"),
+     [[0.0, 1.0, 0.3], [0.0, 1.0, 0.5]]),
+    ("bce_mean", lambda t, x, y: t.nn.functional.binary_cross_entropy(x, y),
+     [[0.0, 1.0, 0.3], [0.0, 1.0, 0.5]]),
+    ("fft_abs_zero_bin", lambda t, x: t.fft.fft(x).abs(), [[1.0, 2.0, 0.0, -1.0]]),
+    ("logaddexp_inf", lambda t, x, y: t.logaddexp(x, y), [[0.0, 1.0, -INF], [0.0, -INF, -INF]]),
+    ("remainder_by_zero", lambda t, x, y: t.remainder(x, y), [[1.5, -2.5], [0.0, 1.0]]),
+    ("lerp", lambda t, x, y: t.lerp(x, y, 0.75), [[0.0, 1.0], [2.0, 3.0]]),
+    ("median_ties", lambda t, x: x.median(), [[0.0, 1.0, 1.0, 2.0]]),
+    ("det_regular", lambda t, x: t.linalg.det(x), [[[1.0, 2.0], [3.0, 4.0]]]),
+]
+
+
+def _tangent(lib, fn, leaves):
+    fa = lib.autograd.forward_ad
+    with fa.dual_level():
+        xs = [fa.make_dual(lib.tensor(d, dtype=lib.float64),
+                           lib.ones(np.shape(d), dtype=lib.float64) * (i + 1))
+              for i, d in enumerate(leaves)]
+        primal, tangent = fa.unpack_dual(fn(lib, *xs))
+        return _np(primal), _np(tangent)
+
+
+@pytest.mark.parametrize("name,fn,leaves", TANGENT_CASES, ids=[c[0] for c in TANGENT_CASES])
+def test_tangent_matches_torch(backend, name, fn, leaves):
+    want = _tangent(torch, fn, leaves)
+    got = _tangent(polygrad, fn, leaves)
+    for what, g, w in zip(("value", "tangent"), got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=what)

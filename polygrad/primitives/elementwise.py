@@ -143,8 +143,17 @@ def _atan2_recip(ns, y, x):
     return ns.where(r2 == 0, 0.0, 1.0 / r2)
 
 
+def _atan2_jvp(ns, tangents, out, y, x):
+    # torch's: (x ty - y tx) / (x^2 + y^2), unmasked (nan at the origin, as torch's)
+    ty, tx = tangents
+    num = None if ty is None else x * ty
+    if tx is not None:
+        num = -y * tx if num is None else num - y * tx
+    return num / (x * x + y * y)
+
+
 ew("atan2", lambda ns, out, y, x: x * _atan2_recip(ns, y, x),
-   lambda ns, out, y, x: -y * _atan2_recip(ns, y, x), **_arc("atan2"))
+   lambda ns, out, y, x: -y * _atan2_recip(ns, y, x), **_arc("atan2")).jvp = _atan2_jvp
 ew("sinh", lambda ns, out, x: ns.cosh(x))
 ew("cosh", lambda ns, out, x: ns.sinh(x))
 ew("tanh", lambda ns, out, x: 1.0 - out * out, saves=("out",))

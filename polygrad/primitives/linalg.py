@@ -59,6 +59,9 @@ def _det_vjp(ns, g, out, x):
 
 
 def _det_jvp(ns, tangents, out, x):
+    # <cofactor matrix, dX>: det(X) tr(X^-1 dX) where X is regular, and defined where not
+    if x.shape[-1] and builtins.bool(ns.any(out == 0)):
+        return ns.sum(_cofactor(ns, x, out) * tangents[0], axis=(-2, -1))
     return out * ns.linalg.trace(ns.linalg.solve(x, tangents[0]))
 
 
