@@ -233,6 +233,13 @@ CASES = [
      _f64([NAN, 1.0, 2.0], [0.0, NAN, 3.0])),
     ("clamp_tensor_both_nan_x", lambda t, x, lo, hi: x.clamp(lo, hi),
      _f64([NAN, 0.5], [0.0, 0.0], [1.0, 1.0])),
+    # division by a Python zero: inf gradients, as torch's (it raised ZeroDivisionError)
+    ("divide_by_python_zero", lambda t, x: x / 0.0 + x / -0.0 + x / 0, _f64([1.0, 0.0, -2.0])),
+    ("div_inplace_by_zero", lambda t, x: (lambda y: (y.div_(0.0), y * x)[1])(x.clone()),
+     _f64([1.0, 2.0])),
+    # Tensor.max(other) / min(other): elementwise, ties split as maximum's
+    ("max_method_other", lambda t, x, y: x.max(y) + x.min(y) * 2,
+     _f64([1.0, 2.0, 3.0], [1.0, 3.0, 0.0])),
     # softmax of a row with +inf: nan, as torch's (a row of -inf too)
     ("softmax_pos_inf", lambda t, x: t.softmax(x, -1), _f64([[0.0, INF], [-INF, -INF], [0.0, 1.0]])),
     ("log_softmax_pos_inf", lambda t, x: t.log_softmax(x, -1), _f64([[0.0, INF], [0.0, 1.0]])),

@@ -354,11 +354,15 @@ class _Methods:
         return self._reduce("min", dim, keepdim)
 
     def max(self, dim=None, keepdim=False):
+        if isinstance(dim, Tensor):     # torch's max(other): elementwise, as maximum
+            return binary("maximum")[0](self, dim)
         if dim is None:             # torch's evenly distributed gradient (MaxBackward1)
             return self._reduce("max", None, False, evenly=True)
         return _values_indices(self, "max", dim, keepdim)
 
     def min(self, dim=None, keepdim=False):
+        if isinstance(dim, Tensor):     # torch's min(other): elementwise, as minimum
+            return binary("minimum")[0](self, dim)
         if dim is None:             # torch's evenly distributed gradient (MinBackward1)
             return self._reduce("min", None, False, evenly=True)
         return _values_indices(self, "min", dim, keepdim)

@@ -69,7 +69,15 @@ linear("imag", lambda ns, g, out, x: (g * 1j,), api="unary", may_alias=True)
 # Complex inputs follow torch's convention: the VJP is g times the conjugate partial.
 ew("multiply", lambda ns, out, x, y: y, lambda ns, out, x, y: x, conjugate_vjp=True,
    saves=(0, 1), torch=("multiply", "mul"), methods=("multiply", "mul"), node_name="MulBackward0")
-ew("divide", lambda ns, out, x, y: 1.0 / y, lambda ns, out, x, y: -out / y, conjugate_vjp=True,
+def _reciprocal_of(y):
+    # 1 / y; a Python zero divisor gives +-inf, as an array's would (not ZeroDivisionError)
+    if hasattr(y, "shape") or y != 0:
+        return 1.0 / y
+    return math.copysign(math.inf, y) if isinstance(y, float) else math.inf
+
+
+ew("divide", lambda ns, out, x, y: _reciprocal_of(y), lambda ns, out, x, y: -out / y,
+   conjugate_vjp=True,
    impl=_divide_impl, torch=("divide", "true_divide"), methods=("divide", "true_divide"), node_name="DivBackward0")
 ew("pow", _pow_dx, _pow_dy)
 ew("square", lambda ns, out, x: 2.0 * x, saves=(0,), node_name="PowBackward0")
