@@ -36,6 +36,7 @@ from .array_api import clip as _clip
 from .promotion import binary
 from .torch_linalg import _check_extremum_norm
 from .torch_more import METHODS as _MORE
+from .torch_more import OVERRIDES as _MORE_OVERRIDES
 from .torch_names import torch_softmax
 from .torch_surface import METHODS as _SURFACE
 from .torch_surface import OVERRIDES as _OVERRIDES
@@ -570,7 +571,8 @@ def install(ns):
         if name not in vars(_Methods) and (name in _OVERRIDES or name not in row_methods):
             setattr(Tensor, name, fn)
     for name, fn in _MORE.items():
-        if name not in vars(_Methods) and name not in row_methods and name not in _SURFACE:
+        if name not in vars(_Methods) and name not in row_methods and (
+                name in _MORE_OVERRIDES or name not in _SURFACE):
             setattr(Tensor, name, fn)
     for dunder, name in _BINARY.items():
         op, rop = binary(name)

@@ -198,11 +198,24 @@ def masked_fill(input, mask, value):
             raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but "
                                f"got tensor with {value.ndim} dimension(s).")
         value = value.astype(input.dtype) if value.dtype != input.dtype else value
-    out = _ops.where(mask, value, input)
-    if tuple(out.shape) != tuple(input.shape):
-        raise RuntimeError(f"The size of the mask {list(mask.shape)} must be broadcastable to "
-                           f"the input's {list(input.shape)}")
-    return out
+    if tuple(mask.shape) != tuple(input.shape):
+        mask = _mask_to(mask, input)
+    return _ops.where(mask, value, input)
+
+
+def _mask_to(mask, input, inplace=False):
+    """``mask`` broadcast with ``input`` (in place: to ``input``'s shape), torch's errors."""
+    n, m = input.ndim, mask.ndim
+    for k in range(1, builtins.min(m, n) + 1):
+        a, b = input.shape[n - k], mask.shape[m - k]
+        if a != b and 1 not in (a, b):
+            raise RuntimeError(f"The size of tensor a ({a}) must match the size of tensor b "
+                               f"({b}) at non-singleton dimension {builtins.max(n, m) - k}")
+    shape = _ops.broadcast_shapes(tuple(input.shape), tuple(mask.shape))
+    if inplace and shape != tuple(input.shape):
+        raise RuntimeError(f"output with shape {list(input.shape)} doesn't match the broadcast "
+                           f"shape {list(shape)}")
+    return mask if tuple(mask.shape) == shape else _ops.broadcast_to(mask, shape)
 
 
 def masked_select(input, mask):
@@ -592,6 +605,25 @@ def _inplace(fn):
     return method
 
 
+def _masked_fill_(self, mask, value):
+    """In-place ``masked_fill``, a write through ``self[mask] = value`` (so into an expanded
+    view too, as torch's), with ``mask`` first broadcast to ``self`` (an attention mask of
+    shape (T, T) over (B, H, T, T))."""
+    if not isinstance(mask, Tensor) or mask.dtype.name != "bool":
+        raise RuntimeError("masked_fill_ only supports boolean masks, but got mask with dtype "
+                           f"{getattr(getattr(mask, 'dtype', None), 'name', type(mask).__name__)}")
+    if isinstance(value, Tensor) and value.ndim != 0:
+        raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got "
+                           f"tensor with {value.ndim} dimension(s).")
+    if tuple(mask.shape) != tuple(self.shape):
+        mask = _mask_to(mask, self, inplace=True)
+    self[mask] = value
+    return self
+
+
+# Tensor methods torch_surface also has, which these replace
+OVERRIDES = frozenset({"masked_fill_"})
+
 METHODS = {
     "gather": gather, "scatter": scatter, "scatter_add": scatter_add, "index_put": index_put,
     "masked_fill": masked_fill, "masked_select": masked_select,
@@ -605,5 +637,5 @@ METHODS = {
     "erfinv_": _inplace(erfinv),
     "lgamma": lgamma, "digamma": digamma, "polygamma": _polygamma_method,
     "lgamma_": _inplace(lgamma), "digamma_": _inplace(digamma),
-    "polygamma_": _inplace(_polygamma_method),
+    "polygamma_": _inplace(_polygamma_method), "masked_fill_": _masked_fill_,
 }
