@@ -561,3 +561,40 @@ def test_special_rows_on_every_backend(any_backend, fn):
     want = run(torch)
     _same(got[0], want[0], "value", 1e-9)
     _same(got[1], want[1], "grad", 1e-8)
+
+
+# -- a program as people write it: a small attention block, every new piece in one graph -------
+
+def test_attention_block_matches_torch(backend):
+    rng = np.random.default_rng(0)
+    T, D, V = 4, 6, 7         # two sequences of T tokens
+    data = {"emb": rng.normal(size=(V, D)), "wq": rng.normal(size=(D, D)) / 3,
+            "wk": rng.normal(size=(D, D)) / 3, "wv": rng.normal(size=(D, D)) / 3,
+            "ln_w": 1.0 + rng.normal(size=D) / 5, "ln_b": rng.normal(size=D) / 5,
+            "head": rng.normal(size=(V, 2 * D)) / 3}
+    tokens = [[1, 3, 0, 6], [2, 2, 5, 0]]
+
+    def run(lib):
+        F_ = lib.nn.functional
+        p = {k: lib.tensor(v, dtype=lib.float64, requires_grad=True) for k, v in data.items()}
+        idx = lib.tensor(tokens)
+        x = F_.embedding(idx, p["emb"], padding_idx=0)
+        h = F_.layer_norm(x, (D,), p["ln_w"], p["ln_b"])
+        q, k, v = h @ p["wq"], h @ p["wk"], h @ p["wv"]
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(D)
+        causal = lib.ones(T, T, dtype=lib.bool).triu(1)
+        att = att.masked_fill(causal, float("-inf")).softmax(-1)
+        y = x + F_.gelu(att @ v, approximate="tanh")
+        y = F_.glu(lib.cat([y, F_.silu(y)], -1), -1)
+        logits = F_.linear(F_.pad(y, (0, D)), p["head"])
+        target = F_.one_hot(lib.roll(idx, 1, 1), V).to(lib.float64)
+        loss = F_.kl_div(F_.log_softmax(logits, -1), F_.softmax(target * 3.0, -1),
+                         reduction="batchmean")
+        top = logits.topk(2, dim=-1).values.logcumsumexp(-1).sum()
+        total = loss + 0.1 * top + F_.smooth_l1_loss(y, x.detach(), beta=0.5)
+        total.backward()
+        return float(total.detach()), {k: _np(t.grad) for k, t in p.items()}
+    got, want = run(polygrad), run(torch)
+    assert math.isclose(got[0], want[0], rel_tol=1e-12)
+    for k in data:
+        _same(got[1][k], want[1][k], f"grad of {k}", 1e-10)
