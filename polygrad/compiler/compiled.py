@@ -802,6 +802,7 @@ class _Entry:
         e.pins = [(k, owners[s]) for k, s in enumerate(saved_slots) if s in owners]
         # for create_graph (replayed op by op through the engine) and for tests
         e.ops, e.bops, e.in_slots, e.consts = tr.ops, tr.bops, in_slots, {**consts, **tr.consts}
+        e.slot_live = tr.slot_live
         e.in_backends = [t._backend for t in in_tensors]
         e.out_slots = out_slots
         # -- the trace call's result: its own arrays, with the compiled backward node
@@ -1374,8 +1375,9 @@ class CompiledBackward(Node):
         entry = self.entry
         env = {s: v for s, v in entry.consts.items()}
         nodes = {j: p for j, p in zip(entry.parents, self.parents)}
+        live = entry.slot_live
         for j, (s, arr) in enumerate(zip(entry.in_slots, self.inputs)):
-            env[s] = wrap(arr, entry.in_backends[j], nodes.get(j))
+            env[s] = wrap(arr, entry.in_backends[j], nodes.get(j) if live.get(s, True) else None)
         for s, g in zip(entry.seed_slots, gs):
             env[s] = g
         _interpret(entry.ops, env)
@@ -1394,6 +1396,9 @@ class CompiledBackward(Node):
 def _interpret(ops, env):
     for op in ops:
         args = [_resolve(a, env, False) for a in op.args]
+        if op.live is not None:     # what was detached (or under no_grad) when traced stays so:
+            args = [a.detach() if not live and isinstance(a, Tensor) and a.requires_grad
+                    else a for a, live in zip(args, op.live)]     # (one slot, one array)
         opts = {k: _resolve(v, env, True) for k, v in op.opts.items()}
         env[op.out] = engine.apply(op.prim, *args, **opts)
 

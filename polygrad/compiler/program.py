@@ -32,11 +32,14 @@ class Ref:
 class Op:
     """One recorded call: ``out = fn(*args, **opts)`` of primitive ``prim``."""
 
-    __slots__ = ("fn", "args", "opts", "out", "prim", "_reads")
+    __slots__ = ("fn", "args", "opts", "out", "prim", "_reads", "live")
 
     def __init__(self, fn, args, opts, out, prim):
         self.fn, self.args, self.opts, self.out, self.prim = fn, args, opts, out, prim
         self._reads = None
+        # a forward op's arguments that were part of the graph when traced (False: detached,
+        # or the op ran under no_grad); None: all as they come (backward ops)
+        self.live = None
 
     def reads(self):
         """The slots this op reads (computed once)."""

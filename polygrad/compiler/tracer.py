@@ -32,6 +32,7 @@ from ..base.dtypes import as_dtype
 from ..graph import engine
 from ..graph.node import AccumulateGrad
 from ..graph.tensor import Tensor
+from ..primitives import PRIMITIVES
 from .program import Op, Ref
 
 __all__ = ["Tracer", "UntraceableError", "current", "flag"]
@@ -249,6 +250,11 @@ class Tracer:
         self.reason = None
         self.values = []          # slot -> value, kept alive so that ids stay unique
         self.slot_of = {}         # id(value) -> slot
+        # slot -> whether the tensor it was first seen as required grad; a tensor of the same
+        # array on the other side (x.detach() beside x) reads an alias slot instead, so that
+        # create_graph's replay (which connects slots to the graph) keeps the detach
+        self.slot_live = {}
+        self._aliases = {}        # (slot, requires_grad) -> alias slot
         self.ops = []             # forward ops (program.Op)
         self.steps = []           # per forward op: (node, op, tensor positions)
         self.bops = []            # backward ops, while deriving the backward program
@@ -306,15 +312,42 @@ class Tracer:
         self.watch(t)
         arr = t._st.array
         i = self.slot_of.get(id(arr))
-        return self.new_slot(arr) if i is None else i
+        if i is None:
+            i = self.new_slot(arr)
+            self.slot_live[i] = t.requires_grad
+        return i
+
+    def _alias(self, i, t):
+        """The slot of ``t``, a tensor of slot ``i``'s array on the other side of the graph
+        (detached where the slot's tensor requires grad, or the reverse): an identity op
+        (``positive``) from slot ``i``, recorded once per side."""
+        live = t.requires_grad
+        d = self._aliases.get((i, live))
+        if d is None:
+            prim = PRIMITIVES["positive"]
+            fn = t._backend.op(prim.name, prim.impl)
+            # an array of its own (the values are the same; torch's positive returns its
+            # input), so that the backward program's reads of the alias map to its slot
+            d = self.new_slot(t._backend.xp.asarray(self.values[i], copy=True))
+            self.slot_live[d] = live
+            op = Op(fn, (Ref(i),), {}, d, prim)
+            op.live = (live,)
+            self.ops.append(op)
+            self.steps.append((None, op, (True,)))
+            self._aliases[(i, live)] = d
+        return d
 
     def value(self, a):
         """The template of an op argument: ``Ref`` for a program value, else the constant."""
         if isinstance(a, Tensor):
             arr = a._st.array
             i = self.slot_of.get(id(arr))
+            if (i is not None and self.phase == "forward"
+                    and self.slot_live.get(i, a.requires_grad) != a.requires_grad):
+                return Ref(self._alias(i, a))
             if i is None:
                 i = self.new_slot(arr)
+                self.slot_live[i] = a.requires_grad
                 if self.phase == "forward":
                     self.externals[i] = (weakref.ref(a), a._st)
                     self.watch(a)
@@ -349,9 +382,12 @@ class Tracer:
         op = Op(fn, tuple(self.value(a) for a in args),
                 {k: self.value(v) for k, v in opts.items()}, None, prim)
         op.out = self.new_slot(out._st.array)
+        self.slot_live[op.out] = out.requires_grad
         if self.phase == "forward":
             self.ops.append(op)
             node = out._node
+            op.live = tuple(node is not None and isinstance(a, Tensor) and a.requires_grad
+                            for a in args)
             if node is not None:
                 self._nodes.add(id(node))
             self.steps.append((node, op, tuple(isinstance(a, Tensor) for a in args)))
