@@ -150,6 +150,18 @@ CASES = [
     ("polygamma_3", lambda t, x: t.polygamma(3, x), _f64([0.25, 2.0, -1.5]), 1e-9),
     ("digamma_polygamma_f32", lambda t, x: x.digamma() + x.polygamma(1),
      _f32([0.25, 1.0, 2.0, -1.5]), 1e-5),
+    ("dist", lambda t, x, y: t.dist(x, y), _f64([1.0, 2.0], [1.0, 2.0]), None),
+    ("dist_p3_bcast", lambda t, x, y: x.dist(y, 3), _f64(X2, [1.0, 0.0, 1.0]), None),
+    ("cdist", lambda t, x, y: t.cdist(x, y), _f64([[0.0, 1.0], [1.0, 1.0]],
+                                                    [[0.0, 1.0], [2.0, 1.0]]), None),
+    ("cdist_p1_batched", lambda t, x, y: t.cdist(x, y, p=1),
+     _f64([[[0.0, 1.0], [1.0, 1.0]]] * 2, [[[0.0, 1.0], [2.0, 1.0], [1.0, 1.0]]] * 2), None),
+    ("cdist_p0", lambda t, x, y: t.cdist(x, y, p=0), _f64([[0.0, 1.0]], [[0.0, 2.0]]), None),
+    ("renorm", lambda t, x: x.renorm(2, 0, 1.0), _f64([[3.0, 4.0], [0.3, 0.4], [0.6, 0.8]]),
+     None),
+    ("renorm_p1_dim1", lambda t, x: t.renorm(x, 1, 1, 1.5), _f32(X2), None),
+    ("type_as_where", lambda t, x: x.type_as(t.ones(1, dtype=t.float32)).where(
+        x.detach() > 0.5, t.zeros(3, dtype=t.float32)), _f64(X2), None),
     # -- shapes ------------------------------------------------------------------------------------
     ("diag_embed", lambda t, x: t.diag_embed(x), _f64(X2), None),
     ("diag_embed_offset", lambda t, x: t.diag_embed(x, 1), _f64([1.0, INF]), None),
@@ -208,6 +220,15 @@ CASES = [
     ("rms_norm", lambda t, x, w: F(t).rms_norm(x, (3,), w), _f64(X2, [1.0, 2.0, 3.0]), None),
     ("rms_norm_zero_f32", lambda t, x: F(t).rms_norm(x, [2]), _f32([[0.0, 0.0], [3.0, 4.0]]),
      None),
+    ("group_norm", lambda t, x, w, b: F(t).group_norm(x, 2, w, b),
+     _f64([[[1.0, 2.0], [3.0, 5.0], [1.0, 1.0], [1.0, 1.0]]], [1.0, 2.0, 0.5, 1.5],
+          [0.0, 1.0, -1.0, 0.5]), None),
+    ("group_norm_3d_f32", lambda t, x: F(t).group_norm(x.reshape(2, 3, 1, 1), 3),
+     _f32([[1.0, 2.0, 3.0], [0.0, 5.0, 1.0]]), None),
+    ("instance_norm", lambda t, x, w: F(t).instance_norm(x, weight=w),
+     _f64([[[1.0, 2.0, 4.0], [3.0, 3.0, 3.0]]], [2.0, 0.5]), None),
+    ("module_groupnorm", lambda t, x: t.nn.GroupNorm(1, 2, dtype=t.float64)(x),
+     _f64([[[1.0, 2.0], [0.0, 4.0]]]), None),
     ("embedding_padding", lambda t, w: F(t).embedding(_i(t, [[0, 2], [2, 1]]), w, padding_idx=2),
      _f64([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), None),
     ("embedding_dup", lambda t, w: F(t).embedding(_i(t, [1, 1, 0]), w), _f32([[1.0], [2.0]]),
@@ -444,6 +465,11 @@ ERRORS = [
     ("rms_norm_ndim", lambda t: F(t).rms_norm(t.zeros(2, 4), [2, 4, 1]), "at least 3"),
     ("layer_norm_ndim", lambda t: F(t).layer_norm(t.zeros(2, 4), [2, 4, 1]),
      "normalized_shape"),
+    ("cdist_1d", lambda t: t.cdist(t.zeros(3), t.zeros(3)), "at least 2D"),
+    ("cdist_columns", lambda t: t.cdist(t.zeros(2, 3), t.zeros(2, 2)), "same number of columns"),
+    ("renorm_1d", lambda t: t.zeros(3).renorm(2, 0, 1.0), "at least 2 dimensions"),
+    ("group_norm_groups", lambda t: F(t).group_norm(t.zeros(2, 3, 4), 2), "divisible"),
+    ("instance_norm_2d", lambda t: F(t).instance_norm(t.zeros(2, 3)), "spatial element"),
     ("pad_odd", lambda t: F(t).pad(t.zeros(2, 2), (1,)), "divisible by 2"),
     ("pad_too_long", lambda t: F(t).pad(t.zeros(2), (1, 1, 1, 1)), "Padding length"),
     ("pad_reflect_too_wide", lambda t: F(t).pad(t.zeros(1, 3), (3, 0), mode="reflect"),
@@ -531,7 +557,9 @@ def test_module_reprs():
                  lambda t: t.nn.Embedding(10, 3, padding_idx=0),
                  lambda t: t.nn.LayerNorm((2, 3), elementwise_affine=False),
                  lambda t: t.nn.RMSNorm(4, eps=1e-5), lambda t: t.nn.SmoothL1Loss(beta=0.5),
-                 lambda t: t.nn.MarginRankingLoss(0.1), lambda t: t.nn.CosineSimilarity()):
+                 lambda t: t.nn.MarginRankingLoss(0.1), lambda t: t.nn.CosineSimilarity(),
+                 lambda t: t.nn.GroupNorm(2, 4), lambda t: t.nn.GroupNorm(3, 3, 1e-3, False),
+                 lambda t: t.nn.GroupNorm(2, 4, bias=False)):
         assert repr(make(polygrad)) == repr(make(torch))
 
 
@@ -598,3 +626,16 @@ def test_attention_block_matches_torch(backend):
     assert math.isclose(got[0], want[0], rel_tol=1e-12)
     for k in data:
         _same(got[1][k], want[1][k], f"grad of {k}", 1e-10)
+
+
+def test_instance_norm_running_stats(backend):
+    def run(lib):
+        x = lib.tensor([[[1.0, 2.0, 4.0], [3.0, 3.0, 5.0]], [[0.0, 2.0, 1.0], [1.0, 6.0, 2.0]]],
+                       dtype=lib.float64, requires_grad=True)
+        rm, rv = lib.zeros(2, dtype=lib.float64), lib.ones(2, dtype=lib.float64)
+        y = F(lib).instance_norm(x, rm, rv, momentum=0.3)
+        (y * lib.arange(12, dtype=lib.float64).reshape(2, 2, 3)).sum().backward()
+        z = F(lib).instance_norm(x.detach(), rm, rv, use_input_stats=False)
+        return _np(y), _np(x.grad), _np(rm), _np(rv), _np(z)
+    for g, w in zip(run(polygrad), run(torch)):
+        _same(g, w, "instance_norm", 1e-12)

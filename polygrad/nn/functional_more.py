@@ -38,7 +38,8 @@ __all__ = [
     "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish", "softplus", "hardtanh",
     "relu6", "hardswish", "hardsigmoid", "softsign", "tanhshrink", "softshrink",
     "hardshrink", "threshold", "logsigmoid", "glu", "normalize", "cosine_similarity",
-    "pairwise_distance", "one_hot", "embedding", "pad", "layer_norm", "rms_norm",
+    "pairwise_distance", "one_hot", "embedding", "pad", "layer_norm", "rms_norm", "group_norm",
+    "instance_norm",
     "smooth_l1_loss", "huber_loss", "kl_div", "poisson_nll_loss", "gaussian_nll_loss",
     "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss",
     "leaky_relu_", "elu_", "celu_", "selu_", "hardtanh_", "threshold_",
@@ -463,6 +464,85 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
         eps = _ops.finfo(input.dtype).eps
     out = input * _ops.reciprocal(_ops.sqrt((input * input).mean(dims, True) + eps))
     return out if weight is None else out * weight
+
+
+def _per_channel(t, input):
+    return t.reshape((1, -1) + (1,) * (input.ndim - 2))
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalise each of ``num_groups`` groups of channels of each sample (input ``(N, C,
+    *)``), then scale and shift per channel.
+
+    >>> import polygrad
+    >>> polygrad.nn.functional.group_norm(polygrad.tensor([[1.0, 3.0]]), 1)
+    tensor([[-1.0000,  1.0000]])
+    """
+    if input.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received "
+                           f"{input.ndim}")
+    n, c = input.shape[0], input.shape[1]
+    if c % num_groups:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by "
+                           f"num_groups, but got input of shape {list(input.shape)} and "
+                           f"num_groups={num_groups}")
+    x = input.reshape(n, num_groups, -1)
+    mean = x.mean(-1, True)
+    var = x.var(-1, keepdim=True, correction=0)
+    out = ((x - mean) * _ops.reciprocal(_ops.sqrt(var + eps))).reshape(tuple(input.shape))
+    if weight is not None:
+        out = out * _per_channel(weight, input)
+    if bias is not None:
+        out = out + _per_channel(bias, input)
+    return out
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Normalise each channel of each sample over its spatial dimensions (input ``(N, C,
+    *)``); with running statistics, update them in place (the batch's mean of the
+    per-instance means and unbiased variances, as torch's), or normalise with them when
+    ``use_input_stats`` is False.
+
+    >>> import polygrad
+    >>> polygrad.nn.functional.instance_norm(polygrad.tensor([[[1.0, 3.0]]]))
+    tensor([[[-1.0000,  1.0000]]])
+    """
+    if input.ndim < 2:
+        raise ValueError(f"Expected 2D or higher input (got {input.ndim}D input)")
+    spatial = tuple(range(2, input.ndim))
+    count = math.prod(input.shape[2:])
+    if use_input_stats:
+        if count <= 1:
+            raise ValueError(f"Expected more than 1 spatial element when training, got input "
+                             f"size {list(input.shape)}")
+        mean = input.mean(spatial, True)
+        var = input.var(spatial, keepdim=True, correction=0)
+        if running_mean is not None or running_var is not None:
+            _update_running(input, mean, var, count, running_mean, running_var, momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("Expected running_mean and running_var to be defined when "
+                             "use_input_stats is false")
+        mean, var = _per_channel(running_mean, input), _per_channel(running_var, input)
+    out = (input - mean) * _ops.reciprocal(_ops.sqrt(var + eps))
+    if weight is not None:
+        out = out * _per_channel(weight, input)
+    if bias is not None:
+        out = out + _per_channel(bias, input)
+    return out
+
+
+def _update_running(input, mean, var, count, running_mean, running_var, momentum):
+    # torch's: the per-instance statistics (the variance unbiased) averaged over the batch,
+    # blended into the running ones in place, outside autograd
+    n, c = input.shape[0], input.shape[1]
+    if running_mean is not None:
+        batch = mean.detach().reshape(n, c).mean(0)
+        running_mean.data = running_mean.detach() * (1.0 - momentum) + batch * momentum
+    if running_var is not None:
+        batch = var.detach().reshape(n, c).mean(0) * (count / (count - 1))
+        running_var.data = running_var.detach() * (1.0 - momentum) + batch * momentum
 
 
 def _norm_dims(name, input, normalized_shape):

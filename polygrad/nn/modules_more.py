@@ -17,7 +17,7 @@ __all__ = [
     "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Softplus", "Hardtanh",
     "ReLU6", "Hardswish", "Hardsigmoid", "Softsign", "Tanhshrink", "Softshrink", "Hardshrink",
     "Threshold", "LogSigmoid", "GLU", "CosineSimilarity", "PairwiseDistance", "Embedding",
-    "LayerNorm", "RMSNorm", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "PoissonNLLLoss",
+    "LayerNorm", "RMSNorm", "GroupNorm", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "PoissonNLLLoss",
     "GaussianNLLLoss", "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss",
 ]
 
@@ -390,6 +390,43 @@ class RMSNorm(Module):
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}")
+
+
+class GroupNorm(Module):
+    """Group normalisation of ``num_channels`` channels in ``num_groups`` groups, with a
+    learnt per-channel scale (ones) and shift (zeros).
+
+    >>> import polygrad
+    >>> polygrad.nn.GroupNorm(2, 4)
+    GroupNorm(2, 4, eps=1e-05, affine=True, bias=True)
+    """
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, bias=True, device=None,
+                 dtype=None, *, backend=None):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError("num_channels must be divisible by num_groups")
+        self.num_groups, self.num_channels, self.eps, self.affine = (num_groups, num_channels,
+                                                                     eps, affine)
+        kw = {"device": device, "dtype": dtype, "backend": backend}
+        if affine:
+            self.weight = Parameter(empty(num_channels, **kw))
+            init.ones_(self.weight)
+            if bias:
+                self.bias = Parameter(empty(num_channels, **kw))
+                init.zeros_(self.bias)
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, input):
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, "
+                f"affine={self.affine}, bias={self.bias is not None}")
 
 
 # -- losses ----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from ..graph.tensor import Tensor
 from ..primitives import PRIMITIVES as _P
 from ..primitives.indexing import along_key
 from . import array_api as _ops
+from . import linalg as _linalg
 from . import special as _special
 from .torch_surface import ReturnTypes, _floating, nansum, narrow
 
@@ -33,7 +34,7 @@ __all__ = [
     "gather", "scatter", "scatter_add", "index_put", "masked_fill", "masked_select",
     "take_along_dim", "topk", "kthvalue", "cummax", "cummin", "logcumsumexp", "sgn",
     "nan_to_num", "nanmean", "std_mean", "var_mean", "diag_embed", "deg2rad", "rad2deg",
-    "erfinv", "lgamma", "digamma", "polygamma",
+    "erfinv", "lgamma", "digamma", "polygamma", "dist", "cdist", "renorm", "heaviside",
 ]
 
 _SETITEM = _ops.generated(_P["setitem"])
@@ -529,6 +530,85 @@ def _polygamma_method(self, n):
     return polygamma(n, self)
 
 
+# -- distances and norms ---------------------------------------------------------------------
+
+def dist(input, other, p=2):
+    """``||input - other||_p`` (broadcast); the gradient at a zero difference is 0, as torch's.
+
+    >>> import polygrad
+    >>> polygrad.dist(polygrad.tensor([3., 0.]), polygrad.tensor([0., 4.]))
+    tensor(5.)
+    """
+    return (input - other).norm(p)
+
+
+def cdist(x1, x2, p=2.0, compute_mode=None):
+    """The p-norm distance between each row of ``x1`` and each row of ``x2`` (batched over
+    leading dimensions): shape ``(..., P, R)``; the gradient at a zero distance is 0.
+
+    >>> import polygrad
+    >>> polygrad.cdist(polygrad.tensor([[0., 0.]]), polygrad.tensor([[3., 4.], [0., 1.]]))
+    tensor([[5., 1.]])
+    """
+    for name, x in (("X1", x1), ("X2", x2)):
+        if x.ndim < 2:
+            raise RuntimeError(f"cdist only supports at least 2D tensors, {name} got: "
+                               f"{x.ndim}D")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: "
+                           f"{x1.shape[-1]} X2: {x2.shape[-1]}")
+    if p < 0:
+        raise RuntimeError("cdist only supports non-negative p values")
+    diff = _ops.expand_dims(x1, axis=-2) - _ops.expand_dims(x2, axis=-3)
+    if p == 0:
+        return _ops.sign(_ops.abs(diff)).sum(-1)      # the count, with a zero gradient
+    return diff.norm(p, -1)
+
+
+def renorm(input, p, dim, maxnorm):
+    """Each slice along ``dim`` whose p-norm exceeds ``maxnorm`` scaled to norm ``maxnorm``
+    (by ``maxnorm / (norm + 1e-7)``, as torch's), differentiated through the norm.
+
+    >>> import polygrad
+    >>> polygrad.tensor([[3., 4.], [0.3, 0.4]]).renorm(2, 0, 1.0)
+    tensor([[0.6000, 0.8000],
+            [0.3000, 0.4000]])
+    """
+    if input.ndim <= 1:
+        raise RuntimeError(f"renorm: input needs at least 2 dimensions, got {input.ndim} "
+                           f"dimensions")
+    if p <= 0:
+        raise RuntimeError("renorm: non-positive-norm not supported")
+    if maxnorm < 0:
+        raise RuntimeError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm}")
+    dim = _dim(dim, input.ndim)
+    others = tuple(d for d in range(input.ndim) if d != dim)
+    norms = _linalg.vector_norm(input, ord=p, axis=others, keepdims=True)
+    return input * _ops.where(norms > maxnorm, maxnorm / (norms + 1e-7), 1.0)
+
+
+def heaviside(input, values):
+    """0 below 0, 1 above, ``values`` at 0 (no gradient, as torch's).
+
+    >>> import polygrad
+    >>> polygrad.heaviside(polygrad.tensor([-1., 0., 2.]), polygrad.tensor(0.5))
+    tensor([0.0000, 0.5000, 1.0000])
+    """
+    if input.dtype != values.dtype:
+        raise RuntimeError("heaviside is not yet implemented for tensors with different "
+                           "dtypes")
+    x, v = input.detach(), values.detach()
+    return _ops.where(x == 0, v, (x > 0).astype(x.dtype))
+
+
+def _type_as(self, other):
+    return self.astype(other.dtype) if self.dtype != other.dtype else self
+
+
+def _where_method(self, condition, y):
+    return _ops.where(condition, self, y)
+
+
 # -- shapes ----------------------------------------------------------------------------------
 
 def diag_embed(input, offset=0, dim1=-2, dim2=-1):
@@ -638,4 +718,6 @@ METHODS = {
     "lgamma": lgamma, "digamma": digamma, "polygamma": _polygamma_method,
     "lgamma_": _inplace(lgamma), "digamma_": _inplace(digamma),
     "polygamma_": _inplace(_polygamma_method), "masked_fill_": _masked_fill_,
+    "dist": dist, "renorm": renorm, "renorm_": _inplace(renorm), "heaviside": heaviside,
+    "type_as": _type_as, "where": _where_method,
 }
