@@ -1,5 +1,6 @@
 """More of torch.nn.functional: the pointwise activations (``leaky_relu`` ... ``glu``), the
-normalisations (``layer_norm``, ``rms_norm``, ``normalize``), distances, ``one_hot``,
+normalisations (``layer_norm``, ``rms_norm``, ``group_norm``, ``instance_norm``,
+``normalize``), distances, ``one_hot``,
 ``embedding``, ``pad`` and the losses beyond ``functional``'s (``smooth_l1_loss`` ...
 ``soft_margin_loss``). ``polygrad.nn.functional`` re-exports ``__all__``.
 
