@@ -221,6 +221,16 @@ CASES = [
              lambda t, x, lo, hi: t.clamp(x, lo - 1.0, hi + 1.0)),
     GradCase("special.erf", args(r(3, 4)), lambda ns, x: ns.special.erf(x),
              lambda t, x: t.erf(x), rtol=3e-7),
+    GradCase("special.erfinv", args(lambda rng: rng.uniform(-0.9, 0.9, size=(3, 4))),
+             lambda ns, x: ns.special.erfinv(x), lambda t, x: t.erfinv(x)),
+    # the poles of lgamma and psi (0, -1, -2 ...) kept away from; torch's trigamma is off by
+    # up to 5e-10, the tolerance of the polygamma rows' second order
+    GradCase("lgamma", args(lambda rng: np.where(rng.random((3, 4)) < 0.7,
+                                                 rng.uniform(0.2, 4.0, size=(3, 4)),
+                                                 rng.uniform(-0.8, -0.2, size=(3, 4)))),
+             lambda ns, x: ns.lgamma(x), lambda t, x: t.lgamma(x), rtol=1e-6),
+    GradCase("polygamma", args(lambda rng: rng.uniform(0.2, 4.0, size=(3, 4))),
+             lambda ns, x: ns.polygamma(x, n=1), lambda t, x: t.polygamma(1, x), rtol=1e-6),
     # fft (real leaves; complex values in between)
     GradCase("fft.fft", args(r(3, 5)), lambda ns, x: _fft_parts(ns, ns.fft.fft(x, n=6)),
              lambda t, x: _t_parts(t, t.fft.fft(x, n=6))),
