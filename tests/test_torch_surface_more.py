@@ -162,6 +162,23 @@ CASES = [
     ("renorm_p1_dim1", lambda t, x: t.renorm(x, 1, 1, 1.5), _f32(X2), None),
     ("type_as_where", lambda t, x: x.type_as(t.ones(1, dtype=t.float32)).where(
         x.detach() > 0.5, t.zeros(3, dtype=t.float32)), _f64(X2), None),
+    ("clamp_min_max_ties", lambda t, x: t.clamp_min(x, 1.0) + x.clamp_max(0.0), _f64(X1), None),
+    ("addmm", lambda t, b, m1, m2: t.addmm(b, m1, m2, beta=0.5, alpha=2.0),
+     _f64([1.0, 2.0], [[1.0, 2.0], [0.0, 1.0]], [[3.0, 0.0], [1.0, 1.0]]), None),
+    ("addmm_beta0_nan", lambda t, b, m1, m2: b.addmm(m1, m2, beta=0),
+     _f64([[NAN, 1.0]], [[1.0, 2.0]], [[3.0, 0.0], [1.0, 1.0]]), None),
+    ("addmv_baddbmm", lambda t, v, m, b: t.addmv(v, m, v) + t.baddbmm(b, b, b).sum((0, 2)),
+     _f64([1.0, 2.0], [[1.0, 2.0], [0.0, 1.0]], [[[1.0, 0.5], [0.0, 1.0]]]), None),
+    ("addbmm", lambda t, x, b: t.addbmm(x, b, b, alpha=0.5),
+     _f64([[1.0, 0.0], [0.0, 1.0]], [[[1.0, 0.5], [0.0, 1.0]], [[2.0, 0.0], [1.0, 1.0]]]), None),
+    ("kron", lambda t, a, b: t.kron(a, b), _f64([[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0, 2.0]]),
+     None),
+    ("kron_mixed_ndim", lambda t, a, b: a.kron(b), _f64([1.0, -1.0], [[2.0], [3.0]]), None),
+    ("index_fill", lambda t, x: x.index_fill(1, _i(t, [0, 2, 0]), -1.0), _f64(X2), None),
+    ("index_fill_tensor_value", lambda t, x, v: t.index_fill(x, 0, _i(t, [1]), v),
+     _f64(X2, 4.0), None),
+    ("tril_triu_inplace", lambda t, x: (x * 1.0).tril_(-1) + (x * 2.0).triu_(1),
+     _f64([[1.0, 2.0], [3.0, 4.0]]), None),
     # -- shapes ------------------------------------------------------------------------------------
     ("diag_embed", lambda t, x: t.diag_embed(x), _f64(X2), None),
     ("diag_embed_offset", lambda t, x: t.diag_embed(x, 1), _f64([1.0, INF]), None),
@@ -199,6 +216,10 @@ CASES = [
     ("logsigmoid", lambda t, x: F(t).logsigmoid(x), _f64(X1 + [-800.0, 800.0]), None),
     ("glu", lambda t, x: F(t).glu(x, 0), _f64([[1.0, -2.0], [0.0, 3.0]]), None),
     ("glu_last", lambda t, x: F(t).glu(x), _f32([[1.0, -2.0, 0.0, 3.0]]), None),
+    ("softmin", lambda t, x: F(t).softmin(x, 1), _f64(X2), None),
+    ("prelu_scalar", lambda t, x, w: F(t).prelu(x, w), _f64(X1, [0.25]), None),
+    ("prelu_channels", lambda t, x, w: F(t).prelu(x, w), _f64([[[0.0, -1.0], [2.0, -3.0]]],
+                                                              [0.1, 0.5]), None),
     # -- norms and distances ---------------------------------------------------------------------
     ("normalize_zero", lambda t, x: F(t).normalize(x, dim=-1), _f64([[0.0, 0.0], [3.0, 4.0]]),
      None),
@@ -284,6 +305,18 @@ CASES = [
         x, t.tensor([1.0, -1.0, 1.0], dtype=x.dtype)), _f64([0.0, 2.0, -3.0]), None),
     ("soft_margin_sum", lambda t, x: F(t).soft_margin_loss(
         x, t.tensor([1.0, -1.0], dtype=x.dtype), reduction="sum"), _f32([0.5, 1.0]), None),
+    ("cosine_embedding", lambda t, x, y: F(t).cosine_embedding_loss(
+        x, y, t.tensor([1.0, -1.0, -1.0], dtype=x.dtype), margin=0.1, reduction="none"),
+     _f64([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]], [[0.0, 1.0], [1.0, 2.0], [1.0, 1.0]]), None),
+    ("cosine_embedding_mean", lambda t, x, y: F(t).cosine_embedding_loss(
+        x, y, t.tensor([1.0, -1.0], dtype=x.dtype)), _f32([[1.0, 2.0], [3.0, 1.0]],
+                                                          [[1.0, 2.0], [-1.0, 1.0]]), None),
+    ("triplet_margin", lambda t, a, p, n: F(t).triplet_margin_loss(a, p, n, reduction="none"),
+     _f64([[0.0, 0.0], [1.0, 1.0]], [[0.0, 1.0], [1.0, 1.0]], [[2.0, 0.0], [1.0, 1.5]]), None),
+    ("triplet_margin_swap_p1", lambda t, a, p, n: F(t).triplet_margin_loss(
+        a, p, n, margin=0.5, p=1, swap=True), _f64([[0.0, 0.0], [1.0, 1.0]],
+                                                   [[0.0, 1.0], [1.0, 1.0]],
+                                                   [[2.0, 0.0], [1.0, 1.5]]), None),
     # -- a Module of each family ------------------------------------------------------------------
     ("module_leaky", lambda t, x: t.nn.LeakyReLU(0.2)(x), _f64(X1), None),
     ("module_sequential_act", lambda t, x: t.nn.Sequential(t.nn.ELU(), t.nn.Hardtanh(-0.5, 0.5),
@@ -296,6 +329,17 @@ CASES = [
                                        + t.nn.HuberLoss(delta=0.5)(x, y)
                                        + t.nn.SoftMarginLoss()(x, y.detach())),
      _f64([0.0, 0.5, -1.0], [1.0, -1.0, 1.0]), None),
+    ("module_pads", lambda t, x: (t.nn.ZeroPad2d((1, 0, 0, 2))(x).sum()
+                                  + t.nn.ReflectionPad1d(1)(x).sum((0, 2))
+                                  + t.nn.ConstantPad1d(2, 1.5)(x).mean()
+                                  + t.nn.ReplicationPad1d((0, 2))(x)[:, :, -1]
+                                  + t.nn.CircularPad1d(1)(x)[:, :, 0]),
+     _f64([[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]]), None),
+    ("module_prelu_losses", lambda t, x, y: (
+        t.nn.PReLU(2, dtype=t.float64)(x).sum()
+        + t.nn.CosineEmbeddingLoss()(x, y, t.tensor([1.0, -1.0], dtype=x.dtype))
+        + t.nn.TripletMarginLoss()(x, y, y.flip(0)) + t.nn.Softmin(1)(x)[0, 0]),
+     _f64([[1.0, -2.0], [-0.5, 3.0]], [[0.0, 1.0], [2.0, 1.0]]), None),
     ("module_kl_batchmean", lambda t, x, y: t.nn.KLDivLoss(reduction="batchmean")(x, y),
      _f64([[-1.0, -2.0]], [[0.5, 0.5]]), None),
 ]
@@ -470,6 +514,12 @@ ERRORS = [
     ("renorm_1d", lambda t: t.zeros(3).renorm(2, 0, 1.0), "at least 2 dimensions"),
     ("group_norm_groups", lambda t: F(t).group_norm(t.zeros(2, 3, 4), 2), "divisible"),
     ("instance_norm_2d", lambda t: F(t).instance_norm(t.zeros(2, 3)), "spatial element"),
+    ("addmm_vector", lambda t: t.addmm(t.zeros(2), t.zeros(2), t.zeros(2, 2)), "matrix"),
+    ("index_fill_float_index", lambda t: t.zeros(3).index_fill(0, t.tensor([0.0]), 1.0),
+     "int64"),
+    ("prelu_weight_mismatch", lambda t: F(t).prelu(t.zeros(2, 3), t.ones(2)), "Mismatch"),
+    ("triplet_margin_nonpositive", lambda t: F(t).triplet_margin_loss(
+        t.zeros(1, 2), t.zeros(1, 2), t.zeros(1, 2), margin=0.0), "greater than 0"),
     ("pad_odd", lambda t: F(t).pad(t.zeros(2, 2), (1,)), "divisible by 2"),
     ("pad_too_long", lambda t: F(t).pad(t.zeros(2), (1, 1, 1, 1)), "Padding length"),
     ("pad_reflect_too_wide", lambda t: F(t).pad(t.zeros(1, 3), (3, 0), mode="reflect"),
@@ -559,7 +609,10 @@ def test_module_reprs():
                  lambda t: t.nn.RMSNorm(4, eps=1e-5), lambda t: t.nn.SmoothL1Loss(beta=0.5),
                  lambda t: t.nn.MarginRankingLoss(0.1), lambda t: t.nn.CosineSimilarity(),
                  lambda t: t.nn.GroupNorm(2, 4), lambda t: t.nn.GroupNorm(3, 3, 1e-3, False),
-                 lambda t: t.nn.GroupNorm(2, 4, bias=False)):
+                 lambda t: t.nn.GroupNorm(2, 4, bias=False), lambda t: t.nn.PReLU(3),
+                 lambda t: t.nn.ZeroPad2d(1), lambda t: t.nn.ConstantPad2d((1, 2, 0, 1), 2.0),
+                 lambda t: t.nn.ReflectionPad2d(2), lambda t: t.nn.Softmin(0),
+                 lambda t: t.nn.TripletMarginLoss(), lambda t: t.nn.CosineEmbeddingLoss(0.2)):
         assert repr(make(polygrad)) == repr(make(torch))
 
 

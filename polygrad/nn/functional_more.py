@@ -42,7 +42,8 @@ __all__ = [
     "pairwise_distance", "one_hot", "embedding", "pad", "layer_norm", "rms_norm", "group_norm",
     "instance_norm",
     "smooth_l1_loss", "huber_loss", "kl_div", "poisson_nll_loss", "gaussian_nll_loss",
-    "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss",
+    "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss", "softmin", "prelu",
+    "cosine_embedding_loss", "triplet_margin_loss",
     "leaky_relu_", "elu_", "celu_", "selu_", "hardtanh_", "threshold_",
 ]
 
@@ -349,6 +350,44 @@ def glu(input, dim=-1):
     head = (slice(None),) * d
     a, b = input[head + (slice(0, n // 2),)], input[head + (slice(n // 2, n),)]
     return a * apply(P["sigmoid"], b)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    """``softmax(-input)`` along ``dim``.
+
+    >>> import polygrad
+    >>> polygrad.nn.functional.softmin(polygrad.tensor([0.0, 0.0]), dim=0)
+    tensor([0.5000, 0.5000])
+    """
+    if dtype is not None:
+        input = input.astype(dtype)
+    if dim is None:
+        warnings.warn("Implicit dimension choice for softmin has been deprecated. Change the "
+                      "call to include dim=X as an argument.", UserWarning, stacklevel=2)
+        dim = 0 if input.ndim in (0, 1, 3) else 1
+    return (-input).softmax(dim)
+
+
+def prelu(input, weight):
+    """``x`` where ``x > 0``, ``weight * x`` elsewhere; ``weight`` has one entry per channel
+    (dimension 1) or a single one.
+
+    >>> import polygrad
+    >>> polygrad.nn.functional.prelu(polygrad.tensor([-1.0, 2.0]), polygrad.tensor([0.25]))
+    tensor([-0.2500,  2.0000])
+    """
+    if weight.ndim > 1:
+        raise RuntimeError("prelu: Expected `weight` to be a scalar or 1D tensor, but got: "
+                           f"ndim = {weight.ndim}")
+    n = weight.numel()
+    if n != 1:
+        channels = input.shape[1] if input.ndim >= 2 else (input.shape[0] if input.ndim else 1)
+        if n != channels:
+            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found "
+                               f"parameter numbers = {n} and channel size = {channels}.")
+        if input.ndim >= 2:
+            weight = weight.reshape((1, n) + (1,) * (input.ndim - 2))
+    return _ops.where(input > 0, input, weight * input)
 
 
 # the inplace spellings torch.nn.functional has
@@ -878,3 +917,56 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
     """
     reduction = _reduction(reduction, size_average, reduce)
     return _reduce(_ops.log1p(_ops.exp(-input * target)), reduction)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
+                          reduction="mean"):
+    """``1 - cos(x1, x2)`` where ``target == 1``, ``max(0, cos(x1, x2) - margin)`` where
+    ``target == -1``, cos computed as torch's (squared norms plus 1e-12).
+
+    >>> import polygrad
+    >>> F = polygrad.nn.functional
+    >>> F.cosine_embedding_loss(polygrad.tensor([[1.0, 0.0]]), polygrad.tensor([[0.0, 1.0]]),
+    ...                         polygrad.tensor([1.0]))
+    tensor(1.)
+    """
+    reduction = _reduction(reduction, size_average, reduce)
+    if input1.ndim != input2.ndim or tuple(input1.shape) != tuple(input2.shape):
+        raise RuntimeError(f"cosine_embedding_loss : All input tensors should have same "
+                           f"dimension but got sizes: input1: {input1.shape}, input2: "
+                           f"{input2.shape}, target: {target.shape} ")
+    dim = input1.ndim - 1
+    prod = (input1 * input2).sum(dim)
+    mag1 = (input1 * input1).sum(dim) + 1e-12
+    mag2 = (input2 * input2).sum(dim) + 1e-12
+    cos = prod / _ops.sqrt(mag1 * mag2)
+    pos = _ops.where(target == 1, 1.0 - cos, 0.0)
+    neg = _ops.where(target == -1, (cos - margin).clamp(min=0), 0.0)
+    return _reduce(pos + neg, reduction)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6, swap=False,
+                        size_average=None, reduce=None, reduction="mean"):
+    """``max(0, margin + d(anchor, positive) - d(anchor, negative))``, ``d`` the
+    ``pairwise_distance`` (``swap``: the smaller of d(a, n) and d(p, n)).
+
+    >>> import polygrad
+    >>> F = polygrad.nn.functional
+    >>> F.triplet_margin_loss(polygrad.zeros(1, 2), polygrad.zeros(1, 2), polygrad.ones(1, 2),
+    ...                       eps=0.0)
+    tensor(0.)
+    """
+    reduction = _reduction(reduction, size_average, reduce)
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have "
+                           f"the same number of dimensions, but got: anchor {anchor.ndim}D, "
+                           f"positive {positive.ndim}D, and negative {negative.ndim}D inputs")
+    if margin <= 0:
+        raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got "
+                         f"{margin} instead")
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_swap = pairwise_distance(positive, negative, p, eps)
+        d_neg = _ops.minimum(d_neg, d_swap)
+    return _reduce((margin + d_pos - d_neg).clamp(min=0), reduction)

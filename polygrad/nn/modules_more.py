@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..graph.creation import empty
 from . import functional_more as F
 from . import init
+from . import init as _init
 from .module import Module
 from .modules import _Loss
 from .parameter import Parameter
@@ -19,6 +20,9 @@ __all__ = [
     "Threshold", "LogSigmoid", "GLU", "CosineSimilarity", "PairwiseDistance", "Embedding",
     "LayerNorm", "RMSNorm", "GroupNorm", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "PoissonNLLLoss",
     "GaussianNLLLoss", "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss",
+    "Softmin", "PReLU", "CosineEmbeddingLoss", "TripletMarginLoss", "ZeroPad1d", "ZeroPad2d",
+    "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d",
+    "ReplicationPad1d", "ReplicationPad2d", "CircularPad1d", "CircularPad2d",
 ]
 
 
@@ -231,6 +235,142 @@ class GLU(_Pointwise):
 
     def extra_repr(self):
         return f"dim={self.dim}"
+
+
+class Softmin(Module):
+    """``softmax(-x)`` along ``dim``."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):
+        return F.softmin(input, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class PReLU(Module):
+    """``x`` where ``x > 0``, ``weight * x`` elsewhere, ``weight`` learnt (``num_parameters``
+    entries, all ``init``).
+
+    >>> import polygrad
+    >>> polygrad.nn.PReLU()
+    PReLU(num_parameters=1)
+    """
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None, *, backend=None):
+        super().__init__()
+        self.num_parameters, self.init = num_parameters, init
+        self.weight = Parameter(empty(num_parameters, device=device, dtype=dtype,
+                                      backend=backend))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        _init.constant_(self.weight, self.init)
+
+    def forward(self, input):
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
+class _Pad(Module):
+    """``pad`` with a fixed ``padding`` (an int: that on every side) and ``mode``."""
+
+    mode = "constant"
+    sides = 2
+
+    def __init__(self, padding, value=None):
+        super().__init__()
+        self.padding = (padding,) * self.sides if isinstance(padding, int) else \
+            tuple(padding)
+        if value is not None:
+            self.value = value
+
+    def forward(self, input):
+        if self.mode == "constant":
+            return F.pad(input, self.padding, "constant", getattr(self, "value", 0.0))
+        return F.pad(input, self.padding, self.mode)
+
+    def extra_repr(self):
+        if self.mode == "constant" and type(self).__name__.startswith("Constant"):
+            return f"padding={self.padding}, value={self.value}"
+        return f"{self.padding}"
+
+
+class ZeroPad1d(_Pad):
+    """Zero padding of the last dimension."""
+
+    def __init__(self, padding):
+        super().__init__(padding)
+        self.value = 0.0
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class ZeroPad2d(ZeroPad1d):
+    """Zero padding of the last two dimensions."""
+
+    sides = 4
+
+
+class ConstantPad1d(_Pad):
+    """Padding of the last dimension with ``value``."""
+
+    def __init__(self, padding, value):
+        super().__init__(padding, value)
+
+
+class ConstantPad2d(ConstantPad1d):
+    """Padding of the last two dimensions with ``value``."""
+
+    sides = 4
+
+
+class ConstantPad3d(ConstantPad1d):
+    """Padding of the last three dimensions with ``value``."""
+
+    sides = 6
+
+
+class ReflectionPad1d(_Pad):
+    """Reflection padding of the last dimension."""
+
+    mode = "reflect"
+
+
+class ReflectionPad2d(ReflectionPad1d):
+    """Reflection padding of the last two dimensions."""
+
+    sides = 4
+
+
+class ReplicationPad1d(_Pad):
+    """Replication padding of the last dimension."""
+
+    mode = "replicate"
+
+
+class ReplicationPad2d(ReplicationPad1d):
+    """Replication padding of the last two dimensions."""
+
+    sides = 4
+
+
+class CircularPad1d(_Pad):
+    """Circular padding of the last dimension."""
+
+    mode = "circular"
+
+
+class CircularPad2d(CircularPad1d):
+    """Circular padding of the last two dimensions."""
+
+    sides = 4
 
 
 class CosineSimilarity(Module):
@@ -521,3 +661,31 @@ class SoftMarginLoss(_Loss):
     def forward(self, input, target):
         return F.soft_margin_loss(input, target, reduction=self.reduction)
 
+
+
+class CosineEmbeddingLoss(_Loss):
+    """``cosine_embedding_loss``."""
+
+    def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return F.cosine_embedding_loss(input1, input2, target, margin=self.margin,
+                                       reduction=self.reduction)
+
+
+class TripletMarginLoss(_Loss):
+    """``triplet_margin_loss``."""
+
+    def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None, reduce=None,
+                 reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        if margin <= 0:
+            raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got "
+                             f"{margin} instead")
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor, positive, negative):
+        return F.triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p,
+                                     eps=self.eps, swap=self.swap, reduction=self.reduction)

@@ -35,6 +35,7 @@ __all__ = [
     "take_along_dim", "topk", "kthvalue", "cummax", "cummin", "logcumsumexp", "sgn",
     "nan_to_num", "nanmean", "std_mean", "var_mean", "diag_embed", "deg2rad", "rad2deg",
     "erfinv", "lgamma", "digamma", "polygamma", "dist", "cdist", "renorm", "heaviside",
+    "clamp_min", "clamp_max", "addmm", "addmv", "baddbmm", "addbmm", "kron", "index_fill",
 ]
 
 _SETITEM = _ops.generated(_P["setitem"])
@@ -601,6 +602,130 @@ def heaviside(input, values):
     return _ops.where(x == 0, v, (x > 0).astype(x.dtype))
 
 
+def clamp_min(input, min):
+    """``max(input, min)``; the gradient passes at equality, as torch's."""
+    return _ops.clip(input, min, None)
+
+
+def clamp_max(input, max):
+    """``min(input, max)``; the gradient passes at equality, as torch's."""
+    return _ops.clip(input, None, max)
+
+
+def _scaled_sum(input, product, beta, alpha):
+    # beta == 0: input is ignored, NaN and inf included, as torch's (broadcast to its shape)
+    product = product if alpha == 1 else product * alpha
+    if beta == 0:     # where() on an all-False mask: input's gradient is 0, its NaN unread
+        shape = _ops.broadcast_shapes(tuple(input.shape), tuple(product.shape))
+        never = _ops.zeros(shape, dtype="bool", device=product.device)
+        return _ops.where(never, input, product)
+    return (input if beta == 1 else input * beta) + product
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """``beta * input + alpha * (mat1 @ mat2)``.
+
+    >>> import polygrad
+    >>> polygrad.addmm(polygrad.ones(2, 2), polygrad.eye(2), polygrad.eye(2))
+    tensor([[2., 1.],
+            [1., 2.]])
+    """
+    for name, m in (("mat1", mat1), ("mat2", mat2)):
+        if m.ndim != 2:
+            raise RuntimeError(f"{name} must be a matrix, got {m.ndim}-D tensor")
+    return _scaled_sum(input, mat1 @ mat2, beta, alpha)
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1):
+    """``beta * input + alpha * (mat @ vec)``."""
+    if mat.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got {input.ndim}, {mat.ndim}, "
+                           f"{vec.ndim}")
+    return _scaled_sum(input, mat @ vec, beta, alpha)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """``beta * input + alpha * (batch1 @ batch2)`` over a batch of matrices."""
+    for name, m in (("batch1", batch1), ("batch2", batch2)):
+        if m.ndim != 3:
+            raise RuntimeError(f"{name} must be a 3D tensor")
+    return _scaled_sum(input, batch1 @ batch2, beta, alpha)
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """``beta * input + alpha * sum_b (batch1[b] @ batch2[b])``."""
+    for name, m in (("batch1", batch1), ("batch2", batch2)):
+        if m.ndim != 3:
+            raise RuntimeError(f"{name} must be a 3D tensor")
+    return _scaled_sum(input, (batch1 @ batch2).sum(0), beta, alpha)
+
+
+def kron(input, other):
+    """The Kronecker product (the shorter shape padded with leading 1s).
+
+    >>> import polygrad
+    >>> polygrad.kron(polygrad.eye(2), polygrad.ones(1, 2))
+    tensor([[1., 1., 0., 0.],
+            [0., 0., 1., 1.]])
+    """
+    n = builtins.max(input.ndim, other.ndim)
+    a = input.reshape((1,) * (n - input.ndim) + tuple(input.shape))
+    b = other.reshape((1,) * (n - other.ndim) + tuple(other.shape))
+    # a's axes interleaved with b's: (a0, b0, a1, b1, ...), then each pair merged
+    a = a.reshape(tuple(d for s in a.shape for d in (s, 1)))
+    b = b.reshape(tuple(d for s in b.shape for d in (1, s)))
+    return (a * b).reshape(tuple(x * y for x, y in zip(a.shape[::2], b.shape[1::2])))
+
+
+def index_fill(input, dim, index, value):
+    """``input`` with the slices ``index`` along ``dim`` set to ``value`` (their gradient 0;
+    a 0-d tensor ``value`` gets their sum).
+
+    >>> import polygrad
+    >>> polygrad.zeros(2, 3).index_fill(1, polygrad.tensor([0, 2]), 1.0)
+    tensor([[1., 0., 1.],
+            [1., 0., 1.]])
+    """
+    if index.dtype.name != "int64":
+        raise IndexError("index_fill_(): Expected dtype int64 for index.")
+    if index.ndim > 1:
+        raise IndexError("Index has to be a vector/scalar")
+    if input.ndim == 0:
+        _dim(dim, 0)
+        return masked_fill(input, (index.reshape(-1) == 0).any(), value)
+    dim = _dim(dim, input.ndim)
+    n = input.shape[dim]
+    idx = index.reshape(-1)
+    if idx.numel() and builtins.bool(((idx < -n) | (idx >= n)).any()):
+        bad = int(idx[(idx < -n) | (idx >= n)][0])
+        raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {n}")
+    positions = _ops.arange(n, dtype="int64", device=input.device)
+    hit = (_ops.expand_dims(positions, axis=1) == _ops.expand_dims(idx % n, axis=0)).any(1)
+    shape = [1] * input.ndim
+    shape[dim] = n
+    return masked_fill(input, hit.reshape(tuple(shape)), value)
+
+
+def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    size = tuple(size) if isinstance(size, (list, tuple)) else (size,)
+    out = _ops.full(size, fill_value, dtype=dtype or self.dtype,
+                    device=self.device if device is None else device)
+    return out.requires_grad_(requires_grad) if requires_grad else out
+
+
+def _new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+    size = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (list, tuple)) else size
+    return _new_full(self, size, 0, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def _tril(self, diagonal=0):
+    return self.tril(diagonal)
+
+
+def _triu(self, diagonal=0):
+    return self.triu(diagonal)
+
+
 def _type_as(self, other):
     return self.astype(other.dtype) if self.dtype != other.dtype else self
 
@@ -680,7 +805,7 @@ def _unfold(self, dimension, size, step):
 def _inplace(fn):
     def method(self, *args, **kwargs):
         return self.copy_(fn(self, *args, **kwargs))
-    method.__name__ = fn.__name__ + "_"
+    method.__name__ = fn.__name__.lstrip("_") + "_"
     method.__doc__ = f"In-place ``{fn.__name__}``."
     return method
 
@@ -720,4 +845,9 @@ METHODS = {
     "polygamma_": _inplace(_polygamma_method), "masked_fill_": _masked_fill_,
     "dist": dist, "renorm": renorm, "renorm_": _inplace(renorm), "heaviside": heaviside,
     "type_as": _type_as, "where": _where_method,
+    "clamp_min": clamp_min, "clamp_max": clamp_max, "clamp_min_": _inplace(clamp_min),
+    "clamp_max_": _inplace(clamp_max), "addmm": addmm, "addmv": addmv, "baddbmm": baddbmm,
+    "addbmm": addbmm, "addmm_": _inplace(addmm), "kron": kron, "index_fill": index_fill,
+    "index_fill_": _inplace(index_fill), "new_full": _new_full, "new_empty": _new_empty,
+    "tril_": _inplace(_tril), "triu_": _inplace(_triu),
 }
