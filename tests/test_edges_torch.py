@@ -318,3 +318,91 @@ def test_median_of_nothing_is_nan(backend):
         m = x.median()
         m.backward()
     assert math.isnan(m.item()) and x.grad.shape == (0, 3)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_cat_counts_a_1d_empty_tensor_as_none(backend):
+    """torch's legacy cat rule (found by the fuzzer): zeros(0) beside n-d tensors is skipped,
+    keeps its empty gradient; different ranks otherwise raise torch's RuntimeError."""
+    def run(lib):
+        a = lib.zeros(0, dtype=lib.float64, requires_grad=True)
+        b = lib.ones(2, 3, dtype=lib.float64, requires_grad=True)
+        c = lib.cat([a, b]) * 2 + lib.cat([b, a], dim=1)
+        c.sum().backward()
+        return c.detach().numpy(), a.grad.numpy(), b.grad.numpy(), tuple(lib.cat([a, a]).shape)
+    want = run(torch)
+    with polygrad.use_backend(backend):
+        got = run(polygrad)
+        with pytest.raises(RuntimeError, match="same number of dimensions"):
+            polygrad.cat([polygrad.zeros(2), polygrad.ones(2, 3)])
+    for g, w in zip(got[:3], want[:3]):
+        assert g.shape == w.shape and np.array_equal(g, w)
+    assert got[3] == want[3]
+
+
+PROMOTE_DTYPES = ["bool", "uint8", "int8", "int16", "int64", "float32", "float64"]
+TORCH_STYLE = [
+    ("add", lambda L, a, b: L.add(a, b)), ("sub", lambda L, a, b: L.sub(a, b)),
+    ("mul", lambda L, a, b: L.mul(a, b)), ("maximum", lambda L, a, b: L.maximum(a, b)),
+    ("div", lambda L, a, b: L.div(a, b)), ("x.add", lambda L, a, b: a.add(b)),
+    ("x.mul", lambda L, a, b: a.mul(b)), ("x.maximum", lambda L, a, b: a.maximum(b)),
+]
+
+
+@pytest.mark.parametrize("name, fn", TORCH_STYLE, ids=[n for n, _ in TORCH_STYLE])
+def test_torch_style_functions_promote_0d_tensors_as_torch(name, fn):
+    """Issue 13: the torch-style names promote a 0-d tensor beside a dimensioned one like a
+    Python scalar of its kind (torch's result type); the operators follow the standard."""
+    mismatches = []
+    for da in PROMOTE_DTYPES:
+        for db in PROMOTE_DTYPES:
+            if "bool" in (da, db) and name in ("sub",):
+                continue                   # torch refuses - on bools
+            for a_shape, b_shape in (((2,), ()), ((), (2,))):
+                def run(L):
+                    a = L.ones(a_shape, dtype=getattr(L, da))
+                    b = L.ones(b_shape, dtype=getattr(L, db))
+                    return str(fn(L, a, b).dtype).rsplit(".", 1)[-1]
+                try:
+                    want = run(torch)
+                except RuntimeError:
+                    continue
+                got = run(polygrad)
+                if got != want:
+                    mismatches.append((da, a_shape, db, b_shape, got, want))
+    assert not mismatches, mismatches
+    a8 = polygrad.ones(2, dtype=polygrad.int8)
+    assert (a8 + polygrad.tensor(5)).dtype == polygrad.int64        # the operator: standard
+
+
+SOLVE_SHAPES = [((2, 3, 3), (2, 3)), ((2, 3, 3), (3,)), ((2, 3, 3), (2, 3, 1)), ((3, 3), (3,)),
+                ((2, 3, 3), (2, 3, 4)), ((3, 3), (2, 3, 2)), ((1, 3, 3), (2, 3))]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("left", [True, False])
+@pytest.mark.parametrize("a_shape, b_shape", SOLVE_SHAPES)
+def test_linalg_solve_batch_rule_is_torchs(backend, a_shape, b_shape, left):
+    """polygrad.linalg.solve takes B as a batch of vectors where torch does (1-D, or A's
+    shape without its last dim), with left=; values and gradients against torch."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=a_shape) + 3 * np.eye(a_shape[-1])
+    b = rng.normal(size=b_shape)
+
+    def run(lib):
+        A = lib.tensor(a, dtype=lib.float64, requires_grad=True)
+        B = lib.tensor(b, dtype=lib.float64, requires_grad=True)
+        X = lib.linalg.solve(A, B, left=left)
+        (X * lib.arange(1, X.numel() + 1, dtype=lib.float64).reshape(X.shape)).sum().backward()
+        return [np.asarray(t.detach().numpy()) for t in (X, A.grad, B.grad)]
+    try:
+        want = run(torch)
+    except RuntimeError:
+        with polygrad.use_backend(backend), pytest.raises((RuntimeError, ValueError)):
+            run(polygrad)
+        return
+    with polygrad.use_backend(backend):
+        got = run(polygrad)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12)

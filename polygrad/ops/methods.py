@@ -356,14 +356,14 @@ class _Methods:
 
     def max(self, dim=None, keepdim=False):
         if isinstance(dim, Tensor):     # torch's max(other): elementwise, as maximum
-            return binary("maximum")[0](self, dim)
+            return binary("maximum", torch_style=True)[0](self, dim)
         if dim is None:             # torch's evenly distributed gradient (MaxBackward1)
             return self._reduce("max", None, False, evenly=True)
         return _values_indices(self, "max", dim, keepdim)
 
     def min(self, dim=None, keepdim=False):
         if isinstance(dim, Tensor):     # torch's min(other): elementwise, as minimum
-            return binary("minimum")[0](self, dim)
+            return binary("minimum", torch_style=True)[0](self, dim)
         if dim is None:             # torch's evenly distributed gradient (MinBackward1)
             return self._reduce("min", None, False, evenly=True)
         return _values_indices(self, "min", dim, keepdim)
@@ -597,7 +597,7 @@ def install_row(prim):
         if prim.api == "unary":
             method, method_ = _unary(prim)
         elif prim.api == "binary":
-            method, method_ = binary(prim.name)[0], _inplace_method(prim.name)
+            method, method_ = binary(prim.name, torch_style=True)[0], _inplace_method(prim.name)
         else:
             method, method_ = _generic(prim), None
         if name not in vars(_Methods):

@@ -48,14 +48,43 @@ def _promote_scalar(t, s):
     return t, s
 
 
-def binary(prim_name):
-    """``(op, rop)``: the operator and reflected operator for a binary registry row."""
+def _promote_zero_d(a, b):
+    """torch's result type for a dimensioned tensor and a 0-d one (torch-style functions and
+    methods): the 0-d tensor counts as a Python scalar of its dtype, so it decides the dtype
+    only from a higher kind (``int8 tensor + tensor(5)`` is int8; ``int8 tensor +
+    tensor(2.5, float64)`` float64; ``float32 tensor * tensor(2.0, float64)`` float32):
+    c10's combine_categories(dimensioned, zero-dim)."""
+    dim, zero = (a, b) if a.ndim else (b, a)
+    hi, lo = dim.dtype, zero.dtype
+    if hi.is_complex:
+        target = hi
+    elif lo.is_complex:
+        target = _dtypes.as_dtype({"float64": "complex128", "float32": "complex64"}.get(
+            hi.name, lo.name)) if hi.is_floating_point else lo
+    elif hi.is_floating_point:
+        target = hi
+    elif hi.kind == "bool" or lo.is_floating_point:
+        target = lo             # a bool tensor, or an integer one beside a float: the 0-d's
+    else:
+        target = hi
+    return (a if a.dtype == target else a.astype(target),
+            b if b.dtype == target else b.astype(target))
+
+
+def binary(prim_name, torch_style=False):
+    """``(op, rop)``: the operator and reflected operator for a binary registry row.
+    ``torch_style``: the torch-style function or method (``polygrad.add``, ``x.mul``), where
+    a 0-d tensor beside a dimensioned one promotes as torch's (``_promote_zero_d``); the
+    operators (``x + y``) follow the standard, where a 0-d array is an array."""
     prim = PRIMITIVES[prim_name]
 
     def op(self, other):
         if isinstance(other, Tensor):
             if other._st.array.dtype != self._st.array.dtype:
-                self, other = _promote_kinds(self, other)
+                if torch_style and (self.ndim == 0) != (other.ndim == 0):
+                    self, other = _promote_zero_d(self, other)
+                else:
+                    self, other = _promote_kinds(self, other)
         elif type(other) in _SCALAR_DTYPE or type(other) is bool:
             self, other = _promote_scalar(self, other)
         return apply(prim, self, other)

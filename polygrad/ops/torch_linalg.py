@@ -69,6 +69,23 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
     return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
 
 
+def solve(A, B, *, left=True):
+    """torch's ``linalg.solve(A, B, *, left=True)``: ``B`` is a (batch of) vector(s) when it
+    is 1-D or has ``A``'s shape without the last dim (torch's batch rule; the standard's
+    ``polygrad.ops.linalg.solve`` takes only a 1-D ``B`` as a vector). ``left=False``
+    solves ``X A = B``."""
+    vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
+    if not left:
+        if vector:
+            n = A.shape[-1]
+            raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation "
+                               f"XA = B ({n}x{n} and {B.shape[-1]}x1)")
+        return _ops.matrix_transpose(solve(_ops.matrix_transpose(A), _ops.matrix_transpose(B)))
+    if vector:
+        return _linalg.solve(A, B[..., None])[..., 0]
+    return _linalg.solve(A, B)
+
+
 def vecdot(x, y, *, dim=-1, axis=None):
     """torch's ``vecdot(x, y, *, dim=-1)``: ``(x.conj() * y).sum(dim)`` with broadcasting,
     a 0-d operand included (the standard's ``axis=`` is accepted too)."""

@@ -101,7 +101,20 @@ def logsumexp(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 
 def cat(tensors, dim=0, *, axis=None):
-    return _ops.concat(list(tensors), axis=dim if axis is None else axis)
+    tensors, axis = list(tensors), dim if axis is None else axis
+    ref = next((t for t in tensors if t.ndim != 1 or t.shape[0]), None)
+    if ref is not None:
+        # torch's legacy rule: a 1-D empty tensor beside others counts as none (zeros(0) is
+        # the usual start of a tensor built up by cat); it stays in the graph, reshaped to
+        # an empty slab of the others' shape, so that its .grad is torch's empty one
+        empty = list(ref.shape)
+        empty[axis % builtins.max(ref.ndim, 1)] = 0
+        tensors = [t.reshape(empty) if t.ndim == 1 and not t.shape[0] else t for t in tensors]
+        for t in tensors:
+            if t.ndim != ref.ndim:
+                raise RuntimeError(f"Tensors must have same number of dimensions: got "
+                                   f"{ref.ndim} and {t.ndim}")
+    return _ops.concat(tensors, axis=axis)
 
 
 concat = cat
@@ -162,7 +175,7 @@ clip = clamp
 
 
 def pow(input, exponent):
-    return _ops.pow(input, exponent)
+    return _surface._torch_binary("pow", input, exponent)
 
 
 def where(condition, input, other):
@@ -170,11 +183,11 @@ def where(condition, input, other):
 
 
 def maximum(input, other):
-    return _ops.maximum(input, other)
+    return _surface._torch_binary("maximum", input, other)
 
 
 def minimum(input, other):
-    return _ops.minimum(input, other)
+    return _surface._torch_binary("minimum", input, other)
 
 
 def abs(input):
@@ -311,7 +324,7 @@ def derived(prim, name):
         def fn(input):
             return apply(prim, input)
     elif prim.api == "binary":
-        op, rop = binary(prim.name)
+        op, rop = binary(prim.name, torch_style=True)
 
         def fn(input, other):
             return op(input, other) if isinstance(input, Tensor) else rop(other, input)

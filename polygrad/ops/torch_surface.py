@@ -22,6 +22,7 @@ from ..primitives.special import erfc_series
 from . import array_api as _ops
 from . import linalg as _linalg
 from . import special as _special
+from .promotion import binary
 
 __all__ = [
     "add", "sub", "subtract", "div", "divide", "addcdiv", "addcmul", "atleast_1d",
@@ -72,11 +73,18 @@ def _norm_dim(dim, ndim):
 # -- arithmetic ------------------------------------------------------------------------------
 
 def add(input, other, *, alpha=1):
-    return input + (other if alpha == 1 else other * alpha)
+    return _torch_binary("add", input, other if alpha == 1 else other * alpha)
 
 
 def sub(input, other, *, alpha=1):
-    return input - (other if alpha == 1 else other * alpha)
+    return _torch_binary("subtract", input, other if alpha == 1 else other * alpha)
+
+
+def _torch_binary(name, input, other):
+    """A binary row as torch's function: a 0-d tensor beside a dimensioned one promotes as
+    torch's (``promotion._promote_zero_d``); the operators follow the standard."""
+    op, rop = binary(name, torch_style=True)
+    return op(input, other) if isinstance(input, Tensor) else rop(other, input)
 
 
 subtract = sub
@@ -88,7 +96,7 @@ def div(input, other, *, rounding_mode=None):
                 input.dtype.is_floating_point or input.dtype.is_complex or
                 other.dtype.is_floating_point or other.dtype.is_complex):
             input, other = _floating(input), _floating(other)    # int / int: float
-        return input / other
+        return _torch_binary("divide", input, other)
     if rounding_mode == "floor":
         q = input / other
         return _ops.floor(q) if q.dtype.is_floating_point and input.dtype.is_floating_point \
