@@ -150,6 +150,11 @@ def _scalar(draw, shapes, st):
     return {"s": draw(st.sampled_from((2.0, 0.0, -1.0, 0.5)))}
 
 
+def _nonempty_dim(draw, shapes, st):
+    dims = [d for d, n in enumerate(shapes[0]) if n]
+    return {"dim": draw(st.sampled_from(dims))} if dims else None
+
+
 OPS = {
     # elementwise; log, sqrt and division kept inside their domain
     "sin": Op("elementwise", 1, "{out} = torch.sin({a})"),
@@ -226,6 +231,86 @@ OPS = {
     # grad modes
     "no_grad": Op("grad_mode", 1, "with torch.no_grad():\n    {out} = {a} * 2"),
     "detach": Op("grad_mode", 1, "{out} = {a}.detach() * {a}"),
+    # -- wider: the rest of the primitive table's rows, torch-style (issue 13) --------
+    # elementwise, over the rest of the table's unary rows (kept inside their domains where
+    # the edge is a pole, at the edge where it is a kink)
+    "sinh": Op("elementwise", 1, "{out} = torch.sinh({a})"),
+    "cosh": Op("elementwise", 1, "{out} = {a}.cosh()"),
+    "tan": Op("elementwise", 1, "{out} = torch.tan(torch.tanh({a}))"),
+    "asin": Op("elementwise", 1, "{out} = torch.asin(torch.tanh({a}))"),
+    "acos": Op("elementwise", 1, "{out} = torch.acos(torch.tanh({a}))"),
+    "asinh": Op("elementwise", 1, "{out} = torch.asinh({a})"),
+    "acosh": Op("elementwise", 1, "{out} = torch.acosh(1 + {a} * {a})"),
+    "atanh": Op("elementwise", 1, "{out} = torch.atanh(0.5 * torch.tanh({a}))"),
+    "expm1": Op("elementwise", 1, "{out} = torch.expm1({a})"),
+    "log1p": Op("elementwise", 1, "{out} = torch.log1p({a} * {a})"),
+    "log2": Op("elementwise", 1, "{out} = torch.log2(1 + {a} * {a})"),
+    "erf": Op("elementwise", 1, "{out} = torch.erf({a})"),
+    "sign": Op("elementwise", 1, "{out} = torch.sign({a}) * {a}"),
+    "floor": Op("elementwise", 1, "{out} = {a}.floor() + {a}"),
+    "round": Op("elementwise", 1, "{out} = torch.round({a}) * {a}"),
+    "trunc": Op("elementwise", 1, "{out} = {a}.trunc() - {a}"),
+    "reciprocal": Op("elementwise", 1, "{out} = torch.reciprocal(1 + {a} * {a})"),
+    "fmod": Op("elementwise", 1, "{out} = torch.fmod({a}, 0.75)"),
+    "sqrt_raw": Op("elementwise", 1, "{out} = {a}.abs().sqrt()"),
+    "log_raw": Op("elementwise", 1, "{out} = torch.log({a}.abs())"),
+    # binary
+    "atan2": Op("binary", 2, "{out} = torch.atan2({a}, {b})"),
+    "hypot": Op("binary", 2, "{out} = torch.hypot({a}, {b})"),
+    "logaddexp": Op("binary", 2, "{out} = torch.logaddexp({a}, {b})"),
+    "copysign": Op("binary", 2, "{out} = torch.copysign({a}, {b})"),
+    "remainder_t": Op("binary", 2, "{out} = torch.remainder({a}, 1 + {b} * {b})"),
+    "div_raw": Op("binary", 2, "{out} = {a} / {b}"),
+    "rdiv": Op("elementwise", 1, "{out} = {s} / (1 + {a} * {a})", _scalar),
+    "cat": Op("binary", 2, "{out} = torch.cat([{a}, {b}])"),
+    "stack": Op("binary", 2, "{out} = torch.stack([{a}, {b}], dim=-1)"),
+    "mse_loss": Op("binary", 2, "{out} = torch.nn.functional.mse_loss({a}, {b})"),
+    "bce_logits": Op("binary", 2, "{out} = torch.nn.functional.binary_cross_entropy_with_logits("
+                     "{a}, torch.sigmoid({b}))"),
+    "outer_mm": Op("binary", 2, "{out} = {a}.mT @ {b}"),
+    "vecdot": Op("binary", 2, "{out} = torch.linalg.vecdot({a}, {b})"),
+    "lerp": Op("binary", 2, "{out} = torch.lerp({a}, {b}, 0.25)"),
+    # reductions and scans
+    "cumprod": Op("reduction", 1, "{out} = {a}.cumprod(dim={dim})", _along),
+    "amin": Op("reduction", 1, "{out} = {a}.amin(dim={dim}, keepdim={keepdim})", _reduce),
+    "min_all": Op("reduction", 1, "{out} = {a}.min()"),
+    "mean_all": Op("reduction", 1, "{out} = {a}.mean()"),
+    "std_all": Op("reduction", 1, "{out} = {a}.std()"),
+    "median": Op("reduction", 1, "{out} = {a}.median()"),
+    "sort": Op("reduction", 1, "{out} = {a}.sort(dim={dim}).values", _along),
+    "vector_norm": Op("reduction", 1, "{out} = torch.linalg.vector_norm({a}, dim={dim})", _along),
+    # views and copies of shape
+    "flip": Op("view", 1, "{out} = {a}.flip([{dim}])", _along),
+    "roll": Op("view", 1, "{out} = {a}.roll(1, {dim})", _along),
+    "movedim": Op("view", 1, "{out} = {a}.movedim(0, -1)"),
+    "diagonal": Op("view", 1, "{out} = {a}.diagonal()"),
+    "tril": Op("view", 1, "{out} = {a}.tril()"),
+    "index_select": Op("view", 1, "{out} = {a}.index_select({dim}, torch.tensor([0, 0]))",
+                       _nonempty_dim),
+    "repeat": Op("view", 1, "{out} = {a}.repeat(2, *([1] * {a}.ndim))"),
+    "chunk": Op("view", 1, "{out} = {a}.chunk(2, dim={dim})[0]", _along),
+    # in-place on a fresh copy
+    "sub_": Op("inplace", 2, "{out} = {a}.clone().sub_({b}, alpha=2)"),
+    "div_": Op("inplace", 2, "{out} = {a}.clone().div_(1 + {b} * {b})"),
+    "pow_": Op("inplace", 1, "{out} = {a}.clone().pow_(2)"),
+    "zero_": Op("inplace", 1, "{out} = {a}.clone().zero_() + {a}"),
+    "fill_": Op("inplace", 1, "{out} = {a}.clone().fill_(2.0) * {a}"),
+    "copy_": Op("inplace", 2, "{out} = {a}.clone().copy_({b})"),
+    "clamp_max_": Op("inplace", 1, "{out} = {a}.clone().clamp_(max={lo})", _clamp),
+    # in-place on an earlier value
+    "add_alias": Op("alias", 2, "{out} = {a}.add_({b})"),
+    "zero_view": Op("alias", 1, "{a}[{idx}].zero_()\n{out} = {a}", _index),
+    # linear algebra on matrices built to be square (and often singular: a thin a a^T)
+    "det": Op("linalg", 1, "{out} = torch.linalg.det({a} @ {a}.mT)"),
+    "inv": Op("linalg", 1, "{out} = torch.linalg.inv({a} @ {a}.mT + torch.eye({a}.shape[-2], "
+              "dtype=torch.float64, device={a}.device))"),
+    "solve": Op("linalg", 2, "{out} = torch.linalg.solve({a} @ {a}.mT + torch.eye({a}.shape[-2], "
+                "dtype=torch.float64, device={a}.device), {b})"),
+    "slogdet": Op("linalg", 1, "{out} = torch.linalg.slogdet({a} @ {a}.mT + torch.eye("
+                  "{a}.shape[-2], dtype=torch.float64, device={a}.device)).logabsdet"),
+    "matrix_norm": Op("linalg", 1, "{out} = torch.linalg.matrix_norm({a})"),
+    "cholesky": Op("linalg", 1, "{out} = torch.linalg.cholesky({a} @ {a}.mT + torch.eye("
+                   "{a}.shape[-2], dtype=torch.float64, device={a}.device))"),
 }
 
 FAMILIES = tuple(dict.fromkeys(op.family for op in OPS.values()))

@@ -229,7 +229,7 @@ def test_the_same_seed_draws_the_same_programs():
 def test_the_generator_reaches_every_op_shape_and_edge():
     seen = {"ops": set(), "shapes": set(), "double": set(), "zeros": 0, "ties": 0}
 
-    @settings(max_examples=800, database=None, derandomize=True, deadline=None,
+    @settings(max_examples=2500, database=None, derandomize=True, deadline=None,
               suppress_health_check=list(HealthCheck))
     @given(program=fz.programs())
     def collect(program):
