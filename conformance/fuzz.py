@@ -312,6 +312,26 @@ OPS = {
     "slogdet": Op("linalg", 1, "{out} = torch.linalg.slogdet({a} @ {a}.mT + torch.eye("
                   "{a}.shape[-2], dtype=torch.float64, device={a}.device)).logabsdet"),
     "matrix_norm": Op("linalg", 1, "{out} = torch.linalg.matrix_norm({a})"),
+    # the rest of the torch surface: activations and losses at their kinks, gathers, scans
+    "softplus": Op("surface", 1, "{out} = torch.nn.functional.softplus({a}, beta=2, threshold=1)"),
+    "gelu": Op("surface", 1, "{out} = torch.nn.functional.gelu({a})"),
+    "gelu_tanh": Op("surface", 1, "{out} = torch.nn.functional.gelu({a}, approximate='tanh')"),
+    "silu": Op("surface", 1, "{out} = torch.nn.functional.silu({a})"),
+    "leaky_relu": Op("surface", 1, "{out} = torch.nn.functional.leaky_relu({a}, 0.1)"),
+    "elu": Op("surface", 1, "{out} = torch.nn.functional.elu({a})"),
+    "hardtanh": Op("surface", 1, "{out} = torch.nn.functional.hardtanh({a}, -0.5, 1.0)"),
+    "logsigmoid": Op("surface", 1, "{out} = torch.nn.functional.logsigmoid({a})"),
+    "smooth_l1": Op("surface", 2, "{out} = torch.nn.functional.smooth_l1_loss({a}, {b})"),
+    "huber": Op("surface", 2, "{out} = torch.nn.functional.huber_loss({a}, {b}, delta=0.5)"),
+    "masked_fill": Op("surface", 2, "{out} = {a}.masked_fill({b} > 0, 2.0)"),
+    "gather_argmax": Op("surface", 1, "{out} = {a}.gather({dim}, {a}.argmax(dim={dim}, "
+                        "keepdim=True))", _nonempty_dim),
+    "take_along_dim": Op("surface", 1, "{out} = torch.take_along_dim({a}, "
+                         "{a}.argmin(dim={dim}, keepdim=True), dim={dim})", _nonempty_dim),
+    "cummax": Op("surface", 1, "{out} = {a}.cummax(dim={dim}).values", _along),
+    "logcumsumexp": Op("surface", 1, "{out} = {a}.logcumsumexp(dim={dim})", _along),
+    "normalize": Op("surface", 1, "{out} = torch.nn.functional.normalize({a}, dim=-1)"),
+    "layer_norm": Op("surface", 1, "{out} = torch.nn.functional.layer_norm({a}, {a}.shape[-1:])"),
     "cholesky": Op("linalg", 1, "{out} = torch.linalg.cholesky({a} @ {a}.mT + torch.eye("
                    "{a}.shape[-2], dtype=torch.float64, device={a}.device))"),
 }
