@@ -359,7 +359,7 @@ def test_torch_style_functions_promote_0d_tensors_as_torch(name, fn):
             if "bool" in (da, db) and name in ("sub",):
                 continue                   # torch refuses - on bools
             for a_shape, b_shape in (((2,), ()), ((), (2,))):
-                def run(L):
+                def run(L, a_shape=a_shape, b_shape=b_shape, da=da, db=db):
                     a = L.ones(a_shape, dtype=getattr(L, da))
                     b = L.ones(b_shape, dtype=getattr(L, db))
                     return str(fn(L, a, b).dtype).rsplit(".", 1)[-1]
