@@ -8,6 +8,8 @@ derandomized, no example database) and under ``dev`` otherwise; neither has a de
 so a loaded machine cannot fail a test by being slow. ``--hypothesis-profile`` overrides.
 """
 
+import contextlib
+import dataclasses
 import importlib.util
 import os
 
@@ -73,3 +75,23 @@ def pytest_collection_modifyitems(config, items):
         if any(m.name == "skipif" and str(m.kwargs.get("reason", "")).startswith("cupy backend:")
                for m in item.iter_markers()):
             item.add_marker(gpu)
+
+
+@contextlib.contextmanager
+def derived_backend(name, **changes):
+    """A copy of the numpy backend under another name (fields replaced by ``changes``),
+    registered as a plugin for the block: a real third-party backend for tests."""
+    import polygrad
+    from polygrad.plugins import get_backend, register_plugin, unregister_plugin
+    backend = dataclasses.replace(get_backend("numpy"), name=name, **changes)
+
+    class Plugin:
+        @polygrad.hookimpl
+        def register_backends(self, register):
+            register(backend)
+
+    register_plugin(Plugin(), name=f"test-{name}")
+    try:
+        yield backend
+    finally:
+        unregister_plugin(f"test-{name}")

@@ -6,8 +6,6 @@ Throwaway backends are derived from the numpy one and registered in-process
 (register_plugin / unregister_plugin in try/finally).
 """
 
-import contextlib
-import dataclasses
 import json
 import os
 import re
@@ -21,6 +19,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
+from conftest import derived_backend
 
 import polygrad
 from polygrad.plugins import get_backend, register_plugin, unregister_plugin
@@ -36,23 +35,6 @@ SCENARIOS_MD = ROOT / "conformance" / "SCENARIOS.md"
 #: the shared copy it is kept in sync with, outside the repository
 SHARED_SCENARIOS_MD = Path(os.environ.get("POLYGRAD_SCENARIOS_MD",
                                           ROOT.parent / "shared" / "SCENARIOS.md"))
-
-
-@contextlib.contextmanager
-def derived_backend(name, **changes):
-    """A copy of the numpy backend under another name, registered for the block."""
-    backend = dataclasses.replace(get_backend("numpy"), name=name, **changes)
-
-    class Plugin:
-        @polygrad.hookimpl
-        def register_backends(self, register):
-            register(backend)
-
-    register_plugin(Plugin(), name=f"test-{name}")
-    try:
-        yield backend
-    finally:
-        unregister_plugin(f"test-{name}")
 
 
 def outcomes(backends, cases, dtypes=("float64",), **kw):

@@ -6,8 +6,6 @@ programs scale every gradient by 1.001, its eager ops untouched) shows that the 
 the fuzzer fail, with what reproduces it. Also the two compiler bugs the compiled runs found.
 """
 
-import contextlib
-import dataclasses
 import importlib.util
 import json
 import re
@@ -18,10 +16,10 @@ import warnings
 import jsonschema
 import numpy as np
 import pytest
+from conftest import derived_backend
 
 import polygrad as pg
 from polygrad.compiler import CompileWarning
-from polygrad.plugins import get_backend, register_plugin, unregister_plugin
 from polygrad_conformance import fuzz, run
 from polygrad_conformance.report import load_schema
 from polygrad_conformance.runner import Session, execute
@@ -30,23 +28,6 @@ from polygrad_conformance.scenarios import NOT_COMPILED, SCENARIO_IDS
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed (the fuzzer's "
                                  "oracle)")
-
-
-@contextlib.contextmanager
-def derived_backend(name, **changes):
-    """A copy of the numpy backend under another name, registered for the block."""
-    backend = dataclasses.replace(get_backend("numpy"), name=name, **changes)
-
-    class Plugin:
-        @pg.hookimpl
-        def register_backends(self, register):
-            register(backend)
-
-    register_plugin(Plugin(), name=f"test-{name}")
-    try:
-        yield backend
-    finally:
-        unregister_plugin(f"test-{name}")
 
 
 def _off_backward(program):

@@ -13,7 +13,6 @@ built-in backend against real torch 2.x (float64), values and first and second g
 """
 
 import contextlib
-import dataclasses
 import json
 import os
 import re
@@ -23,11 +22,10 @@ import sys
 import jsonschema
 import numpy as np
 import pytest
-from conftest import BACKENDS
+from conftest import BACKENDS, derived_backend
 from hypothesis import HealthCheck, given, settings
 
 import polygrad
-from polygrad.plugins import get_backend, register_plugin, unregister_plugin
 from polygrad_conformance.report import load_schema
 
 torch = pytest.importorskip("torch")
@@ -35,23 +33,6 @@ torch = pytest.importorskip("torch")
 from polygrad_conformance import fuzz as fz  # noqa: E402 - needs torch, skipped above
 
 pytest_plugins = ["pytester"]
-
-
-@contextlib.contextmanager
-def derived_backend(name, **changes):
-    """A copy of the numpy backend under another name, registered for the block."""
-    backend = dataclasses.replace(get_backend("numpy"), name=name, **changes)
-
-    class Plugin:
-        @polygrad.hookimpl
-        def register_backends(self, register):
-            register(backend)
-
-    register_plugin(Plugin(), name=f"test-{name}")
-    try:
-        yield backend
-    finally:
-        unregister_plugin(f"test-{name}")
 
 
 def program(inputs, *lines, double=False):

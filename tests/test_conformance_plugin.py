@@ -6,13 +6,12 @@ backend name clearly, and flags a stale unsupported declaration. Throwaway backe
 numpy copies registered in-process (pytester runs in this process).
 """
 
-import contextlib
-import dataclasses
 import importlib
 import json
 
+from conftest import derived_backend
+
 import polygrad
-from polygrad.plugins import get_backend, register_plugin, unregister_plugin
 from polygrad_conformance.runner import Session
 
 # pytester's in-process runs drop every module they import when they end; what the suite
@@ -30,22 +29,6 @@ for _name in ("torch", "array_api_compat.torch", "polygrad.nn", "polygrad.optim"
 pytest_plugins = ["pytester"]
 
 SUITE = ["--pyargs", "polygrad_conformance", "-p", "no:cacheprovider"]
-
-
-@contextlib.contextmanager
-def derived_backend(name, **changes):
-    backend = dataclasses.replace(get_backend("numpy"), name=name, **changes)
-
-    class Plugin:
-        @polygrad.hookimpl
-        def register_backends(self, register):
-            register(backend)
-
-    register_plugin(Plugin(), name=f"test-{name}")
-    try:
-        yield backend
-    finally:
-        unregister_plugin(f"test-{name}")
 
 
 def test_plugin_is_inert_in_an_unrelated_run(pytester):

@@ -162,7 +162,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     if weight is not None:
         _check_weight(weight, input)
         return _weighted_by(err * weight, weight, reduction)
-    return _weighted(err, reduction)
+    return _more._reduce(err, reduction)
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
@@ -185,7 +185,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         raise RuntimeError("all elements of input should be between 0 and 1")
     if weight is None:
         return apply(P["binary_cross_entropy"], input, target, reduction=reduction)
-    return _weighted(apply(P["binary_cross_entropy"], input, target) * weight, reduction)
+    return _more._reduce(apply(P["binary_cross_entropy"], input, target) * weight, reduction)
 
 
 def _warn_size(input, target):
@@ -202,19 +202,11 @@ def _check_weight(weight, input):
                          f"input {input.shape}).")
 
 
-def _weighted(loss, reduction):
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
-
-
 def _weighted_by(loss, weight, reduction):
     """torch's weighted mean: the weighted sum over the sum of the weights."""
     if reduction == "mean":
         return loss.sum() / weight.sum()
-    return _weighted(loss, reduction)
+    return _more._reduce(loss, reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
@@ -247,7 +239,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
                 + (1.0 - target) * logaddexp(zero, input))
     if weight is not None:
         loss = loss * weight
-    return _weighted(loss, reduction)
+    return _more._reduce(loss, reduction)
 
 
 def _class_axis(input):
@@ -359,7 +351,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         terms = logp * target
         if weight is not None:
             terms = terms * _along(weight, input, axis)
-        return _weighted(-terms.sum(axis), reduction)     # mean: over the batch, as torch
+        return _more._reduce(-terms.sum(axis), reduction)     # mean: over the batch, as torch
     nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
     if label_smoothing == 0.0:
         return nll
