@@ -506,7 +506,9 @@ def run_backward(roots, seeds, *, retain_graph, create_graph, capture=None, accu
     anomaly = None if ext is None else ext.anomaly
     if create_graph and ns is None:
         raise ValueError("run_backward(create_graph=True) needs ns, the differentiable namespace")
-    with _quiet(roots), grad_mode.set_grad_enabled(create_graph):
+    global _double
+    _double = _double or create_graph
+    with _quiet(roots) if _double else _LOUD, grad_mode.set_grad_enabled(create_graph):
         for node in reversed(order):
             g = grads.pop(node, None)
             if g is None:
@@ -555,10 +557,18 @@ class _Loud:
 
 
 _LOUD = _Loud()
+#: a create_graph pass has run in this process: its graphs hold divisions by 0 in branches a
+#: ``where`` drops, which later passes (the second backward) run through, so from then on
+#: every pass is quiet; a process that never differentiates twice pays nothing
+_double = False
 
 
 def _quiet(roots):
-    """The root's backend's ``quiet()`` (floating-point warnings off for the pass)."""
+    """The root's backend's ``quiet()`` (floating-point warnings off), once create_graph has
+    been used: rules differentiated again divide by 0 in the branches a ``where`` drops, so
+    that the second derivative is nan where torch's is. Until then a pass is not wrapped (a
+    numpy errstate costs ~1 us and slows every ufunc inside it); first-order rules divide
+    safely."""
     backend = getattr(roots[0], "backend", None) if roots else None
     quiet = getattr(backend, "quiet", None)
     return _LOUD if quiet is None else quiet()

@@ -115,9 +115,10 @@ class Backend:
     #: input arrays and returning the same tuple; None (or no hook) keeps the replay
     lower: Callable[[Any], Callable | None] | None = None
     #: ``quiet() -> context manager`` silencing the array library's floating-point warnings
-    #: (numpy's "invalid value encountered in divide"), entered around each backward pass:
-    #: rules compute 0/0 on purpose in branches a ``where`` discards (torch's masked
-    #: gradients), and torch's backward warns about none of it. None: nothing to silence
+    #: (numpy's "invalid value encountered in divide"), entered around each backward pass
+    #: once create_graph has been used: rules differentiated again compute 0/0 on purpose in
+    #: branches a ``where`` discards (torch's masked gradients), and torch's backward warns
+    #: about none of it. None: nothing to silence
     quiet: Callable[[], Any] | None = None
 
     # runtime caches (not part of the declaration)

@@ -15,6 +15,7 @@ matrix_rank and slogdet's sign carry no gradient.
 import builtins
 import math
 
+from ..base import grad_mode
 from .reductions import _exclusive_cumprod, _unreduce
 from .table import def_nondifferentiable as nondifferentiable
 from .table import def_primitive as primitive
@@ -403,11 +404,17 @@ def _vnorm_vjp(ns, g, out, x, axis=None, keepdims=False, ord=2):
     o = _unreduce(ns, out, x, axis, keepdims)
     ax = abs(x)
     if ord < 1:
-        scaled = ns.sign(x) * ns.where(x == 0, 0.0, ax ** (ord - 1))
+        base = ax if grad_mode.is_grad_enabled() else ns.where(x == 0, 1.0, ax)
+        scaled = ns.sign(x) * ns.where(x == 0, 0.0, base ** (ord - 1))
         return (scaled * (g * o ** (1 - ord)),)
     if ord == 2:
-        return (g * ns.where(o == 0, 0.0, x / o),)
-    scale = ns.where(o == 0, 0.0, g / o ** (ord - 1))
+        # differentiated again (create_graph): x / |x| itself, torch's nan where undefined;
+        # a first-order pass divides safely (the same values, and no 0/0 to warn about)
+        return (g * ns.where(o == 0, 0.0, x / (o if grad_mode.is_grad_enabled() else
+                                                ns.where(o == 0, 1.0, o))),)
+    denom = o ** (ord - 1)
+    scale = ns.where(o == 0, 0.0, g / (denom if grad_mode.is_grad_enabled() else
+                                       ns.where(o == 0, 1.0, denom)))
     scaled = ns.sign(x) * ax ** (ord - 1) if ord < 2 else x * ax ** (ord - 2)
     return (scaled * scale,)
 

@@ -133,7 +133,10 @@ def _std_vjp(ns, g, out, x, axis=None, correction=0.0, keepdims=False):
     # The division is by the std itself (0/0 in the branch the where drops), so that where
     # the second derivative is undefined it is nan, as torch's
     o = _unreduce(ns, out, x, axis, keepdims)
-    gs = ns.where(o == 0, 0.0, _unreduce(ns, g, x, axis, keepdims) / (2.0 * o))
+    if not grad_mode.is_grad_enabled():   # first order: the same values, divided safely
+        o = ns.where(o == 0, 1.0, o)
+    gs = ns.where(_unreduce(ns, out, x, axis, keepdims) == 0, 0.0,
+                  _unreduce(ns, g, x, axis, keepdims) / (2.0 * o))
     return (_var_grad(ns, gs, x, axis, correction),)
 
 
