@@ -15,25 +15,12 @@ from ..graph.engine import apply
 from ..ops import logaddexp, take, take_along_axis, where
 from ..ops.torch_names import torch_softmax
 from ..primitives import PRIMITIVES as P
-from ..primitives.nn import REDUCTIONS
 from . import functional_more as _more
 from .functional_more import *  # noqa: F403  (activations, norms, losses: functional_more)
 
 __all__ = ["relu", "sigmoid", "tanh", "linear", "softmax", "log_softmax", "dropout", "mse_loss",
            "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "nll_loss",
            "cross_entropy"] + _more.__all__
-
-def _check_reduction(reduction, size_average=None, reduce=None):
-    if size_average is not None or reduce is not None:
-        # torch's legacy flags, mapped as torch maps them
-        size_average = True if size_average is None else size_average
-        reduce = True if reduce is None else reduce
-        reduction = "none" if not reduce else "mean" if size_average else "sum"
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{reduction} is not a valid value for reduction; use one of "
-                         f"'none', 'mean' or 'sum'")
-    return reduction
-
 
 # -- activations ------------------------------------------------------------------------------
 
@@ -140,7 +127,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     >>> polygrad.nn.functional.mse_loss(polygrad.tensor([1.0, 3.0]), polygrad.zeros(2))
     tensor(5.)
     """
-    reduction = _check_reduction(reduction, size_average, reduce)
+    reduction = _more._reduction(reduction, size_average, reduce)
     _warn_size(input, target)
     if weight is not None:
         _check_weight(weight, input)
@@ -156,7 +143,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     >>> polygrad.nn.functional.l1_loss(polygrad.tensor([1.0, -3.0]), polygrad.zeros(2))
     tensor(2.)
     """
-    reduction = _check_reduction(reduction, size_average, reduce)
+    reduction = _more._reduction(reduction, size_average, reduce)
     _warn_size(input, target)
     err = (input - target).abs()
     if weight is not None:
@@ -176,7 +163,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     >>> polygrad.nn.functional.binary_cross_entropy(polygrad.tensor([0.5]), polygrad.ones(1))
     tensor(0.6931)
     """
-    reduction = _check_reduction(reduction, size_average, reduce)
+    reduction = _more._reduction(reduction, size_average, reduce)
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Using a target size ({target.shape}) that is different to the input "
                          f"size ({input.shape}) is deprecated. Please ensure they have the same "
@@ -221,7 +208,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     >>> F.binary_cross_entropy_with_logits(polygrad.tensor([1e4, -1e4]), polygrad.zeros(2))
     tensor(5000.)
     """
-    reduction = _check_reduction(reduction, size_average, reduce)
+    reduction = _more._reduction(reduction, size_average, reduce)
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Target size ({tuple(target.shape)}) must be the same as input size "
                          f"({tuple(input.shape)})")
@@ -288,7 +275,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     >>> F.nll_loss(polygrad.tensor([[-1.0, -2.0]]), polygrad.tensor([1]))
     tensor(2.)
     """
-    reduction = _check_reduction(reduction, size_average, reduce)
+    reduction = _more._reduction(reduction, size_average, reduce)
     if target.dtype.is_floating_point:
         raise TypeError("nll_loss() expects class indices (an integer target); for class "
                         "probabilities use cross_entropy()")
@@ -336,7 +323,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     >>> F.cross_entropy(polygrad.zeros(1, 4), polygrad.tensor([2]))
     tensor(1.3863)
     """
-    reduction = _check_reduction(reduction, size_average, reduce)
+    reduction = _more._reduction(reduction, size_average, reduce)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     axis = _class_axis(input)

@@ -54,12 +54,13 @@ _ONE_SIXTH_F32 = 0.1666666716337204     # float32(1 / 6), as torch's hardsigmoid
 
 def _reduction(reduction, size_average=None, reduce=None):
     if size_average is not None or reduce is not None:
-        # torch's legacy flags, mapped as torch maps them (as functional._check_reduction)
+        # torch's legacy flags, mapped as torch maps them
         size_average = True if size_average is None else size_average
         reduce = True if reduce is None else reduce
         reduction = "none" if not reduce else "mean" if size_average else "sum"
     if reduction not in REDUCTIONS:
-        raise ValueError(f"{reduction} is not a valid value for reduction")
+        raise ValueError(f"{reduction} is not a valid value for reduction; use one of "
+                         f"'none', 'mean' or 'sum'")
     return reduction
 
 

@@ -496,7 +496,7 @@ class ParameterDict(_DictContainer):
 class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
-        self.reduction = F._check_reduction(reduction, size_average, reduce)
+        self.reduction = F._more._reduction(reduction, size_average, reduce)
 
 
 class MSELoss(_Loss):
