@@ -25,6 +25,7 @@ as torch's is (``forward_ad_state``, set by ``polygrad.autograd.forward_ad``).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 
@@ -547,16 +548,7 @@ def run_backward(roots, seeds, *, retain_graph, create_graph, capture=None, accu
     return captured
 
 
-class _Loud:
-    """No warnings to silence: the context manager of backends without ``quiet``."""
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
-_LOUD = _Loud()
+_LOUD = contextlib.nullcontext()     # nothing to silence (reusable, reentrant)
 #: a create_graph pass has run in this process: its graphs hold divisions by 0 in branches a
 #: ``where`` drops, which later passes (the second backward) run through, so from then on
 #: every pass is quiet; a process that never differentiates twice pays nothing
