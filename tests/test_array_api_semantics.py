@@ -38,12 +38,6 @@ def _amax_grad(L):
     return _values(x.grad)
 
 
-def _std_equal_grad(L):
-    x = L.ones(3, dtype=L.float64, requires_grad=True)
-    L.sin(x).std().backward()
-    return [round(v, 4) for v in x.grad.tolist()]
-
-
 def _singular_det_grad(L):
     x = L.tensor([[1.0, 0.0], [0.0, 0.0]], dtype=L.float64, requires_grad=True)
     L.linalg.det(x).backward()
@@ -84,9 +78,6 @@ DEVIATIONS = {
     "where with Python scalars": (
         lambda L: _dtype(L.where(L.tensor([True, False]), 1.0, 0)), "float64", "float32"),
     "tensor(2**63)": (lambda L: _dtype(L.tensor(2**63)), "uint64", "ValueError"),
-    "std of equal values that round": (
-        lambda L: (L.sin(L.ones(3, dtype=L.float64)).std().item(), _std_equal_grad(L)),
-        (0.0, [0.0, 0.0, 0.0]), (1.3597399555105182e-16, [0.2206, 0.2206, 0.2206])),
     "det backward at a singular matrix": (
         _singular_det_grad, [[0.0, 0.0], [0.0, 1.0]], [[0.0, 0.0], [0.0, 0.0]]),
     "slogdet backward at a singular matrix": (
@@ -117,5 +108,5 @@ def test_each_documented_deviation_is_true(row):
 def test_every_row_is_on_the_page():
     text = open(PAGE).read().split("## Known deviations")[1]
     rows = [line for line in text.splitlines() if line.startswith("| `")]
-    assert len(rows) == 13
+    assert len(rows) == 12
     assert len(DEVIATIONS) >= len(rows)

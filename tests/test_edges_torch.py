@@ -280,6 +280,15 @@ FOUND = [
      lambda t, x: t.hypot(x.amax() - 1, x.amax() - 1), [[1.0, 1.0, 0.0]]),
     ("vecdot_broadcast_dim", lambda t, x: t.linalg.vecdot(x, t.linalg.vecdot(x, x)),
      [[1.0, 2.0, 3.0]]),
+    # equal values whose mean rounds: reduced to one number torch takes two passes (std
+    # 1.4e-16 and a gradient of rounding noise), to several a Welford pass (exactly 0)
+    ("std_equal_values_all", lambda t, x: t.sin(x).std(), [1.0, 1.0, 1.0]),
+    ("std_equal_values_one_out", lambda t, x: t.sin(x).std(dim=1), [[1.0, 1.0, 1.0]]),
+    ("std_equal_values_many_out", lambda t, x: t.sin(x).std(dim=1),
+     [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]),
+    ("var_equal_values_columns", lambda t, x: t.sin(x).var(dim=0), [[1.0, 2.0]] * 3),
+    ("std_of_solve_equal_values",
+     lambda t, x: t.linalg.solve(x @ x.mT + t.eye(2, dtype=t.float64), x).std(), [[1.0], [1.0]]),
 ]
 
 

@@ -146,13 +146,17 @@ def _std_jvp(ns, tangents, out, x, axis=None, correction=0.0, keepdims=False):
 
 
 def _moment_impl(name):
-    """var / std of ``x`` shifted by each slice's first element: the same value, exactly 0
-    over a constant slice (as torch's Welford pass; a mean of equal values may round, and
-    a std of 1e-17 would give a finite gradient where torch's is 0), and more accurate far
-    from 0 (the shifted-data algorithm)."""
+    """var / std as torch computes them on the CPU, so that a slice of equal values whose
+    mean rounds gives torch's std (and its gradient) too. Reduced to one number, torch
+    takes two passes (the mean, then the squared deviations from it: a std of 1e-16 over
+    three copies of sin(1)); to many numbers, a Welford pass, exactly 0 over a constant
+    slice. Here the two passes of the namespace's own var, over ``x`` shifted by each
+    slice's first element when the result has more than one number: the same value, 0 over
+    a constant slice, and more accurate far from 0 (the shifted-data algorithm)."""
     def impl(xp, x, axis=None, correction=0.0, keepdims=False):
         axes = _axes(x, axis)
-        if x.ndim and axes and _count(x, axis) > 1:
+        kept = math.prod(n for a, n in enumerate(x.shape) if a not in axes)
+        if x.ndim and axes and kept > 1 and _count(x, axis) > 1:
             first = tuple(slice(0, 1) if a in axes else slice(None) for a in range(x.ndim))
             x = x - x[first]
         return getattr(xp, name)(x, axis=axis, correction=correction, keepdims=keepdims)
