@@ -97,6 +97,22 @@ CASES = [
     ("matrix_norm_nuc", lambda t, x: t.linalg.matrix_norm(x, "nuc"), [[[2.0, 0.0], [0.0, 1.0]]]),
     ("matrix_norm_inf", lambda t, x: t.linalg.matrix_norm(x, INF) ** 2,
      [[[2.0, -1.0], [0.0, 1.0]]]),
+    # -- found by the fuzzer: the order of a rule's operations decides a second derivative -
+    # torch divides the broadcast gradient (over no element: sums to 0 before dividing)
+    ("divide_nothing_by_zero", lambda t, x, y: x.reshape(0, 3) / y, [[], 0.0]),
+    ("divide_by_broadcast_zero", lambda t, x, y: x / y, [[1.0, -2.0, 0.0], 0.0]),
+    ("mean_of_nothing", lambda t, x, y: t.linalg.vecdot(x.reshape(0, 3).mean(), y), [[], 1.0]),
+    ("smooth_l1_of_nothing", lambda t, x, y:
+        t.nn.functional.smooth_l1_loss(x.reshape(0, 3), x.reshape(0, 3)).mul_(y), [[], 1.0]),
+    ("mean_rows", lambda t, x: x.mean(dim=1), [[[1.0, 2.0], [0.0, -1.0]]]),
+    # prod: prod / x_i where the tensor holds no zero (inf / inf is nan), else the products
+    # of the others
+    ("prod_after_division_by_zero", lambda t, x, y: (x / y).prod(dim=0),
+     [1.0, [[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]]]),
+    ("prod_with_inf", lambda t, x: x.prod(), [[2.0, INF, 3.0]]),
+    ("prod_with_nan", lambda t, x: x.prod(dim=0), [[[2.0, NAN], [3.0, 1.0]]]),
+    ("prod_zero_in_one_row", lambda t, x: x.prod(dim=1), [[[2.0, 0.0, 3.0], [1.0, 2.0, 3.0]]]),
+
 ]
 
 

@@ -76,8 +76,17 @@ def _reciprocal_of(y):
     return math.copysign(math.inf, y) if isinstance(y, float) else math.inf
 
 
+def _divide_vjp(ns, g, out, x, y, _needs=(True, True)):
+    # torch's: g / y and -g * ((x / y) / y), each at the broadcast shape before the engine
+    # sums it to its input's, so that a second derivative through a broadcast divisor sums
+    # (over no element: 0) before anything is divided by it
+    yc = conjugate(ns, y)
+    return (g / yc if _needs[0] else None,
+            -g * conjugate(ns, out / y) if _needs[1] else None)
+
+
 ew("divide", lambda ns, out, x, y: _reciprocal_of(y), lambda ns, out, x, y: -out / y,
-   conjugate_vjp=True,
+   conjugate_vjp=True, vjp=_divide_vjp,
    impl=_divide_impl, torch=("divide", "true_divide"), methods=("divide", "true_divide"), node_name="DivBackward0")
 ew("pow", _pow_dx, _pow_dy)
 ew("square", lambda ns, out, x: 2.0 * x, saves=(0,), node_name="PowBackward0")

@@ -40,9 +40,12 @@ def _sum_vjp(ns, g, out, x, axis=None, dtype=None, keepdims=False):
 
 
 def _mean_vjp(ns, g, out, x, axis=None, keepdims=False):
-    n = _count(x, axis)          # over no element x is empty, and so is its gradient: no
-    g = _unreduce(ns, g, x, axis, keepdims)   # division by a Python zero on the way
-    return (ns.broadcast_to(g / n if n else g * math.nan, x.shape),)
+    # torch's: the gradient broadcast, then divided, so that a second derivative sums over
+    # the elements (over none: 0) before it divides. Over no element x is empty, and so is
+    # its gradient: no division by a Python zero on the way
+    n = _count(x, axis)
+    g = ns.broadcast_to(_unreduce(ns, g, x, axis, keepdims), x.shape)
+    return (g / n if n else g * math.nan,)
 
 
 def _prod_partial(ns, out, x, axis, keepdims):
@@ -76,7 +79,17 @@ def _exclusive_cumprod(ns, x):
 
 
 def _prod_vjp(ns, g, out, x, axis=None, dtype=None, keepdims=False):
-    return (_unreduce(ns, g, x, axis, keepdims) * _prod_partial(ns, out, x, axis, keepdims),)
+    # torch's choice, made over the whole tensor: without a zero in x, prod / x_i (where an
+    # element is inf, inf / inf is nan, as torch's); with one, the products of the others.
+    # Both are computed and one selected, so that the rule has no data-dependent branch
+    # (polygrad.compile replays it)
+    gx = _unreduce(ns, g, x, axis, keepdims)
+    others = _prod_partial(ns, out, x, axis, keepdims)
+    if x.ndim == 0 or not _axes(x, axis) or 0 in x.shape:
+        return (gx * others,)
+    zero = x == 0
+    quotient = _unreduce(ns, out, x, axis, keepdims) / ns.where(zero, 1.0, x)
+    return (gx * ns.where(ns.any(zero), others, quotient),)
 
 
 def _extremum_vjp(ns, g, out, x, axis=None, keepdims=False, evenly=False):

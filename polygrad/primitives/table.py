@@ -232,13 +232,18 @@ def _conjugated(p):
     return lambda ns, out, *xs, **opts: conjugate(ns, p(ns, out, *xs, **opts))
 
 
-def def_elementwise(name, *partials, conjugate_vjp=False, **kw):
+def def_elementwise(name, *partials, conjugate_vjp=False, vjp=None, **kw):
     """An elementwise op given its partial derivatives, one function per input.
 
     ``partial(ns, out, *xs) -> d out / d x_i``; ``None`` marks an input that is
     never differentiated. VJP and JVP are derived: ``g * d_i`` and
     ``sum_i d_i * t_i``. Only the partials of inputs that need them are computed.
+    ``vjp`` replaces the derived VJP where the order of its operations matters (divide
+    divides the gradient, as torch does, rather than multiplying it by 1 / y: the same
+    first derivative, but a second one that reduces a broadcast 0-d divisor's terms before
+    the reciprocal's rule would turn 0 * inf into nan).
     """
+    custom_vjp = vjp
     jvp_partials = partials
     if conjugate_vjp:   # complex inputs: the VJP takes the conjugate partial, the JVP the partial
         partials = tuple(_conjugated(p) for p in partials)
@@ -269,6 +274,8 @@ def def_elementwise(name, *partials, conjugate_vjp=False, **kw):
             total = term if total is None else total + term
         return total
 
+    if custom_vjp is not None:
+        vjp = custom_vjp
     vjp.wants_needs = True
     nondiff = tuple(i for i, p in enumerate(partials) if p is None)
     kw.setdefault("api", {1: "unary", 2: "binary"}.get(len(partials)))
