@@ -582,12 +582,92 @@ def check(program, backend, compiled=False, tally=None):
                            f"polygrad raises {type(exc).__name__}: {exc}"[:600]) from None
     found = compare(got, ref)
     if found is not None:
+        if rounding_decided(program, backend) is not None:
+            if tally is not None:
+                tally["rounding_decided"] = tally.get("rounding_decided", 0) + 1
+            return True
         name, message = found
         kind = "grad2" if name.startswith("d2") else "grad" if name.startswith("d") else "value"
         raise Disagreement(program, backend, kind, message, compiled)
     if compiled:
         _check_compiled(program, backend, got, tally)
     return True
+
+
+def _arguments(program, module, convert):
+    """Each step's arguments as they are when the step runs (a later in-place step may
+    change them), as numpy arrays: ``[{name: array}, ...]``, one dict per step."""
+    ns = {"torch": module}
+    seen = []
+    with _quiet():
+        for i, x in enumerate(program.inputs):
+            exec(_input_line(i, x), ns)
+        for _op, text, args in program.steps:
+            seen.append({a: convert(ns[a]) for a in dict.fromkeys(args)})
+            exec(text, ns)
+    return seen
+
+
+def _alone(text, out, args, double):
+    """The step ``text`` run alone on torch from fresh leaves holding ``args``: its output
+    ``out``'s value and gradients (with ``double``, second derivatives too), as ``compare``
+    takes them."""
+    torch = require_torch()
+    leaves = {a: torch.tensor(v, dtype=torch.float64, requires_grad=True)
+              for a, v in args.items()}
+    ns = {"torch": torch, **{a: t.clone() for a, t in leaves.items()}}
+    with _quiet():
+        exec(text, ns)
+        y = ns[out]
+        got = {"value": y.detach().numpy().copy()}
+        xs = list(leaves.values())
+        if not y.requires_grad:
+            return got
+        w = torch.arange(1, y.numel() + 1, dtype=torch.float64).reshape(y.shape)
+        gs = torch.autograd.grad((y * w).sum(), xs, create_graph=double, allow_unused=True)
+        for name, g in zip(leaves, gs):
+            got[f"d/d{name}"] = np.zeros(leaves[name].shape) if g is None else \
+                g.detach().numpy().copy()
+        if double and any(g is not None and g.requires_grad for g in gs):
+            g2 = torch.autograd.grad(sum((g * g).sum() for g in gs if g is not None), xs,
+                                     allow_unused=True)
+            for name, g in zip(leaves, g2):
+                got[f"d2/d{name}"] = np.zeros(leaves[name].shape) if g is None else g.numpy()
+    return got
+
+
+def rounding_decided(program, backend):
+    """The index of the first step whose result the last bits of its arguments decide, or
+    None. At such a step the backend's arguments and torch's agree to the tolerance but are
+    not the same numbers (a sum taken in another order, a variance by another algorithm),
+    and torch itself, running the step alone from each, gives results (value, gradients)
+    that disagree: a tie the rounding made or broke (``amax`` of two variances one ulp
+    apart, ``clamp`` at a bound a sum reaches or misses by an ulp). Such a program's answer
+    is not the rule's to give: the fuzzer counts it (``rounding_decided``) and moves on.
+    Steps whose arguments already disagree beyond rounding end the search: the
+    disagreement lies before them."""
+    import polygrad
+
+    from .checks import to_host
+    try:
+        with polygrad.use_backend(backend):
+            mine = _arguments(program, polygrad, to_host)
+        theirs = _arguments(program, require_torch(), lambda t: t.detach().cpu().numpy().copy())
+    except Exception:           # noqa: BLE001 - a step raises: not a question of rounding
+        return None
+    for k, (step, a, b) in enumerate(zip(program.steps, mine, theirs)):
+        if all(np.array_equal(a[n], b[n], equal_nan=True) for n in a):
+            continue
+        if compare(a, b) is not None:
+            return None
+        try:
+            text, out = step[1], f"v{k}"
+            if compare(_alone(text, out, a, program.double),
+                       _alone(text, out, b, program.double)):
+                return k
+        except Exception:       # noqa: BLE001 - the step does not run alone: cannot tell
+            return None
+    return None
 
 
 def _check_compiled(program, backend, eager, tally):
@@ -703,7 +783,8 @@ def fuzz(backend, *, seconds=None, max_programs=None, seed=0, families=None, max
             run_compiled(warm, backend)
     start = time.monotonic()
     deadline = start + seconds if seconds is not None else float("inf")
-    stats = {"programs": 0, "rejected": 0, **({"compiled_fallbacks": 0} if compiled else {})}
+    stats = {"programs": 0, "rejected": 0, "rounding_decided": 0,
+             **({"compiled_fallbacks": 0} if compiled else {})}
     digest = hashlib.sha256()
     found = []
     declared = [(k["kind"], frozenset(k["ops"])) for k in known]
@@ -735,7 +816,8 @@ def fuzz(backend, *, seconds=None, max_programs=None, seed=0, families=None, max
         if out_of_budget():
             break
     return {"backend": backend, "seed": seed, "programs": stats["programs"],
-            "rejected": stats["rejected"], "duration_s": round(time.monotonic() - start, 3),
+            "rejected": stats["rejected"], "rounding_decided": stats["rounding_decided"],
+            "duration_s": round(time.monotonic() - start, 3),
             "programs_sha256": digest.hexdigest(),
             **({"compiled_fallbacks": stats["compiled_fallbacks"]} if compiled else {}),
             "failures": [{k: v for k, v in f.items() if k != "opset"} for f in found]}

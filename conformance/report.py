@@ -409,19 +409,23 @@ def _fuzz_head(fz):
                "compared with its eager run (a `compiled` disagreement); a program the "
                "compiler runs eagerly, with a warning, counts as a fallback. "
                if fz.get("compiled") else "")
-            + "Each disagreement is shrunk to a minimal program, printed as a script that "
+            + "A program whose answer the last bits of an intermediate value decide (a tie "
+            "a sum taken in another order makes or breaks; torch, run on the backend's "
+            "arguments of that step, answers otherwise too) counts as decided by rounding. "
+            "Each disagreement is shrunk to a minimal program, printed as a script that "
             "runs it on polygrad; the same lines under `import torch` are the oracle.")
 
 
 def _md_fuzz(fz):
     compiled = bool(fz.get("compiled"))
     out = ["## Differential fuzzing", "", _fuzz_head(fz), "",
-           "| backend | programs | rejected by torch | disagreements | seconds |"
-           + (" compiled fallbacks |" if compiled else ""),
-           "|---|---|---|---|---|" + ("---|" if compiled else "")]
+           "| backend | programs | rejected by torch | decided by rounding | disagreements "
+           "| seconds |" + (" compiled fallbacks |" if compiled else ""),
+           "|---|---|---|---|---|---|" + ("---|" if compiled else "")]
     for r in fz["backends"]:
         n = len(r["failures"])
         out.append(f"| {r['backend']} | {r['programs']} | {r['rejected']} | "
+                   f"{r.get('rounding_decided', '-')} | "
                    + (f"➖ skipped: {_short(r['skipped'])}" if r.get("skipped")
                       else "✅ 0" if n == 0 else f"❌ {n}")
                    + f" | {r['duration_s']:.0f} |"
@@ -478,7 +482,8 @@ def _html_fuzz(fz):
     e = html.escape
     rows = "".join(
         f"<tr><th class=\"r\">{e(r['backend'])}</th><td>{r['programs']}</td>"
-        f"<td>{r['rejected']}</td><td style=\"background:"
+        f"<td>{r['rejected']}</td><td>{r.get('rounding_decided', '-')}</td>"
+        f"<td style=\"background:"
         + (f"{STATE_COLOURS['skip']}\">skipped: {e(r['skipped'])}" if r.get("skipped") else
            f"{STATE_COLOURS['fail']}\">{len(r['failures'])}" if r["failures"] else
            f"{PASS_BANDS[0][1]}\">0")
@@ -490,7 +495,8 @@ def _html_fuzz(fz):
     return ("<h2>Differential fuzzing</h2>"
             f"<p>{e(_fuzz_head(fz)).replace('`import torch`', '<code>import torch</code>')}"
             "</p><div class=\"scroll\"><table><tr><th>backend</th>"
-            "<th>programs</th><th>rejected by torch</th><th>disagreements</th><th>seconds</th>"
+            "<th>programs</th><th>rejected by torch</th><th>decided by rounding</th>"
+            "<th>disagreements</th><th>seconds</th>"
             f"</tr>{rows}</table></div>{cases}")
 
 
