@@ -415,3 +415,78 @@ def test_linalg_solve_batch_rule_is_torchs(backend, a_shape, b_shape, left):
     for g, w in zip(got, want):
         assert g.shape == w.shape
         np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12)
+
+
+REMAINDER_VALUES = [-2.0, -1.0, -0.5, -0.0, 0.0, 0.5, 1.0, 2.0, math.inf, -math.inf, math.nan]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_remainder_signs_its_zeros_as_each_side_says(backend):
+    """``polygrad.remainder`` and the methods are torch's to the sign of a zero (fmod's zero,
+    signed as the dividend); the ``%`` operator and ``polygrad.ops.remainder`` are the
+    standard's (the divisor's sign, a zero's too)."""
+    a, b = np.meshgrid(REMAINDER_VALUES, REMAINDER_VALUES)
+    a, b = a.ravel(), b.ravel()
+    ta, tb = torch.tensor(a), torch.tensor(b)
+    want = np.copysign(1.0, torch.remainder(ta, tb).numpy())
+    nan = np.isnan(torch.remainder(ta, tb).numpy())
+    with warnings.catch_warnings(), polygrad.use_backend(backend):
+        warnings.simplefilter("ignore")
+        pa, pb = polygrad.tensor(a), polygrad.tensor(b)
+        xp = pa.__array_namespace__()
+        torch_style = [polygrad.remainder(pa, pb), pa.remainder(pb), pa.clone().remainder_(pb)]
+        standard = [pa % pb, xp.remainder(pa, pb)]
+        for got in torch_style:
+            got = got.numpy()
+            assert (np.isnan(got) == nan).all()
+            np.testing.assert_array_equal(np.copysign(1.0, got)[~nan], want[~nan])
+        zero = (torch.remainder(ta, tb).numpy() == 0)
+        for got in standard:
+            got = got.numpy()
+            np.testing.assert_array_equal(got[~nan], torch.remainder(ta, tb).numpy()[~nan])
+            # a zero takes the divisor's sign
+            np.testing.assert_array_equal(np.signbit(got[zero]), np.signbit(b[zero]))
+
+
+# -- fused activations: one node of torch's name, differentiated by torch's formula ---------
+ACT_POINTS = [-math.inf, -30.0, -4.0, -3.0, -1.0, -0.5, -0.0, 0.0, 1e-8, 0.5, 1.0, 3.0, 4.0,
+              30.0, math.inf, math.nan]
+ACTIVATIONS = [
+    ("gelu", lambda t, x: t.nn.functional.gelu(x)),
+    ("gelu_tanh", lambda t, x: t.nn.functional.gelu(x, approximate="tanh")),
+    ("silu", lambda t, x: t.nn.functional.silu(x)),
+    ("mish", lambda t, x: t.nn.functional.mish(x)),
+    ("hardswish", lambda t, x: t.nn.functional.hardswish(x)),
+]
+
+
+def _activation(lib, fn, dtype):
+    """value, node name, the gradient for each incoming gradient (1, inf, -inf, 2) and the
+    second derivative of the sum."""
+    x = lib.tensor(ACT_POINTS, dtype=getattr(lib, dtype), requires_grad=True)
+    y = fn(lib, x)
+    got = [y.grad_fn.name(), y.detach().numpy().copy()]
+    for gv in (1.0, math.inf, -math.inf, 2.0):
+        g = lib.full((len(ACT_POINTS),), gv, dtype=getattr(lib, dtype))
+        (gx,) = lib.autograd.grad(y, x, g, retain_graph=True)
+        got.append(gx.numpy().copy())
+    (g1,) = lib.autograd.grad(y.sum(), x, create_graph=True)
+    (g2,) = lib.autograd.grad(g1.sum(), x)
+    return got + [g2.numpy().copy()]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name, fn", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_fused_activations_are_torchs_at_every_edge(backend, name, fn, dtype):
+    # an infinite incoming gradient is where x * f(x)'s product rule would give 0 * inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = _activation(torch, fn, dtype)
+        with polygrad.use_backend(backend):
+            got = _activation(polygrad, fn, dtype)
+    assert got[0] == want[0]
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    for g, w in zip(got[1:], want[1:]):
+        assert g.dtype == w.dtype
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol, equal_nan=True)

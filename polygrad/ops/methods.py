@@ -507,9 +507,11 @@ def _copy_into(array, src):
     return array
 
 
-def _inplace_method(prim_name, iop=None):
+def _inplace_method(prim_name, iop=None, opts=None):
+    opts = opts or {}
+
     def iop_method(self, other):
-        return self._inplace(prim_name, other, _iop=iop)
+        return self._inplace(prim_name, other, _iop=iop, **opts)
     return iop_method
 
 
@@ -597,7 +599,8 @@ def install_row(prim):
         if prim.api == "unary":
             method, method_ = _unary(prim)
         elif prim.api == "binary":
-            method, method_ = binary(prim.name, torch_style=True)[0], _inplace_method(prim.name)
+            method = binary(prim.name, torch_style=True)[0]
+            method_ = _inplace_method(prim.name, opts=prim.torch_opts)
         else:
             method, method_ = _generic(prim), None
         if name not in vars(_Methods):

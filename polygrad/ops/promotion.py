@@ -77,6 +77,7 @@ def binary(prim_name, torch_style=False):
     a 0-d tensor beside a dimensioned one promotes as torch's (``_promote_zero_d``); the
     operators (``x + y``) follow the standard, where a 0-d array is an array."""
     prim = PRIMITIVES[prim_name]
+    opts = prim.torch_opts if torch_style else {}
 
     def op(self, other):
         if isinstance(other, Tensor):
@@ -87,7 +88,7 @@ def binary(prim_name, torch_style=False):
                     self, other = _promote_kinds(self, other)
         elif type(other) in _SCALAR_DTYPE or type(other) is bool:
             self, other = _promote_scalar(self, other)
-        return apply(prim, self, other)
+        return apply(prim, self, other, **opts)
 
     if prim_name in _COMMUTATIVE:
         # torch records `2 * b` as mul(b, 2): the tensor comes first in next_functions (YT-2)
@@ -96,5 +97,5 @@ def binary(prim_name, torch_style=False):
         def rop(self, other):
             if type(other) in _SCALAR_DTYPE or type(other) is bool:
                 self, other = _promote_scalar(self, other)
-            return apply(prim, other, self)
+            return apply(prim, other, self, **opts)
     return op, rop

@@ -219,8 +219,22 @@ def _trunc_quotient(ns, x, y):
     return ns.where((x < 0) == (y < 0), ns.floor_divide(x, y), -ns.floor_divide(-x, y))
 
 
-ew("remainder", lambda ns, out, x, y: 1.0, lambda ns, out, x, y: -ns.floor_divide(x, y),
-   torch=("remainder",), methods=("remainder",))
+def _remainder_impl(xp, x, y, zero_sign="divisor"):
+    """The standard's remainder: the sign of the divisor, also on a zero (``-1 % 1`` is
+    +0); ``zero_sign="dividend"`` is torch's (fmod's zero, signed as x: -0). Backends
+    differ on the zero (numpy's is the standard's, torch's is torch's): the where says."""
+    r = xp.remainder(x, y)
+    if not (hasattr(r, "dtype") and xp.isdtype(r.dtype, "real floating")):
+        return r
+    s = x if zero_sign == "dividend" else y
+    if not hasattr(s, "shape"):
+        s = xp.asarray(float(s), dtype=r.dtype)
+    return xp.where(r == 0, xp.copysign(xp.zeros_like(r), s), r)
+
+
+ew("remainder", lambda ns, out, x, y, **_: 1.0,
+   lambda ns, out, x, y, **_: -ns.floor_divide(x, y), impl=_remainder_impl,
+   torch=("remainder",), methods=("remainder",), torch_opts={"zero_sign": "dividend"})
 ew("fmod", lambda ns, out, x, y: 1.0, lambda ns, out, x, y: -_trunc_quotient(ns, x, y),
    impl=_fmod_impl,
    api=None, torch=("fmod",), methods=("fmod",),

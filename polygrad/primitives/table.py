@@ -67,11 +67,11 @@ class Primitive:
 
     __slots__ = ("name", "vjp", "jvp", "node_name", "impl", "nondiff_args", "node_cls",
                  "view", "may_alias", "name_for", "doc", "wants_needs", "module", "saves", "saves_drop",
-                 "saves_out", "api", "methods", "torch", "__weakref__")
+                 "saves_out", "api", "methods", "torch", "torch_opts", "__weakref__")
 
     def __init__(self, name, vjp=None, jvp=None, *, node_name=None, impl=None,
                  nondiff_args=(), view=None, may_alias=False, name_for=None, saves=None, doc="", api=None, methods=None,
-                 torch=None):
+                 torch=None, torch_opts=None):
         if api not in APIS:
             raise ValueError(f"primitive {name!r}: api must be one of {APIS}, got {api!r}")
         self.name = name
@@ -107,6 +107,9 @@ class Primitive:
         self.api = api
         self.methods = default if methods is None else tuple(methods)
         self.torch = default if torch is None else tuple(torch)
+        # options the torch-style spellings (function, method, in-place method) pass where
+        # torch's answer differs from the standard's (remainder: a zero's sign)
+        self.torch_opts = dict(torch_opts or {})
         self.node_cls = None        # a cache the graph layer fills: this op's Node subclass
         self.wants_needs = getattr(vjp, "wants_needs", False)   # vjp takes _needs=(bool, ...)
         self.module = _defining_module()    # where the row was written (tests find their cases)
