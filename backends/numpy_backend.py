@@ -79,6 +79,11 @@ def _erf(xp, x):
 _ERF_UFUNC = None
 
 
+def _gelu(xp, x, approximate="none"):
+    """torch's gelu through the erf above (polygrad's own series is a few ulps off)."""
+    return polygrad.primitives.nn.gelu_forward(xp, x, approximate, erf=_erf)
+
+
 def _erf_ufunc(fn):
     global _ERF_UFUNC
     import numpy
@@ -209,7 +214,8 @@ backend = polygrad.Backend(
             "float16", "float32", "float64", "complex64", "complex128"),
     rng=_Rng,
     device_of=lambda array: "cpu",
-    overrides={"scatter_add": _scatter_add, "axpy_": _axpy, "where": _where, "special.erf": _erf},
+    overrides={"scatter_add": _scatter_add, "axpy_": _axpy, "where": _where, "special.erf": _erf,
+               "gelu": _gelu},
     owns=lambda array: getattr(array, "base", 0) is None and array.flags.writeable,
     shares_memory=_shares_memory,
     lower=_lower,

@@ -317,6 +317,8 @@ OPS = {
     "gelu": Op("surface", 1, "{out} = torch.nn.functional.gelu({a})"),
     "gelu_tanh": Op("surface", 1, "{out} = torch.nn.functional.gelu({a}, approximate='tanh')"),
     "silu": Op("surface", 1, "{out} = torch.nn.functional.silu({a})"),
+    "mish": Op("surface", 1, "{out} = torch.nn.functional.mish({a})"),
+    "hardswish": Op("surface", 1, "{out} = torch.nn.functional.hardswish({a} * 3)"),
     "leaky_relu": Op("surface", 1, "{out} = torch.nn.functional.leaky_relu({a}, 0.1)"),
     "elu": Op("surface", 1, "{out} = torch.nn.functional.elu({a})"),
     "hardtanh": Op("surface", 1, "{out} = torch.nn.functional.hardtanh({a}, -0.5, 1.0)"),

@@ -282,6 +282,10 @@ _ROWS = [
     # nn primitives (polygrad.nn.functional against torch.nn.functional)
     nn_case("relu", args(away(2, 3))),
     nn_case("sigmoid", args(r(2, 3))),
+    nn_case("gelu", args(r(2, 3))),
+    nn_case("silu", args(r(2, 3))),
+    nn_case("mish", args(r(2, 3))),
+    nn_case("hardswish", args(r(2, 3, lo=-4.0, hi=4.0))),   # the three pieces (not at +-3)
     nn_case("linear", args(r(2, 3), r(4, 3), r(4))),
     nn_case("softmax", args(r(2, 3)), pg=lambda ns, x: _F().softmax(x, dim=1),
             torch=lambda xp, x: __import__("torch").softmax(x, dim=1)),

@@ -157,12 +157,9 @@ def gelu(input, approximate="none"):
     tensor([0.])
     """
     _float_input("gelu", input)
-    if approximate == "none":
-        return input * (0.5 * (1.0 + _special.erf(input * (1.0 / math.sqrt(2.0)))))
-    if approximate == "tanh":
-        inner = math.sqrt(2.0 / math.pi) * (input + 0.044715 * (input * input * input))
-        return 0.5 * input * (1.0 + _ops.tanh(inner))
-    raise RuntimeError("approximate argument must be either none or tanh.")
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError("approximate argument must be either none or tanh.")
+    return apply(P["gelu"], input, approximate=approximate)
 
 
 def silu(input, inplace=False):
@@ -172,7 +169,8 @@ def silu(input, inplace=False):
     >>> polygrad.nn.functional.silu(polygrad.tensor([0.0]))
     tensor([0.])
     """
-    return _out(input, input * apply(P["sigmoid"], input), inplace)
+    _float_input("silu", input)
+    return _out(input, apply(P["silu"], input), inplace)
 
 
 def _softplus1(x):
@@ -186,7 +184,8 @@ def mish(input, inplace=False):
     >>> polygrad.nn.functional.mish(polygrad.tensor([0.0]))
     tensor([0.])
     """
-    return _out(input, input * _ops.tanh(_softplus1(input)), inplace)
+    _float_input("mish", input)
+    return _out(input, apply(P["mish"], input), inplace)
 
 
 def softplus(input, beta=1.0, threshold=20.0):
@@ -245,10 +244,7 @@ def hardswish(input, inplace=False):
     tensor([-0., 4.])
     """
     _float_input("hardswish", input)
-    mid = input * (input + 3.0) / 6.0
-    low = input.detach() * 0.0      # torch's x * 0 there: -0, and NaN at -inf
-    out = _ops.where(input <= -3.0, low, _ops.where(input >= 3.0, input, mid))
-    return _out(input, out, inplace)
+    return _out(input, apply(P["hardswish"], input), inplace)
 
 
 def hardsigmoid(input, inplace=False):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from .special import _erf_impl
 from .table import def_bilinear, def_elementwise, def_gated, def_primitive
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -32,6 +33,76 @@ def _relu_impl(xp, x):
 
 def _sigmoid_impl(xp, x):
     return _sigmoid(xp, x)
+
+
+# gelu, silu, mish, hardswish: one node each, differentiated by torch's formula for the
+# derivative (g times it, so an infinite g meets no 0 * inf that x * f(x)'s product rule
+# would make), which records again under create_graph for their second derivatives
+_SQRT1_2 = 1.0 / math.sqrt(2.0)
+_GELU_PDF = 0.5 * (2.0 / math.sqrt(math.pi)) * _SQRT1_2     # 1 / sqrt(2 pi)
+_TANH_BETA = math.sqrt(2.0 / math.pi)
+_TANH_KAPPA = 0.044715
+
+
+def gelu_forward(xp, x, approximate="none", erf=_erf_impl):
+    """torch's gelu, ``x * (1 + erf(x / sqrt 2)) / 2`` or its tanh approximation, with the
+    series ``erf`` of any namespace; a backend with an erf of its own overrides the row
+    ``gelu`` with this function and its erf (``erf(xp, x)``)."""
+    if approximate == "tanh":
+        inner = _TANH_BETA * (x + _TANH_KAPPA * (x * x * x))
+        return 0.5 * x * (1.0 + xp.tanh(inner))
+    return x * 0.5 * (1.0 + erf(xp, x * _SQRT1_2))
+
+
+def _gelu_partial(ns, out, x, approximate="none"):
+    if approximate == "tanh":       # torch's GeluBackward, tanh branch
+        x_sq = x * x
+        tanh_inner = ns.tanh(_TANH_BETA * (x + _TANH_KAPPA * (x_sq * x)))
+        right_derivative = (0.5 * x) * (1.0 - tanh_inner * tanh_inner) * (
+            _TANH_BETA * (1.0 + 3.0 * _TANH_KAPPA * x_sq))
+        return 0.5 * (1.0 + tanh_inner) + right_derivative
+    cdf = 0.5 * (1.0 + getattr(ns, "special.erf")(x * _SQRT1_2))
+    return cdf + x * (_GELU_PDF * ns.exp(-0.5 * (x * x)))
+
+
+def _silu_impl(xp, x):
+    return x * _sigmoid(xp, x)
+
+
+def _silu_partial(ns, out, x):
+    s = ns.sigmoid(x)
+    return s * (1.0 + x * (1.0 - s))
+
+
+def _softplus(ns, x):
+    return ns.logaddexp(x, 0.0)
+
+
+def _mish_impl(xp, x):
+    return x * xp.tanh(_softplus(xp, x))
+
+
+def _mish_partial(ns, out, x):
+    t = ns.tanh(_softplus(ns, x))
+    return t + x * ns.sigmoid(x) * (1.0 - t * t)
+
+
+def _hardswish_impl(xp, x):
+    # torch's x * min(max(x + 3, 0), 6) / 6: -0 below -3, NaN at -inf and at NaN
+    return x * xp.minimum(xp.maximum(x + 3.0, 0.0), 6.0) / 6.0
+
+
+def _hardswish_partial(ns, out, x):
+    # torch's: 0 at and below -3, 1 at and above 3, x / 3 + 1/2 between (and at NaN); its
+    # derivative, the second, 1/3 on the open interval only
+    return ns.where(x <= -3.0, 0.0, ns.where(x >= 3.0, 1.0, x / 3.0 + 0.5))
+
+
+def _hardswish_vjp(ns, g, out, x, _needs=None):
+    # selected, not multiplied: an infinite g gives 0 below -3 and g itself above 3; at a
+    # NaN x, g * (x - x): NaN, with torch's zero second derivative (its mask is -3 < x < 3)
+    mid = ns.where(x == x, g * (x / 3.0 + 0.5), g * (x - x))
+    return (ns.where(x <= -3.0, 0.0, ns.where(x >= 3.0, g, mid)),)
 
 
 # -- linear: y = x @ w.T + b ------------------------------------------------------------------
@@ -219,6 +290,15 @@ def_gated("relu", lambda ns, out, x: (out > 0) | (out != out), impl=_relu_impl,
           saves=("out",), api="unary")
 def_elementwise("sigmoid", lambda ns, out, x: out * (1.0 - out), impl=_sigmoid_impl,
                 node_name="SigmoidBackward0", saves=("out",))
+for _name, _partial, _impl, _node, _vjp in (
+        ("gelu", _gelu_partial, gelu_forward, "GeluBackward0", None),
+        ("silu", _silu_partial, _silu_impl, "SiluBackward0", None),
+        ("mish", _mish_partial, _mish_impl, "MishBackward0", None),
+        ("hardswish", _hardswish_partial, _hardswish_impl, "HardswishBackward0",
+         _hardswish_vjp)):
+    # polygrad.nn.functional spells them (no Tensor method, no top-level torch name)
+    def_elementwise(_name, _partial, impl=_impl, node_name=_node, api=None, methods=(),
+                    torch=(), vjp=_vjp)
 def_primitive("softmax", _softmax_vjp, _softmax_jvp, impl=_softmax_impl,
               node_name="SoftmaxBackward0")
 def_primitive("log_softmax", _log_softmax_vjp, _log_softmax_jvp, impl=_log_softmax_impl,
