@@ -490,3 +490,89 @@ def test_fused_activations_are_torchs_at_every_edge(backend, name, fn, dtype):
     for g, w in zip(got[1:], want[1:]):
         assert g.dtype == w.dtype
         np.testing.assert_allclose(g, w, rtol=tol, atol=tol, equal_nan=True)
+
+
+# found by the fuzzer after the fixes above
+FOUND_MORE = [
+    # prod() of everything with two zeros or more, first order: zeros, whatever g is
+    ("prod_two_zeros_nan_g", lambda t, x: (lambda v: v / v)(x.prod()),
+     [[1.0, 1.0, 1.0], [0.0, 1.0, 0.0]]),
+    ("prod_one_zero_nan_g", lambda t, x: (lambda v: v / v)(x.prod()), [[1.0, 0.0, 2.0]]),
+    ("prod_dim_two_zeros_nan_g", lambda t, x: (lambda v: v / v)(x.prod(dim=1)),
+     [[0.0, 1.0, 0.0], [1.0, 2.0, 0.0]]),
+    # softplus at NaN: the curve's branch (NaN value and gradient), as torch's
+    ("softplus_nan", lambda t, x: t.nn.functional.softplus(x, beta=2, threshold=1),
+     [math.nan, 1.0, 0.5, 0.0, 0.75]),
+    # smooth_l1 and huber at an infinite difference (1 / 0) and at NaN: each piece reads
+    # the difference only where it is taken, torch's kernel branches
+    ("smooth_l1_infinite", lambda t, x: t.nn.functional.smooth_l1_loss(1.0 / x, x,
+                                                                      reduction="none"),
+     [[1.0, 1.0, 0.0], [1.0, -0.0, 3.0]]),
+    ("huber_infinite", lambda t, x: t.nn.functional.huber_loss(1.0 / x, x, reduction="none",
+                                                               delta=0.5),
+     [[1.0, 1.0, 0.0], [1.0, -0.0, 0.25]]),
+    ("smooth_l1_nan_and_edges", lambda t, x: t.nn.functional.smooth_l1_loss(
+        x, t.zeros_like(x), reduction="none", beta=0.5), [math.nan, 0.5, -0.5, 0.25, 2.0]),
+]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("name, fn, data", FOUND_MORE, ids=[c[0] for c in FOUND_MORE])
+def test_more_found_programs_match_torch(backend, name, fn, data):
+    test_found_programs_match_torch(backend, name, fn, data)
+
+
+# -- relu, leaky_relu, hardtanh: differentiated twice, the gated tensor gets zeros ---------
+GATED_POINTS = [-math.inf, -2.0, -1.0, -0.5, -0.0, 0.0, 0.5, 1.0, 2.0, math.inf]
+GATED = [
+    ("relu", lambda t, x: t.relu(x)),
+    ("leaky_relu", lambda t, x: t.nn.functional.leaky_relu(x, 0.1)),
+    ("hardtanh", lambda t, x: t.nn.functional.hardtanh(x, -1.0, 1.0)),
+    ("relu6", lambda t, x: t.nn.functional.relu6(x)),
+    ("relu_inplace", lambda t, x: t.nn.functional.relu(x * 1, inplace=True)),
+    # a rule before the gate that meets 0 * inf in the second derivative: torch's zeros
+    # reach it (nan), nothing would give 0
+    ("var_then_leaky_relu",
+     lambda t, x: t.nn.functional.leaky_relu(x[:1].var(dim=0, correction=1), 0.1)),
+    ("div_by_zero_then_relu", lambda t, x: t.relu(x / 0.0)),
+    ("div_by_zero_then_hardtanh", lambda t, x: t.nn.functional.hardtanh(x[:8] / 0.0)),
+]
+
+
+def _gated(lib, fn):
+    x = lib.tensor(GATED_POINTS, dtype=lib.float64, requires_grad=True)
+    y = fn(lib, x)
+    w = lib.arange(1, y.numel() + 1, dtype=lib.float64).reshape(y.shape)
+    got = [y.detach().numpy().copy()]
+    for gv in (1.0, math.inf, math.nan):
+        (gx,) = lib.autograd.grad(y, x, lib.full(y.shape, gv, dtype=lib.float64),
+                                  retain_graph=True)
+        got.append(gx.numpy().copy())
+    (g1,) = lib.autograd.grad((y * w).sum(), x, create_graph=True)
+    (g2,) = lib.autograd.grad((g1 * g1).sum(), x, allow_unused=True)
+    return got + [g1.detach().numpy().copy(),
+                  np.zeros(len(GATED_POINTS)) if g2 is None else g2.numpy().copy()]
+
+
+@pytest.mark.parametrize("name, fn", GATED, ids=[g[0] for g in GATED])
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_gated_activations_differentiate_twice_as_torch(backend, name, fn):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = _gated(torch, fn)
+        with polygrad.use_backend(backend):
+            got = _gated(polygrad, fn)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_hardtanh_gives_no_gradient_at_nan_as_torchs_vectorized_kernel(backend):
+    # torch: 0 over its vectorized chunks (8 NaNs in float64), g over its scalar tail
+    x = torch.full((8,), math.nan, dtype=torch.float64, requires_grad=True)
+    (want,) = torch.autograd.grad(torch.nn.functional.hardtanh(x).sum(), x)
+    with polygrad.use_backend(backend):
+        p = polygrad.full((8,), math.nan, dtype=polygrad.float64, requires_grad=True)
+        (got,) = polygrad.autograd.grad(polygrad.nn.functional.hardtanh(p).sum(), p)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert (got.numpy() == 0).all()

@@ -73,6 +73,8 @@ less_equal log log1p log2 log10 logaddexp logical_and logical_not logical_or log
 maximum minimum multiply negative not_equal positive pow real reciprocal remainder round sign
 signbit sin sinh square sqrt subtract tan tanh trunc where astype zeros_like ones_like
 empty_like full_like
+relu sigmoid leaky_relu hardtanh gelu silu mish hardswish threshold_backward
+leaky_relu_backward hardtanh_backward
 """.split())
 
 

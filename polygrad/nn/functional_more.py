@@ -100,7 +100,7 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
     tensor([-0.1000,  2.0000])
     """
     _float_input("leaky_relu", input)
-    return _out(input, _ops.where(input > 0, input, input * negative_slope), inplace)
+    return _out(input, apply(P["leaky_relu"], input, negative_slope=negative_slope), inplace)
 
 
 def _elu(input, alpha, scale, input_scale):
@@ -198,9 +198,9 @@ def softplus(input, beta=1.0, threshold=20.0):
     _float_input("softplus", input)
     # three pieces, as torch's rules: beta x > threshold the identity; below it softplus;
     # at it softplus's value with its slope sigmoid(threshold) and no curvature (torch's
-    # double backward masks with beta x < threshold)
+    # double backward masks with beta x < threshold); NaN takes the curve, as torch's
     xb = input * beta
-    big, small = xb > threshold, xb < threshold
+    big, small = xb > threshold, ~(xb >= threshold)
     curve = _softplus1(_ops.where(small, input, 0.0) * beta) / beta
     d = input.detach()
     at = _softplus1(d * beta) / beta + (input - d) * (1.0 / (1.0 + math.exp(-threshold)))
@@ -208,8 +208,8 @@ def softplus(input, beta=1.0, threshold=20.0):
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    """``input`` clamped to [min_val, max_val]; the gradient is 0 on the bounds and at NaN,
-    as torch's (``clamp`` passes it on the bounds).
+    """``input`` clamped to [min_val, max_val]; the gradient is 0 on and beyond the bounds
+    and at NaN, as torch's (``clamp`` passes it on the bounds).
 
     >>> import polygrad
     >>> polygrad.nn.functional.hardtanh(polygrad.tensor([-2.0, 0.5]))
@@ -218,11 +218,8 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     _float_input("hardtanh", input)
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
-    # torch's backward mask is min_val < x < max_val: no gradient on the bounds, nor at NaN
-    # (which stays NaN: the detached input)
-    edge = _ops.where(input <= min_val, min_val,
-                      _ops.where(input >= max_val, max_val, input.detach()))
-    return _out(input, _ops.where((input > min_val) & (input < max_val), input, edge), inplace)
+    # torch's backward mask is min_val < x < max_val: no gradient on the bounds nor at NaN
+    return _out(input, apply(P["hardtanh"], input, min_val=min_val, max_val=max_val), inplace)
 
 
 def relu6(input, inplace=False):
@@ -764,10 +761,19 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
     _warn_size(input, target)
     d = input - target
-    a = _ops.abs(d)
     if beta == 0:
-        return _reduce(a, reduction)
-    return _reduce(_ops.where(a < beta, (0.5 / beta) * (d * d), a - 0.5 * beta), reduction)
+        return _reduce(_ops.abs(d), reduction)
+    return _reduce(_piecewise_quadratic(d, beta, 0.5 / beta, 1.0), reduction)
+
+
+def _piecewise_quadratic(d, edge, curve, slope):
+    """``curve * d**2`` inside (-edge, edge) and at NaN, ``slope * (|d| - edge / 2)`` on and
+    beyond the edges, as torch's smooth_l1 and huber kernels branch; each piece reads ``d``
+    only where it is taken (an infinite d meets no 0 * inf in the other's gradient)."""
+    outside = (d <= -edge) | (d >= edge)
+    inner = _safe(outside, d)
+    outer = _ops.abs(_ops.where(outside, d, edge))
+    return _ops.where(outside, slope * (outer - 0.5 * edge), curve * (inner * inner))
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
@@ -781,9 +787,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     if delta <= 0:
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
     _warn_size(input, target)
-    d = input - target
-    a = _ops.abs(d)
-    loss = _ops.where(a < delta, 0.5 * (d * d), delta * (a - 0.5 * delta))
+    loss = _piecewise_quadratic(input - target, delta, 0.5, delta)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from .special import _erf_impl
-from .table import def_bilinear, def_elementwise, def_gated, def_primitive
+from .table import def_bilinear, def_elementwise, def_primitive
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -103,6 +103,76 @@ def _hardswish_vjp(ns, g, out, x, _needs=None):
     # NaN x, g * (x - x): NaN, with torch's zero second derivative (its mask is -3 < x < 3)
     mid = ns.where(x == x, g * (x / 3.0 + 0.5), g * (x - x))
     return (ns.where(x <= -3.0, 0.0, ns.where(x >= 3.0, g, mid)),)
+
+
+# relu, leaky_relu, hardtanh: their first-order backward is an op of its own, as torch's
+# (threshold_backward, leaky_relu_backward, hardtanh_backward). Differentiated again it
+# routes the incoming gradient the same way and gives the tensor it was gated by zeros
+# (torch's ``self: zeros_like(grad)``), not nothing: a rule before it that meets 0 * inf
+# (a variance of one element, a division by zero) gives NaN there, as torch's does
+def _threshold_mask(ns, out):
+    return (out > 0) | (out != out)         # a NaN passes its gradient, as torch's
+
+
+def _hardtanh_mask(ns, x, min_val, max_val):
+    # 0 on and beyond the bounds, and at NaN: torch's vectorized kernel (its scalar tail,
+    # the last len % 4 elements of a float64 tensor on AVX2, passes the gradient at NaN)
+    return (x > min_val) & (x < max_val)
+
+
+def _threshold_backward_impl(xp, g, out):
+    return xp.where(_threshold_mask(xp, out), g, 0.0)
+
+
+def _leaky_relu_backward_impl(xp, g, x, negative_slope=0.01):
+    return xp.where(x > 0, g, g * negative_slope)
+
+
+def _hardtanh_backward_impl(xp, g, x, min_val=-1.0, max_val=1.0):
+    return xp.where(_hardtanh_mask(xp, x, min_val, max_val), g, 0.0)
+
+
+def _backward_op(name):
+    """The VJP and JVP of a first-order backward op ``name(g, x, **opts)``: linear in g
+    (the same op), and zeros for x."""
+    def vjp(ns, h, out, g, x, **opts):
+        return getattr(ns, name)(h, x, **opts), ns.zeros_like(x)
+
+    def jvp(ns, tangents, out, g, x, **opts):
+        return None if tangents[0] is None else getattr(ns, name)(tangents[0], x, **opts)
+    return vjp, jvp
+
+
+def _relu_vjp(ns, g, out, x):
+    return (ns.threshold_backward(g, out),)
+
+
+def _relu_jvp(ns, tangents, out, x):
+    return ns.threshold_backward(tangents[0], out)
+
+
+def _leaky_relu_impl(xp, x, negative_slope=0.01):
+    return xp.where(x > 0, x, x * negative_slope)
+
+
+def _leaky_relu_vjp(ns, g, out, x, negative_slope=0.01):
+    return (ns.leaky_relu_backward(g, x, negative_slope=negative_slope),)
+
+
+def _leaky_relu_jvp(ns, tangents, out, x, negative_slope=0.01):
+    return ns.leaky_relu_backward(tangents[0], x, negative_slope=negative_slope)
+
+
+def _hardtanh_impl(xp, x, min_val=-1.0, max_val=1.0):
+    return xp.clip(x, min_val, max_val)
+
+
+def _hardtanh_vjp(ns, g, out, x, min_val=-1.0, max_val=1.0):
+    return (ns.hardtanh_backward(g, x, min_val=min_val, max_val=max_val),)
+
+
+def _hardtanh_jvp(ns, tangents, out, x, min_val=-1.0, max_val=1.0):
+    return ns.hardtanh_backward(tangents[0], x, min_val=min_val, max_val=max_val)
 
 
 # -- linear: y = x @ w.T + b ------------------------------------------------------------------
@@ -285,9 +355,18 @@ def def_loss(name, loss, d_input, d_target, node_name):
 def_bilinear("linear", _linear_dx, _linear_dw, impl=_linear_impl, node_name="AddmmBackward0",
              saves=(0, 1))     # x and w: not b, not out
 # a NaN passes its gradient, as torch's (threshold_backward zeroes only where out <= 0)
-def_gated("relu", lambda ns, out, x: (out > 0) | (out != out), impl=_relu_impl,
-          node_name="ReluBackward0",
-          saves=("out",), api="unary")
+def_primitive("relu", _relu_vjp, _relu_jvp, impl=_relu_impl, node_name="ReluBackward0",
+              saves=("out",), api="unary")
+def_primitive("leaky_relu", _leaky_relu_vjp, _leaky_relu_jvp, impl=_leaky_relu_impl,
+              node_name="LeakyReluBackward0", saves=(0,))
+def_primitive("hardtanh", _hardtanh_vjp, _hardtanh_jvp, impl=_hardtanh_impl,
+              node_name="HardtanhBackward0", saves=(0,))
+for _name, _impl, _node in (
+        ("threshold_backward", _threshold_backward_impl, "ThresholdBackwardBackward0"),
+        ("leaky_relu_backward", _leaky_relu_backward_impl, "LeakyReluBackwardBackward0"),
+        ("hardtanh_backward", _hardtanh_backward_impl, "HardtanhBackwardBackward0")):
+    def_primitive(_name, *_backward_op(_name), impl=_impl, node_name=_node,
+                  nondiff_args=())
 def_elementwise("sigmoid", lambda ns, out, x: out * (1.0 - out), impl=_sigmoid_impl,
                 node_name="SigmoidBackward0", saves=("out",))
 for _name, _partial, _impl, _node, _vjp in (

@@ -89,7 +89,12 @@ def _prod_vjp(ns, g, out, x, axis=None, dtype=None, keepdims=False):
         return (gx * others,)
     zero = x == 0
     quotient = _unreduce(ns, out, x, axis, keepdims) / ns.where(zero, 1.0, x)
-    return (gx * ns.where(ns.any(zero), others, quotient),)
+    grad = gx * ns.where(ns.any(zero), others, quotient)
+    if axis is None and not grad_mode.is_grad_enabled():
+        # torch's prod() of everything, first order: two zeros or more give zeros, not g * 0
+        # (a NaN g stays out)
+        grad = ns.where(ns.sum(ns.astype(zero, x.dtype)) >= 2, 0.0, grad)
+    return (grad,)
 
 
 def _extremum_vjp(ns, g, out, x, axis=None, keepdims=False, evenly=False):
