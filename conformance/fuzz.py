@@ -173,7 +173,9 @@ OPS = {
     "pow_int": Op("elementwise", 1, "{out} = {a} ** {k}", _pow),
     "pow_frac": Op("elementwise", 1, "{out} = {a}.abs() ** 1.5"),
     "rpow": Op("elementwise", 1, "{out} = 2.0 ** {a}"),
-    "remainder": Op("elementwise", 1, "{out} = {a} % 1"),
+    # torch's spelling: the % operator follows the standard, which signs a zero remainder
+    # as the divisor where torch signs it as the dividend (docs/semantics.md)
+    "remainder": Op("elementwise", 1, "{out} = torch.remainder({a}, 1)"),
     "clamp": Op("elementwise", 1, "{out} = {a}.clamp(min={lo}, max={hi})", _clamp),
     "scale": Op("elementwise", 1, "{out} = {s} * {a}", _scalar),
     "rsub": Op("elementwise", 1, "{out} = {s} - {a}", _scalar),

@@ -158,6 +158,15 @@ KNOWN = [
          backends=set(),   # fixed since found: must agree everywhere
          reason="std's second derivative where the std is 0 (one element): polygrad 8, torch "
                 "nan (undefined there)"),
+    dict(id="write-through-reshape-of-inv", kind="value", ops=["inv", "view_mul_"],
+         repro=program([[[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]],
+                       "inv: v0 = torch.linalg.inv(x0 @ x0.mT + torch.eye(x0.shape[-2], "
+                       "dtype=torch.float64, device=x0.device))",
+                       "reshape: v1 = v0.reshape(-1)", "view_mul_: v2 = v1[None].mul_(2)"),
+         backends={"numpy"},
+         reason="torch's linalg.inv returns a column-major matrix, so reshape(-1) copies and "
+                "the in-place write does not reach the inverse; numpy's inverse is row-major, "
+                "reshape makes a view and the write reaches it (the torch backend agrees)"),
     dict(id="std-of-equal-values-rounded", kind="grad", ops=["std"], backends=set(),
          repro=program([[[[1.0, 1.0, 1.0]], [[1.0, 1.0, 0.75]]]], "sin: v0 = torch.sin(x0)",
                        "transpose: v1 = v0.transpose(0, 2)",

@@ -511,6 +511,10 @@ FOUND_MORE = [
     ("huber_infinite", lambda t, x: t.nn.functional.huber_loss(1.0 / x, x, reduction="none",
                                                                delta=0.5),
      [[1.0, 1.0, 0.0], [1.0, -0.0, 0.25]]),
+    # lerp, one node differentiated as torch's: an infinite g meets no inf - inf
+    ("lerp_then_divide_by_zero", lambda t, x: t.lerp(x[:1], x[1:], 0.25) / x[1:], [1.0, 0.0]),
+    ("lerp_tensor_weight_by_zero", lambda t, x: t.lerp(x[:1], x[1:2], x[2:]) / x[1:2],
+     [1.0, 0.0, 0.75]),
     ("smooth_l1_nan_and_edges", lambda t, x: t.nn.functional.smooth_l1_loss(
         x, t.zeros_like(x), reduction="none", beta=0.5), [math.nan, 0.5, -0.5, 0.25, 2.0]),
 ]

@@ -15,6 +15,7 @@ import math
 import string
 
 from ..base import dtypes as _dtypes
+from ..graph.engine import apply as _apply
 from ..graph.inplace import mark_multi_output
 from ..graph.tensor import Tensor
 from ..primitives import PRIMITIVES as _P
@@ -121,14 +122,12 @@ def addcmul(input, tensor1, tensor2, *, value=1):
 
 def lerp(input, end, weight):
     """torch's lerp: ``input + weight (end - input)`` for ``|weight| < 0.5``, else
-    ``end - (end - input) (1 - weight)`` (exact at weight 1, and inf at an infinite end)."""
-    # base + coef * diff with (input, weight) or (end, weight - 1): the weight enters once
-    # outside the where, so its gradient is end - input also where that is infinite
-    diff = end - input
+    ``end - (end - input) (1 - weight)`` (exact at weight 1, and inf at an infinite end),
+    differentiated as torch's (one node: ``LerpBackward0`` for a number weight,
+    ``LerpBackward1`` for a tensor)."""
     if not isinstance(weight, Tensor):
-        return input + weight * diff if builtins.abs(weight) < 0.5 else end + (weight - 1) * diff
-    small = _ops.abs(weight) < 0.5
-    return _ops.where(small, input, end) + _ops.where(small, weight, weight - 1) * diff
+        return _apply(_P["lerp"], input, end, weight=weight)
+    return _apply(_P["lerp"], input, end, weight)
 
 
 def float_power(input, exponent):

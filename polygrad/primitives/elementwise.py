@@ -241,6 +241,42 @@ ew("fmod", lambda ns, out, x, y: 1.0, lambda ns, out, x, y: -_trunc_quotient(ns,
    doc="torch's fmod (C's): the remainder with the sign of x; not in the Array API standard")
 
 
+# -- lerp: torch's, with torch's formula in each half (exact at weight 1) and torch's gradient
+# (g (1 - w), g w, g (end - x)): x and end enter the rule once each, so an infinite g meets
+# no inf - inf that x + w (end - x) differentiated term by term would make
+def _lerp_impl(xp, x, end, w=None, weight=None):
+    if w is None:                       # a Python weight (lerp.Scalar): its half in Python
+        if abs(weight) < 0.5:
+            return x + weight * (end - x)
+        return end - (end - x) * (1 - weight)
+    return xp.where(xp.abs(w) < 0.5, x + w * (end - x), end - (end - x) * (1 - w))
+
+
+def _lerp_vjp(ns, g, out, x, end, w=None, weight=None, _needs=(True, True, True)):
+    wt = weight if w is None else w
+    return (g * (1 - wt) if _needs[0] else None,
+            g * wt if _needs[1] else None,
+            g * (end - x) if w is not None and _needs[2] else None)
+
+
+_lerp_vjp.wants_needs = True
+
+
+def _lerp_jvp(ns, tangents, out, x, end, w=None, weight=None):
+    wt = weight if w is None else w
+    terms = [t * f for t, f in zip(tangents, (1 - wt, wt, None if w is None else end - x))
+             if t is not None]
+    total = terms[0] if terms else None
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+primitive("lerp", _lerp_vjp, _lerp_jvp, impl=_lerp_impl,
+          name_for=lambda opts: "LerpBackward0" if "weight" in opts else "LerpBackward1",
+          doc="torch's lerp: x + w (end - x); not in the Array API standard")
+
+
 # -- torch-only elementwise functions (torch_surface and polygrad.special spell them): each
 # partial is torch's backward formula, masked where torch masks it, the masked branch
 # computed all the same (0/0 in the branch a where drops) so that second derivatives are
