@@ -457,6 +457,8 @@ ACTIVATIONS = [
     ("silu", lambda t, x: t.nn.functional.silu(x)),
     ("mish", lambda t, x: t.nn.functional.mish(x)),
     ("hardswish", lambda t, x: t.nn.functional.hardswish(x)),
+    ("softplus", lambda t, x: t.nn.functional.softplus(x)),
+    ("softplus_beta", lambda t, x: t.nn.functional.softplus(x, beta=2, threshold=1)),
 ]
 
 
@@ -540,6 +542,9 @@ GATED = [
      lambda t, x: t.nn.functional.leaky_relu(x[:1].var(dim=0, correction=1), 0.1)),
     ("div_by_zero_then_relu", lambda t, x: t.relu(x / 0.0)),
     ("div_by_zero_then_hardtanh", lambda t, x: t.nn.functional.hardtanh(x[:8] / 0.0)),
+    # softplus's second derivative is masked by multiplying (beta x < threshold)
+    ("div_by_zero_then_softplus",
+     lambda t, x: t.nn.functional.softplus(1.0 / x, beta=2, threshold=1)),
 ]
 
 

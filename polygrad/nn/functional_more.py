@@ -196,15 +196,8 @@ def softplus(input, beta=1.0, threshold=20.0):
     tensor([0.6931])
     """
     _float_input("softplus", input)
-    # three pieces, as torch's rules: beta x > threshold the identity; below it softplus;
-    # at it softplus's value with its slope sigmoid(threshold) and no curvature (torch's
-    # double backward masks with beta x < threshold); NaN takes the curve, as torch's
-    xb = input * beta
-    big, small = xb > threshold, ~(xb >= threshold)
-    curve = _softplus1(_ops.where(small, input, 0.0) * beta) / beta
-    d = input.detach()
-    at = _softplus1(d * beta) / beta + (input - d) * (1.0 / (1.0 + math.exp(-threshold)))
-    return _ops.where(big, input, _ops.where(small, curve, at))
+    # torch's kernels, x where beta x > threshold, and their gradients (one node)
+    return apply(P["softplus"], input, beta=beta, threshold=threshold)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):

@@ -143,6 +143,50 @@ def _backward_op(name):
     return vjp, jvp
 
 
+# softplus, as torch's kernels: x where beta x > threshold, else log1p(exp(beta x)) / beta;
+# its backward an op of its own whose derivative in x is torch's softplus_double_backward
+# (masked by multiplying with beta x < threshold: an infinite g there gives NaN, as torch's)
+def _softplus_impl(xp, x, beta=1.0, threshold=20.0):
+    big = x * beta > threshold
+    return xp.where(big, x, xp.log1p(xp.exp(xp.where(big, 0.0, x * beta))) / beta)
+
+
+def _softplus_backward_impl(xp, g, x, beta=1.0, threshold=20.0):
+    xb = x * beta
+    big = xb > threshold
+    z = xp.exp(xp.where(big, 0.0, xb))
+    return xp.where(big, g, g * z / (z + 1.0))
+
+
+def _softplus_double_backward(ns, g, x, beta, threshold):
+    xb = x * beta
+    s = ns.sigmoid(xb)
+    return g * s * (1.0 - s) * ns.astype(xb < threshold, g.dtype) * beta
+
+
+def _softplus_vjp(ns, g, out, x, beta=1.0, threshold=20.0):
+    return (ns.softplus_backward(g, x, beta=beta, threshold=threshold),)
+
+
+def _softplus_jvp(ns, tangents, out, x, beta=1.0, threshold=20.0):
+    return ns.softplus_backward(tangents[0], x, beta=beta, threshold=threshold)
+
+
+def _softplus_backward_vjp(ns, h, out, g, x, beta=1.0, threshold=20.0):
+    return (ns.softplus_backward(h, x, beta=beta, threshold=threshold),
+            _softplus_double_backward(ns, h * g, x, beta, threshold))
+
+
+def _softplus_backward_jvp(ns, tangents, out, g, x, beta=1.0, threshold=20.0):
+    tg, tx = tangents
+    terms = []
+    if tg is not None:
+        terms.append(ns.softplus_backward(tg, x, beta=beta, threshold=threshold))
+    if tx is not None:
+        terms.append(_softplus_double_backward(ns, tx * g, x, beta, threshold))
+    return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+
 def _relu_vjp(ns, g, out, x):
     return (ns.threshold_backward(g, out),)
 
@@ -361,6 +405,10 @@ def_primitive("leaky_relu", _leaky_relu_vjp, _leaky_relu_jvp, impl=_leaky_relu_i
               node_name="LeakyReluBackward0", saves=(0,))
 def_primitive("hardtanh", _hardtanh_vjp, _hardtanh_jvp, impl=_hardtanh_impl,
               node_name="HardtanhBackward0", saves=(0,))
+def_primitive("softplus", _softplus_vjp, _softplus_jvp, impl=_softplus_impl,
+              node_name="SoftplusBackward0", saves=(0,))
+def_primitive("softplus_backward", _softplus_backward_vjp, _softplus_backward_jvp,
+              impl=_softplus_backward_impl, node_name="SoftplusBackwardBackward0")
 for _name, _impl, _node in (
         ("threshold_backward", _threshold_backward_impl, "ThresholdBackwardBackward0"),
         ("leaky_relu_backward", _leaky_relu_backward_impl, "LeakyReluBackwardBackward0"),
