@@ -491,7 +491,9 @@ _COMPARE = {"lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_eq
             "eq": "equal", "ne": "not_equal"}
 _INPLACE_OPS = {"add": operator.iadd, "sub": operator.isub, "mul": operator.imul,
                 "truediv": operator.itruediv, "pow": operator.ipow,
-                "floordiv": operator.ifloordiv, "mod": operator.imod, "and": operator.iand,
+                # (no "mod": a backend's own %= signs a zero remainder as it likes, torch as
+                # the dividend; the standard's, as the divisor, is the row's impl)
+                "floordiv": operator.ifloordiv, "and": operator.iand,
                 "or": operator.ior, "xor": operator.ixor, "lshift": operator.ilshift,
                 "rshift": operator.irshift}
 def _setter(key):
