@@ -530,10 +530,13 @@ def run_compiled(program, backend):
         return _execute(program, polygrad, to_host, compiled=True)
 
 
+def _torch_host(t):
+    return t.detach().cpu().numpy().copy()
+
+
 def run_torch(program):
     """The same on real torch (the oracle)."""
-    torch = require_torch()
-    return _execute(program, torch, lambda t: t.detach().cpu().numpy().copy())
+    return _execute(program, require_torch(), _torch_host)
 
 
 def compare(got, ref, names=("polygrad", "torch")):
@@ -656,7 +659,7 @@ def rounding_decided(program, backend):
     try:
         with polygrad.use_backend(backend):
             mine = _arguments(program, polygrad, to_host)
-        theirs = _arguments(program, require_torch(), lambda t: t.detach().cpu().numpy().copy())
+        theirs = _arguments(program, require_torch(), _torch_host)
     except Exception:           # noqa: BLE001 - a step raises: not a question of rounding
         return None
     for k, (step, a, b) in enumerate(zip(program.steps, mine, theirs)):

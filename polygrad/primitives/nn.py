@@ -132,6 +132,17 @@ def _hardtanh_backward_impl(xp, g, x, min_val=-1.0, max_val=1.0):
     return xp.where(_hardtanh_mask(xp, x, min_val, max_val), g, 0.0)
 
 
+def _through(backward, on_out=False):
+    """The VJP and JVP of an activation whose gradient is the backward op ``backward(g, x,
+    **opts)`` (``on_out``: of its output, as relu's threshold_backward)."""
+    def vjp(ns, g, out, x, **opts):
+        return (getattr(ns, backward)(g, out if on_out else x, **opts),)
+
+    def jvp(ns, tangents, out, x, **opts):
+        return getattr(ns, backward)(tangents[0], out if on_out else x, **opts)
+    return vjp, jvp
+
+
 def _backward_op(name):
     """The VJP and JVP of a first-order backward op ``name(g, x, **opts)``: linear in g
     (the same op), and zeros for x."""
@@ -164,14 +175,6 @@ def _softplus_double_backward(ns, g, x, beta, threshold):
     return g * s * (1.0 - s) * ns.astype(xb < threshold, g.dtype) * beta
 
 
-def _softplus_vjp(ns, g, out, x, beta=1.0, threshold=20.0):
-    return (ns.softplus_backward(g, x, beta=beta, threshold=threshold),)
-
-
-def _softplus_jvp(ns, tangents, out, x, beta=1.0, threshold=20.0):
-    return ns.softplus_backward(tangents[0], x, beta=beta, threshold=threshold)
-
-
 def _softplus_backward_vjp(ns, h, out, g, x, beta=1.0, threshold=20.0):
     return (ns.softplus_backward(h, x, beta=beta, threshold=threshold),
             _softplus_double_backward(ns, h * g, x, beta, threshold))
@@ -187,36 +190,12 @@ def _softplus_backward_jvp(ns, tangents, out, g, x, beta=1.0, threshold=20.0):
     return terms[0] if len(terms) == 1 else terms[0] + terms[1]
 
 
-def _relu_vjp(ns, g, out, x):
-    return (ns.threshold_backward(g, out),)
-
-
-def _relu_jvp(ns, tangents, out, x):
-    return ns.threshold_backward(tangents[0], out)
-
-
 def _leaky_relu_impl(xp, x, negative_slope=0.01):
     return xp.where(x > 0, x, x * negative_slope)
 
 
-def _leaky_relu_vjp(ns, g, out, x, negative_slope=0.01):
-    return (ns.leaky_relu_backward(g, x, negative_slope=negative_slope),)
-
-
-def _leaky_relu_jvp(ns, tangents, out, x, negative_slope=0.01):
-    return ns.leaky_relu_backward(tangents[0], x, negative_slope=negative_slope)
-
-
 def _hardtanh_impl(xp, x, min_val=-1.0, max_val=1.0):
     return xp.clip(x, min_val, max_val)
-
-
-def _hardtanh_vjp(ns, g, out, x, min_val=-1.0, max_val=1.0):
-    return (ns.hardtanh_backward(g, x, min_val=min_val, max_val=max_val),)
-
-
-def _hardtanh_jvp(ns, tangents, out, x, min_val=-1.0, max_val=1.0):
-    return ns.hardtanh_backward(tangents[0], x, min_val=min_val, max_val=max_val)
 
 
 # -- linear: y = x @ w.T + b ------------------------------------------------------------------
@@ -399,13 +378,13 @@ def def_loss(name, loss, d_input, d_target, node_name):
 def_bilinear("linear", _linear_dx, _linear_dw, impl=_linear_impl, node_name="AddmmBackward0",
              saves=(0, 1))     # x and w: not b, not out
 # a NaN passes its gradient, as torch's (threshold_backward zeroes only where out <= 0)
-def_primitive("relu", _relu_vjp, _relu_jvp, impl=_relu_impl, node_name="ReluBackward0",
+def_primitive("relu", *_through("threshold_backward", on_out=True), impl=_relu_impl, node_name="ReluBackward0",
               saves=("out",), api="unary")
-def_primitive("leaky_relu", _leaky_relu_vjp, _leaky_relu_jvp, impl=_leaky_relu_impl,
+def_primitive("leaky_relu", *_through("leaky_relu_backward"), impl=_leaky_relu_impl,
               node_name="LeakyReluBackward0", saves=(0,))
-def_primitive("hardtanh", _hardtanh_vjp, _hardtanh_jvp, impl=_hardtanh_impl,
+def_primitive("hardtanh", *_through("hardtanh_backward"), impl=_hardtanh_impl,
               node_name="HardtanhBackward0", saves=(0,))
-def_primitive("softplus", _softplus_vjp, _softplus_jvp, impl=_softplus_impl,
+def_primitive("softplus", *_through("softplus_backward"), impl=_softplus_impl,
               node_name="SoftplusBackward0", saves=(0,))
 def_primitive("softplus_backward", _softplus_backward_vjp, _softplus_backward_jvp,
               impl=_softplus_backward_impl, node_name="SoftplusBackwardBackward0")

@@ -88,12 +88,13 @@ def _prod_vjp(ns, g, out, x, axis=None, dtype=None, keepdims=False):
     if x.ndim == 0 or not _axes(x, axis) or 0 in x.shape:
         return (gx * others,)
     zero = x == 0
+    zeros = ns.sum(ns.astype(zero, x.dtype))
     quotient = _unreduce(ns, out, x, axis, keepdims) / ns.where(zero, 1.0, x)
-    grad = gx * ns.where(ns.any(zero), others, quotient)
+    grad = gx * ns.where(zeros > 0, others, quotient)
     if axis is None and not grad_mode.is_grad_enabled():
         # torch's prod() of everything, first order: two zeros or more give zeros, not g * 0
         # (a NaN g stays out)
-        grad = ns.where(ns.sum(ns.astype(zero, x.dtype)) >= 2, 0.0, grad)
+        grad = ns.where(zeros >= 2, 0.0, grad)
     return (grad,)
 
 
