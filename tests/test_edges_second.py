@@ -34,6 +34,18 @@ CASES = [
      [[0.0, 0.0, 2.0, -1.0, 0.0, 0.0], [0.0, 2.0, 0.5, 2.0, -1.0, 1.0]]),
     ("pow_scalar_base0", lambda t, y: 0.0 ** y, [[-1.0, 0.0, 2.0]]),
     ("pow_scalar_base2", lambda t, y: 2.0 ** y, [[-1.0, 0.0, 2.5]]),
+    # stop 23: an exponent of 0 gives the base a 0 gradient whatever arrives (an inf here)
+    ("pow_zero_exponent_inf_grad", lambda t, x, y: (x ** 0) / y, [[0.0, 2.0, -1.0], [0.0, 1.0, 0.0]]),
+    ("pow_zero_tensor_exponent_inf_grad", lambda t, x, e, y: (x ** e) / y,
+     [[0.0, 2.0, -1.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]),
+    # stop 23: torch's sign (and sgn) is 0 at NaN (0 / 0 here)
+    ("sign_of_nan", lambda t, x, y: t.sign(y / x) * y * x + t.sgn(x / y),
+     [[0.0, 2.0, 0.0], [1.0, 1.0, 0.0]]),
+    # stop 23: the cofactor of a 1 x 1 matrix is 1, also at nan and inf (torch's)
+    ("det_1x1_nan", lambda t, x: t.linalg.det((x / x) @ (x / x).mT + t.eye(1, dtype=t.float64)),
+     [[[1.0, 1.0, 0.0]]]),
+    ("det_1x1_inf", lambda t, x: t.linalg.det(t.log(x.abs()) @ t.log(x.abs()).mT + t.eye(1, dtype=t.float64)),
+     [[[1.0, 2.0, 0.0]]]),
     ("atan2_origin", lambda t, y, x: t.atan2(y, x),
      [[0.0, 1.0, 0.0, -1.0, 1e-200], [0.0, 0.0, 1.0, -1.0, 1e-200]]),
     ("xlogy_zeros", lambda t, x, y: t.xlogy(x, y),

@@ -518,11 +518,13 @@ def _inplace_method(prim_name, iop=None, opts=None):
 
 
 def _unary(prim):
+    opts = prim.torch_opts      # a method is a torch-style spelling
+
     def method(self):
-        return apply(prim, self)
+        return apply(prim, self, **opts)
 
     def method_(self):
-        return self._inplace(prim.name)
+        return self._inplace(prim.name, **opts)
     return method, method_
 
 

@@ -41,6 +41,7 @@ __all__ = [
 _SETITEM = _ops.generated(_P["setitem"])
 _LGAMMA = _ops.generated(_P["lgamma"])
 _POLYGAMMA = _ops.generated(_P["polygamma"])
+_SIGN = _ops.generated(_P["sign"])
 _SCATTER_ADD = _ops.generated(_P["scatter_add"])
 
 
@@ -405,7 +406,7 @@ def sgn(input):
     tensor([-1.,  0.,  1.])
     """
     if not input.dtype.is_complex:
-        return _ops.sign(input)
+        return _SIGN(input, **_P["sign"].torch_opts)      # torch's: 0 at NaN
     a = _ops.abs(input)
     zero = a == 0
     return _ops.where(zero, 0.0, input / _ops.where(zero, 1.0, a).astype(input.dtype))

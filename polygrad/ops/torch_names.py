@@ -321,8 +321,10 @@ def derived(prim, name):
     """``polygrad.<name>`` for a registry row: ``fn(input)``, ``fn(input, other)`` (promoting
     as the operators do), else ``fn(input, *args, **options)``."""
     if prim.api == "unary":
+        opts = prim.torch_opts
+
         def fn(input):
-            return apply(prim, input)
+            return apply(prim, input, **opts)
     elif prim.api == "binary":
         op, rop = binary(prim.name, torch_style=True)
 

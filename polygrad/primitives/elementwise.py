@@ -21,6 +21,18 @@ def _pow_dx(ns, out, x, y):
     return ns.where(y == 0, 0.0, y * x ** (y - 1))
 
 
+def _pow_vjp(ns, g, out, x, y, _needs=(True, True)):
+    # torch's pow_backward: where the exponent is 0 the base's gradient is 0 whatever g is
+    # (a nan or inf g stays out: zeros_like for a Python 0, a where for a tensor exponent)
+    gx = None
+    if _needs[0]:
+        if not hasattr(y, "shape"):
+            gx = ns.zeros_like(x) if y == 0 else g * (y * x ** (y - 1))
+        else:
+            gx = ns.where(y == 0, 0.0, g * (y * x ** (y - 1)))
+    return gx, (g * _pow_dy(ns, out, x, y) if _needs[1] else None)
+
+
 def _pow_dy(ns, out, x, y):
     # d/dy x**y = out * log(x); 0 where x == 0 and y >= 0 (the limit), -inf where x == 0 and
     # y < 0, as torch's. out * log(0) stands in the branch the where drops, as in torch's
@@ -88,7 +100,7 @@ def _divide_vjp(ns, g, out, x, y, _needs=(True, True)):
 ew("divide", lambda ns, out, x, y: _reciprocal_of(y), lambda ns, out, x, y: -out / y,
    conjugate_vjp=True, vjp=_divide_vjp,
    impl=_divide_impl, torch=("divide", "true_divide"), methods=("divide", "true_divide"), node_name="DivBackward0")
-ew("pow", _pow_dx, _pow_dy)
+ew("pow", _pow_dx, _pow_dy, vjp=_pow_vjp)
 ew("square", lambda ns, out, x: 2.0 * x, saves=(0,), node_name="PowBackward0")
 ew("sqrt", lambda ns, out, x: 0.5 / out, saves=("out",))
 ew("reciprocal", lambda ns, out, x: -(out * out), saves=("out",))
@@ -188,7 +200,19 @@ def _zero_jvp(ns, tangents, out, x):
     return ns.zeros_like(x)
 
 
-for _name in ("sign", "floor", "ceil", "round", "trunc"):
+def _sign_impl(xp, x, nan_sign=None):
+    """The standard's sign: NaN at NaN. ``nan_sign=0.0`` is torch's (its kernel compares
+    with 0, so a NaN is neither side: 0), which its torch-style spellings pass."""
+    s = xp.sign(x)
+    if nan_sign is None or not xp.isdtype(s.dtype, "real floating"):
+        return s
+    return xp.where(x != x, xp.asarray(nan_sign, dtype=s.dtype), s)
+
+
+def_primitive("sign", lambda ns, g, out, x, **_: _zero_vjp(ns, g, out, x),
+              lambda ns, tangents, out, x, **_: _zero_jvp(ns, tangents, out, x),
+              api="unary", impl=_sign_impl, torch_opts={"nan_sign": 0.0})
+for _name in ("floor", "ceil", "round", "trunc"):
     def_primitive(_name, _zero_vjp, _zero_jvp, api="unary")
 
 # -- selection ------------------------------------------------------------------------------

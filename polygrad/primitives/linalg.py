@@ -56,11 +56,15 @@ def _cofactor(ns, x, det):
 def _det_vjp(ns, g, out, x):
     if x.shape[-1] == 0:
         return (ns.zeros_like(x),)
+    if x.shape[-1] == 1:    # the cofactor of a 1 x 1 matrix is 1, also at nan or inf (torch's)
+        return (ns.broadcast_to(_trailing(ns, g), x.shape),)
     return (_trailing(ns, g) * _cofactor(ns, x, out),)
 
 
 def _det_jvp(ns, tangents, out, x):
     # <cofactor matrix, dX>: det(X) tr(X^-1 dX) where X is regular, and defined where not
+    if x.shape[-1] == 1:
+        return tangents[0][..., 0, 0]
     if x.shape[-1] and builtins.bool(ns.any(out == 0)):
         return ns.sum(_cofactor(ns, x, out) * tangents[0], axis=(-2, -1))
     return out * ns.linalg.trace(ns.linalg.solve(x, tangents[0]))
