@@ -304,6 +304,26 @@ _ROWS = [
     OpCase("softplus_backward", args(r(2, 3), r(2, 3)),
            call=lambda ns, g, x: ns.softplus_backward(g, x, beta=2.0, threshold=1.0),
            torch=lambda xp, g, x: _torch().ops.aten.softplus_backward(g, x, 2.0, 1.0)),
+    # smooth_l1_loss, huber_loss and their backward ops (torch's kernels; the reduction enum
+    # of aten: 0 none, 1 mean, 2 sum)
+    nn_case("smooth_l1_loss", args(r(2, 3), r(2, 3)),
+            pg=lambda ns, x, y: _F().smooth_l1_loss(x, y, beta=0.75),
+            torch=lambda xp, x, y: __import__("torch").nn.functional.smooth_l1_loss(
+                x, y, beta=0.75)),
+    OpCase("smooth_l1_loss_backward", args(r(1, 1), r(2, 3), r(2, 3)),
+           call=lambda ns, g, x, y: ns.smooth_l1_loss_backward(g, x, y, reduction="mean",
+                                                               beta=0.75),
+           torch=lambda xp, g, x, y: _torch().ops.aten.smooth_l1_loss_backward(
+               g, x, y, 1, 0.75)),
+    nn_case("huber_loss", args(r(2, 3), r(2, 3)),
+            pg=lambda ns, x, y: _F().huber_loss(x, y, reduction="sum", delta=0.75),
+            torch=lambda xp, x, y: __import__("torch").nn.functional.huber_loss(
+                x, y, reduction="sum", delta=0.75)),
+    OpCase("huber_loss_backward", args(r(2, 3), r(2, 3), r(2, 3)),
+           call=lambda ns, g, x, y: ns.huber_loss_backward(g, x, y, reduction="none",
+                                                           delta=0.75),
+           torch=lambda xp, g, x, y: _torch().ops.aten.huber_loss_backward(
+               g, x, y, 0, 0.75)),
     nn_case("gelu", args(r(2, 3))),
     nn_case("silu", args(r(2, 3))),
     nn_case("mish", args(r(2, 3))),

@@ -587,3 +587,77 @@ def test_hardtanh_gives_no_gradient_at_nan_as_torchs_vectorized_kernel(backend):
         (got,) = polygrad.autograd.grad(polygrad.nn.functional.hardtanh(p).sum(), p)
     np.testing.assert_array_equal(got.numpy(), want.numpy())
     assert (got.numpy() == 0).all()
+
+
+# -- second derivatives of the fused nn rows at their edges (found by the fuzzer) -----------
+# value, gradient of the arange-weighted sum, and the gradient of the sum of its squares
+# (create_graph), each against torch's; an infinite or NaN gradient reaching a row comes
+# from a division by zero or a sqrt at 0 before it
+SECOND_ORDER = [
+    # torch's smooth_l1 double backward multiplies the incoming gradient by (|d| < beta)
+    # / beta: the sqrt's infinite slope at 0 gives NaN through the masked-off target (the
+    # row sum), not 0
+    ("smooth_l1_sqrt_row_target", lambda t, x: t.nn.functional.smooth_l1_loss(
+        x.abs().sqrt(), x.sum(dim=1, keepdim=True)), [[1.0, 1.0, 1.0], [0.0, -1.0, -1.0]]),
+    ("smooth_l1_std_of_one", lambda t, x: t.nn.functional.smooth_l1_loss(
+        x.std(dim=0, correction=0), x), 1.0),
+    ("smooth_l1_div_by_zero_none", lambda t, x: t.nn.functional.smooth_l1_loss(
+        x[:4], x[4:] / x[:4], reduction="none", beta=0.5),
+     [0.0, 0.25, 2.0, -1.0, 0.1, 1.0, -3.0, 0.0]),
+    ("smooth_l1_div_by_zero_sum", lambda t, x: t.nn.functional.smooth_l1_loss(
+        x[:4] / x[4:], x[4:], reduction="sum", beta=2.0),
+     [0.0, 0.25, 2.0, -1.0, 0.0, 1.0, -3.0, 0.5]),
+    ("smooth_l1_beta0", lambda t, x: t.nn.functional.smooth_l1_loss(
+        x[:4] / x[4:], x[4:], beta=0.0), [0.0, 0.25, 2.0, -1.0, 0.0, 1.0, -3.0, 0.5]),
+    ("smooth_l1_nan_inf", lambda t, x: t.nn.functional.smooth_l1_loss(
+        x[:3], x[3:].sqrt(), beta=0.5), [math.nan, math.inf, 0.25, 1.0, 0.0, 4.0]),
+    ("smooth_l1_broadcast_mean", lambda t, x: t.nn.functional.smooth_l1_loss(
+        x[:, :1] / x[:, 1:2], x, beta=0.75), [[1.0, 0.0, 2.0], [0.5, 1.0, -1.0]]),
+    ("huber_sqrt_row_target", lambda t, x: t.nn.functional.huber_loss(
+        x.abs().sqrt(), x.sum(dim=1, keepdim=True), delta=0.5),
+     [[1.0, 1.0, 1.0], [0.0, -1.0, -1.0]]),
+    ("huber_div_by_zero_none", lambda t, x: t.nn.functional.huber_loss(
+        x[:4], x[4:] / x[:4], reduction="none", delta=0.5),
+     [0.0, 0.25, 2.0, -1.0, 0.1, 1.0, -3.0, 0.0]),
+    ("huber_std_of_one_sum", lambda t, x: t.nn.functional.huber_loss(
+        x.std(dim=0, correction=0), x, reduction="sum", delta=2.0), 1.0),
+    ("huber_weighted_mean", lambda t, x: t.nn.functional.huber_loss(
+        x[:3] / x[3:], x[3:], weight=x[3:] + 1.0, delta=0.5),
+     [0.0, 0.25, 3.0, 0.0, 1.0, -0.5]),
+    ("huber_nan_inf", lambda t, x: t.nn.functional.huber_loss(
+        x[:3], x[3:].sqrt(), delta=2.0), [math.nan, math.inf, 0.25, 1.0, 0.0, 4.0]),
+]
+
+
+def _second_order(lib, fn, data):
+    x = lib.tensor(data, dtype=lib.float64, requires_grad=True)
+    y = fn(lib, x)
+    w = lib.arange(1, y.numel() + 1, dtype=lib.float64).reshape(y.shape)
+    (g1,) = lib.autograd.grad((y * w).sum(), x, create_graph=True)
+    (g2,) = lib.autograd.grad((g1 * g1).sum(), x, allow_unused=True)
+    g2 = np.zeros(np.shape(data)) if g2 is None else g2.numpy(**(
+        {"force": True} if lib is torch else {}))
+    return [np.asarray(t.detach().numpy()) for t in (y, g1)] + [np.asarray(g2)]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("name, fn, data", SECOND_ORDER, ids=[c[0] for c in SECOND_ORDER])
+def test_nn_rows_differentiate_twice_as_torch_at_their_edges(backend, name, fn, data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = _second_order(torch, fn, data)
+        with polygrad.use_backend(backend):
+            got = _second_order(polygrad, fn, data)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_smooth_l1_and_huber_are_one_node_each_as_torchs():
+    x = polygrad.tensor([0.5, 3.0], requires_grad=True)
+    F = polygrad.nn.functional
+    for fn, name in ((F.smooth_l1_loss, "SmoothL1Loss"), (F.huber_loss, "HuberLoss")):
+        out = fn(x, polygrad.zeros(2))
+        assert out.grad_fn.name() == f"{name}Backward0"
+        (g,) = polygrad.autograd.grad(out, x, create_graph=True)
+        assert g.grad_fn.name() == f"{name}BackwardBackward0"

@@ -76,12 +76,6 @@ def _out(input, result, inplace):
     return input.copy_(result) if inplace else result
 
 
-def _safe(cond, x):
-    """``x`` where ``cond`` is False, 0 where it is True: the input of a branch not taken
-    there, so that its gradient is 0, not ``0 * inf``."""
-    return _ops.where(cond, 0.0, x)
-
-
 def _float_input(name, input):
     if not isinstance(input, Tensor):
         raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
@@ -753,20 +747,10 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
     _warn_size(input, target)
-    d = input - target
-    if beta == 0:
-        return _reduce(_ops.abs(d), reduction)
-    return _reduce(_piecewise_quadratic(d, beta, 0.5 / beta, 1.0), reduction)
-
-
-def _piecewise_quadratic(d, edge, curve, slope):
-    """``curve * d**2`` inside (-edge, edge) and at NaN, ``slope * (|d| - edge / 2)`` on and
-    beyond the edges, as torch's smooth_l1 and huber kernels branch; each piece reads ``d``
-    only where it is taken (an infinite d meets no 0 * inf in the other's gradient)."""
-    outside = (d <= -edge) | (d >= edge)
-    inner = _safe(outside, d)
-    outer = _ops.abs(_ops.where(outside, d, edge))
-    return _ops.where(outside, slope * (outer - 0.5 * edge), curve * (inner * inner))
+    if beta == 0:       # torch's l1_loss: abs, then the reduction (their nodes)
+        return _reduce(_ops.abs(input - target), reduction)
+    # torch's kernels (one node, SmoothL1LossBackward0) and their double backward
+    return apply(P["smooth_l1_loss"], input, target, reduction=reduction, beta=beta)
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
@@ -780,10 +764,11 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     if delta <= 0:
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
     _warn_size(input, target)
-    loss = _piecewise_quadratic(input - target, delta, 0.5, delta)
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    if weight is None:      # torch's kernels (one node, HuberLossBackward0)
+        return apply(P["huber_loss"], input, target, reduction=reduction, delta=delta)
+    # torch's: the unreduced loss times the weight, then the reduction
+    loss = apply(P["huber_loss"], input, target, reduction="none", delta=delta)
+    return _reduce(loss * weight, reduction)
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean",

@@ -374,6 +374,117 @@ def def_loss(name, loss, d_input, d_target, node_name):
     return def_primitive(name, vjp, jvp, impl=impl, node_name=node_name)
 
 
+# -- smooth_l1_loss and huber_loss, as torch's: one node each (SmoothL1LossBackward0,
+# HuberLossBackward0) whose backward is an op of its own (smooth_l1_loss_backward,
+# huber_loss_backward, torch's kernels), differentiated again by torch's double backward:
+# the incoming gradient times the mask |d| < beta (multiplied, not selected: an infinite
+# or NaN gradient where the mask is 0 gives NaN, as torch's), over beta for smooth_l1.
+# ``mean`` scales by 1 / the broadcast count inside the ops, as torch's norm does. Both
+# need beta (delta) > 0: polygrad.nn.functional sends smooth_l1's beta = 0 to abs, as
+# torch's sends it to l1_loss --------------------------------------------------------------
+
+def _norm(x, y, reduction):
+    if reduction != "mean":
+        return 1.0
+    n = _count(x, y)
+    return 1.0 / n if n else math.inf      # torch's 1. / 0: an empty result either way
+
+
+def _over_count(a, x, y, reduction):
+    # torch's double backward divides by numel (rather than multiplying by the norm)
+    n = _count(x, y) if reduction == "mean" else 0
+    return a / n if n else a
+
+
+def _smooth_l1_impl(xp, x, y, reduction="none", beta=1.0):
+    z = xp.abs(x - y)
+    return _reduce(xp, xp.where(z < beta, 0.5 * z * z / beta, z - 0.5 * beta), reduction)
+
+
+def _smooth_l1_backward_impl(xp, g, x, y, reduction="none", beta=1.0):
+    # torch's vectorized kernel: norm * (sign(d) where |d| >= beta, else d / beta) * g (d is
+    # not 0 where |d| >= beta > 0, so sign gives torch's +-1 there)
+    d = x - y
+    outside = xp.abs(d) >= beta
+    slope = xp.where(outside, xp.sign(d), d / beta)
+    return _norm(x, y, reduction) * slope * g
+
+
+def _smooth_l1_double_backward(ns, gg, x, y, reduction, beta):
+    inside = ns.astype(ns.abs(x - y) < beta, gg.dtype)
+    return _over_count(gg * inside / beta, x, y, reduction)
+
+
+def _huber_impl(xp, x, y, reduction="none", delta=1.0):
+    z = xp.abs(x - y)
+    return _reduce(xp, xp.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta)),
+                   reduction)
+
+
+def _huber_backward_impl(xp, g, x, y, reduction="none", delta=1.0):
+    # torch's vectorized kernel: -norm g delta, norm g delta on and beyond the edges,
+    # norm d g between them (and at NaN)
+    d = x - y
+    norm = _norm(x, y, reduction)
+    return xp.where(d <= -delta, -norm * g * delta,
+                    xp.where(d >= delta, norm * g * delta, norm * d * g))
+
+
+def _huber_double_backward(ns, gg, x, y, reduction, delta):
+    inside = ns.astype(ns.abs(x - y) < delta, gg.dtype)
+    return _over_count(gg * inside, x, y, reduction)
+
+
+def _def_smooth_loss(name, impl, backward_impl, double_backward, option, node_name):
+    """The loss row ``name(x, y, *, reduction, <option>)`` and its backward row
+    ``name_backward(g, x, y, *, reduction, <option>)`` (torch's pair of kernels)."""
+    backward = name + "_backward"
+
+    def vjp(ns, g, out, x, y, reduction="none", _needs=(True, True), **opts):
+        op = getattr(ns, backward)
+        return (op(g, x, y, reduction=reduction, **opts) if _needs[0] else None,
+                op(g, y, x, reduction=reduction, **opts) if _needs[1] else None)
+
+    def jvp(ns, tangents, out, x, y, reduction="none", **opts):
+        op = getattr(ns, backward)
+        tx, ty = tangents
+        terms = [op(t, a, b, reduction="none", **opts)
+                 for t, a, b in ((tx, x, y), (ty, y, x)) if t is not None]
+        total = terms[0] if len(terms) == 1 else terms[0] + terms[1]
+        return _reduce(ns, total, reduction)
+
+    def backward_vjp(ns, h, out, g, x, y, reduction="none", _needs=(True, True, True),
+                     **opts):
+        # torch's: grad_output gets the backward of h (summed to g's shape by the engine),
+        # self and target plus and minus the double backward of h * g
+        value = opts.get(option, 1.0)
+        dg = getattr(ns, backward)(h, x, y, reduction=reduction, **opts) if _needs[0] else None
+        dx = None
+        if _needs[1] or _needs[2]:
+            dx = double_backward(ns, h * g, x, y, reduction, value)
+        return dg, dx if _needs[1] else None, -dx if _needs[2] else None
+
+    def backward_jvp(ns, tangents, out, g, x, y, reduction="none", **opts):
+        value = opts.get(option, 1.0)
+        tg, tx, ty = tangents
+        terms = []
+        if tg is not None:
+            terms.append(getattr(ns, backward)(tg, x, y, reduction=reduction, **opts))
+        if tx is not None:
+            terms.append(double_backward(ns, tx * g, x, y, reduction, value))
+        if ty is not None:
+            terms.append(-double_backward(ns, ty * g, x, y, reduction, value))
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
+        return total
+
+    vjp.wants_needs = backward_vjp.wants_needs = True
+    def_primitive(name, vjp, jvp, impl=impl, node_name=node_name, saves=(0, 1))
+    def_primitive(backward, backward_vjp, backward_jvp, impl=backward_impl,
+                  node_name=node_name.replace("Backward0", "BackwardBackward0"))
+
+
 # the bias enters additively: def_bilinear gives it g (the engine sums the batch dimensions)
 def_bilinear("linear", _linear_dx, _linear_dw, impl=_linear_impl, node_name="AddmmBackward0",
              saves=(0, 1))     # x and w: not b, not out
@@ -421,3 +532,7 @@ def_loss("mse_loss", _mse,
          lambda ns, x, y: 2.0 * (x - y),
          lambda ns, x, y: 2.0 * (y - x),
          node_name="MseLossBackward0")
+_def_smooth_loss("smooth_l1_loss", _smooth_l1_impl, _smooth_l1_backward_impl,
+                 _smooth_l1_double_backward, "beta", "SmoothL1LossBackward0")
+_def_smooth_loss("huber_loss", _huber_impl, _huber_backward_impl, _huber_double_backward,
+                 "delta", "HuberLossBackward0")
