@@ -328,6 +328,8 @@ _ROWS = [
     nn_case("silu", args(r(2, 3))),
     nn_case("mish", args(r(2, 3))),
     nn_case("hardswish", args(r(2, 3, lo=-4.0, hi=4.0))),   # the three pieces (not at +-3)
+    OpCase("hardswish_backward", args(r(2, 3), r(2, 3, lo=-4.0, hi=4.0)),
+           torch=lambda xp, g, x: _torch().ops.aten.hardswish_backward(g, x)),
     nn_case("linear", args(r(2, 3), r(4, 3), r(4))),
     nn_case("softmax", args(r(2, 3)), pg=lambda ns, x: _F().softmax(x, dim=1),
             torch=lambda xp, x: __import__("torch").softmax(x, dim=1)),

@@ -546,7 +546,9 @@ GATED = [
     ("div_by_zero_then_hardtanh", lambda t, x: t.nn.functional.hardtanh(x[:8] / 0.0)),
     # softplus's second derivative is masked by multiplying (beta x < threshold)
     ("div_by_zero_then_softplus",
-     lambda t, x: t.nn.functional.softplus(1.0 / x, beta=2, threshold=1)),
+     lambda t, x: t.nn.functional.softplus(1.0 / x, beta=2, threshold=1)),    # hardswish's backward op selects (torch's where) in its own derivative
+    ("hardswish", lambda t, x: t.nn.functional.hardswish(x * 3.0)),
+    ("div_by_zero_then_hardswish", lambda t, x: t.nn.functional.hardswish(3.0 / x)),
 ]
 
 
@@ -625,7 +627,12 @@ SECOND_ORDER = [
         x[:3] / x[3:], x[3:], weight=x[3:] + 1.0, delta=0.5),
      [0.0, 0.25, 3.0, 0.0, 1.0, -0.5]),
     ("huber_nan_inf", lambda t, x: t.nn.functional.huber_loss(
-        x[:3], x[3:].sqrt(), delta=2.0), [math.nan, math.inf, 0.25, 1.0, 0.0, 4.0]),
+        x[:3], x[3:].sqrt(), delta=2.0), [math.nan, math.inf, 0.25, 1.0, 0.0, 4.0]),    # hardswish at -3 with a NaN gradient (0 / 0 after it): torch's backward gives 0 there
+    # and its derivative selects 0, whatever the gradient
+    ("hardswish_at_minus_3_nan_g", lambda t, x: (lambda v: v / v)(
+        t.nn.functional.hardswish(x * 3.0)), -1.0),
+    ("hardswish_edges_nan_g", lambda t, x: (lambda v: v / v)(
+        t.nn.functional.hardswish(x)), [-3.0, 3.0, 0.0, -1.5, 1.0, -4.0, math.nan]),
 ]
 
 

@@ -35,7 +35,7 @@ def _sigmoid_impl(xp, x):
     return _sigmoid(xp, x)
 
 
-# gelu, silu, mish, hardswish: one node each, differentiated by torch's formula for the
+# gelu, silu, mish: one node each, differentiated by torch's formula for the
 # derivative (g times it, so an infinite g meets no 0 * inf that x * f(x)'s product rule
 # would make), which records again under create_graph for their second derivatives
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
@@ -92,17 +92,34 @@ def _hardswish_impl(xp, x):
     return x * xp.minimum(xp.maximum(x + 3.0, 0.0), 6.0) / 6.0
 
 
-def _hardswish_partial(ns, out, x):
-    # torch's: 0 at and below -3, 1 at and above 3, x / 3 + 1/2 between (and at NaN); its
-    # derivative, the second, 1/3 on the open interval only
-    return ns.where(x <= -3.0, 0.0, ns.where(x >= 3.0, 1.0, x / 3.0 + 0.5))
+# hardswish's backward is an op of its own, as torch's (hardswish_backward): 0 at and below
+# -3, g at and above 3, g (x / 3 + 1/2) between (and at NaN, as torch's vectorized kernel).
+# Differentiated again it selects (torch's where), never multiplies: h g / 3 strictly inside
+# (-3, 3), 0 elsewhere whatever g is (a NaN g at -3 gives 0, as torch's)
+def _hardswish_backward_impl(xp, g, x):
+    return xp.where(x <= -3.0, 0.0, xp.where(x >= 3.0, g, g * (x / 3.0 + 0.5)))
 
 
-def _hardswish_vjp(ns, g, out, x, _needs=None):
-    # selected, not multiplied: an infinite g gives 0 below -3 and g itself above 3; at a
-    # NaN x, g * (x - x): NaN, with torch's zero second derivative (its mask is -3 < x < 3)
-    mid = ns.where(x == x, g * (x / 3.0 + 0.5), g * (x - x))
-    return (ns.where(x <= -3.0, 0.0, ns.where(x >= 3.0, g, mid)),)
+def _hardswish_double_backward(ns, gg, x):
+    return ns.where((x > -3.0) & (x < 3.0), gg / 3.0, 0.0)
+
+
+def _hardswish_backward_vjp(ns, h, out, g, x, _needs=(True, True)):
+    return (ns.hardswish_backward(h, x) if _needs[0] else None,
+            _hardswish_double_backward(ns, h * g, x) if _needs[1] else None)
+
+
+def _hardswish_backward_jvp(ns, tangents, out, g, x):
+    tg, tx = tangents
+    terms = []
+    if tg is not None:
+        terms.append(ns.hardswish_backward(tg, x))
+    if tx is not None:
+        terms.append(_hardswish_double_backward(ns, tx * g, x))
+    return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+
+_hardswish_backward_vjp.wants_needs = True
 
 
 # relu, leaky_relu, hardtanh: their first-order backward is an op of its own, as torch's
@@ -507,15 +524,17 @@ for _name, _impl, _node in (
                   nondiff_args=())
 def_elementwise("sigmoid", lambda ns, out, x: out * (1.0 - out), impl=_sigmoid_impl,
                 node_name="SigmoidBackward0", saves=("out",))
-for _name, _partial, _impl, _node, _vjp in (
-        ("gelu", _gelu_partial, gelu_forward, "GeluBackward0", None),
-        ("silu", _silu_partial, _silu_impl, "SiluBackward0", None),
-        ("mish", _mish_partial, _mish_impl, "MishBackward0", None),
-        ("hardswish", _hardswish_partial, _hardswish_impl, "HardswishBackward0",
-         _hardswish_vjp)):
+for _name, _partial, _impl, _node in (
+        ("gelu", _gelu_partial, gelu_forward, "GeluBackward0"),
+        ("silu", _silu_partial, _silu_impl, "SiluBackward0"),
+        ("mish", _mish_partial, _mish_impl, "MishBackward0")):
     # polygrad.nn.functional spells them (no Tensor method, no top-level torch name)
     def_elementwise(_name, _partial, impl=_impl, node_name=_node, api=None, methods=(),
-                    torch=(), vjp=_vjp)
+                    torch=())
+def_primitive("hardswish", *_through("hardswish_backward"), impl=_hardswish_impl,
+              node_name="HardswishBackward0", saves=(0,), methods=(), torch=())
+def_primitive("hardswish_backward", _hardswish_backward_vjp, _hardswish_backward_jvp,
+              impl=_hardswish_backward_impl, node_name="HardswishBackwardBackward0")
 def_primitive("softmax", _softmax_vjp, _softmax_jvp, impl=_softmax_impl,
               node_name="SoftmaxBackward0")
 def_primitive("log_softmax", _log_softmax_vjp, _log_softmax_jvp, impl=_log_softmax_impl,
