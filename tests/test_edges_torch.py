@@ -632,7 +632,19 @@ SECOND_ORDER = [
     ("hardswish_at_minus_3_nan_g", lambda t, x: (lambda v: v / v)(
         t.nn.functional.hardswish(x * 3.0)), -1.0),
     ("hardswish_edges_nan_g", lambda t, x: (lambda v: v / v)(
-        t.nn.functional.hardswish(x)), [-3.0, 3.0, 0.0, -1.5, 1.0, -4.0, math.nan]),
+        t.nn.functional.hardswish(x)), [-3.0, 3.0, 0.0, -1.5, 1.0, -4.0, math.nan]),    # layer_norm's gradient is torch's kernel's: ds = sum(g x) meets inf * 0 where the
+    # incoming gradient is infinite at x = 0, and the whole slice is NaN (not -inf there)
+    ("layer_norm_divided_by_its_input", lambda t, x: t.nn.functional.layer_norm(
+        x, x.shape[-1:]) / x, [[1.0, 0.25, 0.0], [1.0, 1.0, 1.0]]),
+    ("layer_norm_affine_divided", lambda t, x: t.nn.functional.layer_norm(
+        x, (3,), t.tensor([1.5, -0.5, 2.0], dtype=t.float64),
+        t.tensor([0.1, 0.2, 0.3], dtype=t.float64)) / x, [[0.0, 0.0, 0.0], [1.0, 0.25, 0.0]]),
+    ("layer_norm_eps0_divided", lambda t, x: t.nn.functional.layer_norm(
+        x, (3,), eps=0.0) / x, [[2.0, 1.0, 0.0], [1.0, 1.0, 1.0]]),
+    ("layer_norm_inf_nan_input", lambda t, x: t.nn.functional.layer_norm(x, (3,)),
+     [[1.0, math.inf, 0.0], [1.0, math.nan, 3.0], [1.0, 2.0, 4.0]]),
+    ("layer_norm_two_dims", lambda t, x: t.nn.functional.layer_norm(x, (2, 2)).sin(),
+     [[[1.0, 0.25], [0.0, -2.0]], [[1.0, 1.0], [1.0, 1.0]]]),
 ]
 
 
@@ -658,6 +670,12 @@ def test_nn_rows_differentiate_twice_as_torch_at_their_edges(backend, name, fn, 
     for g, w in zip(got, want):
         assert g.shape == w.shape
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_layer_norm_is_one_node_as_torchs():
+    x = polygrad.tensor([[0.5, 3.0, 1.0]], requires_grad=True)
+    assert polygrad.nn.functional.layer_norm(x, (3,)).grad_fn.name() == \
+        "NativeLayerNormBackward0"
 
 
 def test_smooth_l1_and_huber_are_one_node_each_as_torchs():

@@ -458,9 +458,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     tensor([[-1.0000,  1.0000]])
     """
     dims = _norm_dims("layer_norm", input, normalized_shape)
-    mean = input.mean(dims, True)
-    var = input.var(dims, keepdim=True, correction=0)
-    out = (input - mean) * _ops.reciprocal(_ops.sqrt(var + eps))
+    # one node, differentiated by torch's kernel's formula (see polygrad.primitives.nn)
+    out = apply(P["layer_norm"], input, axes=dims, eps=eps)
     if weight is not None:
         out = out * weight
     if bias is not None:

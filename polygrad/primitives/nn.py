@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from .reductions import _moment_impl
 from .special import _erf_impl
 from .table import def_bilinear, def_elementwise, def_primitive
 
@@ -233,6 +234,50 @@ def _linear_dw(ns, g, out, x, w, b=None):
     g2 = ns.reshape(g, (-1, g.shape[-1]))
     x2 = ns.reshape(x, (-1, x.shape[-1]))
     return ns.matmul(ns.matrix_transpose(g2), x2)
+
+
+# -- layer_norm over the trailing ``axes``, without weight and bias (polygrad.nn.functional
+# applies them after): one node, its VJP torch's CPU kernel, ds = sum(g x), db = sum(g),
+# dx = rstd g + b x + c with b = (db mean - ds) rstd^3 / n, c = -b mean - db rstd / n (an
+# infinite g where x is 0 makes ds, so the whole slice, NaN, as torch's). Mean and rstd
+# are recomputed from x in the rules: under create_graph they are differentiated too --------
+_var = _moment_impl("var")
+
+
+def _layer_norm_stats(ns, x, axes, eps):
+    mean = ns.mean(x, axis=axes, keepdims=True)
+    rstd = 1.0 / ns.sqrt(_var(ns, x, axis=axes, keepdims=True) + eps)
+    return mean, rstd
+
+
+def _layer_norm_impl(xp, x, axes=(-1,), eps=1e-5):
+    if 0 in x.shape:
+        return x * 1.0
+    mean, rstd = _layer_norm_stats(xp, x, axes, eps)
+    return (x - mean) * rstd
+
+
+def _layer_norm_vjp(ns, g, out, x, axes=(-1,), eps=1e-5):
+    n = math.prod(x.shape[a] for a in axes)
+    if n == 0:
+        return (g * 0.0,)
+    mean, a = _layer_norm_stats(ns, x, axes, eps)
+    scale = 1.0 / n
+    ds = ns.sum(g * x, axis=axes, keepdims=True)
+    db = ns.sum(g, axis=axes, keepdims=True)
+    b = (db * mean - ds) * a * a * a * scale
+    c = -b * mean - db * a * scale
+    return (a * g + b * x + c,)
+
+
+def _layer_norm_jvp(ns, tangents, out, x, axes=(-1,), eps=1e-5):
+    # rstd (tc - y mean(y tc)), tc the tangent less its mean, y the output
+    t = tangents[0]
+    if 0 in x.shape:
+        return t * 0.0
+    _, rstd = _layer_norm_stats(ns, x, axes, eps)
+    tc = t - ns.mean(t, axis=axes, keepdims=True)
+    return rstd * (tc - out * ns.mean(out * tc, axis=axes, keepdims=True))
 
 
 # -- softmax and log_softmax over one axis -----------------------------------------------------
@@ -535,6 +580,8 @@ def_primitive("hardswish", *_through("hardswish_backward"), impl=_hardswish_impl
               node_name="HardswishBackward0", saves=(0,), methods=(), torch=())
 def_primitive("hardswish_backward", _hardswish_backward_vjp, _hardswish_backward_jvp,
               impl=_hardswish_backward_impl, node_name="HardswishBackwardBackward0")
+def_primitive("layer_norm", _layer_norm_vjp, _layer_norm_jvp, impl=_layer_norm_impl,
+              node_name="NativeLayerNormBackward0", saves=(0, "out"))
 def_primitive("softmax", _softmax_vjp, _softmax_jvp, impl=_softmax_impl,
               node_name="SoftmaxBackward0")
 def_primitive("log_softmax", _log_softmax_vjp, _log_softmax_jvp, impl=_log_softmax_impl,
