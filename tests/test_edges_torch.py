@@ -686,3 +686,23 @@ def test_smooth_l1_and_huber_are_one_node_each_as_torchs():
         assert out.grad_fn.name() == f"{name}Backward0"
         (g,) = polygrad.autograd.grad(out, x, create_graph=True)
         assert g.grad_fn.name() == f"{name}BackwardBackward0"
+
+
+def test_huber_weight_of_another_size_is_refused_as_torchs():
+    for lib in (torch, polygrad):
+        with pytest.raises(ValueError, match="Weights and input must have the same size"):
+            lib.nn.functional.huber_loss(lib.zeros(2, 3), lib.zeros(2, 3), weight=lib.ones(3))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("name", ["smooth_l1_loss", "huber_loss", "mse_loss",
+                                  "binary_cross_entropy_with_logits"])
+def test_mean_loss_of_nothing_is_nan_without_warnings_as_torchs(backend, name):
+    want = getattr(torch.nn.functional, name)(torch.zeros(0, 3), torch.zeros(0, 3))
+    assert math.isnan(want.item())
+    with polygrad.use_backend(backend), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = polygrad.zeros(0, 3, requires_grad=True)
+        out = getattr(polygrad.nn.functional, name)(x, polygrad.zeros(0, 3))
+        (g,) = polygrad.autograd.grad(out, x, create_graph=True)
+    assert math.isnan(out.item()) and tuple(g.shape) == (0, 3)

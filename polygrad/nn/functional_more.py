@@ -765,6 +765,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     _warn_size(input, target)
     if weight is None:      # torch's kernels (one node, HuberLossBackward0)
         return apply(P["huber_loss"], input, target, reduction=reduction, delta=delta)
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError("Weights and input must have the same size.")
     # torch's: the unreduced loss times the weight, then the reduction
     loss = apply(P["huber_loss"], input, target, reduction="none", delta=delta)
     return _reduce(loss * weight, reduction)

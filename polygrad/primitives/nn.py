@@ -332,7 +332,9 @@ def _mse(ns, x, y):
 
 def _reduce(ns, loss, reduction):
     if reduction == "mean":      # sum / n: numpy's mean costs twice as much on small arrays
-        return ns.sum(loss) / math.prod(loss.shape)
+        n = math.prod(loss.shape)
+        # of nothing: NaN, as torch's, without numpy's warning about 0 / 0
+        return ns.sum(loss) / n if n else ns.sum(loss) * math.nan
     if reduction == "sum":
         return ns.sum(loss)
     return loss
@@ -363,7 +365,7 @@ def _bce_impl(xp, x, y, reduction="none"):
 
 def _bce_vjp(ns, g, out, x, y, reduction="none", _needs=(True, True)):
     if reduction == "mean":
-        g = g / _count(x, y)
+        g = g / max(_count(x, y), 1)       # of nothing: an empty gradient either way
     return (ns.binary_cross_entropy_backward(g, x, y) if _needs[0] else None,
             -g * ns.logit(x) if _needs[1] else None)
 
@@ -417,7 +419,7 @@ def def_loss(name, loss, d_input, d_target, node_name):
         return _reduce(xp, loss(xp, x, y), reduction)
 
     def spread(g, x, y, reduction):
-        return g / _count(x, y) if reduction == "mean" else g
+        return g / max(_count(x, y), 1) if reduction == "mean" else g   # (empty if 0)
 
     def vjp(ns, g, out, x, y, reduction="none", _needs=(True, True)):
         g = spread(g, x, y, reduction)
