@@ -589,7 +589,8 @@ def check(program, backend, compiled=False, tally=None):
                            f"polygrad raises {type(exc).__name__}: {exc}"[:600]) from None
     found = compare(got, ref)
     if found is not None:
-        if rounding_decided(program, backend) is not None:
+        if rounding_decided(program, backend) is not None or \
+                (found[0].startswith("d") and torch_unsteady(program, ref, found[0])):
             if tally is not None:
                 tally["rounding_decided"] = tally.get("rounding_decided", 0) + 1
             return True
@@ -675,6 +676,32 @@ def rounding_decided(program, backend):
         except Exception:       # noqa: BLE001 - the step does not run alone: cannot tell
             return None
     return None
+
+
+# the inputs scaled by 1 +- 4 ulps: zeros, signs and ties between inputs stay as they are
+_NUDGES = (1 + 2.0 ** -50, 1 - 2.0 ** -50)
+
+
+def torch_unsteady(program, ref, name):
+    """Whether torch's own gradient ``name`` moves beyond the tolerance when the inputs move
+    by a few ulps (``_NUDGES``) while every value of the program stays within it: a
+    gradient whose last digits torch's rounding decides, as the cofactor matrix of a nearly
+    singular determinant (a condition number of 1e11 leaves 5 digits), so that no backend
+    can be held to torch's to 1e-7. ``ref``: torch's run of ``program``. A step where the
+    nudge crosses a branch (a tie broken, a clamp bound crossed) changes values too: not
+    counted here."""
+    for s in _NUDGES:
+        nudged = Program([x * s for x in program.inputs], program.steps, program.double)
+        try:
+            other = run_torch(nudged)
+        except Exception:       # noqa: BLE001 - torch rejects the nudged program: cannot tell
+            return False
+        values = [n for n in ref if not n.startswith("d")]
+        if compare({n: other[n] for n in values}, {n: ref[n] for n in values}) is not None:
+            return False
+        if compare({name: other[name]}, {name: ref[name]}) is not None:
+            return True
+    return False
 
 
 def _check_compiled(program, backend, eager, tally):
