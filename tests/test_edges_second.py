@@ -80,6 +80,35 @@ CASES = [
      [[0.0, -50.0, 2.0], [1.0, 0.0, 0.5]]),
     ("cross_entropy_all_ignored", lambda t, x: t.nn.functional.cross_entropy(
         x, t.tensor([-100, -100])), [[[0.0, 1.0], [2.0, 2.0]]]),
+    # -- reductions at zeros and without degrees of freedom (stop 23) -----------------------
+    # torch's cumprod_backward: along one element the gradient itself (no dependence on x);
+    # first order, exactly 0 after a slice's first zero (an inf or nan g stays out); with
+    # create_graph, where x holds a zero, sum_j g_j prod(x[:k]) cumprod(x[k+1:])_j
+    ("cumprod_0d_var_no_dof",
+     lambda t, x: x.cumprod(dim=0).var(dim=0, correction=1), [1.0]),
+    ("cumprod_one_element_log", lambda t, x: x.cumprod(dim=0).log(), [[0.0]]),
+    ("cumprod_zero_normalize",
+     lambda t, x: t.nn.functional.normalize(x.cumprod(dim=0), dim=-1), [[0.0, 1.0, 1.0]]),
+    ("cumprod_two_zeros_sqrt", lambda t, x: x.cumprod(dim=0).abs().sqrt(),
+     [[0.0, 0.0, 4.0]]),
+    ("cumprod_zero_inverse", lambda t, x: 1.0 / x.cumprod(dim=0), [[2.0, 0.0, 4.0]]),
+    ("cumprod_three_zeros_inverse", lambda t, x: 1.0 / x.cumprod(dim=-1),
+     [[0.0, 2.0, 0.0, 3.0, 0.0]]),
+    ("cumprod_rows_zeros_sqrt", lambda t, x: x.cumprod(dim=1).abs().sqrt(),
+     [[[0.0, 0.0, 1.0], [0.0, 2.0, 0.0]]]),
+    # torch's prod_backward: prod_safe_zeros_backward's exclusive cumulative products where
+    # x holds a zero (the gradient itself over one element), prod / x where none; the branch
+    # not taken passes back exact zeros
+    ("prod_two_zeros_sqrt", lambda t, x: x.prod().abs().sqrt(),
+     [[[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]]]),
+    ("prod_two_zeros_log", lambda t, x: x.prod().abs().log(), [[0.0, 3.0, 0.0]]),
+    ("prod_dim_zeros_sqrt", lambda t, x: x.prod(dim=1).abs().sqrt(),
+     [[[0.0, 0.0, 1.0], [0.0, 2.0, 0.0]]]),
+    ("prod_one_element_zero_log", lambda t, x: x.prod().log(), [[0.0]]),
+    # var_backward without a degree of freedom: nan at the mean, inf elsewhere (a constant)
+    ("var_no_dof_0d", lambda t, x: x.var(correction=1), [2.0]),
+    ("std_n_equals_correction", lambda t, x: x.std(dim=0, correction=2),
+     [[[1.0, 2.0], [3.0, 3.0]]]),
     # -- reductions ------------------------------------------------------------------------
     ("median_ties", lambda t, x: x.median() * x.median(), [[0.0, 1.0, -1.0, 1.0, 0.0, 2.0]]),
     ("median_dim_ties", lambda t, x: x.median(1).values ** 2,

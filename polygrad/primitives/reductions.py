@@ -48,11 +48,11 @@ def _mean_vjp(ns, g, out, x, axis=None, keepdims=False):
     return (g / n if n else g * math.nan,)
 
 
-def _prod_partial(ns, out, x, axis, keepdims):
+def _prod_partial(ns, x, axis):
     """d prod / d x_i, the product of the slice's other elements, as the product of the
     elements before i times the product of those after it (two exclusive cumulative
-    products): no division, so it is exact at zeros, and differentiable again there (the
-    cumulative product's rule is exact at zeros to second order), as torch's."""
+    products, torch's prod_safe_zeros_backward): no division, so it is exact at zeros, and
+    differentiable again there through the cumulative product's rule, as torch's."""
     axes = _axes(x, axis)
     if x.ndim == 0 or not axes:
         return ns.ones_like(x)
@@ -74,23 +74,37 @@ def _prod_partial(ns, out, x, axis, keepdims):
 
 
 def _exclusive_cumprod(ns, x):
-    """The product of the elements before each one along the last axis (1 for the first)."""
-    return ns.cumulative_prod(x, axis=-1, include_initial=True)[..., :-1]
+    """The product of the elements before each one along the last axis (1 for the first):
+    torch's cumprod(cat([1, x[:-1]])), in which the last element takes no part."""
+    return ns.cumulative_prod(x[..., :-1], axis=-1, include_initial=True)
 
 
 def _prod_vjp(ns, g, out, x, axis=None, dtype=None, keepdims=False):
     # torch's choice, made over the whole tensor: without a zero in x, prod / x_i (where an
-    # element is inf, inf / inf is nan, as torch's); with one, the products of the others.
-    # Both are computed and one selected, so that the rule has no data-dependent branch
-    # (polygrad.compile replays it)
+    # element is inf, inf / inf is nan, as torch's); with one, the products of the others
+    # (over one element the gradient itself). Both are computed and one selected, so that
+    # the rule has no data-dependent branch (polygrad.compile replays it)
     gx = _unreduce(ns, g, x, axis, keepdims)
-    others = _prod_partial(ns, out, x, axis, keepdims)
-    if x.ndim == 0 or not _axes(x, axis) or 0 in x.shape:
-        return (gx * others,)
+    if x.ndim == 0 or not _axes(x, axis):
+        return (gx,)
+    if 0 in x.shape:
+        return (gx * ns.zeros_like(x),)
     zero = x == 0
     zeros = ns.sum(ns.astype(zero, x.dtype))
-    quotient = _unreduce(ns, out, x, axis, keepdims) / ns.where(zero, 1.0, x)
-    grad = gx * ns.where(zeros > 0, others, quotient)
+    some = zeros > 0
+    if grad_mode.is_grad_enabled():
+        # differentiated again (create_graph): each branch computes from x replaced by 1s
+        # where it is not taken (the product recomputed, not ``out``), so that the exact
+        # zeros the select passes back to it meet no inf on their way to x (0 * inf = nan)
+        x_q, x_o = ns.where(some, 1.0, x), ns.where(some, x, 1.0)
+        prod_q = _unreduce(ns, ns.prod(x_q, axis=axis, dtype=dtype, keepdims=keepdims), x,
+                           axis, keepdims)
+    else:
+        x_q, x_o = ns.where(zero, 1.0, x), x
+        prod_q = _unreduce(ns, out, x, axis, keepdims)
+    quotient = gx * (prod_q / x_q)
+    others = gx if _count(x, axis) == 1 else gx * _prod_partial(ns, x_o, axis)
+    grad = ns.where(some, others, quotient)
     if axis is None and not grad_mode.is_grad_enabled():
         # torch's prod() of everything, first order: two zeros or more give zeros, not g * 0
         # (a NaN g stays out)
@@ -229,7 +243,7 @@ linear("sum", _sum_vjp, node_name="SumBackward0", saves=(),      # shapes only
 linear("mean", _mean_vjp, node_name="MeanBackward0", saves=(), name_for=_over("Mean"))
 linear("cumulative_sum", _cumsum_vjp, node_name="CumsumBackward0")
 def _prod_jvp(ns, tangents, out, x, axis=None, dtype=None, keepdims=False):
-    return ns.sum(_prod_partial(ns, out, x, axis, keepdims) * tangents[0], axis=axis,
+    return ns.sum(_prod_partial(ns, x, axis) * tangents[0], axis=axis,
                   keepdims=keepdims)
 
 
@@ -245,33 +259,79 @@ def _cumprod_impl(xp, x, axis=None, dtype=None, include_initial=False):
 
 
 def _cumprod_vjp(ns, g, out, x, axis=None, dtype=None, include_initial=False):
-    # d out_k / d x_i (k >= i) is the product of x_j, j <= k, j != i. Before a slice's first
-    # zero that is out_k / x_i: a reversed cumulative sum of g * out, over x. At the first
-    # zero z1 it is the cumulative product with x_z1 replaced by 1 (out1); after it every
-    # term holds x_z1, so the gradient is x_z1 times out1's gradient there (0, but with the
-    # right derivative): before the second zero z2 a reversed cumulative sum of g * out1 over
-    # x, at z2 the same with x_z2 replaced by 1 too, after z2 0 (a product of two zeros).
-    # Exact at any zeros, and differentiable again exactly (second derivatives), as torch's.
+    # torch's cumprod_backward, formula for formula, so that a gradient that is inf or nan
+    # somewhere, and a second derivative, reach the elements torch's do. Along an axis of
+    # one element the gradient itself (no dependence on x). Without a zero in x, the
+    # reversed cumulative sum of g * out, over x. With include_initial, the rule of the
+    # cumulative product of [1, x] (torch's cumprod(cat([1, x])) in prod's rule): the same
+    # formulas over x, but over one element of x no longer the gradient itself.
     ax = 0 if axis is None else axis % x.ndim
     if include_initial:
         g, out = _drop_first(ns, g, ax), _drop_first(ns, out, ax)
+    if 0 in x.shape or (x.shape[ax] == 1 and not include_initial):
+        return (g,)
+    if not grad_mode.is_grad_enabled():
+        return (_cumprod_grad_once(ns, g, out, x, ax),)
+    # Differentiated again (create_graph): torch's products of the others where x holds a
+    # zero, the quotient where not; both computed, one selected (no data-dependent branch),
+    # each from x replaced by 1s where it is not taken (the cumulative product recomputed,
+    # not ``out``), so that the exact zeros the select passes back to it meet no inf on
+    # their way to x (0 * inf = nan). The products take n x n memory along the axis, as
+    # torch's loop does.
+    zero = ns.any(x == 0)
+    x_q = ns.where(zero, 1.0, x)
+    quotient = _reverse_cumsum(ns, ns.cumulative_prod(x_q, axis=ax, dtype=dtype) * g, ax) / x_q
+    products = _cumprod_grad_products(ns, g, x, ax, zero)
+    return (ns.where(zero, products, quotient),)
+
+
+def _cumprod_grad_once(ns, g, out, x, ax):
+    """torch's first-order O(n) pass: before a slice's first zero z1 the reversed cumulative
+    sum of g * out (over the elements before z1) over x; at z1 the product of the elements
+    before it times sum_{z1 <= j < z2} g_j prod_{z1 < i <= j} x_i; after z1 exactly 0 (not
+    g * 0: an inf or nan gradient there stays out)."""
     zero = x == 0
     nz = ns.cumulative_sum(ns.astype(zero, g.dtype), axis=ax)   # zeros up to and at each
-    before, first, second = nz == 0, zero & (nz == 1), zero & (nz == 2)
+    before, first = nz == 0, zero & (nz == 1)
     between = (nz == 1) & ~zero
-    x1 = ns.where(first, 1.0, x)
-    out1 = ns.cumulative_prod(x1, axis=ax)
-    out2 = ns.cumulative_prod(ns.where(second, 1.0, x1), axis=ax)
-    if grad_mode.is_grad_enabled():     # differentiated again (create_graph): every term
-        r0, r1, r2 = (_reverse_cumsum(ns, g * o, ax) for o in (out, out1, out2))
-    else:   # each sum only over the k whose product no later zero makes 0 (not g_k * 0, so a
-        # NaN g_k there stays out), as torch's O(n) pass; torch too switches on grad mode
-        r0, r1, r2 = (_reverse_cumsum(ns, ns.where(nz <= i, g * o, 0.0), ax)
-                      for i, o in enumerate((out, out1, out2)))
-    after = ns.where(between, r1 / ns.where(between, x, 1.0), ns.where(second, r2, 0.0))
-    x_z1 = ns.sum(ns.where(first, x, 0.0), axis=ax, keepdims=True)   # 0, d/dx_z1 = 1
-    return (ns.where(before, r0 / ns.where(before, x, 1.0),
-                     ns.where(first, r1, x_z1 * after)),)
+    at_before = (_reverse_cumsum(ns, ns.where(before, out * g, 0.0), ax)
+                 / ns.where(before, x, 1.0))
+    tail = ns.cumulative_prod(ns.where(between, x, 1.0), axis=ax)
+    s = ns.sum(tail * ns.where(nz == 1, g, 0.0), axis=ax, keepdims=True)
+    # out[z1 - 1] (1 where z1 is the first element): the products before each element
+    shifted = ns.cumulative_prod(_drop_last(ns, x, ax), axis=ax, include_initial=True)
+    prefix = ns.sum(ns.where(first, shifted, 0.0), axis=ax, keepdims=True)
+    return ns.where(before, at_before, ns.where(first, s * prefix, 0.0))
+
+
+def _cumprod_grad_products(ns, g, x, ax, use):
+    """torch's create_graph formula where x holds a zero: gradient k = sum_{j >= k} g_j
+    prod_{i <= j, i != k} x_i, the product written as prod(x[:k]) times cumprod(x[k+1:])_j
+    (a prod and a cumulative product of x, so that the second derivative comes from their
+    rules as torch's does), for all k at once over an n x n grid. ``use`` (a 0-d bool) masks
+    the grid's inputs (to 1s and 0s) when the other formula is taken."""
+    xl = ns.moveaxis(ns.where(use, x, 1.0), ax, -1)
+    gl = ns.moveaxis(g, ax, -1)
+    n = x.shape[ax]
+    idx = ns.arange(n, device=getattr(x, "device", None))
+    row, col = idx[:, None], idx[None, :]            # row k, column i (or j)
+    xs = xl[..., None, :]
+    until = ns.prod(ns.where(col < row, xs, 1.0), axis=-1)               # prod(x[:k])
+    # cumprod(x[k+1:])_j; for k = n - 2 x[n-1] itself, as torch's cumprod of one element
+    # (whose rule passes its gradient through, without dividing by x[n-1])
+    last = (row == n - 2) & (col == n - 1)
+    runs = ns.cumulative_prod(ns.where((col > row) & (row != n - 2), xs, 1.0), axis=-1)
+    after = ns.where(last, xs, runs)
+    used = (col >= row) & use
+    omitted = ns.where(used, until[..., None] * after, 0.0)
+    grad = ns.sum(ns.where(used, gl[..., None, :], 0.0) * omitted, axis=-1)
+    return ns.moveaxis(grad, -1, ax)
+
+
+def _drop_last(ns, a, axis):
+    key = [slice(None)] * a.ndim
+    key[axis] = slice(0, -1)
+    return a[tuple(key)]
 
 
 def _reverse_cumsum(ns, a, axis):
