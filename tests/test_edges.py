@@ -89,9 +89,12 @@ CASES = [
     ("pow_int_tensor_op_f32", lambda t, x: x ** t.tensor([2, 3]), _f32([1.5, 2.0])),
     # -- NaN inputs ---------------------------------------------------------------------------
     ("max_nan", lambda t, x: x.max(), _f64([NAN, 1.0, 0.2])),
-    # torch.amax with a NaN gives every element a NaN gradient (0 / 0); polygrad gives the
-    # NaNs the gradient, as torch's max() does
     ("max_two_nan", lambda t, x: x.max(), _f64([NAN, NAN, 0.2])),
+    # amax/amin with a NaN in a slice: every element of that slice NaN (0 / 0), as torch's
+    ("amax_nan", lambda t, x: x.amax(), _f64([NAN, 1.0, 0.2])),
+    ("amax_dim_nan", lambda t, x: x.amax(0), _f64([[1.0, NAN, 1.0], [1.0, 2.0, 0.0]])),
+    ("amin_dim_nan", lambda t, x: x.amin(1), _f64([[1.0, NAN, 1.0], [1.0, 2.0, 0.0]])),
+    ("median_nan", lambda t, x: x.median(), _f64([NAN, 1.0, NAN])),
     ("max_dim_nan", lambda t, x: x.max(1).values, _f64([[NAN, 1.0, 0.2], [1.0, 2.0, 0.0]])),
     ("min_nan", lambda t, x: x.min(), _f64([1.0, NAN, 0.2])),
     ("relu_nan", lambda t, x: t.relu(x), _f64([NAN, 1.0, -0.2])),

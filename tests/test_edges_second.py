@@ -44,6 +44,9 @@ CASES = [
     # stop 23: the cofactor of a 1 x 1 matrix is 1, also at nan and inf (torch's)
     ("det_1x1_nan", lambda t, x: t.linalg.det((x / x) @ (x / x).mT + t.eye(1, dtype=t.float64)),
      [[[1.0, 1.0, 0.0]]]),
+    # stop 23: mish differentiated twice takes softplus as log1p(exp(x)), torch's: nan past
+    # x ~ 709 (exp's 0 * inf), as torch's
+    ("mish_large", lambda t, x: t.nn.functional.mish(x), [[-800.0, -10.0, 0.0, 10.0, 400.0, 800.0]]),
     ("det_1x1_inf", lambda t, x: t.linalg.det(t.log(x.abs()) @ t.log(x.abs()).mT + t.eye(1, dtype=t.float64)),
      [[[1.0, 2.0, 0.0]]]),
     ("atan2_origin", lambda t, y, x: t.atan2(y, x),

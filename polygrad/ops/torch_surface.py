@@ -515,8 +515,8 @@ def median(input, dim=None, keepdim=False):
         value = _ops.where(_ops.any(nan), math.nan, value)
         mask = _ops.where(_ops.isnan(value), nan, flat == value)
         if builtins.bool(value == -math.inf):
-            return _ops.min(_ops.where(mask, flat, math.inf))
-        return _ops.max(_ops.where(mask, flat, -math.inf))
+            return _ops.where(mask, flat, math.inf).min()
+        return _ops.where(mask, flat, -math.inf).max()
     dim = _norm_dim(dim, input.ndim)
     order = _ops.argsort(input, axis=dim, stable=True)
     k = (input.shape[dim] - 1) // 2 if input.ndim else 0

@@ -84,7 +84,10 @@ def _mish_impl(xp, x):
 
 
 def _mish_partial(ns, out, x):
-    t = ns.tanh(_softplus(ns, x))
+    # torch's mish_backward (and infinitely_differentiable_mish_backward under create_graph):
+    # softplus as log1p(exp(x)), which past x ~ 709 is inf (tanh 1, the same slope) and
+    # differentiated again gives exp's 0 * inf: nan, as torch's
+    t = ns.tanh(ns.log1p(ns.exp(x)))
     return t + x * ns.sigmoid(x) * (1.0 - t * t)
 
 

@@ -113,26 +113,31 @@ def _prod_vjp(ns, g, out, x, axis=None, dtype=None, keepdims=False):
 
 
 def _extremum_vjp(ns, g, out, x, axis=None, keepdims=False, evenly=False):
-    # Ties share the gradient equally, as torch's amax/amin do; a NaN result is its NaNs'.
-    mask = _extremum_mask(ns, out, x, axis, keepdims)
-    count = ns.sum(ns.astype(mask, x.dtype), axis=axis, keepdims=True)
+    # Ties share the gradient equally, as torch's amax/amin do
     gx = _unreduce(ns, g, x, axis, keepdims)
     if evenly:
         # torch's max()/min() over everything (evenly_distribute_backward): g / count on the
-        # selected elements, exactly 0 elsewhere (a NaN g stays on the selected ones)
+        # selected elements (the NaNs where the result is NaN), exactly 0 elsewhere (a NaN
+        # g stays on the selected ones)
+        mask = _extremum_mask(ns, out, x, axis, keepdims, nan=True)
+        count = ns.sum(ns.astype(mask, x.dtype), axis=axis, keepdims=True)
         return (ns.where(mask, gx / count, 0.0),)
-    # amax/amin: multiplied by the mask, not selected by it: a NaN gradient reaches every
-    # element as NaN, as torch's (grad * mask / count)
-    return (gx * ns.astype(mask, g.dtype) / count,)
+    # amax/amin: torch's scale_grad_by_count, (g / count) * mask with mask = (x == result):
+    # multiplied, not selected (a NaN gradient reaches every element as NaN), and a slice
+    # whose result is NaN has no element equal to it: 0 / 0, NaN all along it, as torch's
+    mask = _extremum_mask(ns, out, x, axis, keepdims)
+    count = ns.sum(ns.astype(mask, x.dtype), axis=axis, keepdims=True)
+    return ((gx / count) * ns.astype(mask, g.dtype),)
 
 
-def _extremum_mask(ns, out, x, axis, keepdims):
-    # x != x: NaN propagates, so where the result is not NaN no input is
-    return (x == _unreduce(ns, out, x, axis, keepdims)) | (x != x)
+def _extremum_mask(ns, out, x, axis, keepdims, nan=False):
+    """Where x is the result; ``nan``: also x's NaNs (the result of their slice)."""
+    mask = x == _unreduce(ns, out, x, axis, keepdims)
+    return mask | (x != x) if nan else mask
 
 
 def _extremum_jvp(ns, tangents, out, x, axis=None, keepdims=False, evenly=False):
-    mask = _extremum_mask(ns, out, x, axis, keepdims)
+    mask = _extremum_mask(ns, out, x, axis, keepdims, nan=evenly)
     count = ns.sum(ns.astype(mask, x.dtype), axis=axis, keepdims=keepdims)
     return ns.sum(ns.where(mask, tangents[0], 0.0), axis=axis, keepdims=keepdims) / count
 
