@@ -84,6 +84,10 @@ CASES = [
     ("cross_entropy_all_ignored", lambda t, x: t.nn.functional.cross_entropy(
         x, t.tensor([-100, -100])), [[[0.0, 1.0], [2.0, 2.0]]]),
     # -- reductions at zeros and without degrees of freedom (stop 23) -----------------------
+    # an axis longer than the rule's grid of products (256): the formula chosen by a zero
+    ("cumprod_long_axis", lambda t, x: t.cumprod(x, 0), [[1.0 + (k % 7 - 3) / 50 for k in range(300)]]),
+    ("cumprod_long_axis_zero", lambda t, x: t.cumprod(x, 0),
+     [[0.0 if k == 290 else 1.0 + (k % 7 - 3) / 50 for k in range(300)]]),
     # torch's cumprod_backward: along one element the gradient itself (no dependence on x);
     # first order, exactly 0 after a slice's first zero (an inf or nan g stays out); with
     # create_graph, where x holds a zero, sum_j g_j prod(x[:k]) cumprod(x[k+1:])_j

@@ -5,6 +5,7 @@ Every VJP first puts the reduced axes back (``_unreduce``) and lets broadcasting
 spread the gradient; the engine then checks the shape once.
 """
 
+import builtins
 import math
 
 from ..base import grad_mode
@@ -284,10 +285,19 @@ def _cumprod_vjp(ns, g, out, x, axis=None, dtype=None, include_initial=False):
     # their way to x (0 * inf = nan). The products take n x n memory along the axis, as
     # torch's loop does.
     zero = ns.any(x == 0)
+    if x.shape[ax] > _GRID_MAX and not builtins.bool(zero):
+        # a long axis without a zero: the quotient alone, not an n x n grid of products
+        # nobody selects (a data-dependent branch: a compiled program replays eagerly here)
+        return (_reverse_cumsum(ns, ns.cumulative_prod(x, axis=ax, dtype=dtype) * g, ax) / x,)
     x_q = ns.where(zero, 1.0, x)
     quotient = _reverse_cumsum(ns, ns.cumulative_prod(x_q, axis=ax, dtype=dtype) * g, ax) / x_q
     products = _cumprod_grad_products(ns, g, x, ax, zero)
     return (ns.where(zero, products, quotient),)
+
+
+# the longest axis whose create_graph cumprod rule computes both formulas (its grid of
+# products holds n * n numbers per slice); longer ones choose by looking for a zero
+_GRID_MAX = 256
 
 
 def _cumprod_grad_once(ns, g, out, x, ax):
