@@ -333,8 +333,7 @@ OPS = {
     "take_along_dim": Op("surface", 1, "{out} = torch.take_along_dim({a}, "
                          "{a}.argmin(dim={dim}, keepdim=True), dim={dim})", _nonempty_dim),
     "cummax": Op("surface", 1, "{out} = {a}.cummax(dim={dim}).values", _along),
-    # (not logcumsumexp: its second derivative where the incoming gradient has zeros is
-    # nan in torch, log|g| in its formula, finite here; left open, in docs/conformance.md)
+    "logcumsumexp": Op("surface", 1, "{out} = {a}.logcumsumexp({dim})", _along),
     "normalize": Op("surface", 1, "{out} = torch.nn.functional.normalize({a}, dim=-1)"),
     "layer_norm": Op("surface", 1, "{out} = torch.nn.functional.layer_norm({a}, {a}.shape[-1:])"),
     "cholesky": Op("linalg", 1, "{out} = torch.linalg.cholesky({a} @ {a}.mT + torch.eye("

@@ -251,6 +251,8 @@ _ROWS = [
     OpCase("logsumexp", args(r(2, 3)), opts={"axis": 1},
            torch=lambda xp, x: __import__("torch").logsumexp(x, dim=1)),
     OpCase("cumulative_sum", args(r(2, 3)), opts={"axis": 1}),
+    OpCase("logcumsumexp", args(r(2, 3)), opts={"axis": 1},
+           torch=lambda xp, x: __import__("torch").logcumsumexp(x, dim=1)),
     # linear algebra
     OpCase("matmul", args(r(2, 3), r(3, 4))), OpCase("vecdot", args(r(2, 3), r(2, 3))),
     OpCase("tensordot", args(r(2, 3, 4), r(3, 4, 2)), opts={"axes": 2}),

@@ -427,6 +427,91 @@ def test_topk_ties_select_the_same_values(backend):
     _same(got[1], got[0], "topk(4) indices", 0)
 
 
+# -- logcumsumexp: torch's backward formula, first and second derivatives -------------------
+# (id, x, dtype, dim, incoming gradient w): the second derivatives are of (g * g).sum() in x
+# and in w; where w has zeros torch's formula takes log|0| = -inf, and its derivative in w
+# there is nan (a composition of logaddexps gives a finite number)
+
+LCSE = [
+    ("w_zeros", [0.5, -1.0, 2.0, 0.3], "float64", 0, [1.0, 0.0, -2.0, 0.0]),
+    ("w_zeros_f32", [0.5, -1.0, 2.0, 0.3], "float32", 0, [0.0, 1.5, 0.0, -1.0]),
+    ("w_all_zero", [0.5, -1.0, 2.0], "float64", 0, [0.0, 0.0, 0.0]),
+    ("ties_and_zeros", X1, "float64", 0, [1.0, 2.0, 0.0, -1.0, 3.0, 0.5]),
+    ("neg_inf", [-INF, 0.0, -INF, 1.0], "float64", 0, [1.0, -1.0, 2.0, 0.5]),
+    ("all_neg_inf", [-INF, -INF, -INF], "float64", 0, [1.0, 2.0, 3.0]),
+    ("pos_inf", [0.5, INF, 1.0], "float64", 0, [1.0, 0.0, -2.0]),
+    ("nan", [0.5, NAN, 1.0], "float64", 0, [1.0, 2.0, -1.0]),
+    ("spread", [-1000.0, 0.0, 1000.0, 999.0], "float64", 0, [1.0, -1.0, 0.0, 2.0]),
+    ("dim1", X2, "float64", 1, [[1.0, 0.0, -1.0], [0.0, 2.0, 0.5]]),
+    ("dim0_of_2d", X2, "float32", 0, [[1.0, 0.0, -1.0], [0.0, 2.0, 0.5]]),
+    ("neg_dim_3d", [[[0.1, 0.2], [0.3, -0.4]], [[1.0, 0.0], [0.0, 0.0]]], "float64", -1,
+     [[[1.0, 0.0], [0.0, -1.0]], [[2.0, 0.0], [1.0, 1.0]]]),
+    ("one_element", [[0.7], [-0.2]], "float64", 1, [[0.0], [3.0]]),
+    ("zero_d", 0.7, "float64", 0, 2.0),
+    ("empty", [[], []], "float64", 1, [[], []]),     # (forward mode: torch raises, max())
+    ("empty_along_other", [[], [], []], "float32", 0, [[], [], []]),
+]
+
+
+def _lcse(lib, x, dtype, dim, w):
+    dt = getattr(lib, dtype)
+    x = lib.tensor(x, dtype=dt, requires_grad=True)
+    w = lib.tensor(w, dtype=dt, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        y = x.logcumsumexp(dim)
+        (g,) = lib.autograd.grad(y, x, w, create_graph=True)
+        gx, gw = lib.autograd.grad((g * g).sum(), (x, w), allow_unused=True)
+    gx = lib.zeros_like(x) if gx is None else gx
+    gw = lib.zeros_like(w) if gw is None else gw
+    return y.grad_fn.name(), [_np(t) for t in (y, g, gx, gw)]
+
+
+@pytest.mark.parametrize("name,x,dtype,dim,w", LCSE, ids=[c[0] for c in LCSE])
+def test_logcumsumexp_first_and_second_derivatives(backend, name, x, dtype, dim, w):
+    got_node, got = _lcse(polygrad, x, dtype, dim, w)
+    want_node, want = _lcse(torch, x, dtype, dim, w)
+    assert got_node == want_node
+    tol = 1e-5 if dtype == "float32" else 1e-10
+    for what, a, b in zip(("value", "grad", "grad of grad in x", "grad of grad in w"),
+                          got, want):
+        assert a.dtype == b.dtype, what
+        _same(a, b, what, tol)
+
+
+@pytest.mark.parametrize("name,x,dtype,dim,w", [c for c in LCSE if c[0] != "empty"],
+                         ids=[c[0] for c in LCSE if c[0] != "empty"])
+def test_logcumsumexp_forward_mode(backend, name, x, dtype, dim, w):
+    def tangent(lib):
+        dt = getattr(lib, dtype)
+        fa = lib.autograd.forward_ad
+        with warnings.catch_warnings(), fa.dual_level():
+            warnings.simplefilter("ignore")
+            dual = fa.make_dual(lib.tensor(x, dtype=dt), lib.tensor(w, dtype=dt))
+            return np.asarray(fa.unpack_dual(dual.logcumsumexp(dim)).tangent.detach().numpy())
+    _same(tangent(polygrad), tangent(torch), "tangent", 1e-5 if dtype == "float32" else 1e-10)
+
+
+def test_logcumsumexp_backward_at_zero_gradient_does_not_warn(backend):
+    # first order: log|0| is not computed (torch warns about nothing either)
+    x = polygrad.tensor([0.5, -1.0, 2.0], dtype=polygrad.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x.logcumsumexp(0).backward(polygrad.tensor([1.0, 0.0, 0.0], dtype=polygrad.float64))
+    tx = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    tx.logcumsumexp(0).backward(torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
+    _same(_np(x.grad), tx.grad.numpy(), "grad", 1e-12)
+
+
+def test_logcumsumexp_jacobian_vectorized(backend):
+    x = [[0.5, -1.0, 2.0], [0.0, 0.0, 1.0]]
+    want = torch.autograd.functional.jacobian(
+        lambda t: t.logcumsumexp(1), torch.tensor(x, dtype=torch.float64), vectorize=True)
+    got = polygrad.autograd.functional.jacobian(
+        lambda t: t.logcumsumexp(1), polygrad.tensor(x, dtype=polygrad.float64), vectorize=True)
+    _same(_np(got), want.numpy(), "jacobian", 1e-12)
+
+
 # -- second derivatives of the smooth activations --------------------------------------------
 
 SMOOTH = [

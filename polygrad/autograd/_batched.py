@@ -166,6 +166,13 @@ def _scan(ns, fn, x, /, *, axis=None, **kw):
     return ns.wrap(fn(x.a, axis=(0 if axis is None else axis % x.ndim) + 1, **kw))
 
 
+def _logcumsumexp(ns, fn, x, /, *, axis=0):
+    _only_first(x, {})
+    if x.ndim == 0:          # a scan along one element: the value itself
+        return ns.wrap(fn(x.a[:, None], axis=1)[:, 0])
+    return ns.wrap(fn(x.a, axis=axis % x.ndim + 1))
+
+
 def _flip(ns, fn, x, /, *, axis=None):
     _only_first(x, {})
     return ns.wrap(fn(x.a, axis=tuple(a + 1 for a in _axes(axis, x.ndim))))
@@ -259,6 +266,7 @@ def _getitem(ns, fn, x, key):
 _RULES = {
     "sum": _reduction, "prod": _reduction, "mean": _reduction, "max": _reduction,
     "min": _reduction, "cumulative_sum": _scan, "cumulative_prod": _scan, "flip": _flip,
+    "logcumsumexp": _logcumsumexp,
     "reshape": _reshape, "expand_dims": _expand_dims, "squeeze": _squeeze,
     "broadcast_to": _broadcast_to, "permute_dims": _permute_dims,
     "matrix_transpose": _last_two, "tril": _last_two, "triu": _last_two,

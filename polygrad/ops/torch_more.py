@@ -43,6 +43,7 @@ _LGAMMA = _ops.generated(_P["lgamma"])
 _POLYGAMMA = _ops.generated(_P["polygamma"])
 _SIGN = _ops.generated(_P["sign"])
 _SCATTER_ADD = _ops.generated(_P["scatter_add"])
+_LOGCUMSUMEXP = _ops.generated(_P["logcumsumexp"])
 
 
 def _dim(dim, ndim):
@@ -377,18 +378,21 @@ def cummin(input, dim):
 
 
 def logcumsumexp(input, dim):
-    """``log(cumsum(exp(input)))`` along ``dim`` without overflow or underflow: a scan of
-    ``logaddexp`` (log2(n) steps), differentiable through it.
+    """``log(cumsum(exp(input)))`` along ``dim`` without overflow or underflow: the registry
+    row ``logcumsumexp`` (``LogcumsumexpBackward0``, torch's backward formula, also under
+    ``create_graph``). Complex inputs take a scan of ``logaddexp`` (log2(n) steps).
 
     >>> import polygrad
     >>> polygrad.tensor([0., 0.]).logcumsumexp(0)
     tensor([0.0000, 0.6931])
     """
-    if input.ndim == 0:
-        _dim(dim, 0)
-        return input.clone()
     dim = _dim(dim, input.ndim)
-    x = _ops.moveaxis(_floating(input), dim, -1)
+    x = _floating(input)
+    if not x.dtype.is_complex:
+        return _LOGCUMSUMEXP(x, axis=dim)
+    if x.ndim == 0:
+        return x.clone()
+    x = _ops.moveaxis(x, dim, -1)
     n, s = x.shape[-1], 1
     while s < n:
         x = _ops.concat([x[..., :s], _ops.logaddexp(x[..., s:], x[..., :-s])], axis=-1)

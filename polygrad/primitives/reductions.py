@@ -1,5 +1,5 @@
 """Reductions: sum, mean, prod, max, min, var, std, cumulative sums and products,
-and logsumexp.
+logsumexp and logcumsumexp.
 
 Every VJP first puts the reduced axes back (``_unreduce``) and lets broadcasting
 spread the gradient; the engine then checks the shape once.
@@ -236,6 +236,53 @@ def _logsumexp_jvp(ns, tangents, out, x, axis=None, keepdims=False):
     return ns.sum(w * tangents[0], axis=axis, keepdims=keepdims)
 
 
+# logcumsumexp: a scan of logaddexp on any namespace (log2(n) steps), torch's kernel where a
+# backend fuses it; its VJP is torch's logcumsumexp_backward formula for formula, written on
+# ``ns`` and through this row itself, so that a second derivative meets log|0| = -inf where
+# the incoming gradient has zeros, as torch's does (a composition of logaddexps would not)
+def _logcumsumexp_impl(xp, x, axis=0):
+    if x.ndim == 0:
+        return xp.reshape(_logcumsumexp_impl(xp, xp.reshape(x, (1,)), axis=0), ())
+    x = xp.moveaxis(x, axis, -1)
+    n, s = x.shape[-1], 1
+    while s < n:
+        x = xp.concat([x[..., :s], xp.logaddexp(x[..., s:], x[..., :-s])], axis=-1)
+        s *= 2
+    return xp.moveaxis(x, -1, axis)
+
+
+def _reverse_logcumsumexp(ns, a, axis):
+    return ns.flip(ns.logcumsumexp(ns.flip(a, axis=axis), axis=axis), axis=axis)
+
+
+def _logcumsumexp_vjp(ns, g, out, x, axis=0):
+    # torch's logcumsumexp_backward (real dtypes): the positive and the negative parts of
+    # the gradient in log space (the dtype's lowest finite value where a part is absent)
+    if x.ndim == 0 or 0 in x.shape:
+        return (g,)
+    lowest = float(ns.finfo(x.dtype).min)
+    a = ns.abs(g)
+    if not grad_mode.is_grad_enabled():
+        # first order: the same values without log(0) (and the array library's warning
+        # about it); differentiated again, log|0| = -inf stays in, as torch's
+        a = ns.where(a == 0, 1.0, a)
+    log_abs = ns.log(a)
+    log_pos = ns.where(g > 0, log_abs, lowest)
+    log_neg = ns.where(g < 0, log_abs, lowest)
+    pos = ns.exp(_reverse_logcumsumexp(ns, log_pos - out, axis) + x)
+    neg = ns.exp(_reverse_logcumsumexp(ns, log_neg - out, axis) + x)
+    return (pos - neg,)
+
+
+def _logcumsumexp_jvp(ns, tangents, out, x, axis=0):
+    # torch's logcumsumexp_jvp: cumsum(e * t) / (cumsum(e) + 1e-13), e = exp(x - max(x))
+    t = tangents[0]
+    if x.ndim == 0 or 0 in x.shape:
+        return t
+    e = ns.exp(x - ns.max(x, axis=axis, keepdims=True))
+    return ns.cumulative_sum(e * t, axis=axis) / (ns.cumulative_sum(e, axis=axis) + 1e-13)
+
+
 def _over(name):
     """torch's node names for a reduction: ``{name}Backward0`` over everything,
     ``{name}Backward1`` over given dims (``x.sum()`` / ``x.sum(1)``)."""
@@ -405,6 +452,9 @@ primitive("std", _std_vjp, _std_jvp, impl=_moment_impl("std"))
 # Not in the standard, but every softmax-like loss needs a stable one; backends may fuse it.
 primitive("logsumexp", _logsumexp_vjp, _logsumexp_jvp, impl=_logsumexp_impl,
           node_name="LogsumexpBackward0")
+# torch's logcumsumexp (polygrad.logcumsumexp and Tensor.logcumsumexp spell it, with dim=)
+primitive("logcumsumexp", _logcumsumexp_vjp, _logcumsumexp_jvp, impl=_logcumsumexp_impl,
+          node_name="LogcumsumexpBackward0", may_alias=True)
 
 nondifferentiable("argmax", "argmin", "all", "any", "count_nonzero", "argsort", "nonzero",
                   "searchsorted", "unique_values", "unique_counts", "unique_inverse",
