@@ -503,12 +503,17 @@ def test_logcumsumexp_backward_at_zero_gradient_does_not_warn(backend):
     _same(_np(x.grad), tx.grad.numpy(), "grad", 1e-12)
 
 
-def test_logcumsumexp_jacobian_vectorized(backend):
-    x = [[0.5, -1.0, 2.0], [0.0, 0.0, 1.0]]
+@pytest.mark.parametrize("x,dim", [([[0.5, -1.0, 2.0], [0.0, 0.0, 1.0]], 1),
+                                   ([[0.5, -1.0, 2.0], [0.0, 0.0, 1.0]], 0), (0.7, 0)])
+def test_logcumsumexp_jacobian_vectorized(backend, x, dim):
+    # one backward pass over all rows (the batching rule), not the row loop's fallback
+    import polygrad.autograd.functional as F
     want = torch.autograd.functional.jacobian(
-        lambda t: t.logcumsumexp(1), torch.tensor(x, dtype=torch.float64), vectorize=True)
-    got = polygrad.autograd.functional.jacobian(
-        lambda t: t.logcumsumexp(1), polygrad.tensor(x, dtype=polygrad.float64), vectorize=True)
+        lambda t: t.logcumsumexp(dim), torch.tensor(x, dtype=torch.float64), vectorize=True)
+    px = polygrad.tensor(x, dtype=polygrad.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (got,) = F._jac_batched(px.logcumsumexp(dim), (px,))
     _same(_np(got), want.numpy(), "jacobian", 1e-12)
 
 

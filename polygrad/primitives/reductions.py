@@ -262,9 +262,10 @@ def _logcumsumexp_vjp(ns, g, out, x, axis=0):
         return (g,)
     lowest = float(ns.finfo(x.dtype).min)
     a = ns.abs(g)
-    if not grad_mode.is_grad_enabled():
-        # first order: the same values without log(0) (and the array library's warning
-        # about it); differentiated again, log|0| = -inf stays in, as torch's
+    if not (grad_mode.is_grad_enabled() and getattr(g, "requires_grad", False)):
+        # nothing differentiates in g: the same values without log(0) (and the array
+        # library's warning about it); differentiated in g, log|0| = -inf stays in, as
+        # torch's (its derivative there is nan)
         a = ns.where(a == 0, 1.0, a)
     log_abs = ns.log(a)
     log_pos = ns.where(g > 0, log_abs, lowest)
