@@ -47,6 +47,12 @@ CASES = [
     # stop 23: mish differentiated twice takes softplus as log1p(exp(x)), torch's: nan past
     # x ~ 709 (exp's 0 * inf), as torch's
     ("mish_large", lambda t, x: t.nn.functional.mish(x), [[-800.0, -10.0, 0.0, 10.0, 400.0, 800.0]]),
+    # stop 23: elu, selu, celu as one node of torch's kernel with its backward op: a NaN
+    # incoming gradient on the linear side gives NaN in the second derivative, as torch's
+    ("elu_nan_incoming", lambda t, x, y: t.nn.functional.elu(x) * y.std().detach(),
+     [[1.0, -1.0, 0.0], [[], [], []]]),
+    ("celu_selu", lambda t, x: t.nn.functional.celu(x, 2.0) * x + t.nn.functional.selu(x) * x,
+     [[-1.0, 0.0, 1.0, -3.0, NAN]]),
     ("det_1x1_inf", lambda t, x: t.linalg.det(t.log(x.abs()) @ t.log(x.abs()).mT + t.eye(1, dtype=t.float64)),
      [[[1.0, 2.0, 0.0]]]),
     ("atan2_origin", lambda t, y, x: t.atan2(y, x),

@@ -75,7 +75,7 @@ signbit sin sinh square sqrt subtract tan tanh trunc where astype zeros_like one
 empty_like full_like
 relu sigmoid leaky_relu hardtanh gelu silu mish hardswish threshold_backward
 leaky_relu_backward hardtanh_backward softplus softplus_backward smooth_l1_loss_backward
-huber_loss_backward hardswish_backward
+huber_loss_backward hardswish_backward elu elu_backward
 """.split())
 
 

@@ -98,14 +98,9 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 
 
 def _elu(input, alpha, scale, input_scale):
-    # three pieces, as torch's rules: x > 0 the identity; x < 0 the exponential; at 0 the
-    # line of slope alpha * scale * input_scale (the first derivative of the exponential
-    # there, torch's ``x <= 0`` backward; and the second derivative 0, its ``x < 0``)
-    neg = input < 0
-    exp = (alpha * scale) * _ops.expm1(_ops.where(neg, input, 0.0) * input_scale)
-    at0 = input * (alpha * scale * input_scale)
-    pos = input * scale if scale != 1.0 else input
-    return _ops.where(input > 0, pos, _ops.where(neg, exp, at0))
+    # one node of torch's kernel (EluBackward0), differentiated by its backward op
+    return apply(P["elu"], input, alpha=float(alpha), scale=float(scale),
+                 input_scale=float(input_scale))
 
 
 def elu(input, alpha=1.0, inplace=False):

@@ -211,6 +211,43 @@ def _softplus_backward_jvp(ns, tangents, out, g, x, beta=1.0, threshold=20.0):
     return terms[0] if len(terms) == 1 else terms[0] + terms[1]
 
 
+# elu (selu and celu are elu with torch's scale and input_scale), as torch's kernels: one
+# node (EluBackward0) whose backward is an op of its own (elu_backward: x <= 0 takes the
+# exponential's slope, so 0 has alpha * scale * input_scale), differentiated again by
+# torch's elu_double_backward: elu_backward of (h g input_scale) times the mask x < 0,
+# multiplied (an infinite or NaN gradient on the linear side gives NaN, as torch's)
+def _elu_impl(xp, x, alpha=1.0, scale=1.0, input_scale=1.0):
+    neg = x <= 0
+    return xp.where(neg, xp.expm1(xp.where(neg, x, 0.0) * input_scale) * (alpha * scale),
+                    x * scale)
+
+
+def _elu_backward_impl(xp, g, x, alpha=1.0, scale=1.0, input_scale=1.0):
+    neg = x <= 0
+    return xp.where(neg, g * (input_scale * alpha * scale)
+                    * xp.exp(xp.where(neg, x, 0.0) * input_scale), g * scale)
+
+
+def _elu_double_backward(ns, gg, x, alpha, scale, input_scale):
+    return (ns.elu_backward(gg * input_scale, x, alpha=alpha, scale=scale,
+                            input_scale=input_scale) * ns.astype(x < 0, gg.dtype))
+
+
+def _elu_backward_vjp(ns, h, out, g, x, alpha=1.0, scale=1.0, input_scale=1.0):
+    return (ns.elu_backward(h, x, alpha=alpha, scale=scale, input_scale=input_scale),
+            _elu_double_backward(ns, h * g, x, alpha, scale, input_scale))
+
+
+def _elu_backward_jvp(ns, tangents, out, g, x, alpha=1.0, scale=1.0, input_scale=1.0):
+    tg, tx = tangents
+    terms = []
+    if tg is not None:
+        terms.append(ns.elu_backward(tg, x, alpha=alpha, scale=scale, input_scale=input_scale))
+    if tx is not None:
+        terms.append(_elu_double_backward(ns, tx * g, x, alpha, scale, input_scale))
+    return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+
 def _leaky_relu_impl(xp, x, negative_slope=0.01):
     return xp.where(x > 0, x, x * negative_slope)
 
@@ -562,6 +599,10 @@ def_primitive("leaky_relu", *_through("leaky_relu_backward"), impl=_leaky_relu_i
               node_name="LeakyReluBackward0", saves=(0,))
 def_primitive("hardtanh", *_through("hardtanh_backward"), impl=_hardtanh_impl,
               node_name="HardtanhBackward0", saves=(0,))
+def_primitive("elu", *_through("elu_backward"), impl=_elu_impl, node_name="EluBackward0",
+              saves=(0,), methods=(), torch=())
+def_primitive("elu_backward", _elu_backward_vjp, _elu_backward_jvp, impl=_elu_backward_impl,
+              node_name="EluBackwardBackward0")
 def_primitive("softplus", *_through("softplus_backward"), impl=_softplus_impl,
               node_name="SoftplusBackward0", saves=(0,))
 def_primitive("softplus_backward", _softplus_backward_vjp, _softplus_backward_jvp,
