@@ -29,6 +29,30 @@ def _from_numpy(array, *, device=None):
     return numpy.array(array, copy=True)
 
 
+def _astype(xp, x, dtype, /, *, copy=True, device=None):
+    """``astype``, whose copy of an expanded array (a zero stride: memory overlaps) is
+    C-contiguous, as torch's clone of an expanded tensor: numpy's ``order="K"`` lays it out
+    in the order its strides sort, so that a later ``reshape`` copied where torch's views
+    (``x.repeat(2, 1, 1).reshape(-1)`` then an in-place write)."""
+    if copy and x.ndim > 1 and 0 in x.strides and x.size > 1:
+        return xp.array(x, dtype=dtype, order="C", copy=True)
+    return xp.astype(x, dtype, copy=copy)
+
+
+def _column_major(name):
+    """numpy's ``linalg.<name>`` with its matrices laid out as torch's (LAPACK's column-major
+    matrices: torch's inv, solve and cholesky return them so), so that a ``reshape`` of the
+    result copies where torch's does and an in-place write through it reaches what torch's
+    reaches."""
+    def op(xp, *args, **kwargs):
+        out = getattr(xp.linalg, name)(*args, **kwargs)
+        if out.ndim < 2:
+            return out
+        return xp.swapaxes(xp.ascontiguousarray(xp.swapaxes(out, -1, -2)), -1, -2)
+    op.__name__ = name
+    return op
+
+
 def _scatter_add(xp, g, shape, key):
     z = xp.zeros(shape, dtype=g.dtype)
     xp.add.at(z, key, g)
@@ -215,7 +239,8 @@ backend = polygrad.Backend(
     rng=_Rng,
     device_of=lambda array: "cpu",
     overrides={"scatter_add": _scatter_add, "axpy_": _axpy, "where": _where, "special.erf": _erf,
-               "gelu": _gelu},
+               "gelu": _gelu, "astype": _astype,
+               **{f"linalg.{name}": _column_major(name) for name in ("inv", "solve", "cholesky")}},
     owns=lambda array: getattr(array, "base", 0) is None and array.flags.writeable,
     shares_memory=_shares_memory,
     lower=_lower,

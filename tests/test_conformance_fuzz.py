@@ -163,10 +163,26 @@ KNOWN = [
                        "inv: v0 = torch.linalg.inv(x0 @ x0.mT + torch.eye(x0.shape[-2], "
                        "dtype=torch.float64, device=x0.device))",
                        "reshape: v1 = v0.reshape(-1)", "view_mul_: v2 = v1[None].mul_(2)"),
-         backends={"numpy"},
+         backends=set(),   # fixed since found: must agree everywhere
          reason="torch's linalg.inv returns a column-major matrix, so reshape(-1) copies and "
-                "the in-place write does not reach the inverse; numpy's inverse is row-major, "
-                "reshape makes a view and the write reaches it (the torch backend agrees)"),
+                "the in-place write does not reach the inverse; numpy's inverse was row-major "
+                "(the numpy backend now lays inv, solve and cholesky out as torch's)"),
+    dict(id="det-second-derivative-ill-conditioned", kind="grad2", ops=["det", "pow"],
+         repro=program([[[1.5], [1.5]]], "fill_: v0 = x0.clone().fill_(2.0) * x0",
+                       "pow: v1 = (1 + v0 * v0) ** v0",
+                       "det: v2 = torch.linalg.det(v1 @ v1.mT + torch.eye(v1.shape[-2], "
+                       "dtype=torch.float64, device=v1.device))", double=True),
+         backends=set(),   # fixed since found: must agree everywhere
+         reason="det's gradient as det times X^-T, differentiated again, cancels where X is "
+                "ill-conditioned (cond 2e6 here: 1e-6 off torch); torch's solve(X^T, g det I) "
+                "does not, and is now polygrad's"),
+    dict(id="write-through-reshape-of-repeat", kind="value", ops=["repeat", "add_alias"],
+         repro=program([[[1.0], [1.0]]], "repeat: v0 = x0.repeat(2, *([1] * x0.ndim))",
+                       "reshape: v1 = v0.reshape(-1)", "add_alias: v2 = v1.add_(v1)"),
+         backends=set(),   # fixed since found: must agree everywhere
+         reason="numpy's copy of an expanded array (repeat is one) was laid out in the order "
+                "its strides sort, so reshape copied and the write missed v0; torch's clone "
+                "of an expanded tensor is contiguous, as the numpy backend's now is"),
     dict(id="std-of-equal-values-rounded", kind="grad", ops=["std"], backends=set(),
          repro=program([[[[1.0, 1.0, 1.0]], [[1.0, 1.0, 0.75]]]], "sin: v0 = torch.sin(x0)",
                        "transpose: v1 = v0.transpose(0, 2)",

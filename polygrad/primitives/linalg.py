@@ -58,7 +58,13 @@ def _det_vjp(ns, g, out, x):
         return (ns.zeros_like(x),)
     if x.shape[-1] == 1:    # the cofactor of a 1 x 1 matrix is 1, also at nan or inf (torch's)
         return (ns.broadcast_to(_trailing(ns, g), x.shape),)
-    return (_trailing(ns, g) * _cofactor(ns, x, out),)
+    if builtins.bool(ns.any(out == 0)):
+        return (_trailing(ns, g) * _cofactor(ns, x, out),)
+    # torch's: solve(X^T, (g det) I), the scaled identity solved for (not det times an
+    # inverse: differentiated again, a product of det and X^-T cancels where the matrix is
+    # ill-conditioned, the solve's rule does not)
+    eye = ns.eye(x.shape[-1], dtype=x.dtype, device=getattr(x, "device", None))
+    return (ns.linalg.solve(_mT(ns, x), _trailing(ns, g * out) * eye),)
 
 
 def _det_jvp(ns, tangents, out, x):
