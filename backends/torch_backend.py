@@ -217,7 +217,11 @@ backend = polygrad.Backend(
            "silu": lambda xp, x: _t().nn.functional.silu(x),
            "mish": lambda xp, x: _t().nn.functional.mish(x),
            "hardswish": lambda xp, x: _t().nn.functional.hardswish(x),
-           "logcumsumexp": lambda xp, x, axis=0: _t().logcumsumexp(x, axis)},
+           "logcumsumexp": lambda xp, x, axis=0: _t().logcumsumexp(x, axis),
+           # torch's kernel, whose answer at NaN depends on where the NaN sits (0 over its
+           # vectorized chunks, g over the scalar tail): the same answer as torch's
+           "hardtanh_backward": lambda xp, g, x, min_val=-1.0, max_val=1.0:
+               _t().ops.aten.hardtanh_backward(g, x, min_val, max_val)},
     info=_info,
     owns=lambda array: array._base is None and array.is_contiguous(),
     shares_memory=_shares_memory,

@@ -176,6 +176,22 @@ KNOWN = [
          reason="det's gradient as det times X^-T, differentiated again, cancels where X is "
                 "ill-conditioned (cond 2e6 here: 1e-6 off torch); torch's solve(X^T, g det I) "
                 "does not, and is now polygrad's"),
+    dict(id="write-through-diagonal-of-cholesky", kind="value", ops=["cholesky", "mul_alias"],
+         repro=program([[[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]],
+                       "cholesky: v0 = torch.linalg.cholesky(x0 @ x0.mT + torch.eye(x0.shape[-2], "
+                       "dtype=torch.float64, device=x0.device))",
+                       "diagonal: v1 = v0.diagonal()", "mul_alias: v2 = v1.mul_(v1)",
+                       "copy: v3 = x0 * 1"),
+         backends=set(),   # fixed since found: must agree everywhere
+         reason="diagonal() of a column-major matrix (cholesky's, a transpose) was a copy: "
+                "it is a view through the transpose, as torch's"),
+    dict(id="sign-of-nan-std-over-nothing", kind="value", ops=["std", "copysign"],
+         repro=program([np.zeros((0, 3)), 1.0],
+                       "std: v0 = x0.std(dim=0, correction=1, keepdim=False)",
+                       "copysign: v1 = torch.copysign(x1, v0)"),
+         backends=set(),   # fixed since found: must agree everywhere
+         reason="numpy's var/std over nothing is a NaN with its sign bit set (0 / 0), "
+                "torch's has it clear"),
     dict(id="write-through-reshape-of-repeat", kind="value", ops=["repeat", "add_alias"],
          repro=program([[[1.0], [1.0]]], "repeat: v0 = x0.repeat(2, *([1] * x0.ndim))",
                        "reshape: v1 = v0.reshape(-1)", "add_alias: v2 = v1.add_(v1)"),

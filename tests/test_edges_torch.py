@@ -591,6 +591,18 @@ def test_hardtanh_gives_no_gradient_at_nan_as_torchs_vectorized_kernel(backend):
     assert (got.numpy() == 0).all()
 
 
+def test_hardtanh_at_nan_on_the_torch_backend_is_torchs_kernel():
+    # torch's scalar tail passes g at NaN: a 0-d NaN (found by the fuzzer) and the last
+    # elements past the vectorized chunks; the torch backend runs torch's kernel itself
+    for n in (1, 5, 8, 11):
+        x = torch.full((n,), math.nan, dtype=torch.float64, requires_grad=True)
+        (want,) = torch.autograd.grad(torch.nn.functional.hardtanh(x).sum(), x)
+        with polygrad.use_backend("torch"):
+            p = polygrad.full((n,), math.nan, dtype=polygrad.float64, requires_grad=True)
+            (got,) = polygrad.autograd.grad(polygrad.nn.functional.hardtanh(p).sum(), p)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
 # -- second derivatives of the fused nn rows at their edges (found by the fuzzer) -----------
 # value, gradient of the arange-weighted sum, and the gradient of the sum of its squares
 # (create_graph), each against torch's; an infinite or NaN gradient reaching a row comes

@@ -456,8 +456,14 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     if n == 0 or cols == 0:
         return _linalg.diagonal(moved, offset=offset)
     # a view, as torch's: every (cols + 1)-th element of the flattened matrices (where the
-    # flattening itself is a view, i.e. the matrices are contiguous)
+    # flattening itself is a view, i.e. the matrices are contiguous); matrices laid out
+    # column-major (a transpose, torch's and the numpy backend's cholesky, inv, solve) through
+    # their transpose, whose diagonal at -offset is the same elements
     flat = moved.reshape(*moved.shape[:-2], rows * cols)
+    if flat._view is None and rows > 1 and cols > 1:
+        flipped = moved.mT.reshape(*moved.shape[:-2], rows * cols)
+        if flipped._view is not None:
+            flat, offset, rows, cols = flipped, -offset, cols, rows
     start = offset if offset >= 0 else -offset * cols
     return flat[..., start:start + (n - 1) * (cols + 1) + 1:cols + 1]
 

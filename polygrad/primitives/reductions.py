@@ -198,7 +198,9 @@ def _moment_impl(name):
         if x.ndim and axes and kept > 1 and _count(x, axis) > 1:
             first = tuple(slice(0, 1) if a in axes else slice(None) for a in range(x.ndim))
             x = x - x[first]
-        return getattr(xp, name)(x, axis=axis, correction=correction, keepdims=keepdims)
+        out = getattr(xp, name)(x, axis=axis, correction=correction, keepdims=keepdims)
+        # over nothing: NaN with its sign bit clear, as torch's (numpy's 0 / 0 sets it)
+        return xp.abs(out) if _count(x, axis) == 0 else out
     return impl
 
 
