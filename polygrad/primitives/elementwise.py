@@ -192,11 +192,11 @@ ew("atanh", lambda ns, out, x: 1.0 / (1.0 - x * x), **_arc("atanh"))
 
 # -- piecewise constant: zero gradient almost everywhere, as torch's zeros_like: zeros, not
 # g * 0, so that a NaN arriving (from a masked branch in double backward) stays out --------
-def _zero_vjp(ns, g, out, x):
+def _zero_vjp(ns, g, out, x, **_):
     return (ns.zeros_like(x),)
 
 
-def _zero_jvp(ns, tangents, out, x):
+def _zero_jvp(ns, tangents, out, x, **_):
     return ns.zeros_like(x)
 
 
@@ -209,9 +209,8 @@ def _sign_impl(xp, x, nan_sign=None):
     return xp.where(x != x, xp.asarray(nan_sign, dtype=s.dtype), s)
 
 
-def_primitive("sign", lambda ns, g, out, x, **_: _zero_vjp(ns, g, out, x),
-              lambda ns, tangents, out, x, **_: _zero_jvp(ns, tangents, out, x),
-              api="unary", impl=_sign_impl, torch_opts={"nan_sign": 0.0})
+def_primitive("sign", _zero_vjp, _zero_jvp, api="unary", impl=_sign_impl,
+              torch_opts={"nan_sign": 0.0})
 for _name in ("floor", "ceil", "round", "trunc"):
     def_primitive(_name, _zero_vjp, _zero_jvp, api="unary")
 
