@@ -192,6 +192,12 @@ KNOWN = [
          backends=set(),   # fixed since found: must agree everywhere
          reason="numpy's var/std over nothing is a NaN with its sign bit set (0 / 0), "
                 "torch's has it clear"),
+    dict(id="sign-of-nan-loss-mean-over-nothing", kind="value", ops=["smooth_l1", "copysign"],
+         repro=program([np.zeros((3, 0)), 1.0],
+                       "smooth_l1: v0 = torch.nn.functional.smooth_l1_loss(x0, x0)",
+                       "copysign: v1 = torch.copysign(x1, v0)"),
+         backends=set(),   # fixed since found: must agree everywhere
+         reason="a loss's mean over nothing is torch's 0 / 0, a NaN with its sign bit set"),
     dict(id="write-through-reshape-of-repeat", kind="value", ops=["repeat", "add_alias"],
          repro=program([[[1.0], [1.0]]], "repeat: v0 = x0.repeat(2, *([1] * x0.ndim))",
                        "reshape: v1 = v0.reshape(-1)", "add_alias: v2 = v1.add_(v1)"),

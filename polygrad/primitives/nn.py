@@ -373,8 +373,8 @@ def _mse(ns, x, y):
 def _reduce(ns, loss, reduction):
     if reduction == "mean":      # sum / n: numpy's mean costs twice as much on small arrays
         n = math.prod(loss.shape)
-        # of nothing: NaN, as torch's, without numpy's warning about 0 / 0
-        return ns.sum(loss) / n if n else ns.sum(loss) * math.nan
+        # of nothing: NaN with its sign bit set, as torch's 0 / 0, without numpy's warning
+        return ns.sum(loss) / n if n else ns.sum(loss) * -math.nan
     if reduction == "sum":
         return ns.sum(loss)
     return loss
