@@ -610,7 +610,9 @@ def _arguments(program, module, convert):
         for i, x in enumerate(program.inputs):
             exec(_input_line(i, x), ns)
         for _op, text, args in program.steps:
-            seen.append({a: convert(ns[a]) for a in dict.fromkeys(args)})
+            # copies: a backend's host array may share the tensor's memory (torch's numpy()),
+            # which a later in-place step would change under the record
+            seen.append({a: np.array(convert(ns[a]), copy=True) for a in dict.fromkeys(args)})
             exec(text, ns)
     return seen
 

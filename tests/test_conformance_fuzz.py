@@ -338,15 +338,15 @@ UNSTEADY = program(
 
 def test_a_gradient_torch_cannot_pin_down_is_counted_not_reported():
     ref = fz.run_torch(UNSTEADY)
-    got = fz.run_polygrad(UNSTEADY, "torch")
-    found = fz.compare(got, ref)
-    if found is None:           # a BLAS whose rounding lands on torch's: nothing to excuse
+    assert fz.torch_unsteady(UNSTEADY, ref, "dout/dx0")      # torch's own, on any machine
+    differing = [b for b in ("numpy", "torch")
+                 if fz.compare(fz.run_polygrad(UNSTEADY, b), ref) is not None]
+    if not differing:           # a BLAS whose rounding lands on torch's: nothing to excuse
         pytest.skip("polygrad's rounding matches torch's on this machine")
-    assert found[0] == "dout/dx0"
-    assert fz.torch_unsteady(UNSTEADY, ref, "dout/dx0")
-    tally = {}
-    assert fz.check(UNSTEADY, "torch", tally=tally) is True
-    assert tally == {"rounding_decided": 1}
+    for backend in differing:
+        tally = {}
+        assert fz.check(UNSTEADY, backend, tally=tally) is True
+        assert tally == {"rounding_decided": 1}
 
 
 def test_a_wrong_gradient_is_not_excused_as_unsteady():
@@ -358,6 +358,22 @@ def test_a_wrong_gradient_is_not_excused_as_unsteady():
     # and a nudge that moves the values (a floor crossing an integer) excuses nothing
     step = program([[1.0 - 2.0 ** -53, 2.0]], "floor: v0 = torch.floor(x0) * x0")
     assert not fz.torch_unsteady(step, fz.run_torch(step), "dout/dx0")
+
+
+def test_arguments_are_recorded_before_a_later_in_place_step():
+    # the torch backend's host arrays share memory with its tensors: the record of v0 at
+    # the sum must not be the NaN the later mul_ writes into it (then the rounding of the
+    # sum, 0 here and 2e-16 on torch, which v1 / v1 turns into nan against 1, was missed)
+    prog = program([[1.0, -0.75, -0.75]],
+                   "layer_norm: v0 = torch.nn.functional.layer_norm(x0, x0.shape[-1:])",
+                   "sum: v1 = v0.sum(dim=0, keepdim=False)", "div_raw: v2 = v1 / v1",
+                   "mul_alias: v3 = v0.mul_(v2)")
+    from polygrad_conformance.checks import to_host
+    with polygrad.use_backend("torch"):
+        seen = fz._arguments(prog, polygrad, to_host)
+    assert np.isfinite(seen[1]["v0"]).all()
+    if fz.compare(fz.run_polygrad(prog, "torch"), fz.run_torch(prog)) is not None:
+        assert fz.rounding_decided(prog, "torch") == 2
 
 
 def test_a_bug_after_a_rounding_difference_is_still_reported():
