@@ -25,6 +25,7 @@ import math
 from ..graph.tensor import Tensor
 from ..primitives import PRIMITIVES as _P
 from ..primitives.indexing import along_key
+from ..primitives.reductions import _logcumsumexp_impl as logcumsumexp_scan
 from . import array_api as _ops
 from . import linalg as _linalg
 from . import special as _special
@@ -392,12 +393,8 @@ def logcumsumexp(input, dim):
         return _LOGCUMSUMEXP(x, axis=dim)
     if x.ndim == 0:
         return x.clone()
-    x = _ops.moveaxis(x, dim, -1)
-    n, s = x.shape[-1], 1
-    while s < n:
-        x = _ops.concat([x[..., :s], _ops.logaddexp(x[..., s:], x[..., :-s])], axis=-1)
-        s *= 2
-    return _ops.moveaxis(x, -1, dim)
+    # the row's own scan, run on the differentiable namespace (logaddexp's rule)
+    return logcumsumexp_scan(_ops, x, axis=dim)
 
 
 # -- elementwise -----------------------------------------------------------------------------
