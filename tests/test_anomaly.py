@@ -120,3 +120,34 @@ def test_set_detect_anomaly_is_immediate_and_restores():
                 assert not is_anomaly_enabled()
             assert is_anomaly_enabled()
     assert not is_anomaly_enabled()
+
+
+def _divide(x, z):
+    return (x / z).sum()
+
+
+DIVIDE_LINE = inspect.getsourcelines(_divide)[1] + 1
+
+
+def test_compiled_call_in_anomaly_mode_names_the_op_inside(backend):
+    """A compiled function called in anomaly mode runs its ops eagerly (docs/compile.md), so
+    a NaN made in its backward names the op and its line inside the function, also once the
+    function's replay is warm; outside anomaly mode the replay lets the NaN through."""
+    f = pg.compile(_divide)
+    x, z = pg.zeros(2, requires_grad=True), pg.zeros(2, requires_grad=True)
+    for _ in range(3):                              # traced, then the hit path
+        f(x, z).backward()
+    assert f.stats.hits == 2 and np.isnan(z.grad.numpy()).all()
+    x.grad = z.grad = None
+    with pytest.warns(UserWarning, match="Anomaly Detection has been enabled"):
+        with detect_anomaly():
+            loss = f(x, z)
+            with pytest.raises(RuntimeError) as err:
+                loss.backward()
+    msg = str(err.value)
+    assert msg.splitlines()[0] == "Function 'DivBackward0' returned nan values in its 1th output."
+    assert f'File "{THIS_FILE}", line {DIVIDE_LINE}' in msg and "(x / z).sum()" in msg
+    assert x.grad is None and z.grad is None
+    assert f.stats.fallbacks == 1
+    f(x, z).backward()                              # anomaly mode off again: the replay
+    assert f.stats.hits == 3 and np.isnan(z.grad.numpy()).all()
