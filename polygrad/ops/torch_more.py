@@ -203,6 +203,9 @@ def masked_fill(input, mask, value):
             raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but "
                                f"got tensor with {value.ndim} dimension(s).")
         value = value.astype(input.dtype) if value.dtype != input.dtype else value
+    elif not (input.dtype.is_floating_point or input.dtype.is_complex):
+        # torch casts a number to the input's dtype (1.7 -> 1 in an integer tensor)
+        value = bool(value) if input.dtype.name == "bool" else int(value)
     if tuple(mask.shape) != tuple(input.shape):
         mask = _mask_to(mask, input)
     return _ops.where(mask, value, input)
