@@ -26,6 +26,14 @@ PROGRAMS = [
      "v1 = v0.masked_fill(v0 < 0, 1e-3)\n"
      "v2 = torch.tensor([1, 2, 3]).masked_fill(torch.tensor([True, False, True]), -1.7)\n"
      "v3 = torch.tensor([True, False]).masked_fill(torch.tensor([True, True]), 0.0)"),
+    # addcmul / addcdiv are torch functions: a 0-d tensor operand promotes as a number
+    ("addcmul_zero_d_operand",
+     "a = torch.tensor([[0.0, 2.0, -3.0], [1.0, 2.0, 0.0]], dtype=torch.float32, "
+     "requires_grad=True)\n"
+     "v0 = torch.addcmul(a, a, torch.tensor(-1.5, dtype=torch.float64), value=0.5)\n"
+     "v1 = a.addcdiv(a, torch.tensor(2.0, dtype=torch.float64))\n"
+     "v2 = torch.addcmul(torch.tensor(1.0, dtype=torch.float64), a, a)\n"
+     "loss = (v0 + v1 + v2).sum()"),
 ]
 
 

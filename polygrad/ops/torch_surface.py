@@ -113,11 +113,12 @@ divide = div
 
 
 def addcdiv(input, tensor1, tensor2, *, value=1):
-    return input + value * (tensor1 / tensor2)
+    # torch's functions: a 0-d tensor operand promotes as a number (the operators would not)
+    return _torch_binary("add", input, value * _torch_binary("divide", tensor1, tensor2))
 
 
 def addcmul(input, tensor1, tensor2, *, value=1):
-    return input + value * (tensor1 * tensor2)
+    return _torch_binary("add", input, value * _torch_binary("multiply", tensor1, tensor2))
 
 
 def lerp(input, end, weight):
