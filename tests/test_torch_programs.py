@@ -34,6 +34,13 @@ PROGRAMS = [
      "v1 = a.addcdiv(a, torch.tensor(2.0, dtype=torch.float64))\n"
      "v2 = torch.addcmul(torch.tensor(1.0, dtype=torch.float64), a, a)\n"
      "loss = (v0 + v1 + v2).sum()"),
+    # cumsum takes torch's dtype= (method and function)
+    ("cumsum_dtype",
+     "a = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float32, requires_grad=True)\n"
+     "v0 = a.cumsum(dim=-1, dtype=torch.float64)\n"
+     "v1 = torch.cumsum(a, 0, dtype=torch.float64)\n"
+     "v2 = torch.tensor([[1, 2], [3, 4]]).cumsum(1, dtype=torch.float32)\n"
+     "loss = (v0 * v1).sum()"),
 ]
 
 

@@ -33,6 +33,7 @@ from ..primitives import PRIMITIVES
 from ..primitives.indexing import standard_key
 from .array_api import _axis_of_0d
 from .array_api import clip as _clip
+from .array_api import cumulative_sum as _cumulative_sum
 from .promotion import binary
 from .torch_linalg import _check_extremum_norm
 from .torch_more import METHODS as _MORE
@@ -379,11 +380,11 @@ class _Methods:
     def logsumexp(self, dim=None, keepdim=False):
         return self._reduce("logsumexp", dim, keepdim)
 
-    def cumsum(self, dim):
+    def cumsum(self, dim, *, dtype=None):
         if not self.shape:      # torch: a 0-d tensor's dim is 0 or -1, and the shape stays ()
             _axis_of_0d(dim)
-            return apply(P["cumulative_sum"], self.reshape(1), axis=0).reshape(())
-        return apply(P["cumulative_sum"], self, axis=dim)
+            return _cumulative_sum(self.reshape(1), axis=0, dtype=dtype).reshape(())
+        return _cumulative_sum(self, axis=dim, dtype=dtype)
 
     def argmax(self, dim=None, keepdim=False):
         return apply(P["argmax"], self, axis=dim, keepdims=keepdim)

@@ -210,8 +210,8 @@ def norm(input, p=2, dim=None, keepdim=False):
     return input.norm(p, dim, keepdim)
 
 
-def cumsum(input, dim):
-    return input.cumsum(dim)
+def cumsum(input, dim, *, dtype=None):
+    return input.cumsum(dim, dtype=dtype)
 
 
 def argmax(input, dim=None, keepdim=False):
