@@ -41,6 +41,12 @@ PROGRAMS = [
      "v1 = torch.cumsum(a, 0, dtype=torch.float64)\n"
      "v2 = torch.tensor([[1, 2], [3, 4]]).cumsum(1, dtype=torch.float32)\n"
      "loss = (v0 * v1).sum()"),
+    # logsumexp of an integer or bool tensor is computed in the default float dtype
+    ("logsumexp_int_bool",
+     "a = torch.tensor([[[1.0, 2.0, 3.0]], [[2.0, -3.0, 3.0]]], dtype=torch.float64)\n"
+     "v0 = (a > 0).logsumexp(-1, keepdim=False)\n"
+     "v1 = torch.logsumexp(a.long(), 0)\n"
+     "v2 = torch.tensor([1, 2], dtype=torch.int32).logsumexp(0)"),
 ]
 
 
