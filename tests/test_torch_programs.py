@@ -47,6 +47,13 @@ PROGRAMS = [
      "v0 = (a > 0).logsumexp(-1, keepdim=False)\n"
      "v1 = torch.logsumexp(a.long(), 0)\n"
      "v2 = torch.tensor([1, 2], dtype=torch.int32).logsumexp(0)"),
+    # softshrink keeps NaN (torch's x * 0 in the band); its gradient at NaN is torch's
+    # vectorized kernel's 0 (the first 8 float64 elements run vectorized)
+    ("softshrink_nan",
+     "a = torch.tensor([nan, 1.0, -0.25, inf, -inf, 0.5, -0.5, 0.75, -2.0], "
+     "dtype=torch.float64, requires_grad=True)\n"
+     "v0 = F.softshrink(a, 0.5)\n"
+     "loss = (v0 * torch.linspace(-1, 1.5, 9, dtype=torch.float64)).sum()"),
 ]
 
 

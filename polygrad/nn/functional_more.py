@@ -276,8 +276,12 @@ def softshrink(input, lambd=0.5):
     tensor([0.5000, 0.0000])
     """
     _check_lambd(lambd)
-    return _ops.where(input > lambd, input - lambd,
-                      _ops.where(input < -lambd, input + lambd, 0.0))
+    # torch's value is ``x * 0`` inside the band, so NaN stays NaN; its gradient there is 0
+    # (torch's vectorized kernel: its scalar tail passes the gradient at NaN), and 0 even for
+    # an infinite incoming one, hence the detached zero
+    outside = _ops.abs(input) > lambd
+    return _ops.where(outside, _ops.where(input > 0, input - lambd, input + lambd),
+                      input.detach() * 0)
 
 
 def hardshrink(input, lambd=0.5):
