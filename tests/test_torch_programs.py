@@ -54,6 +54,12 @@ PROGRAMS = [
      "dtype=torch.float64, requires_grad=True)\n"
      "v0 = F.softshrink(a, 0.5)\n"
      "loss = (v0 * torch.linspace(-1, 1.5, 9, dtype=torch.float64)).sum()"),
+    # dist is a torch function: a 0-d tensor operand promotes as a number
+    ("dist_zero_d_operand",
+     "b = torch.tensor([0.0, 1.0, -1.0, 0.0], dtype=torch.float32, requires_grad=True)\n"
+     "v0 = b.dist(torch.tensor(-1.5, dtype=torch.float64))\n"
+     "v1 = torch.dist(torch.tensor(2.0, dtype=torch.float64), b, 1)\n"
+     "loss = v0 + v1"),
 ]
 
 

@@ -29,7 +29,7 @@ from ..primitives.reductions import _logcumsumexp_impl as logcumsumexp_scan
 from . import array_api as _ops
 from . import linalg as _linalg
 from . import special as _special
-from .torch_surface import ReturnTypes, _floating, nansum, narrow
+from .torch_surface import ReturnTypes, _floating, _torch_binary, nansum, narrow
 
 __all__ = [
     "gather", "scatter", "scatter_add", "index_put", "masked_fill", "masked_select",
@@ -545,7 +545,7 @@ def dist(input, other, p=2):
     >>> polygrad.dist(polygrad.tensor([3., 0.]), polygrad.tensor([0., 4.]))
     tensor(5.)
     """
-    return (input - other).norm(p)
+    return _torch_binary("subtract", input, other).norm(p)   # a 0-d other: torch's promotion
 
 
 def cdist(x1, x2, p=2.0, compute_mode=None):
