@@ -34,7 +34,7 @@ METHOD_RETURNS = {
     "__float__": "builtins.float", "__index__": "builtins.int", "__int__": "builtins.int", "__iter__": "Iterator[Tensor]",
     "__len__": "builtins.int", "__repr__": "builtins.str", "__str__": "builtins.str", "__reduce__": "Any",
     "__setitem__": "None", "__init__": "None", "__hash__": "builtins.int", "backward": "None",
-    "dim": "builtins.int", "numel": "builtins.int", "is_floating_point": "builtins.bool", "item": "Any", "numpy": "Any",
+    "dim": "builtins.int", "numel": "builtins.int", "nelement": "builtins.int", "is_floating_point": "builtins.bool", "item": "Any", "numpy": "Any",
     "tolist": "Any", "register_hook": "Any", "retain_grad": "None", "type": "Any",
     # a Tensor, or a (values, indices) pair when a dim is given
     "max": "Any", "min": "Any", "median": "Any",

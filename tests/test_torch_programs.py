@@ -60,6 +60,25 @@ PROGRAMS = [
      "v0 = b.dist(torch.tensor(-1.5, dtype=torch.float64))\n"
      "v1 = torch.dist(torch.tensor(2.0, dtype=torch.float64), b, 1)\n"
      "loss = v0 + v1"),
+    # small torch aliases (were AttributeErrors)
+    ("aliases",
+     "a = torch.tensor([[4.0, -inf, 0.25], [inf, 1.0, -2.5]], dtype=torch.float64, "
+     "requires_grad=True)\n"
+     "v0 = a.abs().rsqrt()\n"
+     "v1 = torch.rsub(a, 2.0, alpha=3)\n"
+     "v2 = torch.rsub(a, torch.tensor(1.0, dtype=torch.float32))\n"
+     "v3 = a.fix() + torch.fix(a)\n"
+     "v4 = torch.isposinf(a) | a.isneginf()\n"
+     "v5 = torch.msort(a) + a.msort()\n"
+     "v6 = torch.aminmax(a, dim=1, keepdim=True)\n"
+     "v7 = a.aminmax()\n"
+     "v8 = a.ravel() * torch.ravel(a)\n"
+     "v9 = a.nelement() + a.count_nonzero() + a.count_nonzero(0).sum()\n"
+     "v10 = torch.tensor([1, 4]).rsqrt()\n"
+     "v11 = a.clamp(-1, 1) * 1\n"
+     "v11.rsqrt_()\n"
+     "loss = v0.clamp(max=5).sum() + v1.sum() + v5.clamp(-3, 3).sum() + v6[0].sum() "
+     "+ v6.max.sum() + v7[1].clamp(max=9) + v8.clamp(max=9).sum() + v11.nan_to_num().sum()"),
 ]
 
 

@@ -20,6 +20,7 @@ ties is whatever its partial sort leaves (unspecified, and not reproducible in g
 from __future__ import annotations
 
 import builtins
+import collections
 import math
 
 from ..graph.tensor import Tensor
@@ -37,6 +38,7 @@ __all__ = [
     "nan_to_num", "nanmean", "std_mean", "var_mean", "diag_embed", "deg2rad", "rad2deg",
     "erfinv", "lgamma", "digamma", "polygamma", "dist", "cdist", "renorm", "heaviside",
     "clamp_min", "clamp_max", "addmm", "addmv", "baddbmm", "addbmm", "kron", "index_fill",
+    "rsub", "fix", "isposinf", "isneginf", "msort", "aminmax", "ravel",
 ]
 
 _SETITEM = _ops.generated(_P["setitem"])
@@ -805,6 +807,68 @@ def _unfold(self, dimension, size, step):
     return _ops.moveaxis(out.reshape(shape), dim + 1, -1)
 
 
+# -- small torch aliases -----------------------------------------------------------------------
+
+def rsub(input, other, *, alpha=1):
+    """``other - alpha * input``, as torch's.
+
+    >>> import polygrad
+    >>> polygrad.rsub(polygrad.tensor([1.0, 2.0]), 5)
+    tensor([4., 3.])
+    """
+    return _torch_binary("subtract", other, alpha * input if alpha != 1 else input)
+
+
+def fix(input):
+    """``trunc`` (torch's alias)."""
+    return _ops.trunc(input)
+
+
+def isposinf(input):
+    """True where ``input`` is +inf."""
+    return _ops.logical_and(_ops.isinf(input), input > 0)
+
+
+def isneginf(input):
+    """True where ``input`` is -inf."""
+    return _ops.logical_and(_ops.isinf(input), input < 0)
+
+
+def msort(input):
+    """``input`` sorted along its first dimension (torch's ``sort(input, 0).values``)."""
+    return input.sort(0)[0]
+
+
+_MinMax = collections.namedtuple("aminmax", ["min", "max"])    # torch.return_types.aminmax
+
+
+def aminmax(input, *, dim=None, keepdim=False):
+    """``(min, max)`` over ``dim`` (or all elements), as torch's.
+
+    >>> import polygrad
+    >>> polygrad.aminmax(polygrad.tensor([3.0, -1.0, 2.0]))
+    aminmax(min=tensor(-1.), max=tensor(3.))
+    """
+    return _MinMax(input.amin(dim, keepdim), input.amax(dim, keepdim))
+
+
+def ravel(input):
+    """``input`` flattened to one dimension."""
+    return input.reshape(-1)
+
+
+def _rsqrt(self):
+    return _ops.reciprocal(_ops.sqrt(_floating(self)))
+
+
+def _nelement(self):
+    return self.numel()
+
+
+def _count_nonzero(self, dim=None):
+    return _ops.count_nonzero(self, axis=tuple(dim) if isinstance(dim, list) else dim)
+
+
 # -- Tensor methods --------------------------------------------------------------------------
 
 def _inplace(fn):
@@ -855,4 +919,7 @@ METHODS = {
     "addbmm": addbmm, "addmm_": _inplace(addmm), "kron": kron, "index_fill": index_fill,
     "index_fill_": _inplace(index_fill), "new_full": _new_full, "new_empty": _new_empty,
     "tril_": _inplace(_tril), "triu_": _inplace(_triu),
+    "rsqrt": _rsqrt, "rsqrt_": _inplace(_rsqrt), "nelement": _nelement, "ravel": ravel,
+    "count_nonzero": _count_nonzero, "fix": fix, "fix_": _inplace(fix), "isposinf": isposinf,
+    "isneginf": isneginf, "msort": msort, "aminmax": aminmax,
 }
