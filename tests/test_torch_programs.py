@@ -79,6 +79,23 @@ PROGRAMS = [
      "v11.rsqrt_()\n"
      "loss = v0.clamp(max=5).sum() + v1.sum() + v5.clamp(-3, 3).sum() + v6[0].sum() "
      "+ v6.max.sum() + v7[1].clamp(max=9) + v8.clamp(max=9).sum() + v11.nan_to_num().sum()"),
+    # div(rounding_mode='floor') is torch's fmod-based floor division (2 // 1e-3 is 1999,
+    # inf // 2 NaN, 1 // -inf -1), requires grad with gradient 0 (also at a zero divisor);
+    # both modes promote a 0-d operand as torch's functions, and an int tensor over a float
+    # truncates to a float
+    ("div_rounding_modes",
+     "a = torch.tensor([2.0, -2.0, 5.0, inf, 1.0, 0.0, -7.5], dtype=torch.float64, "
+     "requires_grad=True)\n"
+     "b = torch.tensor([1e-3, 1e-3, 0.0, 2.0, -inf, -3.0, 2.0], dtype=torch.float64, "
+     "requires_grad=True)\n"
+     "v0 = a.div(b, rounding_mode='floor')\n"
+     "v1 = a.div(1e-3, rounding_mode='floor')\n"
+     "v2 = a.float().div(torch.tensor(2.0, dtype=torch.float64), rounding_mode='floor')\n"
+     "v3 = a.float().div(torch.tensor(2.0, dtype=torch.float64), rounding_mode='trunc')\n"
+     "v4 = torch.tensor([7, -7]).div(2.5, rounding_mode='trunc')\n"
+     "v5 = torch.tensor([7, -7], dtype=torch.int8).div(torch.tensor(2), rounding_mode='trunc')\n"
+     "v6 = torch.tensor([7, -7]).div(torch.tensor(2.0), rounding_mode='floor')\n"
+     "loss = v0.nan_to_num().sum() + v1.nan_to_num().sum() + v2.nan_to_num().sum()"),
 ]
 
 

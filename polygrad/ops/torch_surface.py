@@ -99,17 +99,31 @@ def div(input, other, *, rounding_mode=None):
             input, other = _floating(input), _floating(other)    # int / int: float
         return _torch_binary("divide", input, other)
     if rounding_mode == "floor":
-        q = input / other
-        return _ops.floor(q) if q.dtype.is_floating_point and input.dtype.is_floating_point \
-            else input // other
+        q = _torch_binary("floor_divide", input, other)
+        if not q.dtype.is_floating_point:
+            return q
+        # torch's (and numpy's) floor division is fmod-based (2 // 1e-3 is 1999, inf // 2 is
+        # NaN), not floor(a / b); as torch's, its result requires grad, with gradient 0: each
+        # float operand joins the graph through a branch never taken
+        never = _ops.zeros_like(q, dtype="bool")
+        for t in (input, other):
+            if isinstance(t, Tensor) and t.dtype.is_floating_point:
+                q = _ops.where(never, _ops.floor(t).astype(q.dtype), q)
+        return q
     if rounding_mode == "trunc":
-        q = _ops.trunc(input / other)
-        return q if input.dtype.is_floating_point else q.astype(input.dtype)
+        q = _ops.trunc(_torch_binary("divide", input, other))
+        return q if _float_like(input) or _float_like(other) else q.astype(input.dtype)
     raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
                        f"found '{rounding_mode}'")
 
 
 divide = div
+
+
+def _float_like(x):
+    if isinstance(x, Tensor):
+        return x.dtype.is_floating_point or x.dtype.is_complex
+    return isinstance(x, (float, complex))
 
 
 def addcdiv(input, tensor1, tensor2, *, value=1):
