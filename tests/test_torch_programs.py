@@ -96,6 +96,12 @@ PROGRAMS = [
      "v5 = torch.tensor([7, -7], dtype=torch.int8).div(torch.tensor(2), rounding_mode='trunc')\n"
      "v6 = torch.tensor([7, -7]).div(torch.tensor(2.0), rounding_mode='floor')\n"
      "loss = v0.nan_to_num().sum() + v1.nan_to_num().sum() + v2.nan_to_num().sum()"),
+    # fmax / fmin promote a 0-d tensor as torch's functions
+    ("fmax_fmin_zero_d",
+     "a = torch.tensor([[1.0, nan, 4.0]], dtype=torch.float32, requires_grad=True)\n"
+     "v0 = torch.fmax(a, torch.tensor(3))\n"
+     "v1 = torch.fmin(torch.tensor(2.0, dtype=torch.float64), a)\n"
+     "loss = (v0 * v1).sum()"),
 ]
 
 
