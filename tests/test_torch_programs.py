@@ -102,6 +102,12 @@ PROGRAMS = [
      "v0 = torch.fmax(a, torch.tensor(3))\n"
      "v1 = torch.fmin(torch.tensor(2.0, dtype=torch.float64), a)\n"
      "loss = (v0 * v1).sum()"),
+    # count_nonzero takes torch's dim=
+    ("count_nonzero_dim",
+     "a = torch.tensor([[0.0, -1.0, 3.0], [0.0, 0.0, 2.0]], dtype=torch.float64)\n"
+     "v0 = torch.count_nonzero(a, dim=0)\n"
+     "v1 = torch.count_nonzero(a, dim=(0, 1))\n"
+     "v2 = a.count_nonzero(1)"),
 ]
 
 

@@ -38,7 +38,7 @@ __all__ = [
     "nan_to_num", "nanmean", "std_mean", "var_mean", "diag_embed", "deg2rad", "rad2deg",
     "erfinv", "lgamma", "digamma", "polygamma", "dist", "cdist", "renorm", "heaviside",
     "clamp_min", "clamp_max", "addmm", "addmv", "baddbmm", "addbmm", "kron", "index_fill",
-    "rsub", "fix", "isposinf", "isneginf", "msort", "aminmax", "ravel",
+    "rsub", "fix", "isposinf", "isneginf", "msort", "aminmax", "ravel", "count_nonzero",
 ]
 
 _SETITEM = _ops.generated(_P["setitem"])
@@ -865,8 +865,16 @@ def _nelement(self):
     return self.numel()
 
 
-def _count_nonzero(self, dim=None):
-    return _ops.count_nonzero(self, axis=tuple(dim) if isinstance(dim, list) else dim)
+def count_nonzero(input, dim=None, *, axis=None, keepdims=False):
+    """The number of non-zero elements over ``dim`` (torch's; ``axis=`` as the standard's).
+
+    >>> import polygrad
+    >>> polygrad.count_nonzero(polygrad.tensor([[0, 1], [2, 3]]), dim=0)
+    tensor([1, 2])
+    """
+    dim = dim if axis is None else axis
+    return _ops.count_nonzero(input, axis=tuple(dim) if isinstance(dim, list) else dim,
+                              keepdims=keepdims)
 
 
 # -- Tensor methods --------------------------------------------------------------------------
@@ -920,6 +928,6 @@ METHODS = {
     "index_fill_": _inplace(index_fill), "new_full": _new_full, "new_empty": _new_empty,
     "tril_": _inplace(_tril), "triu_": _inplace(_triu),
     "rsqrt": _rsqrt, "rsqrt_": _inplace(_rsqrt), "nelement": _nelement, "ravel": ravel,
-    "count_nonzero": _count_nonzero, "fix": fix, "fix_": _inplace(fix), "isposinf": isposinf,
+    "count_nonzero": count_nonzero, "fix": fix, "fix_": _inplace(fix), "isposinf": isposinf,
     "isneginf": isneginf, "msort": msort, "aminmax": aminmax,
 }
