@@ -108,6 +108,13 @@ PROGRAMS = [
      "v0 = torch.count_nonzero(a, dim=0)\n"
      "v1 = torch.count_nonzero(a, dim=(0, 1))\n"
      "v2 = a.count_nonzero(1)"),
+    # max / min along a dim of a bool tensor (the torch backend's argmax refuses bool)
+    ("max_min_dim_bool",
+     "a = torch.tensor([[3.0, -1.0], [-2.0, -5.0]], dtype=torch.float64)\n"
+     "v0 = (a > 0).min(dim=1, keepdim=False)\n"
+     "v1 = (a > 0).max(0)\n"
+     "v2 = torch.max(a < 0, dim=-1, keepdim=True)\n"
+     "v3 = (a[0, 0] > 0).max(0)"),
 ]
 
 

@@ -460,12 +460,16 @@ class _ValuesIndices(tuple):
 
 
 def _values_indices(t, name, dim, keepdim):
+    # the indices of a bool tensor's max / min are those of its 0 / 1 (the torch backend's
+    # argmax refuses bool)
+    key = t.astype("uint8") if t.dtype.name == "bool" else t
     if not t.shape:
         _axis_of_0d(dim)
-        return _ValuesIndices((apply(P["positive"], t), apply(P["arg" + name], t)))
+        values = t.clone() if key is not t else apply(P["positive"], t)
+        return _ValuesIndices((values, apply(P["arg" + name], key)))
     # values gathered at the returned indices: the gradient goes to that index only, as
     # torch's (amax/amin split it between ties)
-    indices = apply(P["arg" + name], t, axis=dim, keepdims=True)
+    indices = apply(P["arg" + name], key, axis=dim, keepdims=True)
     values = apply(P["take_along_axis"], t, indices._st.array, axis=dim)
     if not keepdim:
         values = apply(P["squeeze"], values, axis=dim)
