@@ -115,6 +115,12 @@ PROGRAMS = [
      "v1 = (a > 0).max(0)\n"
      "v2 = torch.max(a < 0, dim=-1, keepdim=True)\n"
      "v3 = (a[0, 0] > 0).max(0)"),
+    # torch.max / torch.min of two tensors promote a 0-d one as torch's functions
+    ("max_min_binary_zero_d",
+     "a = torch.tensor([0.0, 2.0, 2.0], dtype=torch.float32, requires_grad=True)\n"
+     "v0 = torch.max(torch.tensor(1), a)\n"
+     "v1 = torch.min(a, torch.tensor(1.5, dtype=torch.float64))\n"
+     "loss = (v0 * v1).sum()"),
 ]
 
 

@@ -65,16 +65,16 @@ def amin(input, dim=None, keepdim=False):
 
 
 def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    if isinstance(dim, Tensor):
-        return _ops.maximum(input, dim)
+    if isinstance(dim, Tensor):     # torch.max(input, other): maximum, torch's promotion
+        return _surface._torch_binary("maximum", input, dim)
     if axis is not None or keepdims is not None:
         return input._reduce("max", dim, keepdim, axis, keepdims)
     return input.max(dim, keepdim)
 
 
 def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    if isinstance(dim, Tensor):
-        return _ops.minimum(input, dim)
+    if isinstance(dim, Tensor):     # torch.min(input, other): minimum, torch's promotion
+        return _surface._torch_binary("minimum", input, dim)
     if axis is not None or keepdims is not None:
         return input._reduce("min", dim, keepdim, axis, keepdims)
     return input.min(dim, keepdim)
