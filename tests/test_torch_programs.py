@@ -121,6 +121,24 @@ PROGRAMS = [
      "v0 = torch.max(torch.tensor(1), a)\n"
      "v1 = torch.min(a, torch.tensor(1.5, dtype=torch.float64))\n"
      "loss = (v0 * v1).sum()"),
+    # torch's argument parser takes numpy's axis= for dim= and keepdims= for keepdim=, in
+    # every function and method, with torch's meaning (std: correction 1; max: (values,
+    # indices))
+    ("axis_keepdims_aliases",
+     "a = torch.tensor([[1.0, 2.0, 4.0], [3.0, 0.0, 0.0]], dtype=torch.float64, "
+     "requires_grad=True)\n"
+     "v0 = a.std(axis=1, keepdims=True) + a.var(axis=1, keepdim=True)\n"
+     "v1 = torch.std(a, axis=0) + torch.var(a, axis=0)\n"
+     "v2 = torch.max(a, axis=1)\n"
+     "v3 = a.min(axis=0, keepdims=True)\n"
+     "v4 = a.amax(axis=0) + a.logsumexp(axis=1, keepdims=True)\n"
+     "v5 = a.softmax(axis=1) + a.log_softmax(axis=0) + a.cumsum(axis=1)\n"
+     "v6 = a.argmax(axis=1, keepdims=True)\n"
+     "v7 = torch.nansum(a, axis=0) + torch.cumsum(a, axis=0).sum(axis=0)\n"
+     "v8 = a.unsqueeze(axis=0).squeeze(axis=0)\n"
+     "v9 = a.all(axis=0) | torch.any(a, axis=0)\n"
+     "loss = v0.sum() + v1.sum() + v2[0].sum() + v3.values.sum() + v4.sum() + v5.sum() "
+     "+ v7.sum() + v8.sum()"),
 ]
 
 

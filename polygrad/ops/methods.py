@@ -41,7 +41,7 @@ from .torch_more import OVERRIDES as _MORE_OVERRIDES
 from .torch_names import torch_softmax
 from .torch_surface import METHODS as _SURFACE
 from .torch_surface import OVERRIDES as _OVERRIDES
-from .torch_surface import _floating
+from .torch_surface import _floating, numpy_names
 from .transfer import to
 
 __all__ = ["install"]
@@ -593,6 +593,10 @@ def install(ns):
         setattr(Tensor, f"__i{dunder}__", _inplace_method(name, _INPLACE_OPS.get(dunder)))
     for dunder, name in _COMPARE.items():
         setattr(Tensor, f"__{dunder}__", binary(name)[0])
+    for name, member in list(vars(Tensor).items()):    # axis=, keepdims= as torch's
+        if callable(member) and not name.startswith("__") and not isinstance(
+                member, (type, staticmethod, classmethod)):
+            setattr(Tensor, name, numpy_names(member))
     Tensor.__neg__ = lambda self: apply(P["negative"], self)
     Tensor.__pos__ = lambda self: apply(P["positive"], self)
     Tensor.__abs__ = lambda self: apply(P["abs"], self)

@@ -64,35 +64,25 @@ def amin(input, dim=None, keepdim=False):
     return input.amin(dim, keepdim)
 
 
-def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def max(input, dim=None, keepdim=False):
+    # axis= and keepdims= are torch's aliases (numpy_names, below): (values, indices) too
     if isinstance(dim, Tensor):     # torch.max(input, other): maximum, torch's promotion
         return _surface._torch_binary("maximum", input, dim)
-    if axis is not None or keepdims is not None:
-        return input._reduce("max", dim, keepdim, axis, keepdims)
     return input.max(dim, keepdim)
 
 
-def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def min(input, dim=None, keepdim=False):
     if isinstance(dim, Tensor):     # torch.min(input, other): minimum, torch's promotion
         return _surface._torch_binary("minimum", input, dim)
-    if axis is not None or keepdims is not None:
-        return input._reduce("min", dim, keepdim, axis, keepdims)
     return input.min(dim, keepdim)
 
 
-def var(input, dim=None, unbiased=True, keepdim=False, *, correction=None, axis=None,
-        keepdims=None):
-    if axis is not None or keepdims is not None:   # Array API call: correction defaults to 0
-        return input._reduce("var", dim, keepdim, axis, keepdims,
-                             correction=float(correction or 0.0))
+def var(input, dim=None, unbiased=True, keepdim=False, *, correction=None):
+    # torch.var(x, axis=0) is torch's (correction 1); polygrad.ops.var is the standard's
     return input.var(dim, unbiased, keepdim, correction=correction)
 
 
-def std(input, dim=None, unbiased=True, keepdim=False, *, correction=None, axis=None,
-        keepdims=None):
-    if axis is not None or keepdims is not None:
-        return input._reduce("std", dim, keepdim, axis, keepdims,
-                             correction=float(correction or 0.0))
+def std(input, dim=None, unbiased=True, keepdim=False, *, correction=None):
     return input.std(dim, unbiased, keepdim, correction=correction)
 
 
@@ -417,6 +407,8 @@ def _with_out(fn):
 
 for _name in __all__:
     _fn = globals()[_name]
+    if callable(_fn) and not isinstance(_fn, type):
+        _fn = globals()[_name] = _surface.numpy_names(_fn)     # axis=, keepdims= as torch's
     if (callable(_fn) and not isinstance(_fn, type) and not _name.endswith("_")
             and _name not in _NO_OUT and not _name.startswith("_")):
         globals()[_name] = _with_out(_fn)

@@ -11,6 +11,8 @@ in every plugin offers them), ``fmod`` (a row of its own).
 from __future__ import annotations
 
 import builtins
+import functools
+import inspect
 import math
 import string
 
@@ -46,6 +48,30 @@ OVERRIDES = frozenset({"add", "sub", "subtract", "div", "divide", "roll", "tenso
 
 _SCATTER_ADD = _ops.generated(_P["scatter_add"])
 _SINC = _ops.generated(_P["sinc"])
+
+
+def numpy_names(fn):
+    """``fn`` also taking numpy's names, ``axis=`` for ``dim=`` and ``keepdims=`` for
+    ``keepdim=``, as torch's argument parser does for every function and method (``fn``
+    itself where it takes them already)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return fn
+    pairs = tuple((alias, name) for alias, name in (("axis", "dim"), ("keepdims", "keepdim"))
+                  if name in params and alias not in params)
+    if not pairs or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return fn
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        for alias, name in pairs:
+            if alias in kwargs:
+                if name in kwargs:
+                    raise TypeError(f"{fn.__name__}() got both {name}= and its alias {alias}=")
+                kwargs[name] = kwargs.pop(alias)
+        return fn(*args, **kwargs)
+    return call
 
 
 class ReturnTypes(tuple):
