@@ -139,6 +139,13 @@ PROGRAMS = [
      "v9 = a.all(axis=0) | torch.any(a, axis=0)\n"
      "loss = v0.sum() + v1.sum() + v2[0].sum() + v3.values.sum() + v4.sum() + v5.sum() "
      "+ v7.sum() + v8.sum()"),
+    # xlogy / special.xlogy / xlog1py promote a 0-d operand as torch's functions
+    ("xlogy_zero_d",
+     "a = torch.tensor([[1.0, 0.0, 2.5]], dtype=torch.float32, requires_grad=True)\n"
+     "v0 = a.xlogy(torch.tensor(True))\n"
+     "v1 = torch.special.xlogy(a, torch.tensor(2.0, dtype=torch.float64))\n"
+     "v2 = torch.special.xlog1py(torch.tensor(2.0, dtype=torch.float64), a)\n"
+     "loss = (v0 + v1 + v2).sum()"),
 ]
 
 

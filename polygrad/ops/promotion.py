@@ -71,6 +71,16 @@ def _promote_zero_d(a, b):
             b if b.dtype == target else b.astype(target))
 
 
+def zero_d_promoted(a, b):
+    """``a, b`` in torch's common dtype where one is a 0-d tensor and the other a dimensioned
+    one of another dtype (for torch functions composed of others, or of rows applied
+    directly, whose operands would promote as arrays); else ``a, b`` unchanged."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype \
+            and (a.ndim == 0) != (b.ndim == 0):
+        return _promote_zero_d(a, b)
+    return a, b
+
+
 def binary(prim_name, torch_style=False):
     """``(op, rop)``: the operator and reflected operator for a binary registry row.
     ``torch_style``: the torch-style function or method (``polygrad.add``, ``x.mul``), where

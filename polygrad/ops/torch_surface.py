@@ -25,7 +25,7 @@ from ..primitives.special import erfc_series
 from . import array_api as _ops
 from . import linalg as _linalg
 from . import special as _special
-from .promotion import _promote_zero_d, binary
+from .promotion import binary, zero_d_promoted
 
 __all__ = [
     "add", "sub", "subtract", "div", "divide", "addcdiv", "addcmul", "atleast_1d",
@@ -177,25 +177,16 @@ def float_power(input, exponent):
     return base ** exp
 
 
-def _zero_d_promoted(a, b):
-    """``a, b`` in torch's common dtype where one is 0-d and the other not (a function
-    composed of others whose operands would promote as arrays)."""
-    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype \
-            and (a.ndim == 0) != (b.ndim == 0):
-        return _promote_zero_d(a, b)
-    return a, b
-
-
 def fmax(input, other):
     """torch's fmax: the larger, ignoring a NaN; at a tie ``input`` gets all of the gradient
     (torch's mask ``input >= other or other is NaN``)."""
-    input, other = _zero_d_promoted(input, other)
+    input, other = zero_d_promoted(input, other)
     return _ops.where((input >= other) | _ops.isnan(other), input, other)
 
 
 def fmin(input, other):
     """torch's fmin: the smaller, ignoring a NaN; at a tie ``input`` gets all of the gradient."""
-    input, other = _zero_d_promoted(input, other)
+    input, other = zero_d_promoted(input, other)
     return _ops.where((input <= other) | _ops.isnan(other), input, other)
 
 
