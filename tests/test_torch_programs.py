@@ -146,6 +146,13 @@ PROGRAMS = [
      "v1 = torch.special.xlogy(a, torch.tensor(2.0, dtype=torch.float64))\n"
      "v2 = torch.special.xlog1py(torch.tensor(2.0, dtype=torch.float64), a)\n"
      "loss = (v0 + v1 + v2).sum()"),
+    # mean takes torch's dtype= (cast, then reduce)
+    ("mean_dtype",
+     "a = torch.tensor([[1.0, 2.0], [3.0, 4.5]], dtype=torch.float32, requires_grad=True)\n"
+     "v0 = a.mean(-2, dtype=torch.float64)\n"
+     "v1 = torch.mean(a, dtype=torch.float64)\n"
+     "v2 = torch.tensor([1, 2, 4]).mean(dtype=torch.float32)\n"
+     "loss = v0.sum() + v1"),
 ]
 
 

@@ -344,8 +344,9 @@ class _Methods:
         kw = {"dtype": self._backend.native_dtype(dtype)} if dtype is not None else {}
         return self._reduce("sum", dim, keepdim, axis, keepdims, **kw)
 
-    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        return self._reduce("mean", dim, keepdim, axis, keepdims)
+    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
+        x = self if dtype is None else self.to(dtype)     # torch: cast, then reduce
+        return x._reduce("mean", dim, keepdim, axis, keepdims)
 
     def prod(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         return self._reduce("prod", dim, keepdim, axis, keepdims)

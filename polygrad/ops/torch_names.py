@@ -48,8 +48,8 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None)
     return input.sum(dim, keepdim, axis=axis, keepdims=keepdims, dtype=dtype)
 
 
-def mean(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    return input.mean(dim, keepdim, axis=axis, keepdims=keepdims)
+def mean(input, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
+    return input.mean(dim, keepdim, axis=axis, keepdims=keepdims, dtype=dtype)
 
 
 def prod(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
