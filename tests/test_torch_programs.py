@@ -153,6 +153,13 @@ PROGRAMS = [
      "v1 = torch.mean(a, dtype=torch.float64)\n"
      "v2 = torch.tensor([1, 2, 4]).mean(dtype=torch.float32)\n"
      "loss = v0.sum() + v1"),
+    # float-valued functions of an integer or bool tensor give the default float dtype
+    ("float_valued_unary_of_int",
+     "a = torch.tensor([[1, 0, 3], [-2, 5, 4]])\n"
+     "v0 = torch.tanh(a) + a.sin() + torch.exp(a.bool()) + a.sigmoid()\n"
+     "v1 = a.abs().sqrt() + torch.log1p(a.abs()) + a.reciprocal() + torch.atan(a)\n"
+     "v2 = torch.zeros(0, dtype=torch.int64).tanh()\n"
+     "v3 = torch.cos(torch.tensor(2, dtype=torch.int32))"),
 ]
 
 

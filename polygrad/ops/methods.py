@@ -34,7 +34,7 @@ from ..primitives.indexing import standard_key
 from .array_api import _axis_of_0d
 from .array_api import clip as _clip
 from .array_api import cumulative_sum as _cumulative_sum
-from .promotion import binary
+from .promotion import FLOAT_VALUED, binary, floating
 from .torch_linalg import _check_extremum_norm
 from .torch_more import METHODS as _MORE
 from .torch_more import OVERRIDES as _MORE_OVERRIDES
@@ -527,8 +527,12 @@ def _inplace_method(prim_name, iop=None, opts=None):
 def _unary(prim):
     opts = prim.torch_opts      # a method is a torch-style spelling
 
-    def method(self):
-        return apply(prim, self, **opts)
+    if prim.name in FLOAT_VALUED:       # torch: x.sin() of an int tensor is float32
+        def method(self):
+            return apply(prim, floating(self), **opts)
+    else:
+        def method(self):
+            return apply(prim, self, **opts)
 
     def method_(self):
         return self._inplace(prim.name, **opts)

@@ -71,6 +71,22 @@ def _promote_zero_d(a, b):
             b if b.dtype == target else b.astype(target))
 
 
+# unary rows whose torch spellings (polygrad.sin, x.sin()) compute an integer or bool tensor
+# in the default float dtype, as torch's; the standard leaves integer input to them open
+# (numpy's float64) and polygrad.ops keeps the backend's
+FLOAT_VALUED = frozenset({
+    "sqrt", "reciprocal", "exp", "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan",
+    "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sigmoid"})
+
+
+def floating(x):
+    """``x``, an integer or bool tensor in the default float dtype (torch's promotion for a
+    float-valued function)."""
+    if x.dtype.is_floating_point or x.dtype.is_complex:
+        return x
+    return x.astype(_dtypes.get_default_dtype())
+
+
 def zero_d_promoted(a, b):
     """``a, b`` in torch's common dtype where one is a 0-d tensor and the other a dimensioned
     one of another dtype (for torch functions composed of others, or of rows applied

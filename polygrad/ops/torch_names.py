@@ -23,7 +23,7 @@ from . import array_api as _ops
 from . import torch_linalg as linalg  # noqa: F401  (exported: polygrad.linalg)
 from . import torch_more as _more
 from . import torch_surface as _surface
-from .promotion import binary
+from .promotion import FLOAT_VALUED, binary, floating
 
 __all__ = ["sum", "mean", "prod", "amax", "amin", "max", "min", "var", "std", "logsumexp",
            "cat", "concat", "stack", "t", "transpose", "permute", "reshape", "flatten",
@@ -312,9 +312,10 @@ def derived(prim, name):
     as the operators do), else ``fn(input, *args, **options)``."""
     if prim.api == "unary":
         opts = prim.torch_opts
+        cast = floating if prim.name in FLOAT_VALUED else (lambda x: x)   # torch: int -> float
 
         def fn(input):
-            return apply(prim, input, **opts)
+            return apply(prim, cast(input), **opts)
     elif prim.api == "binary":
         op, rop = binary(prim.name, torch_style=True)
 
