@@ -160,6 +160,18 @@ PROGRAMS = [
      "v1 = a.abs().sqrt() + torch.log1p(a.abs()) + a.reciprocal() + torch.atan(a)\n"
      "v2 = torch.zeros(0, dtype=torch.int64).tanh()\n"
      "v3 = torch.cos(torch.tensor(2, dtype=torch.int32))"),
+    # ... and the binary ones (atan2, copysign), special.expit, rsqrt; fmod promotes as a
+    # torch function (int tensor and a Python float: the default float; a 0-d tensor as a
+    # number)
+    ("float_valued_binary_of_int",
+     "a = torch.tensor([1, 2, -3])\n"
+     "b = torch.tensor([3, -4, 0])\n"
+     "x = torch.tensor([1.5, -2.0, 0.5], dtype=torch.float32, requires_grad=True)\n"
+     "v0 = torch.atan2(a, b) + a.copysign(b) + torch.copysign(a, -1)\n"
+     "v1 = torch.special.expit(a) + torch.rsqrt(a.abs())\n"
+     "v2 = torch.fmod(a, 1.5) + a.fmod(2)\n"
+     "v3 = x.fmod(torch.tensor(0.75, dtype=torch.float64)) + torch.fmod(x, 2)\n"
+     "loss = v3.sum()"),
 ]
 
 

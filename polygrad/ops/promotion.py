@@ -76,7 +76,8 @@ def _promote_zero_d(a, b):
 # (numpy's float64) and polygrad.ops keeps the backend's
 FLOAT_VALUED = frozenset({
     "sqrt", "reciprocal", "exp", "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan",
-    "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sigmoid"})
+    "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sigmoid",
+    "atan2", "copysign"})
 
 
 def floating(x):
@@ -104,6 +105,7 @@ def binary(prim_name, torch_style=False):
     operators (``x + y``) follow the standard, where a 0-d array is an array."""
     prim = PRIMITIVES[prim_name]
     opts = prim.torch_opts if torch_style else {}
+    to_float = torch_style and prim_name in FLOAT_VALUED
 
     def op(self, other):
         if isinstance(other, Tensor):
@@ -114,6 +116,9 @@ def binary(prim_name, torch_style=False):
                     self, other = _promote_kinds(self, other)
         elif type(other) in _SCALAR_DTYPE or type(other) is bool:
             self, other = _promote_scalar(self, other)
+        if to_float and not (self.dtype.is_floating_point or self.dtype.is_complex):
+            self = floating(self)           # atan2 of two int tensors: float32, as torch's
+            other = floating(other) if isinstance(other, Tensor) else other
         return apply(prim, self, other, **opts)
 
     if prim_name in _COMMUTATIVE:
@@ -123,5 +128,7 @@ def binary(prim_name, torch_style=False):
         def rop(self, other):
             if type(other) in _SCALAR_DTYPE or type(other) is bool:
                 self, other = _promote_scalar(self, other)
+            if to_float and not (self.dtype.is_floating_point or self.dtype.is_complex):
+                self = floating(self)
             return apply(prim, other, self, **opts)
     return op, rop

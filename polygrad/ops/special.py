@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..graph.engine import apply
 from ..primitives import PRIMITIVES as P
-from .promotion import zero_d_promoted
+from .promotion import floating, zero_d_promoted
 
 __all__ = ["erf", "erfinv", "expit", "logit", "xlogy", "xlog1py"]
 
@@ -28,7 +28,7 @@ def erfinv(x, /):
 def expit(x, /):
     """The logistic sigmoid, ``1 / (1 + exp(-x))`` (the sigmoid row: its gradient is 0, not
     nan, at -inf)."""
-    return apply(P["sigmoid"], x)
+    return apply(P["sigmoid"], floating(x))
 
 
 def logit(x, /, eps=None):

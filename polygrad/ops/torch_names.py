@@ -193,7 +193,7 @@ def square(input):
 
 
 def rsqrt(input):
-    return _ops.reciprocal(_ops.sqrt(input))
+    return _ops.reciprocal(_ops.sqrt(floating(input)))
 
 
 def norm(input, p=2, dim=None, keepdim=False):

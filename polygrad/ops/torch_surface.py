@@ -28,7 +28,7 @@ from . import special as _special
 from .promotion import binary, zero_d_promoted
 
 __all__ = [
-    "add", "sub", "subtract", "div", "divide", "addcdiv", "addcmul", "atleast_1d",
+    "add", "sub", "subtract", "div", "divide", "fmod", "addcdiv", "addcmul", "atleast_1d",
     "atleast_2d", "atleast_3d", "chunk", "clone",
     "concatenate", "cumprod", "det", "detach", "diagonal", "einsum", "erf", "erfc", "exp2",
     "fliplr", "flipud", "float_power", "fmax", "fmin", "frac", "hstack", "vstack",
@@ -43,7 +43,7 @@ __all__ = [
 # torch's signature differs (alpha=, rounding_mode=, shifts/dims, dims=, diagonal=). Any
 # other name here yields to a registry row of the same name: a primitive beats a composition.
 OVERRIDES = frozenset({"add", "sub", "subtract", "div", "divide", "roll", "tensordot", "diff",
-                       "tril", "triu", "sort", "argsort", "round"})
+                       "tril", "triu", "sort", "argsort", "round", "fmod"})
 
 
 _SCATTER_ADD = _ops.generated(_P["scatter_add"])
@@ -144,6 +144,12 @@ def div(input, other, *, rounding_mode=None):
 
 
 divide = div
+
+
+def fmod(input, other):
+    """C's fmod (the remainder with the sign of ``input``), promoting as torch's functions
+    (an int tensor and a Python float: the default float dtype; a 0-d tensor as a number)."""
+    return _torch_binary("fmod", input, other)
 
 
 def _float_like(x):
@@ -739,7 +745,7 @@ def _clip_(self, min=None, max=None):
 
 
 METHODS = {
-    "add": add, "sub": sub, "subtract": sub, "div": div, "divide": div, "addcmul": addcmul,
+    "fmod": fmod, "add": add, "sub": sub, "subtract": sub, "div": div, "divide": div, "addcmul": addcmul,
     "addcdiv": addcdiv,
     "clip_": _clip_, "contiguous": _contiguous, "cumprod": _cumprod, "det": det,
     "diagonal": diagonal, "diff": diff, "erf": erf, "erfc": erfc, "exp2": exp2, "lerp": lerp,
