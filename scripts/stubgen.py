@@ -50,7 +50,7 @@ FUNCTION_RETURNS = dict(METHOD_RETURNS, **{
     "manual_seed": "Any", "is_tensor": "builtins.bool", "allclose": "builtins.bool", "equal": "builtins.bool",
     "broadcast_arrays": "list[Tensor]", "meshgrid": "list[Tensor]", "unstack": "tuple[Tensor, ...]",
     "broadcast_shapes": "tuple[builtins.int, ...]", "can_cast": "builtins.bool", "isdtype": "builtins.bool",
-    "finfo": "Any", "iinfo": "Any", "result_type": "Any", "nonzero": "tuple[Tensor, ...]",
+    "finfo": "Any", "iinfo": "Any", "result_type": "Any", "nonzero": "Any",
     "unique_all": "Any", "unique_counts": "Any", "unique_inverse": "Any",
     "backends": "list[builtins.str]", "get_backend": "Backend", "compute": "Any",
 })

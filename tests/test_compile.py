@@ -294,7 +294,7 @@ def _mask(x):
 
 
 def _nonzero(x):
-    return x[pg.nonzero(x > 0)[0]].sum()
+    return x[pg.nonzero(x > 0, as_tuple=True)[0]].sum()
 
 
 def _inplace_arg(x):

@@ -172,6 +172,14 @@ PROGRAMS = [
      "v2 = torch.fmod(a, 1.5) + a.fmod(2)\n"
      "v3 = x.fmod(torch.tensor(0.75, dtype=torch.float64)) + torch.fmod(x, 2)\n"
      "loss = v3.sum()"),
+    # torch.nonzero / x.nonzero(): an (n, ndim) int64 tensor (as_tuple=True: the tuple)
+    ("nonzero_matrix",
+     "b = torch.tensor([[[2.0, 0.0], [0.0, -1.0]], [[0.0, 0.0], [1.0, 3.0]]])\n"
+     "v0 = torch.nonzero(b)\n"
+     "v1 = (b > 0).nonzero()\n"
+     "v2 = torch.nonzero(b, as_tuple=True)\n"
+     "v3 = torch.nonzero(torch.tensor(2.0))\n"
+     "v4 = torch.zeros(0, 3).nonzero()"),
 ]
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "erfinv", "lgamma", "digamma", "polygamma", "dist", "cdist", "renorm", "heaviside",
     "clamp_min", "clamp_max", "addmm", "addmv", "baddbmm", "addbmm", "kron", "index_fill",
     "rsub", "fix", "isposinf", "isneginf", "msort", "aminmax", "ravel", "count_nonzero",
+    "nonzero",
 ]
 
 _SETITEM = _ops.generated(_P["setitem"])
@@ -857,6 +858,23 @@ def ravel(input):
     return input.reshape(-1)
 
 
+def nonzero(input, *, as_tuple=False):
+    """The indices of the non-zero elements: an ``(n, ndim)`` int64 tensor, as torch's (or,
+    with ``as_tuple=True``, one index tensor per dimension, the standard's ``nonzero``).
+
+    >>> import polygrad
+    >>> polygrad.nonzero(polygrad.tensor([[1, 0], [0, 2]]))
+    tensor([[0, 0],
+            [1, 1]])
+    """
+    idx = tuple(_ops.nonzero(input.reshape(1) if input.ndim == 0 else input))
+    if as_tuple:
+        return idx
+    if input.ndim == 0:
+        return idx[0].reshape(-1, 1)[:, :0]         # torch: shape (1, 0) or (0, 0)
+    return _ops.stack(idx, axis=1)
+
+
 def _rsqrt(self):
     return _ops.reciprocal(_ops.sqrt(_floating(self)))
 
@@ -928,6 +946,6 @@ METHODS = {
     "index_fill_": _inplace(index_fill), "new_full": _new_full, "new_empty": _new_empty,
     "tril_": _inplace(_tril), "triu_": _inplace(_triu),
     "rsqrt": _rsqrt, "rsqrt_": _inplace(_rsqrt), "nelement": _nelement, "ravel": ravel,
-    "count_nonzero": count_nonzero, "fix": fix, "fix_": _inplace(fix), "isposinf": isposinf,
+    "count_nonzero": count_nonzero, "nonzero": nonzero, "fix": fix, "fix_": _inplace(fix), "isposinf": isposinf,
     "isneginf": isneginf, "msort": msort, "aminmax": aminmax,
 }
