@@ -180,6 +180,12 @@ PROGRAMS = [
      "v2 = torch.nonzero(b, as_tuple=True)\n"
      "v3 = torch.nonzero(torch.tensor(2.0))\n"
      "v4 = torch.zeros(0, 3).nonzero()"),
+    # the median of an integer tensor keeps its dtype
+    ("median_int",
+     "a = torch.tensor([[3, -1, 2], [7, 2, 2]])\n"
+     "v0 = a.median()\n"
+     "v1 = torch.median(a.to(torch.int32))\n"
+     "v2 = a.median(dim=1)"),
 ]
 
 

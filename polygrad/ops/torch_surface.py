@@ -566,6 +566,8 @@ def median(input, dim=None, keepdim=False):
             return _ops.sum(flat) * math.nan
         order = _ops.argsort(flat, stable=True)
         value = _ops.take(flat, order[(flat.shape[0] - 1) // 2:][:1], axis=0).detach()
+        if not (input.dtype.is_floating_point or input.dtype.is_complex):
+            return value.reshape(())        # no NaN, no gradient: the input's dtype
         nan = _ops.isnan(flat)
         value = _ops.where(_ops.any(nan), math.nan, value)
         mask = _ops.where(_ops.isnan(value), nan, flat == value)
