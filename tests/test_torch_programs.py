@@ -186,6 +186,13 @@ PROGRAMS = [
      "v0 = a.median()\n"
      "v1 = torch.median(a.to(torch.int32))\n"
      "v2 = a.median(dim=1)"),
+    # torch.take / x.take: the flattened input at the indices, in their shape
+    ("take_flat",
+     "a = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64, requires_grad=True)\n"
+     "v0 = torch.take(a, torch.tensor([[0, 3], [-1, 1]]))\n"
+     "v1 = a.take(torch.tensor([2, 2, -4]))\n"
+     "v2 = torch.tensor(5.0).take(torch.tensor([0, 0]))\n"
+     "loss = (v0 * v0).sum() + v1.sum()"),
 ]
 
 

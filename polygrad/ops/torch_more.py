@@ -39,7 +39,7 @@ __all__ = [
     "erfinv", "lgamma", "digamma", "polygamma", "dist", "cdist", "renorm", "heaviside",
     "clamp_min", "clamp_max", "addmm", "addmv", "baddbmm", "addbmm", "kron", "index_fill",
     "rsub", "fix", "isposinf", "isneginf", "msort", "aminmax", "ravel", "count_nonzero",
-    "nonzero",
+    "nonzero", "take",
 ]
 
 _SETITEM = _ops.generated(_P["setitem"])
@@ -875,6 +875,21 @@ def nonzero(input, *, as_tuple=False):
     return _ops.stack(idx, axis=1)
 
 
+def take(input, index, *, axis=None):
+    """torch's take: the elements of the flattened ``input`` at ``index`` (negative ones
+    from the end), in ``index``'s shape; with ``axis=``, the standard's ``take``.
+
+    >>> import polygrad
+    >>> polygrad.take(polygrad.tensor([[1, 2], [3, 4]]), polygrad.tensor([[0, 3], [-1, 1]]))
+    tensor([[1, 4],
+            [4, 2]])
+    """
+    if axis is not None:
+        return _ops.take(input, index, axis=axis)
+    flat = _ops.take(input.reshape(-1), index.reshape(-1), axis=0)
+    return flat.reshape(tuple(index.shape))
+
+
 def _rsqrt(self):
     return _ops.reciprocal(_ops.sqrt(_floating(self)))
 
@@ -946,6 +961,6 @@ METHODS = {
     "index_fill_": _inplace(index_fill), "new_full": _new_full, "new_empty": _new_empty,
     "tril_": _inplace(_tril), "triu_": _inplace(_triu),
     "rsqrt": _rsqrt, "rsqrt_": _inplace(_rsqrt), "nelement": _nelement, "ravel": ravel,
-    "count_nonzero": count_nonzero, "nonzero": nonzero, "fix": fix, "fix_": _inplace(fix), "isposinf": isposinf,
+    "count_nonzero": count_nonzero, "nonzero": nonzero, "take": take, "fix": fix, "fix_": _inplace(fix), "isposinf": isposinf,
     "isneginf": isneginf, "msort": msort, "aminmax": aminmax,
 }
