@@ -193,6 +193,13 @@ PROGRAMS = [
      "v1 = a.take(torch.tensor([2, 2, -4]))\n"
      "v2 = torch.tensor(5.0).take(torch.tensor([0, 0]))\n"
      "loss = (v0 * v0).sum() + v1.sum()"),
+    # the inf-norms' gradient is 0 over a slice whose norm is NaN (no element attains it)
+    ("inf_norm_nan_slice",
+     "a = torch.tensor([[nan, 0.5, 2.5], [1.0, inf, 0.0], [inf, 2.0, -1.0]], "
+     "dtype=torch.float64, requires_grad=True)\n"
+     "v0 = a.norm(p=-float('inf'), dim=1)\n"
+     "v1 = torch.linalg.vector_norm(a, ord=float('inf'), dim=0)\n"
+     "loss = (v0 * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)).sum() + v1.sum()"),
 ]
 
 

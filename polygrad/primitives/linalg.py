@@ -390,7 +390,8 @@ def _vnorm_partial(ns, out, x, axis, keepdims, ord):
     if ord == float("inf") or ord == -float("inf"):
         mask = ax == o
         count = ns.sum(ns.astype(mask, x.dtype), axis=axis, keepdims=True)
-        return ns.where(mask, ns.sign(x), 0.0) / count
+        # no element attains a NaN norm: 0, as torch's (not 0 / 0)
+        return ns.where(mask, ns.sign(x), 0.0) / ns.where(count == 0, 1.0, count)
     if ord == 0:
         return ns.zeros_like(x)
     if ord == 1:
