@@ -200,6 +200,12 @@ PROGRAMS = [
      "v0 = a.norm(p=-float('inf'), dim=1)\n"
      "v1 = torch.linalg.vector_norm(a, ord=float('inf'), dim=0)\n"
      "loss = (v0 * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)).sum() + v1.sum()"),
+    # median along dim 0 of a 0-d tensor: the value and a 0-d index
+    ("median_zero_d_dim",
+     "a = torch.tensor(2.5, dtype=torch.float64, requires_grad=True)\n"
+     "v0 = a.median(0, keepdim=False)\n"
+     "v1 = torch.median(a, -1, keepdim=True)\n"
+     "loss = v0[0] * 2 + v1.values"),
 ]
 
 

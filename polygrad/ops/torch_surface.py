@@ -575,6 +575,8 @@ def median(input, dim=None, keepdim=False):
             return _ops.where(mask, flat, math.inf).min()
         return _ops.where(mask, flat, -math.inf).max()
     dim = _norm_dim(dim, input.ndim)
+    if not input.ndim:          # torch: the value and a 0-d index 0
+        return _ValuesIndices((input.clone(), _ops.zeros((), dtype="int64", device=input.device)))
     order = _ops.argsort(input, axis=dim, stable=True)
     k = (input.shape[dim] - 1) // 2 if input.ndim else 0
     idx = narrow(order, dim, k, 1) if input.ndim else order
