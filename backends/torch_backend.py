@@ -221,7 +221,9 @@ backend = polygrad.Backend(
            # torch's kernel, whose answer at NaN depends on where the NaN sits (0 over its
            # vectorized chunks, g over the scalar tail): the same answer as torch's
            "hardtanh_backward": lambda xp, g, x, min_val=-1.0, max_val=1.0:
-               _t().ops.aten.hardtanh_backward(g, x, min_val, max_val)},
+               _t().ops.aten.hardtanh_backward(g, x, min_val, max_val),
+           # likewise (NaN over the vectorized chunks, g over the scalar tail)
+           "hardswish_backward": lambda xp, g, x: _t().ops.aten.hardswish_backward(g, x)},
     info=_info,
     owns=lambda array: array._base is None and array.is_contiguous(),
     shares_memory=_shares_memory,

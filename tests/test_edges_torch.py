@@ -579,28 +579,42 @@ def test_gated_activations_differentiate_twice_as_torch(backend, name, fn):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, equal_nan=True)
 
 
+# activations whose torch kernel answers NaN inputs by position: the vectorized chunks
+# (8 float64 elements on AVX2) take one branch, the scalar tail another
+NAN_BY_POSITION = [
+    # name, function, its gradient at NaN over the vectorized chunks
+    ("hardtanh", lambda t, x: t.nn.functional.hardtanh(x), 0.0),
+    ("hardswish", lambda t, x: t.nn.functional.hardswish(x), math.nan),
+]
+
+
+def _grad_at_nan(lib, fn, n):
+    x = lib.full((n,), math.nan, dtype=lib.float64, requires_grad=True)
+    (g,) = lib.autograd.grad(fn(lib, x).sum(), x)
+    return g.numpy()
+
+
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
-def test_hardtanh_gives_no_gradient_at_nan_as_torchs_vectorized_kernel(backend):
-    # torch: 0 over its vectorized chunks (8 NaNs in float64), g over its scalar tail
-    x = torch.full((8,), math.nan, dtype=torch.float64, requires_grad=True)
-    (want,) = torch.autograd.grad(torch.nn.functional.hardtanh(x).sum(), x)
+@pytest.mark.parametrize("name, fn, chunk", NAN_BY_POSITION, ids=[r[0] for r in NAN_BY_POSITION])
+def test_gradient_at_nan_is_torchs_vectorized_kernels(backend, name, fn, chunk):
+    want = _grad_at_nan(torch, fn, 8)                   # 8 float64 NaNs: the vector chunk
     with polygrad.use_backend(backend):
-        p = polygrad.full((8,), math.nan, dtype=polygrad.float64, requires_grad=True)
-        (got,) = polygrad.autograd.grad(polygrad.nn.functional.hardtanh(p).sum(), p)
-    np.testing.assert_array_equal(got.numpy(), want.numpy())
-    assert (got.numpy() == 0).all()
+        got = _grad_at_nan(polygrad, fn, 8)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, np.full(8, chunk))
 
 
-def test_hardtanh_at_nan_on_the_torch_backend_is_torchs_kernel():
-    # torch's scalar tail passes g at NaN: a 0-d NaN (found by the fuzzer) and the last
-    # elements past the vectorized chunks; the torch backend runs torch's kernel itself
+@pytest.mark.parametrize("name, fn, chunk", NAN_BY_POSITION, ids=[r[0] for r in NAN_BY_POSITION])
+def test_gradient_at_nan_on_the_torch_backend_is_torchs_kernel(name, fn, chunk):
+    # torch's scalar tail passes g at NaN: a 0-d NaN (found by the fuzzer: hardswish of a
+    # mean over nothing) and the last elements past the vectorized chunks; the torch
+    # backend runs torch's kernel itself
     for n in (1, 5, 8, 11):
-        x = torch.full((n,), math.nan, dtype=torch.float64, requires_grad=True)
-        (want,) = torch.autograd.grad(torch.nn.functional.hardtanh(x).sum(), x)
+        want = _grad_at_nan(torch, fn, n)
         with polygrad.use_backend("torch"):
-            p = polygrad.full((n,), math.nan, dtype=polygrad.float64, requires_grad=True)
-            (got,) = polygrad.autograd.grad(polygrad.nn.functional.hardtanh(p).sum(), p)
-        np.testing.assert_array_equal(got.numpy(), want.numpy())
+            got = _grad_at_nan(polygrad, fn, n)
+        np.testing.assert_array_equal(got, want)
+    assert (want[-3:] == 1).all()                     # the tail: g
 
 
 # -- second derivatives of the fused nn rows at their edges (found by the fuzzer) -----------

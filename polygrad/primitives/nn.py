@@ -97,7 +97,9 @@ def _hardswish_impl(xp, x):
 
 
 # hardswish's backward is an op of its own, as torch's (hardswish_backward): 0 at and below
-# -3, g at and above 3, g (x / 3 + 1/2) between (and at NaN, as torch's vectorized kernel).
+# -3, g at and above 3, g (x / 3 + 1/2) between (and at NaN, as torch's vectorized kernel;
+# its scalar tail, the last len % 8 float64 elements on AVX2, gives g there: the torch
+# backend runs torch's kernel).
 # Differentiated again it selects (torch's where), never multiplies: h g / 3 strictly inside
 # (-3, 3), 0 elsewhere whatever g is (a NaN g at -3 gives 0, as torch's)
 def _hardswish_backward_impl(xp, g, x):
@@ -137,7 +139,7 @@ def _threshold_mask(ns, out):
 
 def _hardtanh_mask(ns, x, min_val, max_val):
     # 0 on and beyond the bounds, and at NaN: torch's vectorized kernel (its scalar tail,
-    # the last len % 4 elements of a float64 tensor on AVX2, passes the gradient at NaN)
+    # the last len % 8 elements of a float64 tensor on AVX2, passes the gradient at NaN)
     return (x > min_val) & (x < max_val)
 
 
