@@ -410,8 +410,9 @@ def _fuzz_head(fz):
                "compiler runs eagerly, with a warning, counts as a fallback. "
                if fz.get("compiled") else "")
             + "A program whose answer the last bits of an intermediate value decide (a tie "
-            "a sum taken in another order makes or breaks; torch, run on the backend's "
-            "arguments of that step, answers otherwise too), or whose gradient torch's own "
+            "a sum taken in another order makes or breaks, a zero's sign; torch, run on the "
+            "backend's arguments of that step, answers otherwise too), or whose gradient "
+            "torch's own "
             "moves beyond the tolerance when the inputs move by 4 ulps and its values do "
             "not, counts as decided by rounding. "
             "Each disagreement is shrunk to a minimal program, printed as a script that "

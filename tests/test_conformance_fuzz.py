@@ -312,6 +312,13 @@ ROUNDING = [
         "no_grad: with torch.no_grad():;     v1 = v0 * 2",
         "sum_all: v2 = v0.sum()",
         "clamp_t: v3 = v2.clamp(min=v1)")),
+    # numpy's BLAS sums the outer product's 0 * -0.5 as 0 + -0 = 0, torch keeps -0; the
+    # arguments of copysign are equal as numbers, not as bits (found by the 30-minute run,
+    # seed 1001)
+    ("sign-of-a-zero-a-product-sum-gives", 1, program(
+        [[[1.0, 0.0, -0.5]]],
+        "outer_mm: v0 = x0.mT @ x0",
+        "copysign: v1 = torch.copysign(x0, v0)")),
 ]
 
 
