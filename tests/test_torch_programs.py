@@ -206,6 +206,20 @@ PROGRAMS = [
      "v0 = a.median(0, keepdim=False)\n"
      "v1 = torch.median(a, -1, keepdim=True)\n"
      "loss = v0[0] * 2 + v1.values"),
+    # torch applies integer indices first, as selects: x[1, :, idx] is x[1][:, idx] (numpy's
+    # rule would move idx's dimension to the front); the same for writes
+    ("int_and_array_index",
+     "a = torch.arange(24.0, dtype=torch.float64).reshape(2, 3, 4).requires_grad_()\n"
+     "w = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64, requires_grad=True)\n"
+     "v0 = a[1, :, torch.tensor([2, 0, 1])]\n"
+     "v1 = a[torch.tensor([1, 0]), 1, torch.tensor([0, 3])]\n"
+     "v2 = a[1, None, :, torch.tensor([0])]\n"
+     "v3 = a[0, torch.tensor([[True, False, True, True], [False] * 4, [True] * 4])]\n"
+     "v4 = a[..., 1, [0, 3]]\n"
+     "y = a * 1\n"
+     "y[1, :, torch.tensor([2, 0, 1])] = w * 10\n"
+     "y[0, torch.tensor([0, 2]), 1:3] += 0.5\n"
+     "loss = (v0 * v0).sum() + v1.sum() + v2.sum() + v3.sum() + v4.sum() + (y * y).sum()"),
 ]
 
 

@@ -150,9 +150,16 @@ class _Methods:
 
     # -- indexing ------------------------------------------------------------------------------
     def __getitem__(self, key):
+        split = _ints_first(key)
+        if split is not None:       # torch: x[1, :, idx] is x[1][:, idx]
+            return self[split[0]][split[1]]
         return apply(P["getitem"], self, key=_raw_key(key, self))
 
     def __setitem__(self, key, value):
+        split = _ints_first(key)
+        if split is not None:       # torch: x[1, :, idx] = v writes x[1][:, idx]
+            self[split[0]][split[1]] = value
+            return
         key = _raw_key(key, self)
         if isinstance(value, Tensor) and value._backend is not self._backend:
             inplace.raw_operand(value, self)         # raises the two-backends error
@@ -626,6 +633,33 @@ def install_row(prim):
             setattr(Tensor, name, _named(method, name, prim))
         if method_ is not None and name + "_" not in vars(_Methods):
             setattr(Tensor, name + "_", _named(method_, name + "_", prim))
+
+
+def _ints_first(key):
+    """``(ints, rest)`` for a key that mixes integers with index arrays, else None. torch
+    applies the integers first, as selects, and indexes the rest with the arrays (so
+    ``x[1, :, idx]`` keeps idx's dimension in place, where numpy's rule, an integer being
+    an index array too, would move it to the front)."""
+    if not isinstance(key, tuple):
+        return None
+    ints = [isinstance(k, int) and not isinstance(k, bool) for k in key]
+    if not any(ints) or not any(isinstance(k, (Tensor, list)) or getattr(k, "ndim", 0)
+                                for k in key):
+        return None
+    first, rest = [], []
+    for k, is_int in zip(key, ints):
+        if is_int:
+            first.append(k)
+        elif k is None:
+            rest.append(k)
+        elif k is Ellipsis:
+            first.append(k)
+            rest.append(k)
+        else:       # a slice or an index array: one dimension, a bool mask: as many as it has
+            n = k.ndim if getattr(getattr(k, "dtype", None), "name", "") == "bool" else 1
+            first.extend([slice(None)] * n)
+            rest.append(k)
+    return tuple(first), tuple(rest)
 
 
 def _raw_key(key, like):
