@@ -220,6 +220,13 @@ PROGRAMS = [
      "y[1, :, torch.tensor([2, 0, 1])] = w * 10\n"
      "y[0, torch.tensor([0, 2]), 1:3] += 0.5\n"
      "loss = (v0 * v0).sum() + v1.sum() + v2.sum() + v3.sum() + v4.sum() + (y * y).sum()"),
+    # circular padding crops a negative side first and wraps within what is left
+    ("pad_circular_negative",
+     "a = torch.arange(24.0, dtype=torch.float64).reshape(2, 3, 4).requires_grad_()\n"
+     "v0 = F.pad(a, (-1, 2, 2, 0), mode='circular')\n"
+     "v1 = F.pad(a, (2, -1), mode='circular')\n"
+     "v2 = F.pad(a, (1, -3, -1, 1), mode='circular')\n"
+     "loss = (v0 * v0).sum() + v1.sum() + (v2 * 3).sum()"),
 ]
 
 

@@ -691,8 +691,9 @@ def pad(input, pad, mode="constant", value=None):
             pos = [(n - 1) - builtins.abs((n - 1) - builtins.abs(j)) for j in pos]
         elif mode == "replicate":
             pos = [builtins.min(builtins.max(j, 0), n - 1) for j in pos]
-        else:
-            pos = [j % n for j in pos]
+        else:   # torch crops a negative side first and wraps within what is left
+            lo, m = builtins.max(-left, 0), n - builtins.max(-left, 0) - builtins.max(-right, 0)
+            pos = [lo + (j - lo) % m for j in pos] if m > 0 else pos
         idx = _ops.asarray(pos, dtype="int64", device=input.device)
         out = _ops.take(out, idx, axis=d)
     return out
