@@ -227,6 +227,12 @@ PROGRAMS = [
      "v1 = F.pad(a, (2, -1), mode='circular')\n"
      "v2 = F.pad(a, (1, -3, -1, 1), mode='circular')\n"
      "loss = (v0 * v0).sum() + v1.sum() + (v2 * 3).sum()"),
+    # xlogy of an integer tensor and a Python float: the float is not cast to the integers
+    ("xlogy_int_python_float",
+     "b = torch.tensor([[4, 2, 0, 1], [3, 3, -3, 2]])\n"
+     "v0 = b.xlogy(0.5)\n"
+     "v1 = torch.xlogy(2.5, b.abs())\n"
+     "v2 = torch.xlogy(b, 2)"),
 ]
 
 

@@ -90,7 +90,14 @@ class ReturnTypes(tuple):
 
 
 def _t(x, like):
-    return x if isinstance(x, Tensor) else _ops.asarray(x, dtype=like.dtype, device=like.device)
+    """A Python number as a tensor beside ``like``: of its dtype, or the default float for a
+    float beside an integer or bool tensor (torch's promotion)."""
+    if isinstance(x, Tensor):
+        return x
+    dtype = like.dtype
+    if isinstance(x, float) and not (dtype.is_floating_point or dtype.is_complex):
+        dtype = _dtypes.get_default_dtype()
+    return _ops.asarray(x, dtype=dtype, device=like.device)
 
 
 def _norm_dim(dim, ndim):
