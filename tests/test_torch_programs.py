@@ -233,6 +233,14 @@ PROGRAMS = [
      "v0 = b.xlogy(0.5)\n"
      "v1 = torch.xlogy(2.5, b.abs())\n"
      "v2 = torch.xlogy(b, 2)"),
+    # Tensor.pow is torch's function: a 0-d exponent promotes as a number
+    ("pow_method_zero_d",
+     "c = torch.tensor([[1, 2, 0], [-2, -3, 4]], dtype=torch.int32)\n"
+     "x = torch.tensor([0.5, 2.0], dtype=torch.float32, requires_grad=True)\n"
+     "v0 = c.pow(torch.tensor(3))\n"
+     "v1 = x.pow(torch.tensor(2.0, dtype=torch.float64)) + x.pow(2) + x.pow(x)\n"
+     "v2 = c.float().pow(torch.tensor(2))\n"
+     "loss = v1.sum()"),
 ]
 
 

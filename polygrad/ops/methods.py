@@ -431,7 +431,8 @@ class _Methods:
                      if isinstance(dim, (tuple, list)) else dim, keepdims=bool(keepdim), ord=p)
 
     def pow(self, exponent):
-        return self.__pow__(exponent)     # the operator's promotion (float32 ** int stays float32)
+        # torch's function: a 0-d exponent promotes as a number (int32 ** tensor(3) is int32)
+        return binary("pow", torch_style=True)[0](self, exponent)
 
     def dot(self, other):
         return apply(P["vecdot"], self, other)
