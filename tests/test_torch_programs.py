@@ -241,6 +241,14 @@ PROGRAMS = [
      "v1 = x.pow(torch.tensor(2.0, dtype=torch.float64)) + x.pow(2) + x.pow(x)\n"
      "v2 = c.float().pow(torch.tensor(2))\n"
      "loss = v1.sum()"),
+    # special.xlog1py / xlogy with a Python number operand differentiate (the rules compute
+    # with both operands; the number was left a number); twice too
+    ("xlog1py_number_operand",
+     "b = torch.tensor([[2.0], [-0.5], [1.0]], dtype=torch.float64, requires_grad=True)\n"
+     "v0 = torch.special.xlog1py(b, 2) + torch.special.xlog1py(3.0, b.abs())\n"
+     "v1 = torch.special.xlogy(b, 3) + torch.special.xlog1py(torch.tensor([1, 2]), 0.5).sum()\n"
+     "g1 = torch.autograd.grad((v0 + v1).sum(), b, create_graph=True)\n"
+     "g2 = torch.autograd.grad(g1[0].sum(), b)"),
 ]
 
 

@@ -6,6 +6,7 @@ kinds (``x * mask``, ``arange(3) * 2.5``) where the standard has none.
 from __future__ import annotations
 
 from ..base import dtypes as _dtypes
+from ..graph import creation
 from ..graph.engine import apply
 from ..graph.tensor import Tensor
 from ..primitives import PRIMITIVES
@@ -86,6 +87,18 @@ def floating(x):
     if x.dtype.is_floating_point or x.dtype.is_complex:
         return x
     return x.astype(_dtypes.get_default_dtype())
+
+
+def number_like(x, like):
+    """A Python number as a tensor beside the tensor ``like`` (for rules that compute with
+    both operands): of ``like``'s dtype, or the default float for a float beside an integer
+    or bool tensor (torch's promotion); a tensor (or anything beside a non-tensor) as is."""
+    if isinstance(x, Tensor) or not isinstance(like, Tensor):
+        return x
+    dtype = like.dtype
+    if isinstance(x, float) and not (dtype.is_floating_point or dtype.is_complex):
+        dtype = _dtypes.get_default_dtype()
+    return creation.asarray(x, dtype=dtype, device=like.device, backend=like._backend)
 
 
 def zero_d_promoted(a, b):

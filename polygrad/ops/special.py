@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..graph.engine import apply
 from ..primitives import PRIMITIVES as P
-from .promotion import floating, zero_d_promoted
+from .promotion import floating, number_like, zero_d_promoted
 
 __all__ = ["erf", "erfinv", "expit", "logit", "xlogy", "xlog1py"]
 
@@ -40,9 +40,11 @@ def logit(x, /, eps=None):
 def xlogy(x, y, /):
     """``x * log(y)``, 0 where x == 0 (even at y == 0); differentiated as torch's: d/dx is
     log(y), 0 where x == 0 and y <= 0; d/dy is x / y (nan at x == y == 0)."""
+    x, y = number_like(x, y), number_like(y, x)         # the rules compute with both
     return apply(P["xlogy"], *zero_d_promoted(x, y))     # a 0-d operand: torch's promotion
 
 
 def xlog1py(x, y, /):
     """``x * log1p(y)``, 0 where x == 0 (even at y == -1); differentiated as torch's."""
+    x, y = number_like(x, y), number_like(y, x)
     return apply(P["xlog1py"], *zero_d_promoted(x, y))

@@ -25,7 +25,7 @@ from ..primitives.special import erfc_series
 from . import array_api as _ops
 from . import linalg as _linalg
 from . import special as _special
-from .promotion import binary, zero_d_promoted
+from .promotion import binary, number_like, zero_d_promoted
 
 __all__ = [
     "add", "sub", "subtract", "div", "divide", "fmod", "addcdiv", "addcmul", "atleast_1d",
@@ -89,15 +89,7 @@ class ReturnTypes(tuple):
         return self[1]
 
 
-def _t(x, like):
-    """A Python number as a tensor beside ``like``: of its dtype, or the default float for a
-    float beside an integer or bool tensor (torch's promotion)."""
-    if isinstance(x, Tensor):
-        return x
-    dtype = like.dtype
-    if isinstance(x, float) and not (dtype.is_floating_point or dtype.is_complex):
-        dtype = _dtypes.get_default_dtype()
-    return _ops.asarray(x, dtype=dtype, device=like.device)
+_t = number_like
 
 
 def _norm_dim(dim, ndim):
