@@ -249,6 +249,16 @@ PROGRAMS = [
      "v1 = torch.special.xlogy(b, 3) + torch.special.xlog1py(torch.tensor([1, 2]), 0.5).sum()\n"
      "g1 = torch.autograd.grad((v0 + v1).sum(), b, create_graph=True)\n"
      "g2 = torch.autograd.grad(g1[0].sum(), b)"),
+    # cross_entropy's label smoothing term is 0 on an ignored row, even one with NaN or inf
+    ("cross_entropy_smoothing_ignored_nan_row",
+     "x = torch.tensor([[0.0, 1.0, 1.0], [2.0, nan, 1.0], [1.0, 0.0, inf], [0.5, 0.25, 1.0]], "
+     "dtype=torch.float64, requires_grad=True)\n"
+     "t = torch.tensor([2, -100, -100, 1])\n"
+     "v0 = F.cross_entropy(x, t, reduction='none', label_smoothing=0.2)\n"
+     "v1 = F.cross_entropy(x, t, reduction='mean', label_smoothing=0.2)\n"
+     "v2 = F.cross_entropy(x, t, reduction='sum', label_smoothing=0.1, "
+     "weight=torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64))\n"
+     "loss = v0.sum() + v1 + v2"),
 ]
 
 

@@ -345,7 +345,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     # torch's label smoothing: a uniform term over the classes, masked like the targets
     keep = (target != ignore_index).astype(input.dtype)
     w = _along(weight, input, axis) if weight is not None else 1.0
-    smooth = -(logp * w).sum(axis) * keep
+    smooth = where(keep != 0, -(logp * w).sum(axis), 0.0)    # an ignored NaN row: 0
     if reduction == "mean":
         hit = _target_mask(target, input, axis, ignore_index)
         denom = (hit * w).sum() if weight is not None else keep.sum()
