@@ -259,6 +259,12 @@ PROGRAMS = [
      "v2 = F.cross_entropy(x, t, reduction='sum', label_smoothing=0.1, "
      "weight=torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64))\n"
      "loss = v0.sum() + v1 + v2"),
+    # torch.special's float-valued functions of an integer or bool tensor: the default float
+    ("special_of_int",
+     "a = torch.tensor([[1, 0, 3], [-2, 5, 4]])\n"
+     "v0 = torch.special.erf(a) + torch.special.erf(a > 0)\n"
+     "v1 = torch.special.erfinv(a.clamp(0, 0)) + torch.special.logit(a > 0, eps=0.25)\n"
+     "v2 = torch.special.expit(a)"),
 ]
 
 

@@ -16,13 +16,13 @@ __all__ = ["erf", "erfinv", "expit", "logit", "xlogy", "xlog1py"]
 
 def erf(x, /):
     """The error function (relative error < 1.2e-7 unless a backend overrides it)."""
-    return apply(P["special.erf"], x)
+    return apply(P["special.erf"], floating(x))    # torch: an int tensor in float32
 
 
 def erfinv(x, /):
     """The inverse of erf on (-1, 1), ±inf at ±1 (float64-accurate unless a backend
     overrides it; torch's natively)."""
-    return apply(P["special.erfinv"], x)
+    return apply(P["special.erfinv"], floating(x))
 
 
 def expit(x, /):
@@ -34,7 +34,7 @@ def expit(x, /):
 def logit(x, /, eps=None):
     """The inverse of expit, ``log(x / (1 - x))`` (``x`` clamped to [eps, 1 - eps] first when
     ``eps`` is given), differentiated as torch's ``special.logit``."""
-    return apply(P["logit"], x, eps=eps)
+    return apply(P["logit"], floating(x), eps=eps)
 
 
 def xlogy(x, y, /):
