@@ -265,6 +265,15 @@ PROGRAMS = [
      "v0 = torch.special.erf(a) + torch.special.erf(a > 0)\n"
      "v1 = torch.special.erfinv(a.clamp(0, 0)) + torch.special.logit(a > 0, eps=0.25)\n"
      "v2 = torch.special.expit(a)"),
+    # binary_cross_entropy_with_logits is torch's (1 - y) z - log_sigmoid(z): inf or NaN at an
+    # infinite logit where torch's is (the numpy backend had them the other way round)
+    ("bce_with_logits_infinite",
+     "x = torch.tensor([inf, -inf, 3.0, -inf, inf, nan, 40.0, -40.0, 1e-3], dtype=torch.float64, "
+     "requires_grad=True)\n"
+     "y = torch.tensor([0.5, 0.5, 0.2, 1.0, 1.0, 0.5, 0.3, 0.7, 0.1], dtype=torch.float64)\n"
+     "v0 = F.binary_cross_entropy_with_logits(x, y, reduction='none')\n"
+     "v1 = F.binary_cross_entropy_with_logits(x[2:], y[2:])\n"
+     "loss = v0.nan_to_num().sum() + v1"),
 ]
 
 

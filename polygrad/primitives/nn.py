@@ -363,8 +363,9 @@ def _log_softmax_jvp(ns, tangents, out, x, axis=-1):
 # -- losses: elementwise loss(x, y), then the reduction ----------------------------------------
 
 def _bce_logits(ns, z, y):
-    # max(z, 0) - z*y + log1p(exp(-|z|)): stable for any |z|
-    return ns.maximum(z, 0.0) - z * y + ns.log1p(ns.exp(-ns.abs(z)))
+    # torch's (1 - y) z - log_sigmoid(z), log_sigmoid(z) = min(z, 0) - log1p(exp(-|z|)):
+    # stable for any |z|, and inf or NaN at an infinite z where torch's is
+    return (1.0 - y) * z - ns.minimum(z, 0.0) + ns.log1p(ns.exp(-ns.abs(z)))
 
 
 def _mse(ns, x, y):
