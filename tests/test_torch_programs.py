@@ -274,6 +274,13 @@ PROGRAMS = [
      "v0 = F.binary_cross_entropy_with_logits(x, y, reduction='none')\n"
      "v1 = F.binary_cross_entropy_with_logits(x[2:], y[2:])\n"
      "loss = v0.nan_to_num().sum() + v1"),
+    # float32 sigmoid as torch's 1 / (1 + exp(-x)): an ulp off near 1, 1 - sigmoid(x) (in
+    # binary_cross_entropy) was 4e-4 off
+    ("sigmoid_f32_near_one_in_bce",
+     "a = torch.tensor([[0.0, 0.0], [0.0, 1.0]], dtype=torch.float32)\n"
+     "v0 = a.sort(dim=1, descending=True)[0]\n"
+     "v4 = a.clamp_min(2.5).expm1() @ v0\n"
+     "v5 = F.binary_cross_entropy(v4.sigmoid(), a.sigmoid(), reduction='mean')"),
 ]
 
 

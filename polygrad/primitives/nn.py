@@ -24,8 +24,11 @@ REDUCTIONS = ("none", "mean", "sum")
 # -- activations ------------------------------------------------------------------------------
 
 def _sigmoid(ns, x):
-    # exp(-log(1 + exp(-x))): logaddexp never overflows, and this is 4 calls, not 6
-    return ns.exp(-ns.logaddexp(0.0, -x))
+    # torch's 1 / (1 + exp(-x)) for x >= 0 (correctly rounded where exp(-log1p(...)) was
+    # an ulp off in float32, which 1 - sigmoid(x) magnifies), e / (1 + e) below: no overflow
+    pos = x >= 0
+    e = ns.exp(ns.where(pos, -x, x))    # exp(-|x|), differentiable at 0 (abs's slope is 0)
+    return ns.where(pos, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _relu_impl(xp, x):
