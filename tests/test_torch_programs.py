@@ -281,6 +281,21 @@ PROGRAMS = [
      "v0 = a.sort(dim=1, descending=True)[0]\n"
      "v4 = a.clamp_min(2.5).expm1() @ v0\n"
      "v5 = F.binary_cross_entropy(v4.sigmoid(), a.sigmoid(), reduction='mean')"),
+    # more torch names that were AttributeErrors
+    ("aliases_more",
+     "a = torch.tensor([[1.0, -2.0, 3.0], [0.5, 0.0, -1.0]], dtype=torch.float64, "
+     "requires_grad=True)\n"
+     "b = torch.tensor([[0.5, 1.0, -1.0], [2.0, 1.0, 0.0]], dtype=torch.float64)\n"
+     "x = torch.tensor([1.0, -1.0, 0.0, nan, -0.0])\n"
+     "v0 = torch.broadcast_tensors(a, torch.ones(1, 3, dtype=torch.float64))\n"
+     "v1 = torch.cross(a, b, dim=1) + a.cross(b, dim=-1)\n"
+     "v2 = torch.angle(x) + x.angle() + torch.angle(torch.tensor([1, -2, 0, 3, 4]))\n"
+     "v3 = torch.isreal(x)\n"
+     "v4 = torch.ldexp(a, torch.tensor([2])) + a.ldexp(torch.tensor([[1], [3]]))\n"
+     "v5 = a.half()\n"
+     "v6 = a.detach().clone()\n"
+     "v6.fmod_(0.75)\n"
+     "loss = v0[0].sum() + v1.sum() + v4.sum()"),
 ]
 
 

@@ -39,7 +39,7 @@ __all__ = [
     "erfinv", "lgamma", "digamma", "polygamma", "dist", "cdist", "renorm", "heaviside",
     "clamp_min", "clamp_max", "addmm", "addmv", "baddbmm", "addbmm", "kron", "index_fill",
     "rsub", "fix", "isposinf", "isneginf", "msort", "aminmax", "ravel", "count_nonzero",
-    "nonzero", "take",
+    "nonzero", "take", "broadcast_tensors", "cross", "angle", "isreal", "ldexp",
 ]
 
 _SETITEM = _ops.generated(_P["setitem"])
@@ -890,6 +890,49 @@ def take(input, index, *, axis=None):
     return flat.reshape(tuple(index.shape))
 
 
+def broadcast_tensors(*tensors):
+    """The tensors broadcast to one shape, as torch's (views where the backend has them).
+
+    >>> import polygrad
+    >>> [t.shape for t in polygrad.broadcast_tensors(polygrad.ones(2, 1), polygrad.ones(3))]
+    [polygrad.Size([2, 3]), polygrad.Size([2, 3])]
+    """
+    return tuple(_ops.broadcast_arrays(*tensors))
+
+
+def cross(input, other, dim=None):
+    """The cross product along ``dim`` (torch's default: the first dimension of size 3)."""
+    if dim is None:
+        dim = next((d for d, n in enumerate(input.shape) if n == 3), None)
+        if dim is None:
+            raise RuntimeError(f"no dimension of size 3 in input: {list(input.shape)}")
+    return _linalg.cross(input, other, axis=dim)
+
+
+def angle(input):
+    """The argument of each element: 0 or pi for a real tensor (NaN stays NaN), in float."""
+    if input.dtype.is_complex:
+        return _ops.atan2(_ops.imag(input), _ops.real(input))
+    x = _floating(input)
+    return _ops.where(x < 0, math.pi, _ops.where(_ops.isnan(x), x, 0.0))
+
+
+def isreal(input):
+    """True where the imaginary part is 0 (everywhere for a real tensor)."""
+    if input.dtype.is_complex:
+        return _ops.imag(input) == 0
+    return _ops.ones_like(input, dtype="bool")
+
+
+def ldexp(input, other):
+    """``input * 2 ** other``, in floating point."""
+    return _floating(input) * _ops.pow(2.0, _floating(other))
+
+
+def _half(self, memory_format=None):
+    return self.astype("float16")
+
+
 def _rsqrt(self):
     return _ops.reciprocal(_ops.sqrt(_floating(self)))
 
@@ -961,6 +1004,8 @@ METHODS = {
     "index_fill_": _inplace(index_fill), "new_full": _new_full, "new_empty": _new_empty,
     "tril_": _inplace(_tril), "triu_": _inplace(_triu),
     "rsqrt": _rsqrt, "rsqrt_": _inplace(_rsqrt), "nelement": _nelement, "ravel": ravel,
-    "count_nonzero": count_nonzero, "nonzero": nonzero, "take": take, "fix": fix, "fix_": _inplace(fix), "isposinf": isposinf,
+    "count_nonzero": count_nonzero, "nonzero": nonzero, "take": take,
+    "cross": cross, "angle": angle, "isreal": isreal, "ldexp": ldexp, "half": _half,
+    "fmod_": lambda self, other: self.copy_(self.fmod(other)), "fix": fix, "fix_": _inplace(fix), "isposinf": isposinf,
     "isneginf": isneginf, "msort": msort, "aminmax": aminmax,
 }
