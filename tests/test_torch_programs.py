@@ -296,6 +296,11 @@ PROGRAMS = [
      "v6 = a.detach().clone()\n"
      "v6.fmod_(0.75)\n"
      "loss = v0[0].sum() + v1.sum() + v4.sum()"),
+    # torch.special.sinc (was missing)
+    ("special_sinc",
+     "x = torch.tensor([0.0, 0.5, -1.5, 2.0], requires_grad=True)\n"
+     "v0 = torch.special.sinc(x) + torch.special.sinc(torch.tensor([1, 0, 2, -1]))\n"
+     "loss = v0.sum()"),
 ]
 
 

@@ -31,6 +31,11 @@ def expit(x, /):
     return apply(P["sigmoid"], floating(x))
 
 
+def sinc(x, /):
+    """The normalized sinc, ``sin(pi x) / (pi x)``, 1 at 0 (``torch.special.sinc``)."""
+    return apply(P["sinc"], floating(x))
+
+
 def logit(x, /, eps=None):
     """The inverse of expit, ``log(x / (1 - x))`` (``x`` clamped to [eps, 1 - eps] first when
     ``eps`` is given), differentiated as torch's ``special.logit``."""
