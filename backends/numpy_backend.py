@@ -108,6 +108,26 @@ def _gelu(xp, x, approximate="none"):
     return polygrad.primitives.nn.gelu_forward(xp, x, approximate, erf=_erf)
 
 
+_EXP_LIMIT = {}     # a real dtype: two of its ulps under the log of its largest value
+
+
+def _sigmoid(xp, x):
+    """torch's formula, 1 / (1 + exp(-x)) (closer to torch's values than polygrad's
+    overflow-free form, in fewer calls), with -x kept where exp stays finite: where
+    torch's exp(-x) overflows to a sigmoid of 0 this gives a subnormal, without numpy's
+    overflow warning (an errstate would cost as much as the rest)."""
+    import numpy
+    limit = _EXP_LIMIT.get(x.dtype)
+    if limit is None:
+        if x.dtype.kind != "f":
+            with numpy.errstate(over="ignore"):
+                return 1.0 / (1.0 + numpy.exp(-x))
+        zero = x.dtype.type(0)
+        limit = numpy.log(numpy.finfo(x.dtype).max)
+        limit = _EXP_LIMIT[x.dtype] = numpy.nextafter(numpy.nextafter(limit, zero), zero)
+    return 1.0 / (1.0 + numpy.exp(numpy.minimum(-x, limit)))
+
+
 def _erf_ufunc(fn):
     global _ERF_UFUNC
     import numpy
@@ -239,7 +259,7 @@ backend = polygrad.Backend(
     rng=_Rng,
     device_of=lambda array: "cpu",
     overrides={"scatter_add": _scatter_add, "axpy_": _axpy, "where": _where, "special.erf": _erf,
-               "gelu": _gelu, "astype": _astype,
+               "gelu": _gelu, "sigmoid": _sigmoid, "astype": _astype,
                **{f"linalg.{name}": _column_major(name) for name in ("inv", "solve", "cholesky")}},
     owns=lambda array: getattr(array, "base", 0) is None and array.flags.writeable,
     shares_memory=_shares_memory,

@@ -211,7 +211,8 @@ backend = polygrad.Backend(
     unsupported={"unique_all": "torch has no unique_all yet (pytorch issue 36748); use "
                                "unique_values, unique_counts or unique_inverse"},
     fused={"binary_cross_entropy_with_logits": _bce_with_logits,
-           "relu": lambda xp, x: _t().relu(x), "linear": _linear,
+           "relu": lambda xp, x: _t().relu(x), "sigmoid": lambda xp, x: _t().sigmoid(x),
+           "linear": _linear,
            "gelu": lambda xp, x, approximate="none": _t().nn.functional.gelu(
                x, approximate=approximate),
            "silu": lambda xp, x: _t().nn.functional.silu(x),

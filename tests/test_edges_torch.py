@@ -732,3 +732,28 @@ def test_mean_loss_of_nothing_is_nan_without_warnings_as_torchs(backend, name):
         out = getattr(polygrad.nn.functional, name)(x, polygrad.zeros(0, 3))
         (g,) = polygrad.autograd.grad(out, x, create_graph=True)
     assert math.isnan(out.item()) and tuple(g.shape) == (0, 3)
+
+
+# -- sigmoid: torch's formula 1 / (1 + exp(-x)) --------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sigmoid_values_are_torchs_to_a_few_ulps_without_warnings(any_backend, dtype):
+    # exactly torch's on the torch backend (its kernel); numpy runs torch's formula on its
+    # own exp; other backends an overflow-free form. Where torch's exp(-x) overflows to a
+    # sigmoid of 0 a subnormal at most, and no overflow warning
+    backend = any_backend
+    x = np.concatenate([np.linspace(-120.0, 120.0, 4801), [-1000.0, 1000.0, -0.0]])
+    x = x.astype(dtype)
+    want = torch.sigmoid(torch.from_numpy(x)).numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = polygrad.sigmoid(polygrad.from_numpy(x, backend=backend)).numpy()
+    diff = np.abs(got.astype(np.float64) - want)
+    if backend == "torch":
+        assert diff.max() == 0
+    else:
+        # below -88.7 (float32) torch's exp(-x) overflows to a sigmoid of 0 where the
+        # overflow-free form keeps the subnormal: differences under the smallest normal
+        ok = (diff <= 4 * np.spacing(np.abs(want))) | (diff < np.finfo(dtype).tiny)
+        assert ok.all(), x[~ok]
+    assert got[-3] < np.finfo(dtype).tiny and got[-2] == 1 and got[-1] == 0.5

@@ -368,7 +368,7 @@ def _log_softmax_jvp(ns, tangents, out, x, axis=-1):
 def _bce_logits(ns, z, y):
     # torch's (1 - y) z - log_sigmoid(z), log_sigmoid(z) = min(z, 0) - log1p(exp(-|z|)):
     # stable for any |z|, and inf or NaN at an infinite z where torch's is
-    return (1.0 - y) * z - ns.minimum(z, 0.0) + ns.log1p(ns.exp(-ns.abs(z)))
+    return (1.0 - y) * z - (ns.minimum(z, 0.0) - ns.log1p(ns.exp(-ns.abs(z))))
 
 
 def _mse(ns, x, y):
@@ -639,7 +639,7 @@ def_primitive("softmax", _softmax_vjp, _softmax_jvp, impl=_softmax_impl,
 def_primitive("log_softmax", _log_softmax_vjp, _log_softmax_jvp, impl=_log_softmax_impl,
               node_name="LogSoftmaxBackward0")
 def_loss("binary_cross_entropy_with_logits", _bce_logits,
-         lambda ns, z, y: _sigmoid(ns, z) - y,
+         lambda ns, z, y: ns.sigmoid(z) - y,
          lambda ns, z, y: -z,
          node_name="BinaryCrossEntropyWithLogitsBackward0")
 def_primitive("binary_cross_entropy", _bce_vjp, _bce_jvp, impl=_bce_impl,
