@@ -301,6 +301,12 @@ PROGRAMS = [
      "x = torch.tensor([0.0, 0.5, -1.5, 2.0], requires_grad=True)\n"
      "v0 = torch.special.sinc(x) + torch.special.sinc(torch.tensor([1, 0, 2, -1]))\n"
      "loss = v0.sum()"),
+    # special.xlog1py / xlogy / fmax of an integer and a float tensor: the float's dtype
+    ("xlog1py_int_float_tensors",
+     "a = torch.tensor([[0.0, 2.0, 1.0]], dtype=torch.float32, requires_grad=True)\n"
+     "l = torch.tensor([[0, 2, 1], [1, 1, 1]])\n"
+     "v0 = torch.special.xlog1py(l, a) + torch.special.xlogy(a, l) + torch.fmax(l, a)\n"
+     "loss = v0.sum()"),
 ]
 
 

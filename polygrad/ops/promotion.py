@@ -102,12 +102,14 @@ def number_like(x, like):
 
 
 def zero_d_promoted(a, b):
-    """``a, b`` in torch's common dtype where one is a 0-d tensor and the other a dimensioned
-    one of another dtype (for torch functions composed of others, or of rows applied
-    directly, whose operands would promote as arrays); else ``a, b`` unchanged."""
-    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype \
-            and (a.ndim == 0) != (b.ndim == 0):
-        return _promote_zero_d(a, b)
+    """``a, b`` in torch's common dtype where they differ in dtype (for torch functions
+    composed of others, or of rows applied directly, whose operands would promote as
+    arrays): a 0-d tensor beside a dimensioned one as a number, across kinds the higher
+    kind's dtype; else ``a, b`` unchanged."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
+        if (a.ndim == 0) != (b.ndim == 0):
+            return _promote_zero_d(a, b)
+        return _promote_kinds(a, b)
     return a, b
 
 
