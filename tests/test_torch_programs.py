@@ -307,6 +307,12 @@ PROGRAMS = [
      "l = torch.tensor([[0, 2, 1], [1, 1, 1]])\n"
      "v0 = torch.special.xlog1py(l, a) + torch.special.xlogy(a, l) + torch.fmax(l, a)\n"
      "loss = v0.sum()"),
+    # sign of a bool tensor is itself (numpy's sign has no bool loop)
+    ("sign_bool",
+     "a = torch.tensor([[0.0, -2.0, 1.0]])\n"
+     "v0 = torch.sign(a > 0)\n"
+     "v1 = (a < 0).sign()\n"
+     "v2 = torch.sgn(a >= 0)"),
 ]
 
 

@@ -203,6 +203,8 @@ def _zero_jvp(ns, tangents, out, x, **_):
 def _sign_impl(xp, x, nan_sign=None):
     """The standard's sign: NaN at NaN. ``nan_sign=0.0`` is torch's (its kernel compares
     with 0, so a NaN is neither side: 0), which its torch-style spellings pass."""
+    if xp.isdtype(x.dtype, "bool"):
+        return xp.asarray(x, copy=True)     # torch's sign of a bool tensor (numpy has none)
     s = xp.sign(x)
     if nan_sign is None or not xp.isdtype(s.dtype, "real floating"):
         return s
