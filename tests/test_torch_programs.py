@@ -313,6 +313,14 @@ PROGRAMS = [
      "v0 = torch.sign(a > 0)\n"
      "v1 = (a < 0).sign()\n"
      "v2 = torch.sgn(a >= 0)"),
+    # nextafter is differentiated as torch's: the gradient passes to x, y gets zeros
+    ("nextafter_grad",
+     "a = torch.tensor([[1.0, -2.0], [0.0, 3.0]], dtype=torch.float64, requires_grad=True)\n"
+     "b = torch.tensor([0.5, 4.0], dtype=torch.float64, requires_grad=True)\n"
+     "v0 = torch.nextafter(a, b) * a\n"
+     "v1 = b.nextafter(torch.tensor(0.0, dtype=torch.float64)) - b\n"
+     "g1 = torch.autograd.grad(v0.sum() + v1.sum(), [a, b], create_graph=True)\n"
+     "g2 = torch.autograd.grad(g1[0].sum(), [a, b], allow_unused=True)"),
 ]
 
 

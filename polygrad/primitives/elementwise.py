@@ -369,7 +369,16 @@ for _name, _torch in (("equal", "eq"), ("not_equal", "ne"), ("less", "lt"),
     nondifferentiable(_name, api="binary", torch=_spelt, methods=_spelt)
 nondifferentiable("logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or",
                   "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift", "floor_divide",
-                  "nextafter", api="binary")
+                  api="binary")
+
+
+# nextafter(x, y) is x moved by one ulp: torch differentiates it as x (NextafterBackward0:
+# the gradient passes to x, y gets zeros, not g * 0)
+def _nextafter_vjp(ns, g, out, x, y, _needs=(True, True)):
+    return (g if _needs[0] else None, ns.zeros_like(g) if _needs[1] else None)
+
+
+ew("nextafter", lambda ns, out, x, y: 1.0, lambda ns, out, x, y: 0.0, vjp=_nextafter_vjp)
 nondifferentiable("logical_not", "isnan", "isinf", "isfinite", "signbit", api="unary")
 nondifferentiable("bitwise_invert", api="unary", torch=("bitwise_not",),
                   methods=("bitwise_not",))
