@@ -108,24 +108,14 @@ def _gelu(xp, x, approximate="none"):
     return polygrad.primitives.nn.gelu_forward(xp, x, approximate, erf=_erf)
 
 
-_EXP_LIMIT = {}     # a real dtype: two of its ulps under the log of its largest value
-
-
 def _sigmoid(xp, x):
     """torch's formula, 1 / (1 + exp(-x)) (closer to torch's values than polygrad's
-    overflow-free form, in fewer calls), with -x kept where exp stays finite: where
-    torch's exp(-x) overflows to a sigmoid of 0 this gives a subnormal, without numpy's
-    overflow warning (an errstate would cost as much as the rest)."""
+    overflow-free form, in fewer calls): 0 where exp(-x) overflows, as torch's (so that
+    -inf * sigmoid(-inf) is NaN in silu's and mish's gradients, as torch's), without
+    numpy's overflow warning."""
     import numpy
-    limit = _EXP_LIMIT.get(x.dtype)
-    if limit is None:
-        if x.dtype.kind != "f":
-            with numpy.errstate(over="ignore"):
-                return 1.0 / (1.0 + numpy.exp(-x))
-        zero = x.dtype.type(0)
-        limit = numpy.log(numpy.finfo(x.dtype).max)
-        limit = _EXP_LIMIT[x.dtype] = numpy.nextafter(numpy.nextafter(limit, zero), zero)
-    return 1.0 / (1.0 + numpy.exp(numpy.minimum(-x, limit)))
+    with numpy.errstate(over="ignore"):
+        return 1.0 / (1.0 + numpy.exp(-x))
 
 
 def _erf_ufunc(fn):
