@@ -41,7 +41,7 @@ from .torch_more import OVERRIDES as _MORE_OVERRIDES
 from .torch_names import torch_softmax
 from .torch_surface import METHODS as _SURFACE
 from .torch_surface import OVERRIDES as _OVERRIDES
-from .torch_surface import _floating, numpy_names
+from .torch_surface import numpy_names
 from .transfer import to
 
 __all__ = ["install"]
@@ -387,7 +387,7 @@ class _Methods:
         return self._reduce("std", dim, keepdim, correction=corr)
 
     def logsumexp(self, dim=None, keepdim=False):
-        return _floating(self)._reduce("logsumexp", dim, keepdim)    # torch: int -> float
+        return floating(self)._reduce("logsumexp", dim, keepdim)    # torch: int -> float
 
     def cumsum(self, dim, *, dtype=None):
         if not self.shape:      # torch: a 0-d tensor's dim is 0 or -1, and the shape stays ()

@@ -30,7 +30,8 @@ from ..primitives.reductions import _logcumsumexp_impl as logcumsumexp_scan
 from . import array_api as _ops
 from . import linalg as _linalg
 from . import special as _special
-from .torch_surface import ReturnTypes, _floating, _torch_binary, nansum, narrow
+from .promotion import floating
+from .torch_surface import ReturnTypes, _torch_binary, nansum, narrow
 
 __all__ = [
     "gather", "scatter", "scatter_add", "index_put", "masked_fill", "masked_select",
@@ -394,7 +395,7 @@ def logcumsumexp(input, dim):
     tensor([0.0000, 0.6931])
     """
     dim = _dim(dim, input.ndim)
-    x = _floating(input)
+    x = floating(input)
     if not x.dtype.is_complex:
         return _LOGCUMSUMEXP(x, axis=dim)
     if x.ndim == 0:
@@ -484,12 +485,12 @@ def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 def deg2rad(input):
     """Degrees to radians."""
-    return _floating(input) * (math.pi / 180.0)
+    return floating(input) * (math.pi / 180.0)
 
 
 def rad2deg(input):
     """Radians to degrees."""
-    return _floating(input) * (180.0 / math.pi)
+    return floating(input) * (180.0 / math.pi)
 
 
 def erfinv(input):
@@ -500,7 +501,7 @@ def erfinv(input):
     >>> round(float(polygrad.erfinv(polygrad.tensor(0.5))), 6)
     0.476936
     """
-    return _special.erfinv(_floating(input))
+    return _special.erfinv(floating(input))
 
 
 def lgamma(input):
@@ -510,7 +511,7 @@ def lgamma(input):
     >>> polygrad.lgamma(polygrad.tensor([1.0, 3.0]))
     tensor([0.0000, 0.6931])
     """
-    return _LGAMMA(_floating(input))
+    return _LGAMMA(floating(input))
 
 
 def digamma(input):
@@ -520,7 +521,7 @@ def digamma(input):
     >>> polygrad.digamma(polygrad.tensor([1.0]))
     tensor([-0.5772])
     """
-    return _POLYGAMMA(_floating(input), n=0)
+    return _POLYGAMMA(floating(input), n=0)
 
 
 def polygamma(n, input):
@@ -532,7 +533,7 @@ def polygamma(n, input):
     """
     if int(n) != n or n < 0:
         raise RuntimeError("polygamma(n, x) does not support negative n.")
-    return _POLYGAMMA(_floating(input), n=int(n))
+    return _POLYGAMMA(floating(input), n=int(n))
 
 
 def _polygamma_method(self, n):
@@ -913,7 +914,7 @@ def angle(input):
     """The argument of each element: 0 or pi for a real tensor (NaN stays NaN), in float."""
     if input.dtype.is_complex:
         return _ops.atan2(_ops.imag(input), _ops.real(input))
-    x = _floating(input)
+    x = floating(input)
     return _ops.where(x < 0, math.pi, _ops.where(_ops.isnan(x), x, 0.0))
 
 
@@ -926,7 +927,7 @@ def isreal(input):
 
 def ldexp(input, other):
     """``input * 2 ** other``, in floating point."""
-    return _floating(input) * _ops.pow(2.0, _floating(other))
+    return floating(input) * _ops.pow(2.0, floating(other))
 
 
 def _half(self, memory_format=None):
@@ -934,7 +935,7 @@ def _half(self, memory_format=None):
 
 
 def _rsqrt(self):
-    return _ops.reciprocal(_ops.sqrt(_floating(self)))
+    return _ops.reciprocal(_ops.sqrt(floating(self)))
 
 
 def _nelement(self):

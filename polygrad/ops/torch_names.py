@@ -87,7 +87,7 @@ def std(input, dim=None, unbiased=True, keepdim=False, *, correction=None):
 
 
 def logsumexp(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    return _surface._floating(input)._reduce("logsumexp", dim, keepdim, axis, keepdims)
+    return floating(input)._reduce("logsumexp", dim, keepdim, axis, keepdims)
 
 
 def cat(tensors, dim=0, *, axis=None):

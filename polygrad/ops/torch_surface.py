@@ -16,7 +16,6 @@ import inspect
 import math
 import string
 
-from ..base import dtypes as _dtypes
 from ..graph.engine import apply as _apply
 from ..graph.inplace import mark_multi_output
 from ..graph.tensor import Tensor
@@ -25,7 +24,7 @@ from ..primitives.special import erfc_series
 from . import array_api as _ops
 from . import linalg as _linalg
 from . import special as _special
-from .promotion import binary, number_like, zero_d_promoted
+from .promotion import binary, floating, number_like, zero_d_promoted
 
 __all__ = [
     "add", "sub", "subtract", "div", "divide", "fmod", "addcdiv", "addcmul", "atleast_1d",
@@ -121,7 +120,7 @@ def div(input, other, *, rounding_mode=None):
         if isinstance(input, Tensor) and isinstance(other, Tensor) and not (
                 input.dtype.is_floating_point or input.dtype.is_complex or
                 other.dtype.is_floating_point or other.dtype.is_complex):
-            input, other = _floating(input), _floating(other)    # int / int: float
+            input, other = floating(input), floating(other)    # int / int: float
         return _torch_binary("divide", input, other)
     if rounding_mode == "floor":
         q = _torch_binary("floor_divide", input, other)
@@ -209,16 +208,8 @@ def frac(input):
     return input - _ops.trunc(input)
 
 
-def _floating(x):
-    """Integer and bool inputs of a float-valued function become the default dtype (float32
-    unless set_default_dtype changed it), as torch's."""
-    if x.dtype.is_floating_point or x.dtype.is_complex:
-        return x
-    return x.astype(_dtypes.get_default_dtype())
-
-
 def erf(input):
-    return _special.erf(_floating(input))
+    return _special.erf(floating(input))
 
 
 # erfc from its continued fraction where it is small (exact to an ulp also where erfc is tiny,
@@ -227,7 +218,7 @@ def erf(input):
 def erfc(input):
     """Its value from erfc_series, its derivative exactly ``-2/sqrt(pi) exp(-x^2)``: erfcc on the
     detached input, plus ``erf(detached x) - erf(x)`` (0 in value, -erf's in gradient)."""
-    x = _floating(input)
+    x = floating(input)
     d = x.detach()
     tail = erfc_series(_ops, _ops.abs(d))
     value = _ops.where(d >= 0, tail, 2.0 - tail)
@@ -235,7 +226,7 @@ def erfc(input):
 
 
 def exp2(input):
-    return _ops.exp(_floating(input) * math.log(2.0))
+    return _ops.exp(floating(input) * math.log(2.0))
 
 
 def logaddexp2(input, other):
@@ -244,11 +235,11 @@ def logaddexp2(input, other):
 
 
 def logit(input, eps=None):
-    return _special.logit(_floating(input), eps=eps)
+    return _special.logit(floating(input), eps=eps)
 
 
 def sinc(input):
-    return _SINC(_floating(input))
+    return _SINC(floating(input))
 
 
 def xlogy(input, other):
@@ -257,7 +248,7 @@ def xlogy(input, other):
     if not isinstance(other, Tensor):
         other = _t(other, input)
     if not (input.dtype.is_floating_point or other.dtype.is_floating_point):
-        input, other = _floating(input), _floating(other)
+        input, other = floating(input), floating(other)
     return _special.xlogy(input, other)
 
 
