@@ -412,9 +412,8 @@ def _fuzz_head(fz):
             + "A program whose answer the last bits of an intermediate value decide (a tie "
             "a sum taken in another order makes or breaks, a zero's sign; torch, run on the "
             "backend's arguments of that step, answers otherwise too), or whose gradient "
-            "torch's own "
-            "moves beyond the tolerance when the inputs move by 4 ulps and its values do "
-            "not, counts as decided by rounding. "
+            "torch's own moves beyond the tolerance when the inputs move by 4 ulps and its "
+            "values do not, counts as decided by rounding. "
             "Each disagreement is shrunk to a minimal program, printed as a script that "
             "runs it on polygrad; the same lines under `import torch` are the oracle.")
 
